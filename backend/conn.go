@@ -1,0 +1,245 @@
+package backend
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Conn is one multiplexed, pipelined connection to a server.
+//
+// Any number of goroutines may Enqueue requests concurrently. The requests of
+// one Enqueue call are written in order, and replies are matched to requests
+// by position. When anything goes wrong the connection fails every request
+// it still holds and closes for good; its Server then dials a replacement.
+type Conn struct {
+	s  *Server
+	nc net.Conn
+	br *bufio.Reader
+	bw *bufio.Writer
+
+	mu     sync.Mutex
+	queue  []*Request // guarded by mu; waiting for the writer
+	closed bool       // guarded by mu
+	err    *Error     // why the connection failed; set once before dying is closed
+
+	wake     chan struct{} // capacity 1: the queue is not empty
+	inflight chan *Request // written, waiting for a reply (FIFO)
+	dying    chan struct{} // closed by fail
+	failOnce sync.Once
+	wg       sync.WaitGroup // writer and reader
+	drained  chan struct{}  // closed when every request has been completed
+}
+
+// maxInflight bounds the requests written but not yet answered on one
+// connection; the writer blocks beyond it, which pushes back on clients.
+const maxInflight = 4096
+
+func newConn(s *Server, nc net.Conn) *Conn {
+	c := &Conn{
+		s:        s,
+		nc:       nc,
+		br:       bufio.NewReaderSize(nc, 32<<10),
+		bw:       bufio.NewWriterSize(nc, 32<<10),
+		wake:     make(chan struct{}, 1),
+		inflight: make(chan *Request, maxInflight),
+		dying:    make(chan struct{}),
+		drained:  make(chan struct{}),
+	}
+	return c
+}
+
+func (c *Conn) start() {
+	c.wg.Add(2)
+	go c.writeLoop()
+	go c.readLoop()
+	go func() {
+		// Once both loops are gone nothing else touches the queues: fail
+		// what is left so every request is completed exactly once.
+		c.wg.Wait()
+		c.mu.Lock()
+		c.closed = true
+		queued := c.queue
+		c.queue = nil
+		c.mu.Unlock()
+		for {
+			select {
+			case r := <-c.inflight:
+				r.complete(c.err)
+				c.s.obs.Failed(c.err.Kind)
+				continue
+			default:
+			}
+			break
+		}
+		for _, r := range queued {
+			r.complete(c.err)
+			c.s.obs.Failed(c.err.Kind)
+		}
+		close(c.drained)
+	}()
+}
+
+// Enqueue hands requests to the connection. Each of them completes exactly
+// once: with a reply, or with an error if the connection is closed, its queue
+// is full, or it fails before the reply arrives. Enqueue never blocks.
+func (c *Conn) Enqueue(reqs ...*Request) {
+	deadline := time.Now().Add(c.s.opts.Timeout).UnixNano()
+	c.mu.Lock()
+	if c.closed {
+		err := c.err
+		c.mu.Unlock()
+		c.failAll(reqs, err)
+		return
+	}
+	if len(c.queue)+len(reqs) > c.s.opts.QueueLimit {
+		c.mu.Unlock()
+		c.failAll(reqs, &Error{Server: c.s.opts.Name, Kind: KindOverload, Cause: ErrQueueFull})
+		return
+	}
+	for _, r := range reqs {
+		r.deadline = deadline
+	}
+	c.queue = append(c.queue, reqs...)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Conn) failAll(reqs []*Request, err *Error) {
+	for _, r := range reqs {
+		r.complete(err)
+		c.s.obs.Failed(err.Kind)
+	}
+}
+
+// Close fails the connection as if it had broken. It is idempotent.
+func (c *Conn) Close() {
+	c.fail(&Error{Server: c.s.opts.Name, Kind: KindClosed, Cause: ErrServerClosed})
+}
+
+// Done is closed once the connection has failed and every request it held
+// has been completed.
+func (c *Conn) Done() <-chan struct{} { return c.drained }
+
+// Err returns why the connection failed, or nil while it is healthy.
+func (c *Conn) Err() *Error {
+	select {
+	case <-c.dying:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// InFlight returns the number of requests written and not yet answered.
+func (c *Conn) InFlight() int { return len(c.inflight) }
+
+func (c *Conn) fail(err *Error) {
+	c.failOnce.Do(func() {
+		c.err = err
+		close(c.dying)
+		c.nc.Close()
+	})
+}
+
+func (c *Conn) writeLoop() {
+	defer c.wg.Done()
+	var batch []*Request
+	for {
+		select {
+		case <-c.wake:
+		case <-c.dying:
+			return
+		}
+		n, size := 0, 0
+		for {
+			c.mu.Lock()
+			batch, c.queue = c.queue, batch[:0]
+			c.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			now := time.Now().UnixNano()
+			for i, r := range batch {
+				r.sent = now
+				// Into the FIFO before the bytes go out: the reply cannot
+				// arrive before the request is on the wire, and a write that
+				// stalls is then bounded by the reader's deadline.
+				select {
+				case c.inflight <- r:
+				case <-c.dying:
+					c.failAll(batch[i:], c.err)
+					clear(batch)
+					return
+				}
+				c.bw.Write(r.Wire)
+				size += len(r.Wire)
+				batch[i] = nil
+			}
+			n += len(batch)
+		}
+		if err := c.bw.Flush(); err != nil {
+			c.fail(c.ioError(err))
+			return
+		}
+		if n > 0 {
+			c.s.obs.Wrote(n, size)
+		}
+	}
+}
+
+func (c *Conn) readLoop() {
+	defer c.wg.Done()
+	var lastDeadline int64
+	for {
+		var r *Request
+		select {
+		case r = <-c.inflight:
+		case <-c.dying:
+			return
+		}
+		if r.deadline != lastDeadline {
+			c.nc.SetReadDeadline(time.Unix(0, r.deadline))
+			lastDeadline = r.deadline
+		}
+		var err error
+		r.Reply = r.Reply[:0]
+		for i := 0; i <= r.Skip && err == nil; i++ {
+			keep := len(r.Reply) > 0 && r.Reply[0] == '-'
+			if !keep {
+				r.Reply = r.Reply[:0]
+			}
+			start := len(r.Reply)
+			r.Reply, err = ReadReply(c.br, r.Reply)
+			if keep {
+				r.Reply = r.Reply[:start]
+			}
+		}
+		if err != nil {
+			e := c.ioError(err)
+			c.fail(e)
+			r.complete(c.err)
+			c.s.obs.Failed(c.err.Kind)
+			return
+		}
+		c.s.obs.Replied(time.Duration(time.Now().UnixNano()-r.sent), len(r.Reply))
+		r.complete(nil)
+	}
+}
+
+// ioError classifies a read or write error of this connection.
+func (c *Conn) ioError(err error) *Error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &Error{Server: c.s.opts.Name, Kind: KindTimeout, Timeout: c.s.opts.Timeout, Cause: err}
+	}
+	if errors.Is(err, errBadReply) || errors.Is(err, errLongBulk) || errors.Is(err, errDeepReply) {
+		return &Error{Server: c.s.opts.Name, Kind: KindProtocol, Cause: err}
+	}
+	return &Error{Server: c.s.opts.Name, Kind: KindClosed, Cause: err}
+}

@@ -1,0 +1,144 @@
+package backend
+
+import (
+	"bufio"
+	"errors"
+	"io"
+)
+
+// MaxBulk is the largest bulk string a reply may carry (Redis's own
+// proto-max-bulk-len default); anything larger is treated as a protocol error.
+const MaxBulk = 512 << 20
+
+var (
+	errBadReply   = errors.New("protocol error: malformed reply")
+	errLongBulk   = errors.New("protocol error: bulk string too large")
+	errDeepReply  = errors.New("protocol error: reply has too many elements")
+	maxAggregated = int64(1 << 32)
+)
+
+// ReadReply reads one complete RESP2/RESP3 reply from br and appends its raw
+// bytes to dst. It never recurses, so nesting depth costs nothing on the
+// stack; aggregates are walked with a counter of elements still expected.
+func ReadReply(br *bufio.Reader, dst []byte) ([]byte, error) {
+	pending := int64(1)
+	for pending > 0 {
+		pending--
+		start := len(dst)
+		var err error
+		dst, err = readLine(br, dst)
+		if err != nil {
+			return dst, err
+		}
+		line := dst[start : len(dst)-2]
+		if len(line) == 0 {
+			return dst, errBadReply
+		}
+		switch line[0] {
+		case '+', '-', ':', '_', ',', '#', '(':
+			// Simple types: the line is the whole value.
+		case '$', '=', '!':
+			n, ok := parseLen(line[1:])
+			if !ok {
+				return dst, errBadReply
+			}
+			if n < 0 {
+				continue // null bulk
+			}
+			if n > MaxBulk {
+				return dst, errLongBulk
+			}
+			dst, err = readFull(br, dst, int(n)+2)
+			if err != nil {
+				return dst, err
+			}
+			if dst[len(dst)-2] != '\r' || dst[len(dst)-1] != '\n' {
+				return dst, errBadReply
+			}
+		case '*', '~', '>':
+			n, ok := parseLen(line[1:])
+			if !ok {
+				return dst, errBadReply
+			}
+			if n > 0 {
+				pending += n
+			}
+		case '%', '|':
+			n, ok := parseLen(line[1:])
+			if !ok {
+				return dst, errBadReply
+			}
+			if n > 0 {
+				pending += 2 * n
+			}
+		default:
+			return dst, errBadReply
+		}
+		if pending > maxAggregated {
+			return dst, errDeepReply
+		}
+	}
+	return dst, nil
+}
+
+// readLine appends one CRLF-terminated line (with its CRLF) to dst.
+func readLine(br *bufio.Reader, dst []byte) ([]byte, error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		dst = append(dst, chunk...)
+		if err == nil {
+			if len(dst) < 2 || dst[len(dst)-2] != '\r' {
+				return dst, errBadReply
+			}
+			return dst, nil
+		}
+		if err != bufio.ErrBufferFull {
+			return dst, err
+		}
+		if len(dst) > MaxBulk {
+			return dst, errBadReply
+		}
+	}
+}
+
+// readFull appends exactly n bytes from br to dst.
+func readFull(br *bufio.Reader, dst []byte, n int) ([]byte, error) {
+	if cap(dst)-len(dst) < n {
+		grown := make([]byte, len(dst), len(dst)+n)
+		copy(grown, dst)
+		dst = grown
+	}
+	start := len(dst)
+	dst = dst[:start+n]
+	_, err := io.ReadFull(br, dst[start:])
+	if err != nil {
+		return dst[:start], err
+	}
+	return dst, nil
+}
+
+// parseLen parses a RESP length: an optional minus sign and decimal digits.
+func parseLen(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	neg := false
+	if b[0] == '-' {
+		neg = true
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, false
+		}
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		return -n, true
+	}
+	return n, true
+}

@@ -1,0 +1,342 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Server. Zero values take the defaults documented on
+// each field.
+type Options struct {
+	// Name identifies the server in errors, logs and metrics; default Addr.
+	Name string
+	// Addr is the server's "host:port".
+	Addr string
+	// Connections is the number of multiplexed connections; default 1.
+	Connections int
+	// Timeout bounds each request from enqueue to reply, and each dial and
+	// handshake; default 1s.
+	Timeout time.Duration
+	// Auth, when not empty, is the password sent with AUTH on every new
+	// connection (nutcracker's redis_auth).
+	Auth string
+	// DB, when not 0, is selected on every new connection.
+	DB int
+	// ReadOnly sends READONLY on every new connection (cluster replicas).
+	ReadOnly bool
+	// QueueLimit bounds the requests waiting for a connection's writer;
+	// beyond it requests fail at once. Default 65536.
+	QueueLimit int
+	// MinBackoff and MaxBackoff bound the pause between reconnect attempts,
+	// which doubles after each failure; defaults 10ms and 1s.
+	MinBackoff, MaxBackoff time.Duration
+	// Observer receives events for metrics; default none.
+	Observer Observer
+	// Logger receives up/down transitions; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Name == "" {
+		o.Name = o.Addr
+	}
+	if o.Connections <= 0 {
+		o.Connections = 1
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.QueueLimit <= 0 {
+		o.QueueLimit = 65536
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 10 * time.Millisecond
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = time.Second
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Server is one Redis server reached through a fixed set of connections,
+// each redialled in the background whenever it fails. It is safe for
+// concurrent use.
+type Server struct {
+	opts Options
+	obs  Observer
+	log  *slog.Logger
+
+	slots []slot
+	live  atomic.Int32 // connections currently usable
+	ctx   context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+}
+
+type slot struct {
+	cur     atomic.Pointer[Conn]
+	lastErr atomic.Pointer[Error]
+}
+
+// NewServer starts the connections of a server and waits until each has
+// made its first attempt (bounded by the timeout), so that a server which is
+// up serves from the first request on.
+func NewServer(opts Options) *Server {
+	opts.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts:  opts,
+		obs:   opts.Observer,
+		log:   opts.Logger.With("server", opts.Name, "addr", opts.Addr),
+		slots: make([]slot, opts.Connections),
+		ctx:   ctx,
+		stop:  cancel,
+	}
+	var first sync.WaitGroup
+	for i := range s.slots {
+		s.slots[i].lastErr.Store(&Error{Server: opts.Name, Kind: KindConnect, Cause: ErrNotConnected})
+		first.Add(1)
+		s.wg.Add(1)
+		go s.maintain(&s.slots[i], &first)
+	}
+	first.Wait()
+	return s
+}
+
+// Name returns the server's name.
+func (s *Server) Name() string { return s.opts.Name }
+
+// Addr returns the server's address.
+func (s *Server) Addr() string { return s.opts.Addr }
+
+// Timeout returns the per-request timeout.
+func (s *Server) Timeout() time.Duration { return s.opts.Timeout }
+
+// Up reports whether at least one connection is usable.
+func (s *Server) Up() bool { return s.live.Load() > 0 }
+
+// InFlight returns the number of requests written and not yet answered.
+func (s *Server) InFlight() int {
+	n := 0
+	for i := range s.slots {
+		if c := s.slots[i].cur.Load(); c != nil {
+			n += c.InFlight()
+		}
+	}
+	return n
+}
+
+// Pick returns a usable connection, preferring the hint-th one so that a
+// client session keeps using the same connection (which keeps its commands in
+// order). When none is usable it returns the last connection error.
+func (s *Server) Pick(hint int) (*Conn, *Error) {
+	n := len(s.slots)
+	if hint < 0 {
+		hint = -hint
+	}
+	for i := 0; i < n; i++ {
+		sl := &s.slots[(hint+i)%n]
+		if c := sl.cur.Load(); c != nil && c.Err() == nil {
+			return c, nil
+		}
+	}
+	return nil, s.slots[hint%n].lastErr.Load()
+}
+
+// Close stops every connection, failing what they hold, and waits for the
+// background goroutines. It is idempotent.
+func (s *Server) Close() {
+	s.stop()
+	s.wg.Wait()
+}
+
+// Dial opens a dedicated connection, not shared with other clients, with the
+// server's handshake done. The caller owns it and must Close it.
+func (s *Server) Dial() (*Conn, error) {
+	c, err := s.connect()
+	if err != nil {
+		return nil, err
+	}
+	c.start()
+	return c, nil
+}
+
+// maintain keeps one slot connected for the server's lifetime.
+func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
+	defer s.wg.Done()
+	backoff := s.opts.MinBackoff
+	signalled := false
+	signal := func() {
+		if !signalled {
+			signalled = true
+			first.Done()
+		}
+	}
+	defer signal()
+	everUp := false
+	for {
+		c, err := s.connect()
+		if err != nil {
+			sl.lastErr.Store(err)
+			s.obs.Failed(KindConnect)
+			signal()
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, s.opts.MaxBackoff)
+			continue
+		}
+		if everUp {
+			s.obs.Reconnect()
+		}
+		everUp = true
+		c.start()
+		sl.cur.Store(c)
+		if s.live.Add(1) == 1 {
+			s.obs.Up(true)
+			s.log.Info("backend up")
+		}
+		signal()
+		upSince := time.Now()
+		select {
+		case <-c.dying:
+		case <-s.ctx.Done():
+			c.Close()
+		}
+		sl.cur.Store(nil)
+		sl.lastErr.Store(c.err)
+		if s.live.Add(-1) == 0 {
+			s.obs.Up(false)
+			s.log.Warn("backend down", "cause", c.err.Error())
+		}
+		<-c.drained
+		if s.ctx.Err() != nil {
+			return
+		}
+		// A connection that lived a while earned an immediate redial; one
+		// that died young keeps backing off.
+		if time.Since(upSince) > s.opts.MaxBackoff {
+			backoff = s.opts.MinBackoff
+			continue
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, s.opts.MaxBackoff)
+	}
+}
+
+// connect dials the server and runs the handshake (AUTH, SELECT, READONLY).
+func (s *Server) connect() (*Conn, *Error) {
+	d := net.Dialer{Timeout: s.opts.Timeout, KeepAlive: 30 * time.Second}
+	nc, err := d.DialContext(s.ctx, "tcp", s.opts.Addr)
+	if err != nil {
+		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: trimDialError(err)}
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	var hs []byte
+	n := 0
+	if s.opts.Auth != "" {
+		hs = AppendCommand(hs, "AUTH", s.opts.Auth)
+		n++
+	}
+	if s.opts.DB != 0 {
+		hs = AppendCommand(hs, "SELECT", strconv.Itoa(s.opts.DB))
+		n++
+	}
+	if s.opts.ReadOnly {
+		hs = AppendCommand(hs, "READONLY")
+		n++
+	}
+	c := newConn(s, nc)
+	if n == 0 {
+		return c, nil
+	}
+	nc.SetDeadline(time.Now().Add(s.opts.Timeout))
+	if _, err := nc.Write(hs); err != nil {
+		nc.Close()
+		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
+	}
+	var reply []byte
+	for i := 0; i < n; i++ {
+		reply, err = ReadReply(c.br, reply[:0])
+		if err != nil {
+			nc.Close()
+			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %w", err)}
+		}
+		if reply[0] == '-' {
+			nc.Close()
+			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %s", trimCRLF(reply[1:]))}
+		}
+	}
+	nc.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// trimDialError drops the "dial tcp 127.0.0.1:7001:" prefix that repeats
+// what the error text already says.
+func trimDialError(err error) error {
+	if oe, ok := err.(*net.OpError); ok && oe.Err != nil {
+		return oe.Err
+	}
+	return err
+}
+
+func trimCRLF(b []byte) string {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return string(b)
+}
+
+// AppendCommand appends args encoded as a RESP array of bulk strings.
+func AppendCommand(dst []byte, args ...string) []byte {
+	dst = append(dst, '*')
+	dst = strconv.AppendInt(dst, int64(len(args)), 10)
+	dst = append(dst, '\r', '\n')
+	for _, a := range args {
+		dst = append(dst, '$')
+		dst = strconv.AppendInt(dst, int64(len(a)), 10)
+		dst = append(dst, '\r', '\n')
+		dst = append(dst, a...)
+		dst = append(dst, '\r', '\n')
+	}
+	return dst
+}
+
+// AppendArgs appends byte-slice args encoded as a RESP array of bulk strings.
+func AppendArgs(dst []byte, args [][]byte) []byte {
+	dst = append(dst, '*')
+	dst = strconv.AppendInt(dst, int64(len(args)), 10)
+	dst = append(dst, '\r', '\n')
+	for _, a := range args {
+		dst = AppendBulk(dst, a)
+	}
+	return dst
+}
+
+// AppendBulk appends one RESP bulk string.
+func AppendBulk(dst, b []byte) []byte {
+	dst = append(dst, '$')
+	dst = strconv.AppendInt(dst, int64(len(b)), 10)
+	dst = append(dst, '\r', '\n')
+	dst = append(dst, b...)
+	return append(dst, '\r', '\n')
+}

@@ -1,0 +1,48 @@
+// Package config owns the proxy's configuration: the YAML schema, its
+// defaults (all in defaults.go), and validation whose every error names the
+// file, the line and the key ("conf/x.yml:7: alpha.hash: unknown hash ...").
+//
+// The schema is nutcracker's (twemproxy 0.5): each top-level key is a pool,
+// kept in file order, holding these keys (durations are integer
+// milliseconds):
+//
+//	listen                 host:port, or /unix/path [octal perm]; default 127.0.0.1:6380
+//	redis                  must be true; required (nutcracker's default, false, means memcached)
+//	servers                list of "host:port:weight [name]"; ":weight" may be left out (1);
+//	                       IPv6 as "[::1]:7001:1"; names and addresses unique in a pool
+//	hash                   xxhash (default), or any nutcracker 0.5 hash: fnv1a_64, fnv1a_32,
+//	                       fnv1_64, fnv1_32, md5, crc16, crc32, crc32a, murmur, one_at_a_time,
+//	                       jenkins, hsieh
+//	hash_tag               two characters, default "{}"; "" disables hash tags
+//	distribution           consistent (default), ketama, modula; nutcracker's random is refused
+//	timeout                per-request backend timeout, > 0; default 1000
+//	backlog                default 512
+//	preconnect             bool
+//	redis_auth, redis_db   password, database (>= 0)
+//	server_connections     connections per server, >= 1; default DefaultServerConnections
+//	client_connections     cap on client connections; 0 (default) = none
+//	auto_eject_hosts       bool
+//	server_retry_timeout   default 30000
+//	server_failure_limit   default 2
+//	tcpkeepalive           bool; recorded only (Go keeps TCP keep-alive on regardless)
+//	mode                   ring (default) or cluster
+//	cluster_refresh_interval, read_from_replicas, max_redirects
+//	                       cluster mode only; defaults 5000, false, 5
+//
+// Compatibility trade-off: a nutcracker.yml keeps its key placement because
+// a ketama or modula pool without `hash` gets nutcracker's fnv1a_64, and a
+// hash other than xxhash without `distribution` is an error that asks for
+// "distribution: ketama" (nutcracker's default) instead of silently moving
+// every key to consistent hashing. Where this proxy is stricter than
+// nutcracker it says so in the error: `redis` must be true, a timeout is
+// always set (nutcracker waits forever by default), random distribution
+// and unix socket servers are refused, server addresses must be unique,
+// and weights stop at MaxWeight. YAML anchors, aliases and merge keys are
+// refused, as nutcracker does.
+//
+// Parse and Load report every problem, not just the first, as *Error values
+// joined with errors.Join in line order. Pools built in code start from
+// Default and are checked with Pool.Validate, which applies the same rules.
+// Nothing here is mutable package state; a Config is plain data, and
+// callers must not share one between goroutines while modifying it.
+package config
