@@ -1,0 +1,78 @@
+# shardproxy developer entry points. `make help` lists the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO ?= go
+# The proxy binary reports this with --version.
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+# Seconds of fuzzing shared by all Fuzz targets in `make test` (each target
+# gets FUZZ_BUDGET/N seconds, clamped to 1..5), so the phase stays near
+# FUZZ_BUDGET plus build time as targets are added.
+FUZZ_BUDGET ?= 45
+
+.PHONY: help build run deps test vet fuzz lint clean
+
+help:
+	@echo "make build   build bin/shardproxy (version $(VERSION))"
+	@echo "make run     local sandbox: 3 redis shards + proxy on 127.0.0.1:6380"
+	@echo "make test    system deps, go vet, go test -race, short fuzzing"
+	@echo "make lint    gofmt and go vet"
+	@echo "make fuzz    run every Fuzz target briefly (FUZZ_BUDGET=$(FUZZ_BUDGET)s in total)"
+	@echo "make clean   remove build output"
+	@$(if $(HARNESS),echo "make bench   side-by-side benchmark (bench-smoke: a short run)",true)
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/shardproxy ./cmd/proxy
+
+run:
+	./deploy/local/run.sh
+
+deps:
+	./deploy/local/ensure-deps.sh
+
+test: deps lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+	@$(MAKE) --no-print-directory fuzz
+
+vet:
+	$(GO) vet ./...
+
+# Every `func FuzzX(` in a _test.go file, found anew on each run. Each target
+# runs from its own directory, so targets in a nested module (bench/) work too.
+fuzz:
+	@targets=$$(grep -rE --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*\(' . \
+		| grep -v '^./\.git/' | sed -E 's/^(.*)\/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\($$/\1 \2/' | sort -u); \
+	if [[ -z "$$targets" ]]; then echo "fuzz: no Fuzz targets"; exit 0; fi; \
+	n=$$(wc -l <<<"$$targets"); secs=$$(( $(FUZZ_BUDGET) / n )); \
+	(( secs > 5 )) && secs=5; (( secs < 1 )) && secs=1; \
+	echo "fuzz: $$n target(s), $${secs}s each"; \
+	while read -r dir name; do \
+		echo "fuzz: $$dir $$name"; \
+		(cd "$$dir" && $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$${secs}s .); \
+	done <<<"$$targets"
+
+lint:
+	@files=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 -r gofmt -l); \
+	if [[ -n "$$files" ]]; then echo "gofmt -l lists unformatted files (fix with gofmt -w):"; echo "$$files"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
+
+# bench and bench-smoke exist once the harness does (bench/cmd/harness), run
+# from bench/ when bench is its own module.
+ifneq ($(wildcard bench/cmd/harness/*.go),)
+ifneq ($(wildcard bench/go.mod),)
+HARNESS = cd bench && $(GO) run ./cmd/harness
+else
+HARNESS = $(GO) run ./bench/cmd/harness
+endif
+.PHONY: bench bench-smoke
+bench: deps build
+	$(HARNESS)
+bench-smoke: deps build
+	$(HARNESS) -smoke
+endif
