@@ -69,7 +69,6 @@ func (c *Conn) start() {
 			select {
 			case r := <-c.inflight:
 				r.complete(c.err)
-				c.s.obs.Failed(c.err.Kind)
 				continue
 			default:
 			}
@@ -77,7 +76,6 @@ func (c *Conn) start() {
 		}
 		for _, r := range queued {
 			r.complete(c.err)
-			c.s.obs.Failed(c.err.Kind)
 		}
 		close(c.drained)
 	}()
@@ -114,7 +112,6 @@ func (c *Conn) Enqueue(reqs ...*Request) {
 func (c *Conn) failAll(reqs []*Request, err *Error) {
 	for _, r := range reqs {
 		r.complete(err)
-		c.s.obs.Failed(err.Kind)
 	}
 }
 
@@ -145,6 +142,9 @@ func (c *Conn) fail(err *Error) {
 		c.err = err
 		close(c.dying)
 		c.nc.Close()
+		if !errors.Is(err.Cause, ErrServerClosed) {
+			c.s.obs.Failed(err.Kind)
+		}
 	})
 }
 
@@ -158,6 +158,10 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		n, size := 0, 0
+		// A server that stops reading makes writes block once the socket
+		// buffers fill; the deadline turns that into a timeout even when
+		// nothing is in flight yet for the reader to time out on.
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.Timeout))
 		for {
 			c.mu.Lock()
 			batch, c.queue = c.queue, batch[:0]
@@ -168,9 +172,13 @@ func (c *Conn) writeLoop() {
 			now := time.Now().UnixNano()
 			for i, r := range batch {
 				r.sent = now
-				// Into the FIFO before the bytes go out: the reply cannot
-				// arrive before the request is on the wire, and a write that
-				// stalls is then bounded by the reader's deadline.
+				// Write first, then hand the request to the reader: once in
+				// the FIFO it may complete (and be reused by its owner) at
+				// any moment, so the writer must be done with r.Wire. The
+				// reply cannot be misread meanwhile: the reader waits for
+				// the request before it reads a reply.
+				c.bw.Write(r.Wire)
+				size += len(r.Wire)
 				select {
 				case c.inflight <- r:
 				case <-c.dying:
@@ -178,8 +186,6 @@ func (c *Conn) writeLoop() {
 					clear(batch)
 					return
 				}
-				c.bw.Write(r.Wire)
-				size += len(r.Wire)
 				batch[i] = nil
 			}
 			n += len(batch)
@@ -222,10 +228,8 @@ func (c *Conn) readLoop() {
 			}
 		}
 		if err != nil {
-			e := c.ioError(err)
-			c.fail(e)
+			c.fail(c.ioError(err))
 			r.complete(c.err)
-			c.s.obs.Failed(c.err.Kind)
 			return
 		}
 		c.s.obs.Replied(time.Duration(time.Now().UnixNano()-r.sent), len(r.Reply))

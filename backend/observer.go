@@ -10,7 +10,9 @@ type Observer interface {
 	Up(up bool)
 	// Reconnect reports a new connection to the server after a failure.
 	Reconnect()
-	// Failed reports a request or connection failure of the given kind.
+	// Failed reports that a connection could not be made (KindConnect) or
+	// broke (KindTimeout, KindClosed, KindProtocol): once per event, however
+	// many requests it failed.
 	Failed(kind ErrorKind)
 	// Wrote reports one write to the server carrying n requests of size bytes.
 	Wrote(n, bytes int)

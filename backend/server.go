@@ -220,7 +220,9 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		sl.lastErr.Store(c.err)
 		if s.live.Add(-1) == 0 {
 			s.obs.Up(false)
-			s.log.Warn("backend down", "cause", c.err.Error())
+			if s.ctx.Err() == nil {
+				s.log.Warn("backend down", "cause", c.err.Error())
+			}
 		}
 		<-c.drained
 		if s.ctx.Err() != nil {

@@ -190,7 +190,7 @@ func serverProblems(servers []Server) []problem {
 		case isUnixPath(s.Addr):
 			add(s, "%s: unix socket servers are not supported; use host:port", s.Addr)
 		default:
-			if msg := checkHostPort(s.Addr); msg != "" {
+			if msg := checkHostPort(s.Addr, 1); msg != "" {
 				add(s, "%s", msg)
 			}
 		}
@@ -228,12 +228,14 @@ func checkListen(s string) string {
 		}
 		return ""
 	}
-	return checkHostPort(s)
+	return checkHostPort(s, 0)
 }
 
 // checkHostPort returns why s is not "host:port" with a host and a port in
 // 1..65535, or "".
-func checkHostPort(s string) string {
+// minPort is 0 for listen addresses, where port 0 asks the kernel for a
+// free port (tests and ephemeral setups), and 1 for servers.
+func checkHostPort(s string, minPort int) string {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		if strings.Count(s, ":") > 1 && !strings.HasPrefix(s, "[") {
@@ -247,8 +249,8 @@ func checkHostPort(s string) string {
 	if strings.ContainsFunc(host, unicode.IsSpace) || strings.ContainsAny(host, "/[]\x00") {
 		return fmt.Sprintf("%q has an invalid host %q", s, host)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Sprintf("%q has an invalid port %q; want 1..65535", s, port)
+	if n, err := strconv.Atoi(port); err != nil || n < minPort || n > 65535 {
+		return fmt.Sprintf("%q has an invalid port %q; want %d..65535", s, port, minPort)
 	}
 	return ""
 }

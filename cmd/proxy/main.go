@@ -1,0 +1,108 @@
+// Command shardproxy is a Redis sharding proxy. See the repository README.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/metrics"
+	"github.com/shardproxy/shardproxy/router"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("shardproxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		confPath      = fs.String("c", "conf/shardproxy.yml", "configuration file (nutcracker.yml compatible)")
+		testOnly      = fs.Bool("t", false, "check the configuration file and exit (0 if valid)")
+		showVersion   = fs.Bool("version", false, "print the version and exit")
+		metricsListen = fs.String("metrics-listen", "127.0.0.1:9122", "address of the metrics and health HTTP server (empty to disable)")
+		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		logFormat     = fs.String("log-format", "text", "log format: text or json")
+		pprof         = fs.Bool("pprof", false, "serve /debug/pprof/ on the metrics address")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "shardproxy %s (%s)\n", version, runtime.Version())
+		return 0
+	}
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, "shardproxy:", err)
+		return 2
+	}
+	cfg, err := config.Load(*confPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "shardproxy: configuration file '%s' syntax is invalid:\n%v\n", *confPath, err)
+		return 1
+	}
+	if *testOnly {
+		fmt.Fprintf(stdout, "shardproxy: configuration file '%s' syntax is ok\n", *confPath)
+		return 0
+	}
+	m := metrics.New(version, runtime.Version())
+	p, err := router.New(cfg, router.Options{Version: version, Logger: log, Metrics: m})
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return 1
+	}
+	stopMetrics, err := serveMetrics(p, m, *metricsListen, *pprof, log)
+	if err != nil {
+		p.Close()
+		log.Error("metrics listener failed", "addr", *metricsListen, "err", err)
+		return 1
+	}
+	defer stopMetrics()
+	for _, pool := range p.Pools() {
+		log.Info("pool serving", "pool", pool.Name(), "listen", pool.Addr(), "servers", len(pool.Servers()))
+	}
+	log.Info("shardproxy started", "version", version, "config", *confPath, "metrics", *metricsListen)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		log.Info("shutting down", "signal", sig.String())
+		p.Close()
+	}()
+	if err := p.Serve(); err != nil {
+		log.Error("serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+}

@@ -1,0 +1,221 @@
+package router
+
+import "bytes"
+
+// mergeOp says how the replies of an item's requests become one reply.
+type mergeOp uint8
+
+const (
+	opArray  mergeOp = iota // MGET: elements back in key order
+	opOK                    // MSET, FLUSHALL, SCRIPT FLUSH: +OK when all say OK
+	opSum                   // DEL, EXISTS, DBSIZE: integers added
+	opConcat                // KEYS: arrays concatenated
+	opRandom                // RANDOMKEY: the first non-nil reply
+	opSame                  // SCRIPT LOAD: every shard must agree
+	opAnd                   // SCRIPT EXISTS: 1 only where every shard says 1
+	opScan                  // SCAN: see scan.go
+	opInfo                  // INFO: local sections plus keyspace of every shard
+)
+
+// result classifies a reply for metrics and INFO.
+type result uint8
+
+const (
+	resultOK         result = iota
+	resultError             // a Redis error reply
+	resultProxyError        // unavailable, timeout, CROSSSLOT, refused
+)
+
+func replyResult(b []byte) result {
+	if len(b) > 0 && b[0] == '-' {
+		return resultError
+	}
+	return resultOK
+}
+
+// opOf returns the merge of a split or fan-out command.
+func opOf(k mergeKind) (mergeOp, bool) {
+	switch k {
+	case mergeArray:
+		return opArray, true
+	case mergeOK:
+		return opOK, true
+	case mergeSum:
+		return opSum, true
+	case mergeConcat:
+		return opConcat, true
+	case mergeRandom:
+		return opRandom, true
+	case mergeSame:
+		return opSame, true
+	case mergeAnd:
+		return opAnd, true
+	case mergeScan:
+		return opScan, true
+	}
+	return 0, false
+}
+
+// merge builds the reply of an itemMerge into s.out and returns it.
+func (s *Session) merge(it *item) ([]byte, result) {
+	lo := len(s.out)
+	reqs := s.reqs[it.first : it.first+it.n]
+	// A request that got no reply fails the whole command: a partial
+	// answer would be silently wrong.
+	for _, r := range reqs {
+		if r.Err != nil {
+			s.out = appendError(s.out, "ERR "+r.Err.Error())
+			return s.out[lo:], resultProxyError
+		}
+	}
+	if it.op != opRandom && it.op != opScan && it.op != opInfo {
+		for _, r := range reqs {
+			if len(r.Reply) > 0 && r.Reply[0] == '-' {
+				s.out = append(s.out, r.Reply...)
+				return s.out[lo:], resultError
+			}
+		}
+	}
+	ok := true
+	switch it.op {
+	case opArray:
+		ok = s.mergeArray(it, reqs)
+	case opOK:
+		s.out = appendSimple(s.out, "OK")
+	case opSum:
+		var sum int64
+		for _, r := range reqs {
+			n, good := intValue(r.Reply)
+			ok = ok && good
+			sum += n
+		}
+		s.out = appendInt(s.out, sum)
+	case opConcat:
+		total := 0
+		s.elems = s.elems[:0]
+		for _, r := range reqs {
+			var good bool
+			s.elems, good = arrayElems(s.elems, r.Reply)
+			ok = ok && good
+		}
+		total = len(s.elems)
+		s.out = appendArrayHeader(s.out, total)
+		for _, e := range s.elems {
+			s.out = append(s.out, e...)
+		}
+	case opRandom:
+		return s.mergeRandom(reqs)
+	case opSame:
+		for _, r := range reqs[1:] {
+			if !bytes.Equal(r.Reply, reqs[0].Reply) {
+				s.out = appendError(s.out, "ERR shards returned different replies to '"+it.ci.name+"'")
+				return s.out[lo:], resultProxyError
+			}
+		}
+		s.out = append(s.out, reqs[0].Reply...)
+	case opAnd:
+		ok = s.mergeAnd(reqs)
+	case opScan:
+		return s.mergeScan(it, reqs[0])
+	case opInfo:
+		return s.mergeInfo(it, reqs)
+	}
+	if !ok {
+		s.out = appendError(s.out[:lo], "ERR unexpected reply from a backend to '"+it.ci.name+"'")
+		return s.out[lo:], resultProxyError
+	}
+	return s.out[lo:], resultOK
+}
+
+// mergeArray puts MGET's per-server elements back in key order.
+func (s *Session) mergeArray(it *item, reqs []*backendRequest) bool {
+	// s.elems holds the elements of every sub-reply one after the other;
+	// next[j] is the next element of sub-reply j, want[j] how many it owes.
+	next, want := s.counts[:len(reqs)], s.subOf[:len(reqs)]
+	defer func() {
+		clear(s.counts)
+		for i := range s.subOf {
+			s.subOf[i] = -1
+		}
+	}()
+	clear(want)
+	for _, j := range it.route {
+		want[j]++
+	}
+	s.elems = s.elems[:0]
+	for j, r := range reqs {
+		next[j] = len(s.elems)
+		var good bool
+		s.elems, good = arrayElems(s.elems, r.Reply)
+		if !good || len(s.elems)-next[j] != want[j] {
+			return false
+		}
+	}
+	s.out = appendArrayHeader(s.out, len(it.route))
+	for _, j := range it.route {
+		s.out = append(s.out, s.elems[next[j]]...)
+		next[j]++
+	}
+	return true
+}
+
+func (s *Session) mergeRandom(reqs []*backendRequest) ([]byte, result) {
+	lo := len(s.out)
+	n := len(reqs)
+	start := int(nanotime() % int64(n))
+	var firstErr []byte
+	for i := 0; i < n; i++ {
+		r := reqs[(start+i)%n]
+		if len(r.Reply) > 0 && r.Reply[0] == '-' {
+			if firstErr == nil {
+				firstErr = r.Reply
+			}
+			continue
+		}
+		if _, ok := bulkValue(r.Reply); ok {
+			s.out = append(s.out, r.Reply...)
+			return s.out[lo:], resultOK
+		}
+	}
+	if firstErr != nil {
+		s.out = append(s.out, firstErr...)
+		return s.out[lo:], resultError
+	}
+	s.out = appendNull(s.out)
+	return s.out[lo:], resultOK
+}
+
+func (s *Session) mergeAnd(reqs []*backendRequest) bool {
+	s.elems = s.elems[:0]
+	var good bool
+	s.elems, good = arrayElems(s.elems, reqs[0].Reply)
+	if !good {
+		return false
+	}
+	n := len(s.elems)
+	and := make([]bool, n)
+	for i, e := range s.elems {
+		v, _ := intValue(e)
+		and[i] = v == 1
+	}
+	for _, r := range reqs[1:] {
+		s.elems = s.elems[:0]
+		s.elems, good = arrayElems(s.elems, r.Reply)
+		if !good || len(s.elems) != n {
+			return false
+		}
+		for i, e := range s.elems {
+			v, _ := intValue(e)
+			and[i] = and[i] && v == 1
+		}
+	}
+	s.out = appendArrayHeader(s.out, n)
+	for _, v := range and {
+		if v {
+			s.out = appendInt(s.out, 1)
+		} else {
+			s.out = appendInt(s.out, 0)
+		}
+	}
+	return true
+}

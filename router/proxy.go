@@ -1,0 +1,332 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/redcon"
+
+	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/hashring"
+	"github.com/shardproxy/shardproxy/metrics"
+)
+
+type backendRequest = backend.Request
+
+// Options configure a Proxy beyond its configuration file.
+type Options struct {
+	// Version is reported by INFO and HELLO.
+	Version string
+	// Logger receives the proxy's logs; default slog.Default().
+	Logger *slog.Logger
+	// Metrics receives the proxy's metrics; default a private registry.
+	Metrics *metrics.Metrics
+}
+
+// Proxy serves every pool of a configuration. Create it with New, start it
+// with Serve, stop it with Close.
+type Proxy struct {
+	pools []*Pool
+	log   *slog.Logger
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// Pool is one configured pool: a listener, its client sessions and the
+// backend servers behind it.
+type Pool struct {
+	cfg     *config.Pool
+	version string
+	log     *slog.Logger
+	ring    hashring.Ring
+	servers []*backend.Server
+	ln      net.Listener
+	started time.Time
+	nextID  atomic.Int64
+	stats   poolStats
+	m       *metrics.Pool
+	bm      []*metrics.Backend // per server
+	stop    chan struct{}
+}
+
+// New builds every pool of cfg: it connects to the servers and binds the
+// listen addresses, but serves no client until Serve.
+func New(cfg *config.Config, opts Options) (*Proxy, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New(opts.Version, runtime.Version())
+	}
+	p := &Proxy{log: opts.Logger}
+	for _, pc := range cfg.Pools {
+		pool, err := newPool(pc, opts)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.pools = append(p.pools, pool)
+	}
+	return p, nil
+}
+
+func newPool(pc *config.Pool, opts Options) (*Pool, error) {
+	if pc.Mode != "" && pc.Mode != "ring" {
+		return nil, fmt.Errorf("pool %s: mode %q is not supported yet", pc.Name, pc.Mode)
+	}
+	if len(pc.Servers) > 1<<16 {
+		return nil, fmt.Errorf("pool %s: too many servers", pc.Name)
+	}
+	nodes := make([]hashring.Node, len(pc.Servers))
+	for i, s := range pc.Servers {
+		nodes[i] = hashring.Node{Name: s.Name, Weight: s.Weight}
+	}
+	ring, err := hashring.New(pc.Distribution, pc.Hash, pc.HashTag, nodes)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
+	p := &Pool{
+		cfg:     pc,
+		version: opts.Version,
+		log:     opts.Logger.With("pool", pc.Name),
+		ring:    ring,
+		started: time.Now(),
+		stop:    make(chan struct{}),
+	}
+	p.m, err = opts.Metrics.Pool(pc.Name, metrics.PoolOptions{
+		CommandNames:         commandNames(),
+		MaxClientConnections: pc.ClientConnections,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: metrics: %w", pc.Name, err)
+	}
+	p.stats.m = p.m
+	ln, err := listen(pc.Listen, pc.Backlog)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: listen %s: %w", pc.Name, pc.Listen, err)
+	}
+	p.ln = &guardListener{Listener: ln, stats: &p.stats}
+	// Connect to all servers in parallel: a dead one costs one timeout,
+	// not one per server.
+	p.servers = make([]*backend.Server, len(pc.Servers))
+	p.bm = make([]*metrics.Backend, len(pc.Servers))
+	for i, sc := range pc.Servers {
+		p.bm[i] = opts.Metrics.Backend(pc.Name, sc.Name, sc.Addr)
+	}
+	var wg sync.WaitGroup
+	for i, sc := range pc.Servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.servers[i] = backend.NewServer(backend.Options{
+				Name:        sc.Name,
+				Addr:        sc.Addr,
+				Connections: pc.ServerConnections,
+				Timeout:     pc.Timeout,
+				Auth:        pc.RedisAuth,
+				DB:          pc.RedisDB,
+				Logger:      p.log,
+				Observer:    backendObserver{p.bm[i]},
+			})
+		}()
+	}
+	wg.Wait()
+	return p, nil
+}
+
+// Pools returns the pools in configuration order.
+func (p *Proxy) Pools() []*Pool { return p.pools }
+
+// Serve serves clients on every pool until Close; it returns once every
+// pool has stopped.
+func (p *Proxy) Serve() error {
+	errs := make(chan error, len(p.pools))
+	for _, pool := range p.pools {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			errs <- pool.serve()
+		}()
+	}
+	p.wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		if err != nil {
+			all = append(all, err)
+		}
+	}
+	return errors.Join(all...)
+}
+
+// Close stops accepting clients, closes every client connection and every
+// backend connection. It is idempotent.
+func (p *Proxy) Close() error {
+	p.once.Do(func() {
+		for _, pool := range p.pools {
+			pool.close()
+		}
+	})
+	return nil
+}
+
+// Name returns the pool's name.
+func (p *Pool) Name() string { return p.cfg.Name }
+
+// Addr returns the address the pool listens on.
+func (p *Pool) Addr() string { return p.ln.Addr().String() }
+
+// Port returns the TCP port the pool listens on (0 for a unix socket).
+func (p *Pool) Port() int {
+	if a, ok := p.ln.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
+// Servers returns the pool's backend servers in configuration order.
+func (p *Pool) Servers() []*backend.Server { return p.servers }
+
+// Ready reports whether every server of the pool is reachable, and if not
+// which are not.
+func (p *Pool) Ready() (bool, string) {
+	var down []string
+	for _, s := range p.servers {
+		if !s.Up() {
+			down = append(down, s.Name())
+		}
+	}
+	if len(down) == 0 {
+		return true, ""
+	}
+	return false, fmt.Sprintf("pool %s: backends down: %v", p.cfg.Name, down)
+}
+
+func (p *Pool) serve() error {
+	go p.sampleOps()
+	err := redcon.Serve(p.ln, p.handle, p.accept, p.closed)
+	return err
+}
+
+func (p *Pool) close() {
+	select {
+	case <-p.stop:
+		return
+	default:
+	}
+	close(p.stop)
+	if p.ln != nil {
+		p.ln.Close()
+	}
+	for _, s := range p.servers {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+func (p *Pool) accept(conn redcon.Conn) bool {
+	n := p.stats.clients.Add(1)
+	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) {
+		p.stats.clients.Add(-1)
+		p.stats.rejected.Add(1)
+		p.m.Rejected.Inc()
+		conn.WriteError("ERR max number of clients reached")
+		return false
+	}
+	p.stats.accepted.Add(1)
+	p.m.Accepted.Inc()
+	p.m.ClientConnections.Inc()
+	s := newSession(p, p.nextID.Add(1))
+	s.addr = conn.RemoteAddr()
+	conn.SetContext(s)
+	return true
+}
+
+func (p *Pool) closed(conn redcon.Conn, err error) {
+	if conn.Context() != nil {
+		p.stats.clients.Add(-1)
+		p.m.ClientConnections.Dec()
+	}
+}
+
+func (p *Pool) handle(conn redcon.Conn, cmd redcon.Command) {
+	s := conn.Context().(*Session)
+	s.serve(conn, cmd, conn.ReadPipeline())
+}
+
+// sampleOps keeps instantaneous_ops_per_sec for INFO and the backends'
+// in-flight gauges up to date, once a second, off the hot path.
+func (p *Pool) sampleOps() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := p.stats.commands.Load()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			now := p.stats.commands.Load()
+			p.stats.opsPerSec.Store(now - last)
+			last = now
+			for i, s := range p.servers {
+				p.bm[i].InFlight.Set(float64(s.InFlight()))
+			}
+		}
+	}
+}
+
+// poolStats are the pool's counters for INFO, next to its metrics.
+type poolStats struct {
+	m                             *metrics.Pool
+	clients, accepted, rejected   atomic.Int64
+	commands, errors, proxyErrors atomic.Int64
+	opsPerSec                     atomic.Int64
+	bytesIn, bytesOut             atomic.Uint64
+}
+
+// batch accounts one client batch of n commands.
+func (st *poolStats) batch(n int) {
+	st.commands.Add(int64(n))
+	st.m.BatchSize.Observe(float64(n))
+}
+
+// command accounts one command's result; now and start are nanotimes.
+func (st *poolStats) command(ci *commandInfo, res result, start, now int64) {
+	idx := -1 // "other": a name Redis does not know
+	if ci != nil {
+		idx = ci.index
+	}
+	var r metrics.Result
+	switch res {
+	case resultError:
+		st.errors.Add(1)
+		r = metrics.ResultError
+	case resultProxyError:
+		st.proxyErrors.Add(1)
+		r = metrics.ResultProxyError
+	}
+	st.m.Command(idx).Observe(r, time.Duration(now-start))
+}
+
+func (st *poolStats) read(n int) {
+	st.bytesIn.Add(uint64(n))
+	st.m.ClientBytesIn.Add(float64(n))
+}
+
+func (st *poolStats) wrote(n int) {
+	st.bytesOut.Add(uint64(n))
+	st.m.ClientBytesOut.Add(float64(n))
+}
+
+func nanotime() int64 { return time.Now().UnixNano() }

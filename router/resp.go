@@ -1,0 +1,179 @@
+package router
+
+import (
+	"strconv"
+)
+
+const errCrossSlot = "CROSSSLOT Keys in request don't hash to the same slot"
+
+func appendError(dst []byte, msg string) []byte {
+	dst = append(dst, '-')
+	dst = append(dst, msg...)
+	return append(dst, '\r', '\n')
+}
+
+func appendSimple(dst []byte, s string) []byte {
+	dst = append(dst, '+')
+	dst = append(dst, s...)
+	return append(dst, '\r', '\n')
+}
+
+func appendInt(dst []byte, n int64) []byte {
+	dst = append(dst, ':')
+	dst = strconv.AppendInt(dst, n, 10)
+	return append(dst, '\r', '\n')
+}
+
+func appendArrayHeader(dst []byte, n int) []byte {
+	dst = append(dst, '*')
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '\r', '\n')
+}
+
+func appendBulk(dst, b []byte) []byte {
+	dst = append(dst, '$')
+	dst = strconv.AppendInt(dst, int64(len(b)), 10)
+	dst = append(dst, '\r', '\n')
+	dst = append(dst, b...)
+	return append(dst, '\r', '\n')
+}
+
+func appendBulkString(dst []byte, s string) []byte {
+	dst = append(dst, '$')
+	dst = strconv.AppendInt(dst, int64(len(s)), 10)
+	dst = append(dst, '\r', '\n')
+	dst = append(dst, s...)
+	return append(dst, '\r', '\n')
+}
+
+func appendNull(dst []byte) []byte { return append(dst, "$-1\r\n"...) }
+
+// valueLen returns the length of the complete RESP value at the start of b,
+// or -1 when b does not start with one. Replies come whole from the backend
+// reader, so this only walks them; it never recurses.
+func valueLen(b []byte) int {
+	pos := 0
+	pending := 1
+	for pending > 0 {
+		pending--
+		if pos >= len(b) {
+			return -1
+		}
+		end := lineEnd(b, pos)
+		if end < 0 {
+			return -1
+		}
+		typ := b[pos]
+		n, ok := parseInt(b[pos+1 : end])
+		pos = end + 2
+		switch typ {
+		case '$', '=', '!':
+			if !ok {
+				return -1
+			}
+			if n >= 0 {
+				pos += int(n) + 2
+			}
+		case '*', '~', '>':
+			if !ok {
+				return -1
+			}
+			if n > 0 {
+				pending += int(n)
+			}
+		case '%', '|':
+			if !ok {
+				return -1
+			}
+			if n > 0 {
+				pending += 2 * int(n)
+			}
+		}
+	}
+	if pos > len(b) {
+		return -1
+	}
+	return pos
+}
+
+// lineEnd returns the index of the CR of the CRLF ending the line at pos.
+func lineEnd(b []byte, pos int) int {
+	for i := pos; i+1 < len(b); i++ {
+		if b[i] == '\r' && b[i+1] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// parseInt parses a decimal integer with an optional sign.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	neg := b[0] == '-'
+	if neg || b[0] == '+' {
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, false
+		}
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// arrayElems splits an array reply into its elements' raw bytes, appended
+// to dst. ok is false when reply is not an array (an error, for example).
+func arrayElems(dst [][]byte, reply []byte) ([][]byte, bool) {
+	if len(reply) == 0 || reply[0] != '*' {
+		return dst, false
+	}
+	end := lineEnd(reply, 0)
+	n, ok := parseInt(reply[1:end])
+	if !ok {
+		return dst, false
+	}
+	pos := end + 2
+	for i := int64(0); i < n; i++ {
+		l := valueLen(reply[pos:])
+		if l < 0 {
+			return dst, false
+		}
+		dst = append(dst, reply[pos:pos+l])
+		pos += l
+	}
+	return dst, true
+}
+
+// bulkValue returns the payload of a bulk string reply.
+func bulkValue(reply []byte) ([]byte, bool) {
+	if len(reply) == 0 || reply[0] != '$' {
+		return nil, false
+	}
+	end := lineEnd(reply, 0)
+	if end < 0 {
+		return nil, false
+	}
+	n, ok := parseInt(reply[1:end])
+	if !ok || n < 0 || end+2+int(n) > len(reply) {
+		return nil, false
+	}
+	return reply[end+2 : end+2+int(n)], true
+}
+
+// intValue returns the value of an integer reply.
+func intValue(reply []byte) (int64, bool) {
+	if len(reply) < 3 || reply[0] != ':' {
+		return 0, false
+	}
+	return parseInt(reply[1 : len(reply)-2])
+}

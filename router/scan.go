@@ -1,0 +1,80 @@
+package router
+
+import (
+	"math/bits"
+	"strconv"
+)
+
+// SCAN through the proxy walks the servers one after the other. The cursor
+// the client sees packs the server index into its low bits and that server's
+// own cursor above them:
+//
+//	cursor = serverCursor<<b | serverIndex,  b = bits needed for the indexes
+//
+// Cursor 0 starts at server 0; when a server's walk ends the proxy answers
+// with the next server's index and cursor 0, and 0 after the last server.
+// Redis cursors are reversed bucket indexes far below 2^(64-b), so nothing
+// is lost; a cursor that would overflow is reported as an error.
+
+func (s *Session) scanBits() uint { return uint(bits.Len(uint(len(s.p.servers) - 1))) }
+
+func (s *Session) addScan(ci *commandInfo, args [][]byte, start int64) {
+	cur, err := strconv.ParseUint(string(args[1]), 10, 64)
+	if err != nil {
+		s.errorItem(ci, start, "ERR invalid cursor")
+		return
+	}
+	b := s.scanBits()
+	srv := int(cur & (1<<b - 1))
+	if srv >= len(s.p.servers) {
+		s.errorItem(ci, start, "ERR invalid cursor")
+		return
+	}
+	r, idx := s.request()
+	w := appendArrayHeader(r.Buf[:0], len(args))
+	w = appendBulk(w, args[0])
+	var num [20]byte
+	w = appendBulk(w, strconv.AppendUint(num[:0], cur>>b, 10))
+	for _, a := range args[2:] {
+		w = appendBulk(w, a)
+	}
+	r.Wire, r.Buf = w, w
+	s.groups[srv] = append(s.groups[srv], r)
+	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: idx, n: 1, op: opScan, extra: srv, start: start})
+}
+
+func (s *Session) mergeScan(it *item, r *backendRequest) ([]byte, result) {
+	lo := len(s.out)
+	if len(r.Reply) > 0 && r.Reply[0] == '-' {
+		s.out = append(s.out, r.Reply...)
+		return s.out[lo:], resultError
+	}
+	s.elems = s.elems[:0]
+	var ok bool
+	s.elems, ok = arrayElems(s.elems, r.Reply)
+	var cb []byte
+	if ok && len(s.elems) == 2 {
+		cb, ok = bulkValue(s.elems[0])
+	}
+	if !ok || len(s.elems) != 2 {
+		s.out = appendError(s.out, "ERR unexpected reply from a backend to 'scan'")
+		return s.out[lo:], resultProxyError
+	}
+	cur, err := strconv.ParseUint(string(cb), 10, 64)
+	b := s.scanBits()
+	if err != nil || (b > 0 && cur>>(64-b) != 0) {
+		s.out = appendError(s.out, "ERR backend cursor out of the proxy's range")
+		return s.out[lo:], resultProxyError
+	}
+	var next uint64
+	switch {
+	case cur != 0:
+		next = cur<<b | uint64(it.extra)
+	case it.extra+1 < len(s.p.servers):
+		next = uint64(it.extra + 1)
+	}
+	s.out = appendArrayHeader(s.out, 2)
+	s.out = appendBulkString(s.out, strconv.FormatUint(next, 10))
+	s.out = append(s.out, s.elems[1]...)
+	return s.out[lo:], resultOK
+}
