@@ -69,8 +69,9 @@ func (e *Error) Unwrap() error { return e.Cause }
 var (
 	// ErrQueueFull is the cause when a connection's request queue is full.
 	ErrQueueFull = errors.New("request queue full")
-	// ErrServerClosed is the cause after Server.Close.
-	ErrServerClosed = errors.New("proxy is shutting down")
+	// ErrServerClosed is the cause after Server.Close (shutdown, or a
+	// cluster node that left the slot map).
+	ErrServerClosed = errors.New("connection closed by the proxy")
 	// ErrNotConnected is the cause before the first connection attempt ended.
 	ErrNotConnected = errors.New("not connected yet")
 )

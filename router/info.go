@@ -51,10 +51,11 @@ func (s *Session) addInfo(ci *commandInfo, args [][]byte, start int64) {
 		return
 	}
 	first := s.used
-	for srv := range s.p.servers {
+	all := s.p.shards()
+	for _, srv := range all {
 		s.forward(srv, infoKeyspaceWire)
 	}
-	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(s.p.servers), op: opInfo, extra: secs, start: start})
+	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: opInfo, extra: secs, start: start})
 }
 
 func (s *Session) mergeInfo(it *item, reqs []*backendRequest) ([]byte, result) {
@@ -161,12 +162,14 @@ func (p *Pool) renderInfo(secs int, ks *keyspace) string {
 	}
 	if secs&secBackends != 0 {
 		section("Backends")
-		for i, srv := range p.servers {
+		for i, srv := range p.Servers() {
 			up := 0
 			if srv.Up() {
 				up = 1
 			}
-			fmt.Fprintf(&b, "backend%d:name=%s,addr=%s,up=%d,inflight=%d\r\n", i, srv.Name(), srv.Addr(), up, srv.InFlight())
+			n, avg, p99 := p.backendLatency(i, srv)
+			fmt.Fprintf(&b, "backend%d:name=%s,addr=%s,up=%d,inflight=%d,replies=%d,latency_avg_usec=%.1f,latency_p99_usec=%.1f\r\n",
+				i, srv.Name(), srv.Addr(), up, srv.InFlight(), n, avg, p99)
 		}
 	}
 	if secs&secKeyspace != 0 && ks != nil {

@@ -1,6 +1,9 @@
 package router
 
-import "bytes"
+import (
+	"bytes"
+	"slices"
+)
 
 // mergeOp says how the replies of an item's requests become one reply.
 type mergeOp uint8
@@ -131,13 +134,9 @@ func (s *Session) merge(it *item) ([]byte, result) {
 func (s *Session) mergeArray(it *item, reqs []*backendRequest) bool {
 	// s.elems holds the elements of every sub-reply one after the other;
 	// next[j] is the next element of sub-reply j, want[j] how many it owes.
-	next, want := s.counts[:len(reqs)], s.subOf[:len(reqs)]
-	defer func() {
-		clear(s.counts)
-		for i := range s.subOf {
-			s.subOf[i] = -1
-		}
-	}()
+	s.counts = slices.Grow(s.counts[:0], len(reqs))[:len(reqs)]
+	s.want = slices.Grow(s.want[:0], len(reqs))[:len(reqs)]
+	next, want := s.counts, s.want
 	clear(want)
 	for _, j := range it.route {
 		want[j]++

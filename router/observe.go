@@ -1,7 +1,11 @@
 package router
 
 import (
+	"bytes"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/metrics"
@@ -45,3 +49,76 @@ func (o backendObserver) Replied(latency time.Duration, bytes int) {
 	o.m.Latency.Observe(latency.Seconds())
 	o.m.BytesIn.Add(float64(bytes))
 }
+
+// backendLatency summarises the reply latency of srv, the i-th server of
+// the pool, for INFO: the replies counted since start, their mean and an
+// estimate of their 99th percentile, in microseconds. INFO is rare, so it
+// reads the histogram the metrics already keep rather than making the data
+// path record more. Servers without a histogram of their own here (cluster
+// nodes) report zeros.
+func (p *Pool) backendLatency(i int, srv *backend.Server) (n uint64, avgUsec, p99Usec float64) {
+	if i >= len(p.bm) || i >= len(p.servers) || p.servers[i] != srv {
+		return 0, 0, 0
+	}
+	return histogramSummary(p.bm[i].Latency)
+}
+
+// histogramSummary returns the sample count of the histogram behind o, the
+// mean and the estimated 99th percentile of its samples, in millionths of
+// the observed unit.
+func histogramSummary(o prometheus.Observer) (n uint64, avgUsec, p99Usec float64) {
+	m, ok := o.(prometheus.Metric)
+	if !ok {
+		return 0, 0, 0
+	}
+	var d dto.Metric
+	if err := m.Write(&d); err != nil || d.GetHistogram() == nil {
+		return 0, 0, 0
+	}
+	h := d.GetHistogram()
+	n = h.GetSampleCount()
+	if n == 0 {
+		return 0, 0, 0
+	}
+	avgUsec = h.GetSampleSum() / float64(n) * 1e6
+	p99Usec = bucketQuantile(0.99, h.GetBucket(), n) * 1e6
+	return n, avgUsec, p99Usec
+}
+
+// bucketQuantile estimates the q-quantile of n observations from cumulative
+// histogram buckets (the +Inf bucket left out) as Prometheus's
+// histogram_quantile does: linear interpolation inside the bucket where
+// the rank falls, the first bucket starting at 0. A rank beyond the last
+// finite bound returns that bound.
+func bucketQuantile(q float64, buckets []*dto.Bucket, n uint64) float64 {
+	rank := q * float64(n)
+	lower, below := 0.0, uint64(0)
+	for _, bk := range buckets {
+		upper, cum := bk.GetUpperBound(), bk.GetCumulativeCount()
+		if float64(cum) >= rank && cum > below {
+			return lower + (upper-lower)*(rank-float64(below))/float64(cum-below)
+		}
+		lower, below = upper, cum
+	}
+	return lower
+}
+
+// localResult classifies a reply the proxy made itself for the metrics: the
+// proxy's own refusals (CROSSSLOT, CLUSTERDOWN for a slot without a master,
+// a command it does not support) are proxy errors, any other error reply imitates Redis's (wrong number of
+// arguments, unknown command) and counts as a Redis error. It relies on the
+// stable error texts of DESIGN.md.
+func localResult(b []byte) result {
+	switch {
+	case len(b) == 0 || b[0] != '-':
+		return resultOK
+	case bytes.HasPrefix(b, []byte("-CROSSSLOT ")), bytes.HasPrefix(b, []byte("-CLUSTERDOWN ")),
+		bytes.Contains(b, []byte(notSupportedText)):
+		return resultProxyError
+	}
+	return resultError
+}
+
+// notSupportedText is the part every refusal of a command by the proxy has
+// in common, with or without a reason or "yet" after it.
+const notSupportedText = "' is not supported by the proxy"

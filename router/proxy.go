@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,14 +46,16 @@ type Pool struct {
 	cfg     *config.Pool
 	version string
 	log     *slog.Logger
-	ring    hashring.Ring
-	servers []*backend.Server
+	ring    hashring.Ring     // ring mode
+	servers []*backend.Server // ring mode, in configuration order
+	cluster *backend.Cluster  // cluster mode
 	ln      net.Listener
 	started time.Time
 	nextID  atomic.Int64
 	stats   poolStats
 	m       *metrics.Pool
-	bm      []*metrics.Backend // per server
+	bm      []*metrics.Backend // per server, ring mode
+	nodeM   sync.Map           // cluster mode: node address -> *metrics.Backend
 	stop    chan struct{}
 }
 
@@ -81,11 +84,49 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 }
 
 func newPool(pc *config.Pool, opts Options) (*Pool, error) {
-	if pc.Mode != "" && pc.Mode != "ring" {
-		return nil, fmt.Errorf("pool %s: mode %q is not supported yet", pc.Name, pc.Mode)
+	p := &Pool{
+		cfg:     pc,
+		version: opts.Version,
+		log:     opts.Logger.With("pool", pc.Name),
+		started: time.Now(),
+		stop:    make(chan struct{}),
 	}
+	cluster := pc.Mode == config.ModeCluster
+	var err error
+	p.m, err = opts.Metrics.Pool(pc.Name, metrics.PoolOptions{
+		CommandNames:         commandNames(),
+		Cluster:              cluster,
+		MaxClientConnections: pc.ClientConnections,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: metrics: %w", pc.Name, err)
+	}
+	p.stats.m = p.m
+	if cluster {
+		err = p.startCluster(opts)
+	} else {
+		err = p.startRing(opts)
+	}
+	if err != nil {
+		p.close()
+		opts.Metrics.RemovePool(pc.Name)
+		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
+	ln, err := listen(pc.Listen, pc.Backlog)
+	if err != nil {
+		p.close()
+		opts.Metrics.RemovePool(pc.Name)
+		return nil, fmt.Errorf("pool %s: listen %s: %w", pc.Name, pc.Listen, err)
+	}
+	p.ln = &guardListener{Listener: ln, stats: &p.stats}
+	return p, nil
+}
+
+// startRing builds the hash ring and connects to every server.
+func (p *Pool) startRing(opts Options) error {
+	pc := p.cfg
 	if len(pc.Servers) > 1<<16 {
-		return nil, fmt.Errorf("pool %s: too many servers", pc.Name)
+		return errors.New("too many servers")
 	}
 	nodes := make([]hashring.Node, len(pc.Servers))
 	for i, s := range pc.Servers {
@@ -93,29 +134,9 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	}
 	ring, err := hashring.New(pc.Distribution, pc.Hash, pc.HashTag, nodes)
 	if err != nil {
-		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+		return err
 	}
-	p := &Pool{
-		cfg:     pc,
-		version: opts.Version,
-		log:     opts.Logger.With("pool", pc.Name),
-		ring:    ring,
-		started: time.Now(),
-		stop:    make(chan struct{}),
-	}
-	p.m, err = opts.Metrics.Pool(pc.Name, metrics.PoolOptions{
-		CommandNames:         commandNames(),
-		MaxClientConnections: pc.ClientConnections,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("pool %s: metrics: %w", pc.Name, err)
-	}
-	p.stats.m = p.m
-	ln, err := listen(pc.Listen, pc.Backlog)
-	if err != nil {
-		return nil, fmt.Errorf("pool %s: listen %s: %w", pc.Name, pc.Listen, err)
-	}
-	p.ln = &guardListener{Listener: ln, stats: &p.stats}
+	p.ring = ring
 	// Connect to all servers in parallel: a dead one costs one timeout,
 	// not one per server.
 	p.servers = make([]*backend.Server, len(pc.Servers))
@@ -128,20 +149,58 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.servers[i] = backend.NewServer(backend.Options{
-				Name:        sc.Name,
-				Addr:        sc.Addr,
-				Connections: pc.ServerConnections,
-				Timeout:     pc.Timeout,
-				Auth:        pc.RedisAuth,
-				DB:          pc.RedisDB,
-				Logger:      p.log,
-				Observer:    backendObserver{p.bm[i]},
-			})
+			p.servers[i] = backend.NewServer(p.serverOptions(sc.Name, sc.Addr, backendObserver{p.bm[i]}))
 		}()
 	}
 	wg.Wait()
-	return p, nil
+	return nil
+}
+
+// startCluster learns the cluster's slot map from the seed servers.
+func (p *Pool) startCluster(opts Options) error {
+	pc := p.cfg
+	seeds := make([]string, len(pc.Servers))
+	for i, s := range pc.Servers {
+		seeds[i] = s.Addr
+	}
+	c, err := backend.NewCluster(backend.ClusterOptions{
+		Seeds:            seeds,
+		Server:           p.serverOptions("", "", nil),
+		RefreshInterval:  pc.ClusterRefreshInterval,
+		ReadFromReplicas: pc.ReadFromReplicas,
+		Logger:           p.log,
+		NewObserver: func(addr string) backend.Observer {
+			m := opts.Metrics.Backend(pc.Name, addr, addr)
+			p.nodeM.Store(addr, m)
+			return backendObserver{m}
+		},
+		Dropped: func(addr string) {
+			p.nodeM.Delete(addr)
+			opts.Metrics.RemoveBackend(pc.Name, addr)
+		},
+		Refreshed: func(covered int, err error) {
+			p.m.SlotRefreshes.Inc()
+			p.m.SlotsCovered.Set(float64(covered))
+		},
+	})
+	if err != nil {
+		return err
+	}
+	p.cluster = c
+	return nil
+}
+
+func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Options {
+	return backend.Options{
+		Name:        name,
+		Addr:        addr,
+		Connections: p.cfg.ServerConnections,
+		Timeout:     p.cfg.Timeout,
+		Auth:        p.cfg.RedisAuth,
+		DB:          p.cfg.RedisDB,
+		Logger:      p.log,
+		Observer:    obs,
+	}
 }
 
 // Pools returns the pools in configuration order.
@@ -194,22 +253,38 @@ func (p *Pool) Port() int {
 	return 0
 }
 
-// Servers returns the pool's backend servers in configuration order.
-func (p *Pool) Servers() []*backend.Server { return p.servers }
+// Servers returns the pool's backend servers: in configuration order in
+// ring mode, every known node by address in cluster mode.
+func (p *Pool) Servers() []*backend.Server {
+	if p.cluster != nil {
+		return p.cluster.Nodes()
+	}
+	return p.servers
+}
 
-// Ready reports whether every server of the pool is reachable, and if not
-// which are not.
+// Ready reports whether the pool can serve every key, and if not what is
+// missing: a ring server that is down, or in cluster mode a slot without a
+// master or a master that is down.
 func (p *Pool) Ready() (bool, string) {
+	var missing []string
+	if p.cluster != nil {
+		if n := p.cluster.Covered(); n < backend.SlotCount {
+			missing = append(missing, fmt.Sprintf("%d of %d slots have no master", backend.SlotCount-n, backend.SlotCount))
+		}
+	}
 	var down []string
-	for _, s := range p.servers {
+	for _, s := range p.shards() {
 		if !s.Up() {
 			down = append(down, s.Name())
 		}
 	}
-	if len(down) == 0 {
+	if len(down) > 0 {
+		missing = append(missing, fmt.Sprintf("backends down: %v", down))
+	}
+	if len(missing) == 0 {
 		return true, ""
 	}
-	return false, fmt.Sprintf("pool %s: backends down: %v", p.cfg.Name, down)
+	return false, fmt.Sprintf("pool %s: %s", p.cfg.Name, strings.Join(missing, "; "))
 }
 
 func (p *Pool) serve() error {
@@ -232,6 +307,9 @@ func (p *Pool) close() {
 		if s != nil {
 			s.Close()
 		}
+	}
+	if p.cluster != nil {
+		p.cluster.Close()
 	}
 }
 
@@ -281,6 +359,13 @@ func (p *Pool) sampleOps() {
 			last = now
 			for i, s := range p.servers {
 				p.bm[i].InFlight.Set(float64(s.InFlight()))
+			}
+			if p.cluster != nil {
+				for _, s := range p.cluster.Nodes() {
+					if m, ok := p.nodeM.Load(s.Addr()); ok {
+						m.(*metrics.Backend).InFlight.Set(float64(s.InFlight()))
+					}
+				}
 			}
 		}
 	}

@@ -14,9 +14,11 @@ import (
 // Cursor 0 starts at server 0; when a server's walk ends the proxy answers
 // with the next server's index and cursor 0, and 0 after the last server.
 // Redis cursors are reversed bucket indexes far below 2^(64-b), so nothing
-// is lost; a cursor that would overflow is reported as an error.
+// is lost; a cursor that would overflow is reported as an error. In cluster
+// mode the shards are the masters sorted by address; a scan that spans a
+// topology change may repeat or miss keys, as SCAN may during a rehash.
 
-func (s *Session) scanBits() uint { return uint(bits.Len(uint(len(s.p.servers) - 1))) }
+func scanBits(n int) uint { return uint(bits.Len(uint(n - 1))) }
 
 func (s *Session) addScan(ci *commandInfo, args [][]byte, start int64) {
 	cur, err := strconv.ParseUint(string(args[1]), 10, 64)
@@ -24,9 +26,14 @@ func (s *Session) addScan(ci *commandInfo, args [][]byte, start int64) {
 		s.errorItem(ci, start, "ERR invalid cursor")
 		return
 	}
-	b := s.scanBits()
+	all := s.p.shards()
+	if len(all) == 0 {
+		s.errorItem(ci, start, errSlotDown)
+		return
+	}
+	b := scanBits(len(all))
 	srv := int(cur & (1<<b - 1))
-	if srv >= len(s.p.servers) {
+	if srv >= len(all) {
 		s.errorItem(ci, start, "ERR invalid cursor")
 		return
 	}
@@ -39,8 +46,8 @@ func (s *Session) addScan(ci *commandInfo, args [][]byte, start int64) {
 		w = appendBulk(w, a)
 	}
 	r.Wire, r.Buf = w, w
-	s.groups[srv] = append(s.groups[srv], r)
-	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: idx, n: 1, op: opScan, extra: srv, start: start})
+	s.send(all[srv], r, idx)
+	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: idx, n: 1, op: opScan, extra: srv, extra2: len(all), start: start})
 }
 
 func (s *Session) mergeScan(it *item, r *backendRequest) ([]byte, result) {
@@ -61,7 +68,7 @@ func (s *Session) mergeScan(it *item, r *backendRequest) ([]byte, result) {
 		return s.out[lo:], resultProxyError
 	}
 	cur, err := strconv.ParseUint(string(cb), 10, 64)
-	b := s.scanBits()
+	b := scanBits(it.extra2)
 	if err != nil || (b > 0 && cur>>(64-b) != 0) {
 		s.out = appendError(s.out, "ERR backend cursor out of the proxy's range")
 		return s.out[lo:], resultProxyError
@@ -70,7 +77,7 @@ func (s *Session) mergeScan(it *item, r *backendRequest) ([]byte, result) {
 	switch {
 	case cur != 0:
 		next = cur<<b | uint64(it.extra)
-	case it.extra+1 < len(s.p.servers):
+	case it.extra+1 < it.extra2:
 		next = uint64(it.extra + 1)
 	}
 	s.out = appendArrayHeader(s.out, 2)

@@ -26,6 +26,7 @@ type item struct {
 	op     mergeOp  // itemMerge
 	route  []uint16 // itemMerge of a split command: request of each key, in key order
 	extra  int      // merge-specific: SCAN shard index, INFO section bits
+	extra2 int      // merge-specific: SCAN shard count
 	start  int64    // nanotime when the command was read, for latency
 }
 
@@ -45,32 +46,29 @@ type Session struct {
 	addr string // the client's address
 
 	reqs   []*backend.Request // reusable; reqs[:used] belong to the batch
+	srvOf  []*backend.Server  // srvOf[i]: where reqs[i] was sent
 	used   int
 	items  []item
-	groups [][]*backend.Request // per server, this batch's requests in order
+	groups []group // this batch's requests by server, in order
 	keys   []int
-	out    []byte   // local replies of this batch
-	routes []uint16 // arena for item.route
-	subOf  []int    // per server: sub-request of the current split, or -1
-	counts []int    // per server: keys of the current split
-	elems  [][]byte // merge scratch
+	out    []byte         // local replies of this batch
+	routes []uint16       // arena for item.route
+	partOf map[int]uint16 // split scratch: shard or slot -> sub-request
+	counts []int          // split and merge scratch: per sub-request
+	want   []int          // merge scratch
+	elems  [][]byte       // merge scratch
+	askBuf []byte         // ASKING + command, for ASK redirects
 	quit   bool
 }
 
+// group is the requests of one batch for one server.
+type group struct {
+	srv  *backend.Server
+	reqs []*backend.Request
+}
+
 func newSession(p *Pool, id int64) *Session {
-	n := len(p.servers)
-	s := &Session{
-		p:      p,
-		id:     id,
-		hint:   int(id),
-		groups: make([][]*backend.Request, n),
-		subOf:  make([]int, n),
-		counts: make([]int, n),
-	}
-	for i := range s.subOf {
-		s.subOf[i] = -1
-	}
-	return s
+	return &Session{p: p, id: id, hint: int(id), partOf: map[int]uint16{}}
 }
 
 // serve runs one batch: first plus the rest of the pipeline redcon holds.
@@ -96,6 +94,7 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 func (s *Session) request() (*backend.Request, int) {
 	if s.used == len(s.reqs) {
 		s.reqs = append(s.reqs, backend.NewRequest())
+		s.srvOf = append(s.srvOf, nil)
 	}
 	r := s.reqs[s.used]
 	r.Reset()
@@ -104,11 +103,29 @@ func (s *Session) request() (*backend.Request, int) {
 }
 
 // forward routes one request to server srv.
-func (s *Session) forward(srv int, wire []byte) int {
+func (s *Session) forward(srv *backend.Server, wire []byte) int {
 	r, idx := s.request()
 	r.Wire = wire
-	s.groups[srv] = append(s.groups[srv], r)
+	s.send(srv, r, idx)
 	return idx
+}
+
+// send adds reqs[idx] to srv's group of the batch.
+func (s *Session) send(srv *backend.Server, r *backend.Request, idx int) {
+	s.srvOf[idx] = srv
+	for i := range s.groups {
+		if s.groups[i].srv == srv {
+			s.groups[i].reqs = append(s.groups[i].reqs, r)
+			return
+		}
+	}
+	if len(s.groups) < cap(s.groups) {
+		s.groups = s.groups[:len(s.groups)+1]
+		g := &s.groups[len(s.groups)-1]
+		g.srv, g.reqs = srv, append(g.reqs[:0], r)
+		return
+	}
+	s.groups = append(s.groups, group{srv: srv, reqs: []*backend.Request{r}})
 }
 
 // local records a reply the proxy produced itself (appended to s.out by fn).
@@ -149,7 +166,8 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) {
 	}
 }
 
-// addKeyed routes a command whose keys must all live on one server.
+// addKeyed routes a command whose keys must all live on one shard (one
+// slot in cluster mode).
 func (s *Session) addKeyed(ci *commandInfo, raw []byte, args [][]byte, start int64) {
 	var errText string
 	s.keys, errText = ci.appendKeyIndexes(s.keys[:0], args)
@@ -157,84 +175,93 @@ func (s *Session) addKeyed(ci *commandInfo, raw []byte, args [][]byte, start int
 		s.errorItem(ci, start, errText)
 		return
 	}
-	srv := -1
+	part := -1
 	for _, k := range s.keys {
-		ks := s.p.ring.Pick(args[k])
-		if srv >= 0 && ks != srv {
+		kp := s.p.part(args[k])
+		if part >= 0 && kp != part {
 			s.errorItem(ci, start, errCrossSlot)
 			return
 		}
-		srv = ks
+		part = kp
 	}
-	if srv < 0 {
-		// No key (EVAL with numkeys 0): any server will do; spread sessions.
-		srv = s.hint % len(s.p.servers)
+	var srv *backend.Server
+	if part < 0 {
+		// No key (EVAL with numkeys 0): any shard will do; spread sessions.
+		srv = s.p.anyServer(s.hint)
+	} else {
+		srv = s.p.server(part, ci, s.hint)
+	}
+	if srv == nil {
+		s.errorItem(ci, start, errSlotDown)
+		return
 	}
 	idx := s.forward(srv, raw)
 	s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start})
 }
 
-// addSplit splits MGET, MSET, DEL, UNLINK, EXISTS and TOUCH by server.
+// addSplit splits MGET, MSET, DEL, UNLINK, EXISTS and TOUCH into one
+// sub-command per shard (per slot in cluster mode, since a cluster node
+// refuses keys of different slots in one command), keys in their order.
 func (s *Session) addSplit(ci *commandInfo, raw []byte, args [][]byte, start int64) {
-	step := ci.step
-	if step < 1 {
-		step = 1
-	}
+	step := max(ci.step, 1)
 	if (len(args)-1)%step != 0 || len(args) < 2 {
 		s.errorItem(ci, start, "ERR wrong number of arguments for '"+ci.name+"' command")
 		return
 	}
 	nkeys := (len(args) - 1) / step
 	routeLo := len(s.routes)
-	srv0, same := -1, true
+	clear(s.partOf)
+	s.counts = s.counts[:0]
+	first := s.used
 	for i := 1; i < len(args); i += step {
-		srv := s.p.ring.Pick(args[i])
-		if srv0 < 0 {
-			srv0 = srv
-		} else if srv != srv0 {
-			same = false
+		part := s.p.part(args[i])
+		sub, ok := s.partOf[part]
+		if !ok {
+			srv := s.p.server(part, ci, s.hint)
+			if srv == nil {
+				s.used = first
+				s.routes = s.routes[:routeLo]
+				s.errorItem(ci, start, errSlotDown)
+				return
+			}
+			sub = uint16(len(s.counts))
+			s.partOf[part] = sub
+			s.counts = append(s.counts, 0)
+			_, idx := s.request()
+			s.srvOf[idx] = srv
 		}
-		s.routes = append(s.routes, uint16(srv))
-		s.counts[srv]++
+		s.counts[sub]++
+		s.routes = append(s.routes, sub)
 	}
-	if same {
-		s.counts[srv0] = 0
+	n := len(s.counts)
+	if n == 1 {
+		// Every key on one shard: forward the command as it came.
+		srv := s.srvOf[first]
+		s.used = first
 		s.routes = s.routes[:routeLo]
-		idx := s.forward(srv0, raw)
+		idx := s.forward(srv, raw)
 		s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start})
 		return
 	}
-	// One sub-command per server, keys in their original order.
-	first := s.used
-	n := 0
-	for srv, c := range s.counts {
-		if c == 0 {
-			continue
-		}
-		r, _ := s.request()
-		r.Wire = appendArrayHeader(r.Buf[:0], 1+c*step)
+	for sub := 0; sub < n; sub++ {
+		r := s.reqs[first+sub]
+		r.Wire = appendArrayHeader(r.Buf[:0], 1+s.counts[sub]*step)
 		r.Wire = appendBulk(r.Wire, args[0])
-		s.groups[srv] = append(s.groups[srv], r)
-		s.subOf[srv] = n
-		n++
 	}
 	for i, k := 0, 1; i < nkeys; i, k = i+1, k+step {
-		srv := int(s.routes[routeLo+i])
-		r := s.reqs[first+s.subOf[srv]]
+		r := s.reqs[first+int(s.routes[routeLo+i])]
 		for j := 0; j < step; j++ {
 			r.Wire = appendBulk(r.Wire, args[k+j])
 		}
-		s.routes[routeLo+i] = uint16(s.subOf[srv])
 	}
-	for srv := range s.counts {
-		s.counts[srv] = 0
-		s.subOf[srv] = -1
+	for sub := 0; sub < n; sub++ {
+		r := s.reqs[first+sub]
+		r.Buf = r.Wire // keep the grown buffer for reuse
+		s.send(s.srvOf[first+sub], r, first+sub)
 	}
-	for i := first; i < first+n; i++ {
-		s.reqs[i].Buf = s.reqs[i].Wire // keep the grown buffer for reuse
-	}
+	op, _ := opOf(ci.merge)
 	s.items = append(s.items, item{
-		kind: itemMerge, ci: ci, first: first, n: n, op: s.splitOp(ci),
+		kind: itemMerge, ci: ci, first: first, n: n, op: op,
 		route: s.routes[routeLo : routeLo+nkeys], start: start,
 	})
 }
@@ -251,34 +278,29 @@ func (s *Session) addFanout(ci *commandInfo, raw []byte, args [][]byte, start in
 		return
 	}
 	first := s.used
-	for srv := range s.p.servers {
+	all := s.p.shards()
+	for _, srv := range all {
 		s.forward(srv, raw)
 	}
-	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(s.p.servers), op: op, start: start})
-}
-
-func (s *Session) splitOp(ci *commandInfo) mergeOp {
-	op, _ := opOf(ci.merge)
-	return op
+	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: op, start: start})
 }
 
 // dispatch enqueues each server's group on the session's connection to it.
 func (s *Session) dispatch() {
-	for srv, g := range s.groups {
-		if len(g) == 0 {
-			continue
-		}
-		c, err := s.p.servers[srv].Pick(s.hint)
+	for i := range s.groups {
+		g := &s.groups[i]
+		c, err := g.srv.Pick(s.hint)
 		if err != nil {
-			for _, r := range g {
+			for _, r := range g.reqs {
 				r.Fail(err)
 			}
 		} else {
-			c.Enqueue(g...)
+			c.Enqueue(g.reqs...)
 		}
-		clear(g)
-		s.groups[srv] = g[:0]
+		clear(g.reqs)
+		g.reqs, g.srv = g.reqs[:0], nil
 	}
+	s.groups = s.groups[:0]
 }
 
 // write waits for each item's requests in order and writes its reply.
@@ -294,6 +316,9 @@ func (s *Session) write(conn redcon.Conn) {
 		case itemForward:
 			r := s.reqs[it.first]
 			r.Wait()
+			if s.p.cluster != nil {
+				s.settle(it.first)
+			}
 			if r.Err != nil {
 				conn.WriteError("ERR " + r.Err.Error())
 				res = resultProxyError
@@ -304,6 +329,9 @@ func (s *Session) write(conn redcon.Conn) {
 		case itemMerge:
 			for j := it.first; j < it.first+it.n; j++ {
 				s.reqs[j].Wait()
+				if s.p.cluster != nil {
+					s.settle(j)
+				}
 			}
 			var b []byte
 			b, res = s.merge(it)
@@ -311,8 +339,9 @@ func (s *Session) write(conn redcon.Conn) {
 		}
 		s.p.stats.command(it.ci, res, it.start, nanotime())
 	}
-	// Drop references to client memory held by this batch.
-	for _, r := range s.reqs[:s.used] {
+	// Drop references to client memory and servers held by this batch.
+	for i, r := range s.reqs[:s.used] {
 		r.Wire = nil
+		s.srvOf[i] = nil
 	}
 }
