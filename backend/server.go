@@ -145,11 +145,21 @@ func (s *Server) Pick(hint int) (*Conn, *Error) {
 	if hint < 0 {
 		hint = -hint
 	}
+	var dying *Error
 	for i := 0; i < n; i++ {
 		sl := &s.slots[(hint+i)%n]
-		if c := sl.cur.Load(); c != nil && c.Err() == nil {
-			return c, nil
+		if c := sl.cur.Load(); c != nil {
+			err := c.Err()
+			if err == nil {
+				return c, nil
+			}
+			if dying == nil {
+				dying = err // fresher than lastErr until the slot notices
+			}
 		}
+	}
+	if dying != nil {
+		return nil, dying
 	}
 	return nil, s.slots[hint%n].lastErr.Load()
 }

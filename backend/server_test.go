@@ -311,10 +311,14 @@ func TestCloseFailsEverything(t *testing.T) {
 	s.Close() // idempotent
 }
 
+// waitUp waits until the server has a usable connection.
 func waitUp(t *testing.T, s *Server) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for !s.Up() {
+	for {
+		if _, err := s.Pick(0); err == nil {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("server did not come up")
 		}
