@@ -527,3 +527,37 @@ func TestClientLimit(t *testing.T) {
 	first.send("PING\r\n")
 	first.mustReply("+PONG\r\n")
 }
+
+// redis_auth and redis_db apply to every backend connection; clients see
+// the pool's database as database 0.
+func TestRedisAuthAndDB(t *testing.T) {
+	r := testenv.StartRedis(t)
+	if _, err := testenv.Do(r.Addr, "CONFIG", "SET", "requirepass", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, []*testenv.Redis{r}, func(pc *config.Pool) {
+		pc.RedisAuth = "s3cret"
+		pc.RedisDB = 3
+	})
+	c := client(t, p)
+	if err := c.Set(ctx(), "in-db-3", "v", 0).Err(); err != nil {
+		t.Fatalf("SET through an authenticated pool: %v", err)
+	}
+	opt := testenv.ClientOptions(r.Addr)
+	opt.Password, opt.DB = "s3cret", 3
+	d := redis.NewClient(opt)
+	defer d.Close()
+	if v := d.Get(ctx(), "in-db-3").Val(); v != "v" {
+		t.Fatalf("key not in db 3 of the shard: %q", v)
+	}
+	info := c.Info(ctx(), "keyspace").Val()
+	if !strings.Contains(info, "db0:keys=1,") || strings.Contains(info, "db3") {
+		t.Fatalf("INFO keyspace through the proxy:\n%s", info)
+	}
+	// A wrong password is a clear error for the clients, not a hang.
+	bad := startProxy(t, []*testenv.Redis{r}, func(pc *config.Pool) { pc.RedisAuth = "wrong" })
+	err := client(t, bad).Get(ctx(), "in-db-3").Err()
+	if err == nil || !strings.Contains(err.Error(), "unavailable") || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Fatalf("GET with a wrong redis_auth: %v", err)
+	}
+}
