@@ -1,0 +1,279 @@
+package router
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/hashring"
+	"github.com/shardproxy/shardproxy/internal/testenv"
+)
+
+// startClusterProxy serves one cluster pool with the cluster's first node
+// as its only seed.
+func startClusterProxy(t testing.TB, cl *testenv.Cluster, edit func(*config.Pool)) *Pool {
+	t.Helper()
+	pc := config.Default("cluster")
+	pc.Mode = config.ModeCluster
+	pc.Hash, pc.Distribution = "", ""
+	pc.Listen = "127.0.0.1:0"
+	pc.Timeout = 2 * time.Second
+	pc.ClusterRefreshInterval = time.Second
+	pc.Servers = []config.Server{{Addr: cl.Addrs[0], Weight: 1, Name: cl.Addrs[0]}}
+	if edit != nil {
+		edit(pc)
+	}
+	p, err := New(&config.Config{Pools: []*config.Pool{pc}}, Options{Version: "test", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("proxy: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Serve()
+	}()
+	t.Cleanup(func() {
+		p.Close()
+		<-done
+	})
+	return p.Pools()[0]
+}
+
+func TestClusterSlotsMatchRedis(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 0)
+	c := cl.Nodes[0].Client(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	pipe := c.Pipeline()
+	keys := make([]string, 10000)
+	cmds := make([]*redis.IntCmd, len(keys))
+	for i := range keys {
+		b := make([]byte, 1+rng.IntN(24))
+		for j := range b {
+			b[j] = byte(rng.IntN(256))
+		}
+		if i%7 == 0 {
+			b = append([]byte(fmt.Sprintf("x{%d}", i%100)), b...)
+		}
+		keys[i] = string(b)
+		cmds[i] = pipe.ClusterKeySlot(ctx(), keys[i])
+	}
+	if _, err := pipe.Exec(ctx()); err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range keys {
+		if got, want := int64(hashring.Slot([]byte(k))), cmds[i].Val(); got != want {
+			t.Fatalf("Slot(%q) = %d, CLUSTER KEYSLOT says %d", k, got, want)
+		}
+	}
+}
+
+func TestClusterCommands(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 1)
+	p := startClusterProxy(t, cl, nil)
+	c := client(t, p)
+	if ok, detail := p.Ready(); !ok {
+		t.Fatalf("not ready: %s", detail)
+	}
+	if n := len(p.cluster.Masters()); n != 3 {
+		t.Fatalf("%d masters, want 3", n)
+	}
+	// Multi-key commands over every master, in one call.
+	keys := make([]string, 1000)
+	pairs := make([]any, 0, 2000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("ck:%d", i)
+		pairs = append(pairs, keys[i], i)
+	}
+	if err := c.MSet(ctx(), pairs...).Err(); err != nil {
+		t.Fatalf("MSET: %v", err)
+	}
+	vals, err := c.MGet(ctx(), keys...).Result()
+	if err != nil {
+		t.Fatalf("MGET: %v", err)
+	}
+	for i, v := range vals {
+		if v != fmt.Sprint(i) {
+			t.Fatalf("MGET %s = %v", keys[i], v)
+		}
+	}
+	if n := c.Exists(ctx(), keys...).Val(); n != 1000 {
+		t.Fatalf("EXISTS = %d", n)
+	}
+	if n := c.DBSize(ctx()).Val(); n != 1000 {
+		t.Fatalf("DBSIZE = %d", n)
+	}
+	seen := map[string]bool{}
+	var cursor uint64
+	for {
+		ks, next, err := c.Scan(ctx(), cursor, "ck:*", 200).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range ks {
+			if seen[k] {
+				t.Fatalf("SCAN returned %s twice", k)
+			}
+			seen[k] = true
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	if len(seen) != 1000 {
+		t.Fatalf("SCAN saw %d keys", len(seen))
+	}
+	if n := c.Del(ctx(), keys...).Val(); n != 1000 {
+		t.Fatalf("DEL = %d", n)
+	}
+	// Same-slot commands need one slot, not just one node.
+	c.Set(ctx(), "{u1}.a", "1", 0)
+	if err := c.Rename(ctx(), "{u1}.a", "{u1}.b").Err(); err != nil {
+		t.Fatalf("RENAME in one slot: %v", err)
+	}
+	err = c.Rename(ctx(), "{u1}.b", "{u2}.b").Err()
+	if err == nil || !strings.HasPrefix(err.Error(), "CROSSSLOT") {
+		t.Fatalf("RENAME across slots: %v", err)
+	}
+	if v, err := c.Eval(ctx(), "return redis.call('incr', KEYS[1])", []string{"{u1}.n"}).Result(); err != nil || v != int64(1) {
+		t.Fatalf("EVAL: %v %v", v, err)
+	}
+	if err := c.Do(ctx(), "CLUSTER", "NODES").Err(); err == nil {
+		t.Fatal("CLUSTER NODES went through")
+	}
+	// Keys on every master; a direct cluster client sees what the proxy wrote.
+	cc := cl.Client(t)
+	for i := 0; i < 100; i++ {
+		c.Set(ctx(), fmt.Sprintf("direct:%d", i), i, 0)
+	}
+	for i := 0; i < 100; i++ {
+		if v := cc.Get(ctx(), fmt.Sprintf("direct:%d", i)).Val(); v != fmt.Sprint(i) {
+			t.Fatalf("cluster client GET direct:%d = %q", i, v)
+		}
+	}
+	if n := c.FlushAll(ctx()).Err(); n != nil {
+		t.Fatalf("FLUSHALL: %v", n)
+	}
+	if n := c.DBSize(ctx()).Val(); n != 0 {
+		t.Fatalf("DBSIZE after FLUSHALL = %d", n)
+	}
+}
+
+// A MOVED (a slot's owner changed behind the proxy's back) is followed and
+// the map updated; ASK during a migration reaches the importing node.
+func TestClusterRedirects(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 0)
+	p := startClusterProxy(t, cl, func(pc *config.Pool) { pc.ClusterRefreshInterval = time.Hour })
+	c := client(t, p)
+	key := "moving-key"
+	slot := int(hashring.Slot([]byte(key)))
+	if err := c.Set(ctx(), key, "v1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	src := p.cluster.Master(slot).Addr()
+	var dst string
+	for _, a := range cl.Addrs {
+		if a != src {
+			dst = a
+			break
+		}
+	}
+	srcC, dstC := direct(t, src), direct(t, dst)
+	srcID, dstID := nodeID(t, srcC), nodeID(t, dstC)
+	// Migrate the slot: IMPORTING/MIGRATING first, so that a new key of the
+	// slot gets ASK.
+	must(t, dstC.Do(ctx(), "CLUSTER", "SETSLOT", slot, "IMPORTING", srcID).Err())
+	must(t, srcC.Do(ctx(), "CLUSTER", "SETSLOT", slot, "MIGRATING", dstID).Err())
+	newKey := sameSlotKey(slot, "new")
+	if err := c.Set(ctx(), newKey, "asked", 0).Err(); err != nil {
+		t.Fatalf("SET during migration (ASK): %v", err)
+	}
+	if v := dstC.Do(ctx(), "ASKING").Err(); v != nil {
+		t.Fatal(v)
+	}
+	must(t, srcC.Do(ctx(), "MIGRATE", dstHost(dst), dstPort(dst), "", 0, 5000, "KEYS", key).Err())
+	if v, err := c.Get(ctx(), key).Result(); err != nil || v != "v1" {
+		t.Fatalf("GET of migrated key (ASK): %q %v", v, err)
+	}
+	for _, a := range cl.Addrs {
+		must(t, direct(t, a).Do(ctx(), "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
+	}
+	if v, err := c.Get(ctx(), key).Result(); err != nil || v != "v1" {
+		t.Fatalf("GET after the move (MOVED): %q %v", v, err)
+	}
+	testenv.WaitFor(t, 3*time.Second, func() bool { return p.cluster.Master(slot).Addr() == dst }, "slot map not updated after MOVED")
+	if v, err := c.Get(ctx(), newKey).Result(); err != nil || v != "asked" {
+		t.Fatalf("GET %s: %q %v", newKey, v, err)
+	}
+}
+
+func TestClusterReadFromReplicas(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 1)
+	p := startClusterProxy(t, cl, func(pc *config.Pool) { pc.ReadFromReplicas = true })
+	c := client(t, p)
+	for i := 0; i < 200; i++ {
+		must(t, c.Set(ctx(), fmt.Sprintf("rr:%d", i), i, 0).Err())
+	}
+	// Replication is asynchronous: wait until a replica has the last write.
+	testenv.WaitFor(t, 5*time.Second, func() bool { return c.Get(ctx(), "rr:199").Val() == "199" }, "reads from replicas never caught up")
+	before := replicaReads(t, cl)
+	for i := 0; i < 200; i++ {
+		if v := c.Get(ctx(), fmt.Sprintf("rr:%d", i)).Val(); v != fmt.Sprint(i) {
+			t.Fatalf("GET rr:%d = %q", i, v)
+		}
+	}
+	if got := replicaReads(t, cl) - before; got < 200 {
+		t.Fatalf("replicas served %d GETs, want 200", got)
+	}
+}
+
+// replicaReads sums the GET calls replicas have served.
+func replicaReads(t *testing.T, cl *testenv.Cluster) int {
+	total := 0
+	for _, r := range cl.Replicas(t) {
+		info := direct(t, r.Addr).Info(ctx(), "commandstats").Val()
+		for _, line := range strings.Split(info, "\r\n") {
+			if strings.HasPrefix(line, "cmdstat_get:calls=") {
+				var n int
+				fmt.Sscanf(strings.TrimPrefix(line, "cmdstat_get:calls="), "%d", &n)
+				total += n
+			}
+		}
+	}
+	return total
+}
+
+func direct(t testing.TB, addr string) *redis.Client {
+	c := redis.NewClient(testenv.ClientOptions(addr))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func nodeID(t testing.TB, c *redis.Client) string {
+	id, err := c.Do(ctx(), "CLUSTER", "MYID").Text()
+	must(t, err)
+	return id
+}
+
+func sameSlotKey(slot int, prefix string) string {
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("%s:%d", prefix, i)
+		if int(hashring.Slot([]byte(k))) == slot {
+			return k
+		}
+	}
+}
+
+func dstHost(addr string) string { h, _, _ := strings.Cut(addr, ":"); return h }
+func dstPort(addr string) string { _, p, _ := strings.Cut(addr, ":"); return p }
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
