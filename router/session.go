@@ -68,7 +68,9 @@ type group struct {
 }
 
 func newSession(p *Pool, id int64) *Session {
-	return &Session{p: p, id: id, hint: int(id), partOf: map[int]uint16{}}
+	// Everything else is allocated on first use: an idle client costs the
+	// proxy little beyond redcon's own buffers.
+	return &Session{p: p, id: id, hint: int(id)}
 }
 
 // serve runs one batch: first plus the rest of the pipeline redcon holds.
@@ -210,6 +212,9 @@ func (s *Session) addSplit(ci *commandInfo, raw []byte, args [][]byte, start int
 	}
 	nkeys := (len(args) - 1) / step
 	routeLo := len(s.routes)
+	if s.partOf == nil {
+		s.partOf = map[int]uint16{}
+	}
 	clear(s.partOf)
 	s.counts = s.counts[:0]
 	first := s.used
