@@ -13,11 +13,12 @@ LDFLAGS := -X main.version=$(VERSION)
 # FUZZ_BUDGET plus build time as targets are added.
 FUZZ_BUDGET ?= 45
 
-.PHONY: help build run deps test vet fuzz lint clean
+.PHONY: help build run run-cluster deps test vet fuzz lint clean
 
 help:
 	@echo "make build   build bin/shardproxy (version $(VERSION))"
 	@echo "make run     local sandbox: 3 redis shards + proxy on 127.0.0.1:6380"
+	@echo "make run-cluster  local sandbox: Redis Cluster 3+3 on 127.0.0.1:7101-7106 + proxy on 127.0.0.1:6381"
 	@echo "make test    system deps, go vet, go test -race, short fuzzing"
 	@echo "make lint    gofmt and go vet"
 	@echo "make fuzz    run every Fuzz target briefly (FUZZ_BUDGET=$(FUZZ_BUDGET)s in total)"
@@ -30,11 +31,15 @@ build:
 run:
 	./deploy/local/run.sh
 
+run-cluster:
+	./deploy/local/run-cluster.sh
+
 deps:
 	./deploy/local/ensure-deps.sh
 
 test: deps lint
 	$(GO) test -race -count=1 -timeout 20m ./...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 	@$(MAKE) --no-print-directory fuzz
 
 vet:

@@ -36,6 +36,9 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the pause between reconnect attempts,
 	// which doubles after each failure; defaults 10ms and 1s.
 	MinBackoff, MaxBackoff time.Duration
+	// HealthInterval is the period of the PING sent on every connection to
+	// notice a dead server without traffic; default 1s.
+	HealthInterval time.Duration
 	// Observer receives events for metrics; default none.
 	Observer Observer
 	// Logger receives up/down transitions; default slog.Default().
@@ -60,6 +63,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = time.Second
+	}
+	if o.HealthInterval <= 0 {
+		o.HealthInterval = time.Second
 	}
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
@@ -221,11 +227,7 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		}
 		signal()
 		upSince := time.Now()
-		select {
-		case <-c.dying:
-		case <-s.ctx.Done():
-			c.Close()
-		}
+		s.watch(c)
 		sl.cur.Store(nil)
 		sl.lastErr.Store(c.err)
 		if s.live.Add(-1) == 0 {
@@ -250,6 +252,34 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, s.opts.MaxBackoff)
+	}
+}
+
+// pingWire is the health check sent on every connection once per
+// HealthInterval.
+var pingWire = AppendCommand(nil, "PING")
+
+// watch returns once c has failed or the server is closing (closing c). It
+// pings the connection periodically: a connection only reads while a
+// request is in flight, so without traffic a dead server would go
+// unnoticed, and the server would look up to /readyz and INFO.
+func (s *Server) watch(c *Conn) {
+	t := time.NewTicker(s.opts.HealthInterval)
+	defer t.Stop()
+	ping := NewRequest()
+	for {
+		select {
+		case <-c.dying:
+			return
+		case <-s.ctx.Done():
+			c.Close()
+			return
+		case <-t.C:
+			ping.Reset()
+			ping.Wire = pingWire
+			c.Enqueue(ping)
+			ping.Wait() // bounded by the timeout; a failure kills c
+		}
 	}
 }
 

@@ -361,3 +361,19 @@ func BenchmarkPipeline(b *testing.B) {
 		})
 	}
 }
+
+// A server that dies while its connections are idle is noticed by the
+// health check, without any client traffic.
+func TestIdleServerDeathNoticed(t *testing.T) {
+	f := startFake(t)
+	s := newTestServer(t, Options{Addr: f.addr(), Connections: 2, HealthInterval: 50 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	waitUp(t, s)
+	f.close()
+	deadline := time.Now().Add(3 * time.Second)
+	for s.Up() {
+		if time.Now().After(deadline) {
+			t.Fatal("server still up 3s after it died with idle connections")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -54,6 +54,16 @@ func (p *Pool) shards() []*backend.Server {
 	return p.servers
 }
 
+// slotDown asks for a slot-map refresh when a slot has no master: its
+// replica may have been promoted since the last refresh, and since nothing
+// is sent for such a slot, no redirect or connection error would trigger
+// one. Refreshes are coalesced, so a burst of these costs one.
+func (s *Session) slotDown() {
+	if s.p.cluster != nil {
+		s.p.cluster.Refresh()
+	}
+}
+
 // redirect is a cluster error reply that asks the proxy to retry.
 type redirect uint8
 

@@ -66,7 +66,7 @@ func (s *Session) merge(it *item) ([]byte, result) {
 	// A request that got no reply fails the whole command: a partial
 	// answer would be silently wrong.
 	for _, r := range reqs {
-		if r.Err != nil {
+		if r.Err != nil && it.op != opInfo { // INFO reports missing shards itself
 			s.out = appendError(s.out, "ERR "+r.Err.Error())
 			return s.out[lo:], resultProxyError
 		}

@@ -54,9 +54,14 @@ func (o backendObserver) Replied(latency time.Duration, bytes int) {
 // the pool, for INFO: the replies counted since start, their mean and an
 // estimate of their 99th percentile, in microseconds. INFO is rare, so it
 // reads the histogram the metrics already keep rather than making the data
-// path record more. Servers without a histogram of their own here (cluster
-// nodes) report zeros.
+// path record more.
 func (p *Pool) backendLatency(i int, srv *backend.Server) (n uint64, avgUsec, p99Usec float64) {
+	if p.cluster != nil {
+		if m, ok := p.nodeM.Load(srv.Addr()); ok {
+			return histogramSummary(m.(*metrics.Backend).Latency)
+		}
+		return 0, 0, 0
+	}
 	if i >= len(p.bm) || i >= len(p.servers) || p.servers[i] != srv {
 		return 0, 0, 0
 	}

@@ -194,6 +194,7 @@ func (s *Session) addKeyed(ci *commandInfo, raw []byte, args [][]byte, start int
 		srv = s.p.server(part, ci, s.hint)
 	}
 	if srv == nil {
+		s.slotDown()
 		s.errorItem(ci, start, errSlotDown)
 		return
 	}
@@ -224,6 +225,7 @@ func (s *Session) addSplit(ci *commandInfo, raw []byte, args [][]byte, start int
 		if !ok {
 			srv := s.p.server(part, ci, s.hint)
 			if srv == nil {
+				s.slotDown()
 				s.used = first
 				s.routes = s.routes[:routeLo]
 				s.errorItem(ci, start, errSlotDown)
@@ -317,7 +319,7 @@ func (s *Session) write(conn redcon.Conn) {
 		case itemLocal:
 			b := s.out[it.lo:it.hi]
 			conn.WriteRaw(b)
-			res = replyResult(b)
+			res = localResult(b)
 		case itemForward:
 			r := s.reqs[it.first]
 			r.Wait()

@@ -21,17 +21,22 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, stop))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run is the whole program: it parses args, serves until a signal arrives on
+// stop and returns the exit status: 0 on success, 1 when the configuration
+// is invalid or serving fails, 2 for bad flags.
+func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	fs := flag.NewFlagSet("shardproxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
 		confPath      = fs.String("c", "conf/shardproxy.yml", "configuration file (nutcracker.yml compatible)")
 		testOnly      = fs.Bool("t", false, "check the configuration file and exit (0 if valid)")
 		showVersion   = fs.Bool("version", false, "print the version and exit")
-		metricsListen = fs.String("metrics-listen", "127.0.0.1:9122", "address of the metrics and health HTTP server (empty to disable)")
+		metricsListen = fs.String("metrics-listen", metrics.DefaultListen, "address of the metrics and health HTTP server (empty to disable)")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 		pprof         = fs.Bool("pprof", false, "serve /debug/pprof/ on the metrics address")
@@ -40,6 +45,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "shardproxy: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	if *showVersion {
@@ -66,30 +75,48 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("start failed", "err", err)
 		return 1
 	}
-	stopMetrics, err := serveMetrics(p, m, *metricsListen, *pprof, log)
+	ms, err := serveMetrics(p, m, *metricsListen, *pprof, log)
 	if err != nil {
 		p.Close()
 		log.Error("metrics listener failed", "addr", *metricsListen, "err", err)
 		return 1
 	}
-	defer stopMetrics()
-	for _, pool := range p.Pools() {
-		log.Info("pool serving", "pool", pool.Name(), "listen", pool.Addr(), "servers", len(pool.Servers()))
-	}
-	log.Info("shardproxy started", "version", version, "config", *confPath, "metrics", *metricsListen)
+	defer ms.Close()
+	logStartup(log, cfg, p, ms.Addr(), *pprof)
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
-		sig := <-sigs
-		log.Info("shutting down", "signal", sig.String())
-		p.Close()
+		select {
+		case sig := <-stop:
+			log.Info("shutting down", "signal", sig.String())
+			p.Close()
+		case <-done:
+		}
 	}()
 	if err := p.Serve(); err != nil {
 		log.Error("serve failed", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// logStartup logs the start-up summary: one line per pool, then one for
+// the process.
+func logStartup(log *slog.Logger, cfg *config.Config, p *router.Proxy, metricsAddr string, pprof bool) {
+	for i, pool := range p.Pools() {
+		pc := cfg.Pools[i] // router.New keeps the configuration's order
+		up := 0
+		for _, s := range pool.Servers() {
+			if s.Up() {
+				up++
+			}
+		}
+		log.Info("pool serving", "pool", pool.Name(), "listen", pool.Addr(), "mode", pc.Mode,
+			"distribution", pc.Distribution, "hash", pc.Hash, "servers", len(pool.Servers()), "servers_up", up)
+	}
+	log.Info("shardproxy started", "version", version, "go", runtime.Version(), "pid", os.Getpid(),
+		"config", cfg.File, "metrics", metricsAddr, "pprof", pprof)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -1,0 +1,186 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/shardproxy/shardproxy/bench/report"
+)
+
+// env is the set of servers one run measures.
+type env struct {
+	shards     []*proc
+	shardAddrs []string
+	twem       *proc
+	twemAddr   string
+	sp         *proc
+	spAddr     string
+	// metricsAddr is shardproxy's HTTP address (metrics, pprof).
+	metricsAddr string
+	spConfig    string
+	twemConfig  string
+}
+
+// target is one endpoint redis-benchmark and the generators are pointed at,
+// with the process whose CPU and memory are charged to it.
+type target struct {
+	name string
+	addr string
+	proc *proc
+}
+
+// direct is the first shard, measured without a proxy.
+func (e *env) direct() target {
+	return target{name: report.Direct, addr: e.shardAddrs[0], proc: e.shards[0]}
+}
+
+func (e *env) twemproxy() target {
+	return target{name: report.Twemproxy, addr: e.twemAddr, proc: e.twem}
+}
+
+func (e *env) shardproxy() target {
+	return target{name: report.Shardproxy, addr: e.spAddr, proc: e.sp}
+}
+
+// targets returns direct, twemproxy and shardproxy, in round order.
+func (e *env) targets() []target {
+	return []target{e.direct(), e.twemproxy(), e.shardproxy()}
+}
+
+// proxies returns shardproxy and twemproxy, for the memory tests.
+func (e *env) proxies() []target {
+	return []target{e.shardproxy(), e.twemproxy()}
+}
+
+// alive returns an error if any server has exited.
+func (e *env) alive() error {
+	for _, p := range e.all() {
+		if err := p.alive(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *env) all() []*proc {
+	ps := append([]*proc(nil), e.shards...)
+	if e.twem != nil {
+		ps = append(ps, e.twem)
+	}
+	if e.sp != nil {
+		ps = append(ps, e.sp)
+	}
+	return ps
+}
+
+// stop stops every server, proxies first.
+func (e *env) stop() {
+	ps := e.all()
+	for i := len(ps) - 1; i >= 0; i-- {
+		ps[i].stop()
+	}
+}
+
+// poolYAML renders the one pool both proxies load; extra holds the lines
+// only one of them gets.
+func poolYAML(listen string, shards []string, extra ...string) string {
+	var b strings.Builder
+	b.WriteString("bench:\n")
+	fmt.Fprintf(&b, "  listen: %s\n", listen)
+	b.WriteString("  hash: fnv1a_64\n  distribution: ketama\n  redis: true\n  timeout: 2000\n")
+	for _, x := range extra {
+		fmt.Fprintf(&b, "  %s\n", x)
+	}
+	b.WriteString("  servers:\n")
+	for i, s := range shards {
+		fmt.Fprintf(&b, "    - %s:1 shard%d\n", s, i+1)
+	}
+	return b.String()
+}
+
+// startEnv starts three shards, nutcracker and shardproxy under dir.
+func startEnv(ctx context.Context, cfg *Config, bins bins, dir string, log *slog.Logger) (_ *env, err error) {
+	e := &env{}
+	defer func() {
+		if err != nil {
+			e.stop()
+		}
+	}()
+	for i := 1; i <= 3; i++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		sdir := filepath.Join(dir, fmt.Sprintf("shard%d", i))
+		if err := os.MkdirAll(sdir, 0o755); err != nil {
+			return nil, err
+		}
+		p, err := startProc(fmt.Sprintf("redis shard%d", i), bins.redis, filepath.Join(sdir, "redis.log"),
+			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", sdir, "--daemonize", "no", "--maxclients", "20000")
+		if err != nil {
+			return nil, err
+		}
+		e.shards = append(e.shards, p)
+		e.shardAddrs = append(e.shardAddrs, hostPort(port))
+		if err := waitPong(ctx, p, hostPort(port)); err != nil {
+			return nil, err
+		}
+	}
+
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	stats, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	e.twemAddr = hostPort(port)
+	e.twemConfig = poolYAML(e.twemAddr, e.shardAddrs, "server_connections: 1")
+	twemFile := filepath.Join(dir, "nutcracker.yml")
+	if err := os.WriteFile(twemFile, []byte(e.twemConfig), 0o644); err != nil {
+		return nil, err
+	}
+	e.twem, err = startProc("twemproxy", bins.nutcracker, filepath.Join(dir, "nutcracker.log"),
+		"-c", twemFile, "-s", strconv.Itoa(stats), "-a", "127.0.0.1", "-v", "4")
+	if err != nil {
+		return nil, err
+	}
+	if err := waitPong(ctx, e.twem, e.twemAddr); err != nil {
+		return nil, err
+	}
+
+	if port, err = freePort(); err != nil {
+		return nil, err
+	}
+	mport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	e.spAddr = hostPort(port)
+	e.metricsAddr = hostPort(mport)
+	e.spConfig = poolYAML(e.spAddr, e.shardAddrs)
+	spFile := filepath.Join(dir, "shardproxy.yml")
+	if err := os.WriteFile(spFile, []byte(e.spConfig), 0o644); err != nil {
+		return nil, err
+	}
+	args := []string{"-c", spFile, "--metrics-listen", e.metricsAddr, "--log-level", "warn"}
+	if cfg.ProfileDir != "" {
+		args = append(args, "--pprof")
+	}
+	e.sp, err = startProc("shardproxy", bins.shardproxy, filepath.Join(dir, "shardproxy.log"), args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitPong(ctx, e.sp, e.spAddr); err != nil {
+		return nil, err
+	}
+	log.Info("servers up", "shards", e.shardAddrs, "twemproxy", e.twemAddr, "shardproxy", e.spAddr, "metrics", e.metricsAddr)
+	return e, nil
+}

@@ -1,0 +1,178 @@
+package report
+
+import (
+	"slices"
+	"time"
+
+	"github.com/shardproxy/shardproxy/bench/procstat"
+)
+
+// The targets compared, in the order they run in each round.
+const (
+	Direct     = "direct"
+	Twemproxy  = "twemproxy"
+	Shardproxy = "shardproxy"
+)
+
+// Sample is one redis-benchmark run of one test against one target.
+type Sample struct {
+	Target   string
+	Test     string
+	Pipeline int
+	Round    int
+	// Requests is the -n of the run.
+	Requests int
+	Row      BenchRow
+	// CPU is the CPU time the measured process (the proxy, or the Redis
+	// shard for the direct target) used during the run.
+	CPU time.Duration
+}
+
+// Summary reduces the rounds of one (target, test, pipeline).
+type Summary struct {
+	Target   string
+	Test     string
+	Pipeline int
+	Rounds   int
+	// RPS, P50Ms and P99Ms are medians over the rounds.
+	RPS, P50Ms, P99Ms float64
+	// CPUPerMreq is CPU seconds per million requests: total CPU over the
+	// rounds divided by total requests.
+	CPUPerMreq float64
+}
+
+// Median returns the median of v (the mean of the middle two for an even
+// count), or 0 for none. v is not modified.
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
+}
+
+// Summarize groups samples by target, test and pipeline depth, in the
+// order each group first appears.
+func Summarize(samples []Sample) []Summary {
+	type key struct {
+		target, test string
+		pipeline     int
+	}
+	var order []key
+	groups := map[key][]Sample{}
+	for _, s := range samples {
+		k := key{s.Target, s.Test, s.Pipeline}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], s)
+	}
+	out := make([]Summary, 0, len(order))
+	for _, k := range order {
+		g := groups[k]
+		var rps, p50, p99 []float64
+		var cpu time.Duration
+		reqs := 0
+		for _, s := range g {
+			rps = append(rps, s.Row.RPS)
+			p50 = append(p50, s.Row.P50Ms)
+			p99 = append(p99, s.Row.P99Ms)
+			cpu += s.CPU
+			reqs += s.Requests
+		}
+		sum := Summary{Target: k.target, Test: k.test, Pipeline: k.pipeline, Rounds: len(g),
+			RPS: Median(rps), P50Ms: Median(p50), P99Ms: Median(p99)}
+		if reqs > 0 {
+			sum.CPUPerMreq = cpu.Seconds() / float64(reqs) * 1e6
+		}
+		out = append(out, sum)
+	}
+	return out
+}
+
+// Find returns the summary for target, test and pipeline depth.
+func Find(sums []Summary, target, test string, pipeline int) (Summary, bool) {
+	for _, s := range sums {
+		if s.Target == target && s.Test == test && s.Pipeline == pipeline {
+			return s, true
+		}
+	}
+	return Summary{}, false
+}
+
+// BatchPoint is the throughput of SETs sent in batches of Batch commands
+// on one connection (median over rounds).
+type BatchPoint struct {
+	Target    string
+	Batch     int
+	OpsPerSec float64
+}
+
+// LatencyRow is 1,000 sequential versus 1,000 pipelined SETs through the
+// delay relay at one emulated round-trip time (RTT 0: no relay).
+type LatencyRow struct {
+	RTT        time.Duration
+	Commands   int
+	Sequential time.Duration
+	Pipelined  time.Duration
+}
+
+// IdleRow is a proxy's resident memory with Conns idle client connections.
+type IdleRow struct {
+	Target string
+	Conns  int
+	// Before is RSS before connecting; Connected after the connections are
+	// accepted; Pinged after each has served one PING.
+	Before, Connected, Pinged int64
+}
+
+// PerConn returns the larger of the two per-connection RSS increments, in
+// bytes.
+func (r IdleRow) PerConn() float64 {
+	if r.Conns == 0 {
+		return 0
+	}
+	return float64(max(r.Connected, r.Pinged)-r.Before) / float64(r.Conns)
+}
+
+// StreamRow is a proxy's memory while one client streams a long pipeline.
+type StreamRow struct {
+	Target    string
+	Commands  int
+	ValueSize int
+	// Before is RSS before the stream; Peak the largest RSS sampled every
+	// SampleEvery during it.
+	Before, Peak int64
+	Samples      int
+	SampleEvery  time.Duration
+	Elapsed      time.Duration
+}
+
+// Results is everything one harness run measured.
+type Results struct {
+	Date    time.Time
+	Smoke   bool
+	Machine procstat.Machine
+	// Versions of the programs measured.
+	RedisVersion, NutcrackerVersion, ShardproxyVersion string
+	// Clients, KeySpace and Rounds are the redis-benchmark -c and -r and
+	// the number of interleaved rounds.
+	Clients, KeySpace, Rounds int
+	// Requests maps "<test> -P <n>" to the -n used.
+	Requests map[string]int
+	Bench    []Summary
+	Samples  []Sample
+	Batch    []BatchPoint
+	Latency  []LatencyRow
+	Idle     []IdleRow
+	Stream   []StreamRow
+	// ShardproxyConfig and TwemproxyConfig are the pool files used.
+	ShardproxyConfig, TwemproxyConfig string
+	// Notes are remarks shown at the end of the file.
+	Notes []string
+}

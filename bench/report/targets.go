@@ -1,0 +1,91 @@
+package report
+
+import "fmt"
+
+// Check is one of the targets, judged against the results.
+type Check struct {
+	// Target states what is wanted.
+	Target string
+	// Got states the measured numbers.
+	Got string
+	// Met is false when the target is missed or could not be measured.
+	Met bool
+}
+
+// Thresholds of the targets.
+const (
+	// MinRatioP16 is the lowest shardproxy/twemproxy ops/s ratio at -P 16.
+	MinRatioP16 = 1.3
+	// MinRatioP1 is the lowest shardproxy/twemproxy ops/s ratio at -P 1.
+	MinRatioP1 = 1.0
+	// MaxIdleBytesPerConn is the most RSS one idle client connection may cost.
+	MaxIdleBytesPerConn = 12 << 10
+	// MaxStreamRSS is the most RSS while streaming the long pipeline.
+	MaxStreamRSS = 256 << 20
+)
+
+// Checks judges the targets. A target whose inputs are missing is reported
+// as not met, saying so.
+func (r *Results) Checks() []Check {
+	var out []Check
+	for _, p := range []int{16, 1} {
+		for _, test := range []string{"SET", "GET"} {
+			out = append(out, r.ratioCheck(test, p))
+		}
+	}
+	out = append(out, r.idleCheck(), r.streamCheck())
+	return out
+}
+
+func (r *Results) ratioCheck(test string, p int) Check {
+	floor := MinRatioP16
+	want := fmt.Sprintf("-P %d %s: shardproxy ops/s >= %.1fx twemproxy", p, test, floor)
+	if p == 1 {
+		floor = MinRatioP1
+		want = fmt.Sprintf("-P 1 %s: shardproxy ops/s >= %.1fx twemproxy and p99 no worse", test, floor)
+	}
+	sp, ok1 := Find(r.Bench, Shardproxy, test, p)
+	tw, ok2 := Find(r.Bench, Twemproxy, test, p)
+	if !ok1 || !ok2 || tw.RPS == 0 {
+		return Check{Target: want, Got: "not measured"}
+	}
+	ratio := sp.RPS / tw.RPS
+	c := Check{Target: want, Met: ratio >= floor}
+	c.Got = fmt.Sprintf("%.0f vs %.0f ops/s = %.2fx", sp.RPS, tw.RPS, ratio)
+	if p == 1 {
+		c.Got += fmt.Sprintf("; p99 %.3f vs %.3f ms", sp.P99Ms, tw.P99Ms)
+		c.Met = c.Met && sp.P99Ms <= tw.P99Ms
+	}
+	return c
+}
+
+func (r *Results) idleCheck() Check {
+	want := fmt.Sprintf("<= %d KB RSS per idle client connection", MaxIdleBytesPerConn>>10)
+	for _, row := range r.Idle {
+		if row.Target == Shardproxy {
+			per := row.PerConn()
+			return Check{
+				Target: want + fmt.Sprintf(" (%d connections)", row.Conns),
+				Got:    fmt.Sprintf("%.1f KB per connection", per/1024),
+				Met:    per <= MaxIdleBytesPerConn,
+			}
+		}
+	}
+	return Check{Target: want, Got: "not measured"}
+}
+
+func (r *Results) streamCheck() Check {
+	want := fmt.Sprintf("< %d MB peak RSS streaming a long pipeline", MaxStreamRSS>>20)
+	for _, row := range r.Stream {
+		if row.Target == Shardproxy {
+			return Check{
+				Target: want + fmt.Sprintf(" (%d commands)", row.Commands),
+				Got:    fmt.Sprintf("peak %.1f MB", mb(row.Peak)),
+				Met:    row.Peak < MaxStreamRSS,
+			}
+		}
+	}
+	return Check{Target: want, Got: "not measured"}
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
