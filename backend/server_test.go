@@ -19,6 +19,7 @@ import (
 type fakeRedis struct {
 	ln       net.Listener
 	mu       sync.Mutex
+	closed   bool
 	conns    []net.Conn
 	seen     []string
 	accepted atomic.Int32
@@ -46,6 +47,11 @@ func (f *fakeRedis) acceptLoop() {
 		}
 		f.accepted.Add(1)
 		f.mu.Lock()
+		if f.closed { // accepted while close ran: close it too
+			f.mu.Unlock()
+			c.Close()
+			continue
+		}
 		f.conns = append(f.conns, c)
 		f.mu.Unlock()
 		go f.serve(c)
@@ -102,6 +108,9 @@ func (f *fakeRedis) dropAll() {
 }
 
 func (f *fakeRedis) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
 	f.ln.Close()
 	f.dropAll()
 }

@@ -30,7 +30,7 @@ func FuzzRequestPath(f *testing.F) {
 		g := &guardConn{l: &guardListener{}}
 		step := int(chunk%16) + 1
 		for i := 0; i < len(in); i += step {
-			if g.scan(in[i:min(i+step, len(in))]) != "" {
+			if msg, _ := g.scan(in[i:min(i+step, len(in))]); msg != "" {
 				break
 			}
 		}

@@ -26,16 +26,31 @@ func (l *guardListener) Accept() (net.Conn, error) {
 	return &guardConn{Conn: c, l: l}, nil
 }
 
-// guardConn checks the declared sizes of the RESP stream a client sends
-// before redcon buffers it. redcon grows its read buffer until a whole
-// command is in memory, whatever the lengths announce; the guard refuses, as
-// Redis does, a bulk over 512 MB, more than 1M arguments or an inline command
-// over 64 KB, answering with Redis's protocol error and closing the
-// connection. It follows the stream with a small state machine, costing one
-// pass over header bytes and none over bulk payloads.
+// guardConn sits between a client socket and redcon's reader, for two
+// reasons.
+//
+// Limits: redcon grows its read buffer until a whole command is in memory,
+// whatever the lengths announce. The guard refuses, as Redis does, a bulk
+// over 512 MB, more than 1M arguments or an inline command over 64 KB,
+// answering with Redis's protocol error and closing the connection.
+//
+// Backpressure: when a read ends inside a command, redcon doubles its buffer
+// and keeps the bytes it already parsed, so a client streaming a long
+// pipeline grows it without bound. The guard hands redcon whole commands
+// only, holding back the tail of a read that ends mid-command until the
+// rest arrives; redcon then finds its buffer fully consumed after each batch
+// and reuses it from the start. A read holding no complete command (one
+// large command arriving in pieces) is passed on whole, so large commands
+// still work.
+//
+// It follows the stream with a small state machine, costing one pass over
+// header bytes and none over bulk payloads.
 type guardConn struct {
 	net.Conn
 	l *guardListener
+
+	pend []byte // held-back bytes, starting at a command boundary
+	hold []byte // pend's backing array, reused
 
 	state   uint8
 	num     int64 // number being parsed
@@ -56,17 +71,49 @@ const (
 )
 
 func (c *guardConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.l.stats.read(n)
-		if !c.invalid {
-			if msg := c.scan(p[:n]); msg != "" {
-				c.Conn.Write([]byte("-ERR Protocol error: " + msg + "\r\n"))
-				return 0, errProtocolGuard
-			}
+	// Held-back bytes first. They hold no complete command (or they would
+	// have been delivered), so more must be read before redcon can parse.
+	n := copy(p, c.pend)
+	c.pend = c.pend[n:]
+	var err error
+	if len(c.pend) == 0 && n < len(p) {
+		var m int
+		m, err = c.Conn.Read(p[n:])
+		if m > 0 {
+			c.l.stats.read(m)
+		}
+		n += m
+		if n > 0 {
+			err = nil // deliver what we have; the error comes back next Read
 		}
 	}
+	if n == 0 || c.invalid {
+		return n, err
+	}
+	msg, last := c.scan(p[:n])
+	if msg != "" {
+		c.Conn.Write([]byte("-ERR Protocol error: " + msg + "\r\n"))
+		return 0, errProtocolGuard
+	}
+	if last > 0 && last < n {
+		// Hold the partial command back; it is scanned again from a
+		// command boundary when delivered.
+		tail := p[last:n]
+		if len(c.pend) == 0 {
+			c.hold = append(c.hold[:0], tail...)
+		} else {
+			c.hold = append(append(make([]byte, 0, len(tail)+len(c.pend)), tail...), c.pend...)
+		}
+		c.pend = c.hold
+		c.reset()
+		n = last
+	}
 	return n, err
+}
+
+// reset puts the state machine at a command boundary.
+func (c *guardConn) reset() {
+	c.state, c.num, c.neg, c.args, c.skip, c.inline = gStart, 0, false, 0, 0, 0
 }
 
 func (c *guardConn) Write(p []byte) (int, error) {
@@ -81,9 +128,10 @@ func (guardError) Error() string { return "client protocol error" }
 
 var errProtocolGuard error = guardError{}
 
-// scan advances the state machine over b and returns a protocol error text
-// when a limit is crossed.
-func (c *guardConn) scan(b []byte) string {
+// scan advances the state machine over b. It returns a protocol error text
+// when a limit is crossed, and the offset just after the last command that
+// ends in b (0 when none does).
+func (c *guardConn) scan(b []byte) (msg string, last int) {
 	for i := 0; i < len(b); i++ {
 		switch c.state {
 		case gStart:
@@ -95,11 +143,12 @@ func (c *guardConn) scan(b []byte) string {
 		case gInline:
 			if b[i] == '\n' {
 				c.state = gStart
+				last = i + 1
 				continue
 			}
 			c.inline++
 			if c.inline > maxInlineLen {
-				return "too big inline request"
+				return "too big inline request", last
 			}
 		case gMultibulkLen, gBulkLen:
 			switch ch := b[i]; {
@@ -119,7 +168,7 @@ func (c *guardConn) scan(b []byte) string {
 						continue
 					}
 					if c.num > maxMultibulkLen {
-						return "invalid multibulk length"
+						return "invalid multibulk length", last
 					}
 					c.args = c.num
 					c.state = gBulkHeader
@@ -127,38 +176,39 @@ func (c *guardConn) scan(b []byte) string {
 				}
 				if c.neg {
 					c.invalid = true
-					return ""
+					return "", 0
 				}
 				if c.num > maxBulkLen {
-					return "invalid bulk length"
+					return "invalid bulk length", last
 				}
 				c.skip = c.num + 2
 				c.state = gBulkData
 			default:
 				c.invalid = true
-				return ""
+				return "", 0
 			}
 		case gBulkHeader:
 			if b[i] != '$' {
 				c.invalid = true
-				return ""
+				return "", 0
 			}
 			c.state, c.num, c.neg = gBulkLen, 0, false
 		case gBulkData:
 			rest := int64(len(b) - i)
 			if rest < c.skip {
 				c.skip -= rest
-				return ""
+				return "", last
 			}
 			i += int(c.skip) - 1
 			c.skip = 0
 			c.args--
 			if c.args == 0 {
 				c.state = gStart
+				last = i + 1
 			} else {
 				c.state = gBulkHeader
 			}
 		}
 	}
-	return ""
+	return "", last
 }

@@ -131,3 +131,46 @@ func TestMemoryBoundedOnHugeDeclaredBulk(t *testing.T) {
 		t.Fatalf("heap grew by %d MB", grown>>20)
 	}
 }
+
+// A client streaming a long pipeline while reading replies is paced by the
+// proxy: memory stays flat instead of growing with the pipeline.
+func TestLongPipelineBackpressure(t *testing.T) {
+	rs := shards(t, 3)
+	p := startProxy(t, rs, func(pc *config.Pool) { pc.Timeout = 5 * time.Second })
+	const n = 150000
+	value := strings.Repeat("v", 200)
+	conn := dialRaw(t, p)
+	go func() {
+		var batch []byte
+		for i := 0; i < n; i++ {
+			key := fmt.Sprintf("stream:%d", i)
+			batch = fmt.Appendf(batch, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(key), key, len(value), value)
+			if len(batch) > 64<<10 || i == n-1 {
+				if _, err := conn.nc.Write(batch); err != nil {
+					return
+				}
+				batch = batch[:0]
+			}
+		}
+	}()
+	var base runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&base)
+	var peak uint64
+	for i := 0; i < n; i++ {
+		if i%5000 == 0 {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+		}
+		if got, err := conn.reply(); err != nil || got != "+OK\r\n" {
+			t.Fatalf("reply %d = %q, %v", i, got, err)
+		}
+	}
+	grown := int64(peak) - int64(base.HeapInuse)
+	t.Logf("streamed %d SETs (%d MB); proxy heap in use grew by at most %.1f MB", n, (n*250)>>20, float64(grown)/(1<<20))
+	// The pipeline is ~37 MB; buffering it would show at least that much.
+	if grown > 24<<20 {
+		t.Fatalf("heap grew by %d MB while streaming: the pipeline is being buffered", grown>>20)
+	}
+}
