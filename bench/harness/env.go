@@ -174,6 +174,9 @@ func startEnv(ctx context.Context, cfg *Config, bins bins, dir string, log *slog
 	if cfg.ProfileDir != "" {
 		args = append(args, "--pprof")
 	}
+	if cfg.Procs > 0 {
+		args = append(args, "--procs", strconv.Itoa(cfg.Procs))
+	}
 	e.sp, err = startProc("shardproxy", bins.shardproxy, filepath.Join(dir, "shardproxy.log"), args...)
 	if err != nil {
 		return nil, err

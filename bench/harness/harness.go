@@ -26,6 +26,8 @@ type Config struct {
 	// shardproxy during -P 1 and -P 16 SET runs are written (shardproxy
 	// is started with --pprof).
 	ProfileDir string
+	// Procs is shardproxy's --procs (GOMAXPROCS); 0 leaves Go's default.
+	Procs int
 	// Plan is what to measure and how much.
 	Plan Plan
 	// Logger receives progress; nil discards it.

@@ -40,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 		pprof         = fs.Bool("pprof", false, "serve /debug/pprof/ on the metrics address")
+		procs         = fs.Int("procs", 0, "CPUs the proxy may run Go code on at once (GOMAXPROCS); 0 keeps Go's default, all CPUs")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -54,6 +55,16 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	if *showVersion {
 		fmt.Fprintf(stdout, "shardproxy %s (%s)\n", version, runtime.Version())
 		return 0
+	}
+	if *procs < 0 {
+		fmt.Fprintf(stderr, "shardproxy: bad --procs %d: want 0 (all CPUs) or more\n", *procs)
+		return 2
+	}
+	if *procs > 0 {
+		// On a small machine shared with Redis and the clients, one
+		// thread (as twemproxy has) measured cheapest per request; see
+		// the README's performance notes.
+		runtime.GOMAXPROCS(*procs)
 	}
 	log, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {

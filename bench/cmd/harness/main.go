@@ -34,6 +34,7 @@ func run(args []string, stderr io.Writer) int {
 		rounds  = fs.Int("rounds", 0, "interleaved rounds (default 3, smoke 1)")
 		profile = fs.Bool("profile", false, "also write CPU and allocation profiles of shardproxy (-P 1 and -P 16 SET) to <out>/profiles-<date>")
 		verbose = fs.Bool("v", false, "log every run")
+		procs   = fs.Int("procs", 1, "shardproxy's --procs: 1 runs it on one CPU at a time, as twemproxy is; 0 lets it use every CPU")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -80,7 +81,7 @@ func run(args []string, stderr io.Writer) int {
 	if *smoke {
 		date += "-smoke"
 	}
-	cfg := harness.Config{ShardproxyBin: bin, WorkDir: work, Plan: plan, Logger: log}
+	cfg := harness.Config{ShardproxyBin: bin, WorkDir: work, Plan: plan, Logger: log, Procs: *procs}
 	if *profile {
 		cfg.ProfileDir = filepath.Join(*outDir, "profiles-"+date)
 	}
@@ -91,6 +92,11 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	res.Notes = append(res.Notes, fmt.Sprintf("The harness run took %v.", time.Since(start).Round(time.Second)))
+	if *procs > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("shardproxy ran with --procs %d (GOMAXPROCS), twemproxy is single-threaded.", *procs))
+	} else {
+		res.Notes = append(res.Notes, "shardproxy ran with Go's default GOMAXPROCS (every CPU).")
+	}
 	md := filepath.Join(*outDir, date+".md")
 	if err := os.WriteFile(md, res.Markdown(), 0o644); err != nil {
 		log.Error("write results", "err", err)
