@@ -38,7 +38,7 @@ func ReadReply(br *bufio.Reader, dst []byte) ([]byte, error) {
 		case '+', '-', ':', '_', ',', '#', '(':
 			// Simple types: the line is the whole value.
 		case '$', '=', '!':
-			n, ok := parseLen(line[1:])
+			n, ok := ParseInt(line[1:])
 			if !ok {
 				return dst, errBadReply
 			}
@@ -56,7 +56,7 @@ func ReadReply(br *bufio.Reader, dst []byte) ([]byte, error) {
 				return dst, errBadReply
 			}
 		case '*', '~', '>':
-			n, ok := parseLen(line[1:])
+			n, ok := ParseInt(line[1:])
 			if !ok {
 				return dst, errBadReply
 			}
@@ -64,7 +64,7 @@ func ReadReply(br *bufio.Reader, dst []byte) ([]byte, error) {
 				pending += n
 			}
 		case '%', '|':
-			n, ok := parseLen(line[1:])
+			n, ok := ParseInt(line[1:])
 			if !ok {
 				return dst, errBadReply
 			}
@@ -117,18 +117,22 @@ func readFull(br *bufio.Reader, dst []byte, n int) ([]byte, error) {
 	return dst, nil
 }
 
-// parseLen parses a RESP length: an optional minus sign and decimal digits.
-func parseLen(b []byte) (int64, bool) {
+// ParseInt parses a RESP number: an optional sign and at most 19 decimal
+// digits, so that it cannot overflow.
+func ParseInt(b []byte) (int64, bool) {
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		n, ok := parseDigits(b[1:])
+		if b[0] == '-' {
+			n = -n
+		}
+		return n, ok
+	}
+	return parseDigits(b)
+}
+
+func parseDigits(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 19 {
 		return 0, false
-	}
-	neg := false
-	if b[0] == '-' {
-		neg = true
-		b = b[1:]
-		if len(b) == 0 {
-			return 0, false
-		}
 	}
 	var n int64
 	for _, c := range b {
@@ -136,9 +140,6 @@ func parseLen(b []byte) (int64, bool) {
 			return 0, false
 		}
 		n = n*10 + int64(c-'0')
-	}
-	if neg {
-		return -n, true
 	}
 	return n, true
 }

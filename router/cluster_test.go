@@ -28,20 +28,7 @@ func startClusterProxy(t testing.TB, cl *testenv.Cluster, edit func(*config.Pool
 	if edit != nil {
 		edit(pc)
 	}
-	p, err := New(&config.Config{Pools: []*config.Pool{pc}}, Options{Version: "test", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("proxy: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.Serve()
-	}()
-	t.Cleanup(func() {
-		p.Close()
-		<-done
-	})
-	return p.Pools()[0]
+	return serve(t, pc, Options{Version: "test", Logger: testLogger(t)}, nil)
 }
 
 func TestClusterSlotsMatchRedis(t *testing.T) {

@@ -31,6 +31,13 @@ func shards(t *testing.T, n int) []*testenv.Redis {
 // edit, when not nil, adjusts the pool before it starts.
 func startProxy(t testing.TB, rs []*testenv.Redis, edit func(*config.Pool)) *Pool {
 	t.Helper()
+	return serve(t, ringPool(t, rs, edit), Options{Version: "test", Logger: testLogger(t)}, nil)
+}
+
+// ringPool is the test pool over rs: a free port, a 500 ms timeout, servers
+// named shard1, shard2, ... and then edit's changes, validated.
+func ringPool(t testing.TB, rs []*testenv.Redis, edit func(*config.Pool)) *config.Pool {
+	t.Helper()
 	pc := config.Default("test")
 	pc.Listen = "127.0.0.1:0"
 	pc.Timeout = 500 * time.Millisecond
@@ -43,7 +50,14 @@ func startProxy(t testing.TB, rs []*testenv.Redis, edit func(*config.Pool)) *Poo
 	if err := pc.Validate(); err != nil {
 		t.Fatalf("pool config: %v", err)
 	}
-	p, err := New(&config.Config{Pools: []*config.Pool{pc}}, Options{Version: "test", Logger: testLogger(t)})
+	return pc
+}
+
+// serve runs a proxy of the one pool pc until the test ends; onClose, when
+// not nil, runs after the proxy has stopped.
+func serve(t testing.TB, pc *config.Pool, opts Options, onClose func()) *Pool {
+	t.Helper()
+	p, err := New(&config.Config{Pools: []*config.Pool{pc}}, opts)
 	if err != nil {
 		t.Fatalf("proxy: %v", err)
 	}
@@ -55,6 +69,9 @@ func startProxy(t testing.TB, rs []*testenv.Redis, edit func(*config.Pool)) *Poo
 	t.Cleanup(func() {
 		p.Close()
 		<-done
+		if onClose != nil {
+			onClose()
+		}
 	})
 	return p.Pools()[0]
 }

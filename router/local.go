@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shardproxy/shardproxy/backend"
 )
 
 // redisVersion is the Redis release whose command table and reply shapes
@@ -17,12 +19,12 @@ func (s *Session) addLocal(ci *commandInfo, args [][]byte, start int64) {
 	switch ci.name {
 	case "ping":
 		if len(args) > 1 {
-			s.out = appendBulk(s.out, args[1])
+			s.out = backend.AppendBulk(s.out, args[1])
 		} else {
 			s.out = appendSimple(s.out, "PONG")
 		}
 	case "echo":
-		s.out = appendBulk(s.out, args[1])
+		s.out = backend.AppendBulk(s.out, args[1])
 	case "quit":
 		s.out = appendSimple(s.out, "OK")
 		s.quit = true
@@ -70,7 +72,7 @@ func (s *Session) addLocal(ci *commandInfo, args [][]byte, start int64) {
 }
 
 func (s *Session) appendSelect(dst []byte, db []byte) []byte {
-	n, ok := parseInt(db)
+	n, ok := backend.ParseInt(db)
 	switch {
 	case !ok:
 		return appendError(dst, "ERR value is not an integer or out of range")
@@ -114,7 +116,7 @@ func (s *Session) clientInfo() string {
 // spoken; HELLO 3 gets NOPROTO so that clients fall back to RESP2.
 func (s *Session) appendHello(dst []byte, args [][]byte) []byte {
 	if len(args) > 1 {
-		v, ok := parseInt(args[1])
+		v, ok := backend.ParseInt(args[1])
 		if !ok {
 			return appendError(dst, "ERR Protocol version is not an integer or out of range")
 		}

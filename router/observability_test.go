@@ -44,38 +44,15 @@ type observed struct {
 // test: the log at info level, as JSON.
 func startObserved(t *testing.T, rs []*testenv.Redis, edit func(*config.Pool)) *observed {
 	t.Helper()
-	pc := config.Default("test")
-	pc.Listen = "127.0.0.1:0"
-	pc.Timeout = 500 * time.Millisecond
-	for i, r := range rs {
-		pc.Servers = append(pc.Servers, config.Server{Addr: r.Addr, Weight: 1, Name: fmt.Sprintf("shard%d", i+1)})
-	}
-	if edit != nil {
-		edit(pc)
-	}
-	if err := pc.Validate(); err != nil {
-		t.Fatalf("pool config: %v", err)
-	}
+	pc := ringPool(t, rs, edit)
 	m := metrics.New("test", runtime.Version())
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	px, err := New(&config.Config{Pools: []*config.Pool{pc}}, Options{Version: "test", Logger: log, Metrics: m})
-	if err != nil {
-		t.Fatalf("proxy: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		px.Serve()
-	}()
-	t.Cleanup(func() {
-		px.Close()
-		<-done
+	pool := serve(t, pc, Options{Version: "test", Logger: log, Metrics: m}, func() {
 		if t.Failed() {
 			t.Logf("proxy log:\n%s", logs.String())
 		}
 	})
-	pool := px.Pools()[0]
 	return &observed{Pool: pool, m: m, h: m.Handler(metrics.HandlerOptions{Ready: pool.Ready}), logs: logs}
 }
 

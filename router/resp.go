@@ -2,6 +2,8 @@ package router
 
 import (
 	"strconv"
+
+	"github.com/shardproxy/shardproxy/backend"
 )
 
 const errCrossSlot = "CROSSSLOT Keys in request don't hash to the same slot"
@@ -27,14 +29,6 @@ func appendInt(dst []byte, n int64) []byte {
 func appendArrayHeader(dst []byte, n int) []byte {
 	dst = append(dst, '*')
 	dst = strconv.AppendInt(dst, int64(n), 10)
-	return append(dst, '\r', '\n')
-}
-
-func appendBulk(dst, b []byte) []byte {
-	dst = append(dst, '$')
-	dst = strconv.AppendInt(dst, int64(len(b)), 10)
-	dst = append(dst, '\r', '\n')
-	dst = append(dst, b...)
 	return append(dst, '\r', '\n')
 }
 
@@ -64,7 +58,7 @@ func valueLen(b []byte) int {
 			return -1
 		}
 		typ := b[pos]
-		n, ok := parseInt(b[pos+1 : end])
+		n, ok := backend.ParseInt(b[pos+1 : end])
 		pos = end + 2
 		switch typ {
 		case '$', '=', '!':
@@ -106,31 +100,6 @@ func lineEnd(b []byte, pos int) int {
 	return -1
 }
 
-// parseInt parses a decimal integer with an optional sign.
-func parseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	neg := b[0] == '-'
-	if neg || b[0] == '+' {
-		b = b[1:]
-		if len(b) == 0 {
-			return 0, false
-		}
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
-}
-
 // arrayElems splits an array reply into its elements' raw bytes, appended
 // to dst. ok is false when reply is not an array (an error, for example).
 func arrayElems(dst [][]byte, reply []byte) ([][]byte, bool) {
@@ -138,7 +107,7 @@ func arrayElems(dst [][]byte, reply []byte) ([][]byte, bool) {
 		return dst, false
 	}
 	end := lineEnd(reply, 0)
-	n, ok := parseInt(reply[1:end])
+	n, ok := backend.ParseInt(reply[1:end])
 	if !ok {
 		return dst, false
 	}
@@ -163,7 +132,7 @@ func bulkValue(reply []byte) ([]byte, bool) {
 	if end < 0 {
 		return nil, false
 	}
-	n, ok := parseInt(reply[1:end])
+	n, ok := backend.ParseInt(reply[1:end])
 	if !ok || n < 0 || end+2+int(n) > len(reply) {
 		return nil, false
 	}
@@ -175,5 +144,5 @@ func intValue(reply []byte) (int64, bool) {
 	if len(reply) < 3 || reply[0] != ':' {
 		return 0, false
 	}
-	return parseInt(reply[1 : len(reply)-2])
+	return backend.ParseInt(reply[1 : len(reply)-2])
 }

@@ -3,6 +3,8 @@ package router
 import (
 	"math/bits"
 	"strconv"
+
+	"github.com/shardproxy/shardproxy/backend"
 )
 
 // SCAN through the proxy walks the servers one after the other. The cursor
@@ -39,11 +41,11 @@ func (s *Session) addScan(ci *commandInfo, args [][]byte, start int64) {
 	}
 	r, idx := s.request()
 	w := appendArrayHeader(r.Buf[:0], len(args))
-	w = appendBulk(w, args[0])
+	w = backend.AppendBulk(w, args[0])
 	var num [20]byte
-	w = appendBulk(w, strconv.AppendUint(num[:0], cur>>b, 10))
+	w = backend.AppendBulk(w, strconv.AppendUint(num[:0], cur>>b, 10))
 	for _, a := range args[2:] {
-		w = appendBulk(w, a)
+		w = backend.AppendBulk(w, a)
 	}
 	r.Wire, r.Buf = w, w
 	s.send(all[srv], r, idx)

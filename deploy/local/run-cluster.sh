@@ -16,6 +16,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
+script=run-cluster.sh
+# shellcheck source=deploy/local/lib.sh
+. "$here/lib.sh"
 
 config=deploy/local/shardproxy-cluster.yml
 node_ports=(7101 7102 7103 7104 7105 7106)
@@ -31,45 +34,16 @@ if [[ -z $proxy_bin ]]; then
 	proxy_bin=bin/shardproxy
 fi
 
-# A port is busy when something accepts a connection on it. Each node also
-# needs its cluster bus port, the client port + 10000.
-port_busy() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-busy=()
+# Each node also needs its cluster bus port, the client port + 10000.
+ports=("$proxy_port" "${metrics_addr##*:}")
 for port in "${node_ports[@]}"; do
-	for p in "$port" $((port + 10000)); do
-		if port_busy "$p"; then
-			busy+=("$p")
-		fi
-	done
+	ports+=("$port" $((port + 10000)))
 done
-for port in "$proxy_port" "${metrics_addr##*:}"; do
-	if port_busy "$port"; then
-		busy+=("$port")
-	fi
-done
-if [[ ${#busy[@]} -gt 0 ]]; then
-	echo "run-cluster.sh: port(s) ${busy[*]} on 127.0.0.1 already in use; stop what holds them (e.g. an earlier make run-cluster) and retry" >&2
-	exit 1
-fi
+require_free_ports "${ports[@]}"
 
 "$proxy_bin" -t -c "$config"
 
-tmp=$(mktemp -d -t shardproxy-cluster.XXXXXX)
-pids=()
-cleanup() {
-	trap - EXIT INT TERM
-	if [[ ${#pids[@]} -gt 0 ]]; then
-		kill "${pids[@]}" 2>/dev/null || true
-		wait "${pids[@]}" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-	echo "run-cluster.sh: stopped; removed $tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+sandbox_start shardproxy-cluster
 
 declare -A node_pid
 for port in "${node_ports[@]}"; do
@@ -81,17 +55,7 @@ for port in "${node_ports[@]}"; do
 	pids+=($!)
 	node_pid[$port]=$!
 done
-for port in "${node_ports[@]}"; do
-	for _ in $(seq 100); do
-		if [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]]; then
-			continue 2
-		fi
-		sleep 0.05
-	done
-	echo "run-cluster.sh: redis-server on 127.0.0.1:$port did not start; log:" >&2
-	tail -n 20 "$tmp/$port/redis.log" >&2 || true
-	exit 1
-done
+wait_redis "${node_ports[@]}"
 
 # The first three nodes become masters, the other three their replicas.
 addrs=()

@@ -12,6 +12,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
+script=run.sh
+# shellcheck source=deploy/local/lib.sh
+. "$here/lib.sh"
 
 config=deploy/local/shardproxy.yml
 shard_ports=(7001 7002 7003)
@@ -26,37 +29,11 @@ if [[ -z $proxy_bin ]]; then
 	proxy_bin=bin/shardproxy
 fi
 
-# A port is busy when something accepts a connection on it.
-port_busy() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-busy=()
-for port in "${shard_ports[@]}" "$proxy_port" "${metrics_addr##*:}"; do
-	if port_busy "$port"; then
-		busy+=("$port")
-	fi
-done
-if [[ ${#busy[@]} -gt 0 ]]; then
-	echo "run.sh: port(s) ${busy[*]} on 127.0.0.1 already in use; stop what holds them (e.g. an earlier make run) and retry" >&2
-	exit 1
-fi
+require_free_ports "${shard_ports[@]}" "$proxy_port" "${metrics_addr##*:}"
 
 "$proxy_bin" -t -c "$config"
 
-tmp=$(mktemp -d -t shardproxy-local.XXXXXX)
-pids=()
-cleanup() {
-	trap - EXIT INT TERM
-	if [[ ${#pids[@]} -gt 0 ]]; then
-		kill "${pids[@]}" 2>/dev/null || true
-		wait "${pids[@]}" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-	echo "run.sh: stopped; removed $tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+sandbox_start shardproxy-local
 
 for port in "${shard_ports[@]}"; do
 	mkdir -p "$tmp/$port"
@@ -64,17 +41,7 @@ for port in "${shard_ports[@]}"; do
 		--dir "$tmp/$port" --daemonize no --logfile "$tmp/$port/redis.log" &
 	pids+=($!)
 done
-for port in "${shard_ports[@]}"; do
-	for _ in $(seq 100); do
-		if [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]]; then
-			continue 2
-		fi
-		sleep 0.05
-	done
-	echo "run.sh: redis-server on 127.0.0.1:$port did not start; log:" >&2
-	tail -n 20 "$tmp/$port/redis.log" >&2 || true
-	exit 1
-done
+wait_redis "${shard_ports[@]}"
 
 "$proxy_bin" -c "$config" --metrics-listen "$metrics_addr" --log-level "${LOG_LEVEL:-info}" &
 proxy_pid=$!
