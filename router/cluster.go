@@ -16,42 +16,42 @@ var askingWire = []byte("*1\r\n$6\r\nASKING\r\n")
 
 // part returns what decides a key's shard: the ring index in ring mode, the
 // hash slot in cluster mode. Keys of one part always share a server.
-func (p *Pool) part(key []byte) int {
-	if p.cluster != nil {
+func (s *Session) part(key []byte) int {
+	if s.ring == nil {
 		return int(hashring.Slot(key))
 	}
-	return p.ring.Pick(key)
+	return s.ring.ring.Pick(key)
 }
 
 // server returns the server of a part for command ci, or nil when no node
 // serves that slot. With read_from_replicas, read-only commands go to a
-// replica chosen by hint.
-func (p *Pool) server(part int, ci *commandInfo, hint int) *backend.Server {
-	if p.cluster == nil {
-		return p.servers[part]
+// replica chosen by the session's hint.
+func (s *Session) server(part int, ci *commandInfo) *backend.Server {
+	if s.ring != nil {
+		return s.ring.servers[part]
 	}
-	if p.cfg.ReadFromReplicas && ci.flags&flagReadonly != 0 {
-		return p.cluster.Replica(part, hint)
+	if s.p.cfg.ReadFromReplicas && ci.flags&flagReadonly != 0 {
+		return s.p.cluster.Replica(part, s.hint)
 	}
-	return p.cluster.Master(part)
+	return s.p.cluster.Master(part)
 }
 
 // anyServer returns a server for a keyless command that any shard answers.
-func (p *Pool) anyServer(hint int) *backend.Server {
-	all := p.shards()
+func (s *Session) anyServer() *backend.Server {
+	all := s.shards()
 	if len(all) == 0 {
 		return nil
 	}
-	return all[hint%len(all)]
+	return all[s.hint%len(all)]
 }
 
 // shards returns the servers a fan-out command goes to: every ring server,
 // or every cluster master.
-func (p *Pool) shards() []*backend.Server {
-	if p.cluster != nil {
-		return p.cluster.Masters()
+func (s *Session) shards() []*backend.Server {
+	if s.ring != nil {
+		return s.ring.servers
 	}
-	return p.servers
+	return s.p.cluster.Masters()
 }
 
 // slotDown asks for a slot-map refresh when a slot has no master: its

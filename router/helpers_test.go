@@ -161,3 +161,6 @@ func owner(t testing.TB, rs []*testenv.Redis, key string) int {
 	}
 	return found
 }
+
+// pick returns the index of the ring server that owns key now.
+func (p *Pool) pick(key []byte) int { return p.topo.Load().ring.Pick(key) }

@@ -51,7 +51,7 @@ func (s *Session) addInfo(ci *commandInfo, args [][]byte, start int64) {
 		return
 	}
 	first := s.used
-	all := s.p.shards()
+	all := s.shards()
 	for _, srv := range all {
 		s.forward(srv, infoKeyspaceWire)
 	}

@@ -228,7 +228,7 @@ func keysOnShards(o *observed, prefix string, n int) ([]string, []int) {
 	keys, shard := make([]string, n), make([]int, n)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("%s:%d", prefix, i)
-		shard[i] = o.ring.Pick([]byte(keys[i]))
+		shard[i] = o.pick([]byte(keys[i]))
 	}
 	return keys, shard
 }

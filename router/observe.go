@@ -62,10 +62,11 @@ func (p *Pool) backendLatency(i int, srv *backend.Server) (n uint64, avgUsec, p9
 		}
 		return 0, 0, 0
 	}
-	if i >= len(p.bm) || i >= len(p.servers) || p.servers[i] != srv {
+	t := p.topo.Load()
+	if i >= len(t.servers) || t.servers[i] != srv {
 		return 0, 0, 0
 	}
-	return histogramSummary(p.bm[i].Latency)
+	return histogramSummary(t.bm[i].Latency)
 }
 
 // histogramSummary returns the sample count of the histogram behind o, the

@@ -87,8 +87,8 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("GET binary key = %q", got)
 		}
 		owner := owner(t, rs, key)
-		if owner != p.ring.Pick([]byte(key)) {
-			t.Fatalf("binary key on shard %d, ring says %d", owner, p.ring.Pick([]byte(key)))
+		if owner != p.pick([]byte(key)) {
+			t.Fatalf("binary key on shard %d, ring says %d", owner, p.pick([]byte(key)))
 		}
 	})
 	t.Run("inline commands", func(t *testing.T) {

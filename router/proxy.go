@@ -34,10 +34,12 @@ type Options struct {
 // Proxy serves every pool of a configuration. Create it with New, start it
 // with Serve, stop it with Close.
 type Proxy struct {
-	pools []*Pool
-	log   *slog.Logger
-	wg    sync.WaitGroup
-	once  sync.Once
+	pools    []*Pool
+	log      *slog.Logger
+	metrics  *metrics.Metrics
+	reloadMu sync.Mutex
+	wg       sync.WaitGroup
+	once     sync.Once
 }
 
 // Pool is one configured pool: a listener, its client sessions and the
@@ -46,16 +48,15 @@ type Pool struct {
 	cfg     *config.Pool
 	version string
 	log     *slog.Logger
-	ring    hashring.Ring     // ring mode
-	servers []*backend.Server // ring mode, in configuration order
-	cluster *backend.Cluster  // cluster mode
+	topo    atomic.Pointer[ringTopo] // ring mode; swapped whole by Reload
+	cluster *backend.Cluster         // cluster mode
 	ln      net.Listener
 	started time.Time
 	nextID  atomic.Int64
 	stats   poolStats
 	m       *metrics.Pool
-	bm      []*metrics.Backend // per server, ring mode
-	nodeM   sync.Map           // cluster mode: node address -> *metrics.Backend
+	metrics *metrics.Metrics
+	nodeM   sync.Map // cluster mode: node address -> *metrics.Backend
 	stop    chan struct{}
 }
 
@@ -71,7 +72,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New(opts.Version, runtime.Version())
 	}
-	p := &Proxy{log: opts.Logger}
+	p := &Proxy{log: opts.Logger, metrics: opts.Metrics}
 	for _, pc := range cfg.Pools {
 		pool, err := newPool(pc, opts)
 		if err != nil {
@@ -93,6 +94,7 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	}
 	cluster := pc.Mode == config.ModeCluster
 	var err error
+	p.metrics = opts.Metrics
 	p.m, err = opts.Metrics.Pool(pc.Name, metrics.PoolOptions{
 		CommandNames:         commandNames(),
 		Cluster:              cluster,
@@ -105,7 +107,7 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	if cluster {
 		err = p.startCluster(opts)
 	} else {
-		err = p.startRing(opts)
+		err = p.startRing()
 	}
 	if err != nil {
 		p.close()
@@ -122,11 +124,32 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	return p, nil
 }
 
+// ringTopo is a ring pool's placement: the ring and the servers it picks
+// from, in configuration order. It is immutable; Reload swaps in a new one.
+type ringTopo struct {
+	ring    hashring.Ring
+	servers []*backend.Server
+	bm      []*metrics.Backend // per server
+	conf    []config.Server
+
+	hash, hashTag, distribution string // as configured, to tell a reload's changes
+}
+
 // startRing builds the hash ring and connects to every server.
-func (p *Pool) startRing(opts Options) error {
-	pc := p.cfg
+func (p *Pool) startRing() error {
+	t, err := p.buildRing(p.cfg, nil)
+	if err != nil {
+		return err
+	}
+	p.topo.Store(t)
+	return nil
+}
+
+// buildRing makes the topology of pc, reusing the servers of old whose name
+// and address are unchanged, so that their connections carry on.
+func (p *Pool) buildRing(pc *config.Pool, old *ringTopo) (*ringTopo, error) {
 	if len(pc.Servers) > 1<<16 {
-		return errors.New("too many servers")
+		return nil, errors.New("too many servers")
 	}
 	nodes := make([]hashring.Node, len(pc.Servers))
 	for i, s := range pc.Servers {
@@ -134,26 +157,45 @@ func (p *Pool) startRing(opts Options) error {
 	}
 	ring, err := hashring.New(pc.Distribution, pc.Hash, pc.HashTag, nodes)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p.ring = ring
-	// Connect to all servers in parallel: a dead one costs one timeout,
-	// not one per server.
-	p.servers = make([]*backend.Server, len(pc.Servers))
-	p.bm = make([]*metrics.Backend, len(pc.Servers))
-	for i, sc := range pc.Servers {
-		p.bm[i] = opts.Metrics.Backend(pc.Name, sc.Name, sc.Addr)
+	t := &ringTopo{
+		ring:    ring,
+		servers: make([]*backend.Server, len(pc.Servers)),
+		bm:      make([]*metrics.Backend, len(pc.Servers)),
+		conf:    pc.Servers,
+
+		hash: pc.Hash, hashTag: pc.HashTag, distribution: pc.Distribution,
 	}
+	// Connect to the new servers in parallel: a dead one costs one
+	// timeout, not one per server.
 	var wg sync.WaitGroup
 	for i, sc := range pc.Servers {
+		if old != nil {
+			if j := old.index(sc); j >= 0 {
+				t.servers[i], t.bm[i] = old.servers[j], old.bm[j]
+				continue
+			}
+		}
+		t.bm[i] = p.metrics.Backend(pc.Name, sc.Name, sc.Addr)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.servers[i] = backend.NewServer(p.serverOptions(sc.Name, sc.Addr, backendObserver{p.bm[i]}))
+			t.servers[i] = backend.NewServer(p.serverOptions(sc.Name, sc.Addr, backendObserver{t.bm[i]}))
 		}()
 	}
 	wg.Wait()
-	return nil
+	return t, nil
+}
+
+// index returns the position of the server configured as sc, or -1.
+func (t *ringTopo) index(sc config.Server) int {
+	for i, c := range t.conf {
+		if c.Name == sc.Name && c.Addr == sc.Addr {
+			return i
+		}
+	}
+	return -1
 }
 
 // startCluster learns the cluster's slot map from the seed servers.
@@ -259,7 +301,16 @@ func (p *Pool) Servers() []*backend.Server {
 	if p.cluster != nil {
 		return p.cluster.Nodes()
 	}
-	return p.servers
+	return p.topo.Load().servers
+}
+
+// shards returns the servers that hold the pool's keys: every ring server,
+// or every cluster master.
+func (p *Pool) shards() []*backend.Server {
+	if p.cluster != nil {
+		return p.cluster.Masters()
+	}
+	return p.topo.Load().servers
 }
 
 // Ready reports whether the pool can serve every key, and if not what is
@@ -303,9 +354,11 @@ func (p *Pool) close() {
 	if p.ln != nil {
 		p.ln.Close()
 	}
-	for _, s := range p.servers {
-		if s != nil {
-			s.Close()
+	if t := p.topo.Load(); t != nil {
+		for _, s := range t.servers {
+			if s != nil {
+				s.Close()
+			}
 		}
 	}
 	if p.cluster != nil {
@@ -357,8 +410,10 @@ func (p *Pool) sampleOps() {
 			now := p.stats.commands.Load()
 			p.stats.opsPerSec.Store(now - last)
 			last = now
-			for i, s := range p.servers {
-				p.bm[i].InFlight.Set(float64(s.InFlight()))
+			if t := p.topo.Load(); t != nil {
+				for i, s := range t.servers {
+					t.bm[i].InFlight.Set(float64(s.InFlight()))
+				}
 			}
 			if p.cluster != nil {
 				for _, s := range p.cluster.Nodes() {

@@ -68,7 +68,7 @@ func TestPipelineThousand(t *testing.T) {
 	}
 	for i := 0; i < 50; i++ {
 		key := fmt.Sprintf("key:%d", i)
-		if got, want := owner(t, rs, key), p.ring.Pick([]byte(key)); got != want {
+		if got, want := owner(t, rs, key), p.pick([]byte(key)); got != want {
 			t.Fatalf("%s on shard %d, ring says %d", key, got, want)
 		}
 	}
@@ -118,7 +118,7 @@ func TestMultiKeyCommands(t *testing.T) {
 	}
 	shardsUsed := map[int]bool{}
 	for _, k := range keys {
-		shardsUsed[p.ring.Pick([]byte(k))] = true
+		shardsUsed[p.pick([]byte(k))] = true
 	}
 	if len(shardsUsed) != 3 {
 		t.Fatalf("keys use %d shards, want 3", len(shardsUsed))
@@ -168,7 +168,7 @@ func TestMultiKeyCommands(t *testing.T) {
 	}
 	// Two keys on different shards.
 	a, b := "x", "y"
-	for i := 0; p.ring.Pick([]byte(a)) == p.ring.Pick([]byte(b)); i++ {
+	for i := 0; p.pick([]byte(a)) == p.pick([]byte(b)); i++ {
 		b = fmt.Sprintf("y%d", i)
 	}
 	c.Set(ctx(), a, "1", 0)
@@ -279,7 +279,7 @@ func TestShardKilledAndRestarted(t *testing.T) {
 	}
 	dead := 0
 	for i, g := range gets {
-		if p.ring.Pick([]byte(keys[i])) == 1 {
+		if p.pick([]byte(keys[i])) == 1 {
 			dead++
 			if err := g.Err(); err == nil || !strings.HasPrefix(err.Error(), "ERR backend shard2 unavailable: ") {
 				t.Fatalf("GET %s on the dead shard: %q, %v", keys[i], g.Val(), err)
@@ -307,7 +307,7 @@ func TestShardKilledAndRestarted(t *testing.T) {
 
 func firstOn(p *Pool, keys []string, shard int) int {
 	for i, k := range keys {
-		if p.ring.Pick([]byte(k)) == shard {
+		if p.pick([]byte(k)) == shard {
 			return i
 		}
 	}
@@ -345,7 +345,7 @@ func TestStalledShard(t *testing.T) {
 		t.Fatalf("stalled pipeline took %v", d)
 	}
 	for i, g := range gets {
-		if p.ring.Pick([]byte(keys[i])) == 0 {
+		if p.pick([]byte(keys[i])) == 0 {
 			if err := g.Err(); err == nil || err.Error() != "ERR backend shard1 timed out after 300ms" {
 				t.Fatalf("GET %s on the stalled shard: %q %v", keys[i], g.Val(), err)
 			}

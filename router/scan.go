@@ -28,7 +28,7 @@ func (s *Session) addScan(ci *commandInfo, args [][]byte, start int64) {
 		s.errorItem(ci, start, "ERR invalid cursor")
 		return
 	}
-	all := s.p.shards()
+	all := s.shards()
 	if len(all) == 0 {
 		s.errorItem(ci, start, errSlotDown)
 		return

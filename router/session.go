@@ -40,6 +40,7 @@ type item struct {
 // batches allocates little.
 type Session struct {
 	p    *Pool
+	ring *ringTopo // ring mode: the pool's topology for the current batch
 	id   int64
 	hint int
 	name string // CLIENT SETNAME
@@ -76,6 +77,9 @@ func newSession(p *Pool, id int64) *Session {
 // serve runs one batch: first plus the rest of the pipeline redcon holds.
 func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Command) {
 	start := nanotime()
+	// One topology for the whole batch, even if a reload swaps it meanwhile:
+	// a split and its merge must agree on the servers.
+	s.ring = s.p.topo.Load()
 	s.used, s.out, s.routes, s.items = 0, s.out[:0], s.routes[:0], s.items[:0]
 	s.add(first.Raw, first.Args, start)
 	for i := range rest {
@@ -179,7 +183,7 @@ func (s *Session) addKeyed(ci *commandInfo, raw []byte, args [][]byte, start int
 	}
 	part := -1
 	for _, k := range s.keys {
-		kp := s.p.part(args[k])
+		kp := s.part(args[k])
 		if part >= 0 && kp != part {
 			s.errorItem(ci, start, errCrossSlot)
 			return
@@ -189,9 +193,9 @@ func (s *Session) addKeyed(ci *commandInfo, raw []byte, args [][]byte, start int
 	var srv *backend.Server
 	if part < 0 {
 		// No key (EVAL with numkeys 0): any shard will do; spread sessions.
-		srv = s.p.anyServer(s.hint)
+		srv = s.anyServer()
 	} else {
-		srv = s.p.server(part, ci, s.hint)
+		srv = s.server(part, ci)
 	}
 	if srv == nil {
 		s.slotDown()
@@ -220,10 +224,10 @@ func (s *Session) addSplit(ci *commandInfo, raw []byte, args [][]byte, start int
 	s.counts = s.counts[:0]
 	first := s.used
 	for i := 1; i < len(args); i += step {
-		part := s.p.part(args[i])
+		part := s.part(args[i])
 		sub, ok := s.partOf[part]
 		if !ok {
-			srv := s.p.server(part, ci, s.hint)
+			srv := s.server(part, ci)
 			if srv == nil {
 				s.slotDown()
 				s.used = first
@@ -285,7 +289,7 @@ func (s *Session) addFanout(ci *commandInfo, raw []byte, args [][]byte, start in
 		return
 	}
 	first := s.used
-	all := s.p.shards()
+	all := s.shards()
 	for _, srv := range all {
 		s.forward(srv, raw)
 	}

@@ -22,7 +22,7 @@ var version = "dev"
 
 func main() {
 	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, stop))
 }
 
@@ -98,11 +98,19 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		select {
-		case sig := <-stop:
-			log.Info("shutting down", "signal", sig.String())
-			p.Close()
-		case <-done:
+		for {
+			select {
+			case sig := <-stop:
+				if sig == syscall.SIGHUP {
+					reload(log, p, *confPath)
+					continue
+				}
+				log.Info("shutting down", "signal", sig.String())
+				p.Close()
+				return
+			case <-done:
+				return
+			}
 		}
 	}()
 	if err := p.Serve(); err != nil {
@@ -110,6 +118,21 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		return 1
 	}
 	return 0
+}
+
+// reload re-reads the configuration file on SIGHUP and applies what can
+// change without a restart; on any error the running configuration stays.
+func reload(log *slog.Logger, p *router.Proxy, path string) {
+	log.Info("reloading configuration", "config", path)
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = p.Reload(cfg)
+	} else {
+		p.ReloadFailed(err)
+	}
+	if err == nil {
+		log.Info("configuration reloaded", "config", path)
+	}
 }
 
 // logStartup logs the start-up summary: one line per pool, then one for

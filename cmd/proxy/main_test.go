@@ -387,3 +387,45 @@ func TestWarnLevelIsQuiet(t *testing.T) {
 		t.Errorf("--log-level warn logged:\n%s", s)
 	}
 }
+
+// TestSighupReload: SIGHUP re-reads the file. A server added there takes
+// keys at once; a file that does not load, or changes what needs a restart,
+// is refused with a log line and the proxy goes on unchanged.
+func TestSighupReload(t *testing.T) {
+	rs := []*testenv.Redis{testenv.StartRedis(t), testenv.StartRedis(t)}
+	port := testenv.FreePort(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", port)
+	conf := writeFile(t, "shardproxy.yml", strings.Replace(ringConfig(rs[0]), "127.0.0.1:0", listen, 1))
+	r := startRun(t, "-c", conf, "--metrics-listen", "", "--log-format", "json")
+	r.waitLine(t, "shardproxy started")
+	c := redis.NewClient(&redis.Options{Addr: listen, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+
+	// Add the second shard.
+	if err := os.WriteFile(conf, []byte(strings.Replace(ringConfig(rs...), "127.0.0.1:0", listen, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.stop <- syscall.SIGHUP
+	r.waitLine(t, "configuration reloaded")
+	for i := range 100 {
+		if err := c.Set(t.Context(), fmt.Sprint("hup:", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := rs[1].Client(t).DBSize(t.Context()).Val(); n == 0 {
+		t.Fatal("no key went to the server added by the reload")
+	}
+
+	// A broken file is refused; serving goes on.
+	if err := os.WriteFile(conf, []byte("alpha:\n  listen: "+listen+"\n  redis: true\n  hash: fnv9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.stop <- syscall.SIGHUP
+	rec := r.waitLine(t, "config reload failed; running configuration kept")
+	if !strings.Contains(fmt.Sprint(rec["err"]), "alpha.hash") {
+		t.Fatalf("reload failure log %v does not name the bad key", rec)
+	}
+	if err := c.Set(t.Context(), "still", "serving", 0).Err(); err != nil {
+		t.Fatalf("after a refused reload: %v", err)
+	}
+}
