@@ -166,7 +166,8 @@ func (c *Conn) writeLoop() {
 		// A server that stops reading makes writes block once the socket
 		// buffers fill; the deadline turns that into a timeout even when
 		// nothing is in flight yet for the reader to time out on.
-		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.Timeout))
+		wake := time.Now()
+		c.nc.SetWriteDeadline(wake.Add(c.s.opts.Timeout))
 		for {
 			c.mu.Lock()
 			batch, c.queue = c.queue, batch[:0]
@@ -174,7 +175,10 @@ func (c *Conn) writeLoop() {
 			if len(batch) == 0 {
 				break
 			}
-			now := time.Now().UnixNano()
+			now := wake.UnixNano()
+			if n > 0 {
+				now = time.Now().UnixNano() // a later round of this wake-up
+			}
 			for i, r := range batch {
 				r.sent = now
 				// Write first, then hand the request to the reader: once in
@@ -207,7 +211,7 @@ func (c *Conn) writeLoop() {
 
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
-	var lastDeadline int64
+	var lastDeadline, now int64
 	for {
 		var r *Request
 		select {
@@ -219,6 +223,9 @@ func (c *Conn) readLoop() {
 			c.nc.SetReadDeadline(time.Unix(0, r.deadline))
 			lastDeadline = r.deadline
 		}
+		// Replies that were already buffered arrived with the read that
+		// brought them: one clock reading per read, not per reply.
+		fresh := c.br.Buffered() == 0
 		var err error
 		r.Reply = r.Reply[:0]
 		for i := 0; i <= r.Skip && err == nil; i++ {
@@ -237,7 +244,10 @@ func (c *Conn) readLoop() {
 			r.complete(c.err)
 			return
 		}
-		c.s.obs.Replied(time.Duration(time.Now().UnixNano()-r.sent), len(r.Reply))
+		if fresh || now == 0 {
+			now = time.Now().UnixNano()
+		}
+		c.s.obs.Replied(time.Duration(now-r.sent), len(r.Reply))
 		r.complete(nil)
 	}
 }

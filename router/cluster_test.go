@@ -264,3 +264,74 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestParseRedirect(t *testing.T) {
+	for _, tc := range []struct {
+		reply string
+		kind  redirect
+		slot  int
+		addr  string
+	}{
+		{"-MOVED 3999 127.0.0.1:6381\r\n", redirectMoved, 3999, "127.0.0.1:6381"},
+		{"-ASK 16383 10.0.0.1:7000\r\n", redirectAsk, 16383, "10.0.0.1:7000"},
+		{"-MOVED 12 :7002\r\n", redirectMoved, 12, ":7002"},
+		{"-TRYAGAIN Multiple keys request during rehashing of slot\r\n", redirectTryAgain, 0, ""},
+		{"-MOVED 16384 127.0.0.1:1\r\n", redirectNone, 0, ""},
+		{"-MOVED x 127.0.0.1:1\r\n", redirectNone, 0, ""},
+		{"-MOVED 5\r\n", redirectNone, 0, ""},
+		{"-CLUSTERDOWN The cluster is down\r\n", redirectNone, 0, ""},
+		{"+MOVED 1 a:1\r\n", redirectNone, 0, ""},
+		{"$5\r\nMOVED\r\n", redirectNone, 0, ""},
+	} {
+		kind, slot, addr := parseRedirect([]byte(tc.reply))
+		if kind != tc.kind || slot != tc.slot || addr != tc.addr {
+			t.Errorf("parseRedirect(%q) = %v %d %q, want %v %d %q", tc.reply, kind, slot, addr, tc.kind, tc.slot, tc.addr)
+		}
+	}
+}
+
+// A master dying with no replica to take over leaves its slots uncovered:
+// the pool is not ready, says how many slots are missing, and commands for
+// those slots get CLUSTERDOWN while the others are served.
+func TestClusterCoverageLost(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 0, "--cluster-require-full-coverage", "no")
+	p := startClusterProxy(t, cl, nil)
+	c := client(t, p)
+	victim := p.cluster.Masters()[0]
+	var lost, kept string
+	for i := 0; lost == "" || kept == ""; i++ {
+		k := fmt.Sprintf("cov:%d", i)
+		if p.cluster.Master(int(hashring.Slot([]byte(k)))) == victim {
+			lost = k
+		} else {
+			kept = k
+		}
+	}
+	for i, a := range cl.Addrs {
+		if a == victim.Addr() {
+			cl.Nodes[i].Kill()
+		}
+	}
+	testenv.WaitFor(t, 15*time.Second, func() bool {
+		ok, detail := p.Ready()
+		return !ok && strings.Contains(detail, "slots have no master")
+	}, "readiness never reported the uncovered slots")
+	if err := c.Set(ctx(), lost, "v", 0).Err(); err == nil {
+		t.Fatalf("SET %s on an uncovered slot succeeded", lost)
+	}
+	if err := c.Set(ctx(), kept, "v", 0).Err(); err != nil {
+		t.Fatalf("SET %s on a covered slot: %v", kept, err)
+	}
+	if n := len(p.cluster.Masters()); n != 2 {
+		t.Fatalf("%d masters in the map, want 2", n)
+	}
+	// The dead node left the map: its connections are closed.
+	for _, n := range p.cluster.Nodes() {
+		if n.Addr() == victim.Addr() {
+			t.Fatalf("failed node %s still in the node list", n.Addr())
+		}
+	}
+	if _, err := victim.Pick(0); err == nil {
+		t.Fatal("the failed node still has a usable connection")
+	}
+}

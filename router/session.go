@@ -27,6 +27,7 @@ type item struct {
 	route  []uint16 // itemMerge of a split command: request of each key, in key order
 	extra  int      // merge-specific: SCAN shard index, INFO section bits
 	extra2 int      // merge-specific: SCAN shard count
+	res    result   // set once the reply is written
 	start  int64    // nanotime when the command was read, for latency
 }
 
@@ -348,7 +349,14 @@ func (s *Session) write(conn redcon.Conn) {
 			b, res = s.merge(it)
 			conn.WriteRaw(b)
 		}
-		s.p.stats.command(it.ci, res, it.start, nanotime())
+		it.res = res
+	}
+	// Every reply of the batch reaches the client with the one flush that
+	// follows, so one clock reading serves as every command's end time.
+	now := nanotime()
+	for i := range s.items {
+		it := &s.items[i]
+		s.p.stats.command(it.ci, it.res, it.start, now)
 	}
 	// Drop references to client memory and servers held by this batch.
 	for i, r := range s.reqs[:s.used] {
