@@ -86,7 +86,10 @@ func (c *Conn) start() {
 // once: with a reply, or with an error if the connection is closed, its queue
 // is full, or it fails before the reply arrives. Enqueue never blocks.
 func (c *Conn) Enqueue(reqs ...*Request) {
-	deadline := time.Now().Add(c.s.opts.Timeout).UnixNano()
+	// Deadlines are rounded up to the millisecond so that the requests of
+	// many sessions share one, and the reader resets its socket deadline
+	// once per millisecond of traffic rather than once per request group.
+	deadline := (time.Now().Add(c.s.opts.Timeout).UnixNano() + 999_999) / 1_000_000 * 1_000_000
 	c.mu.Lock()
 	if c.closed {
 		err := c.err
@@ -152,6 +155,7 @@ func (c *Conn) fail(err *Error) {
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
 	var batch []*Request
+	var writeDeadline time.Time
 	for {
 		select {
 		case <-c.wake:
@@ -167,7 +171,13 @@ func (c *Conn) writeLoop() {
 		// buffers fill; the deadline turns that into a timeout even when
 		// nothing is in flight yet for the reader to time out on.
 		wake := time.Now()
-		c.nc.SetWriteDeadline(wake.Add(c.s.opts.Timeout))
+		// Reset only once a tenth of the timeout has gone by: a write
+		// always has at least 90% of the timeout, for one timer update
+		// per tenth of a timeout instead of one per wake-up.
+		if wd := wake.Add(c.s.opts.Timeout); wd.Sub(writeDeadline) > c.s.opts.Timeout/10 {
+			c.nc.SetWriteDeadline(wd)
+			writeDeadline = wd
+		}
 		for {
 			c.mu.Lock()
 			batch, c.queue = c.queue, batch[:0]
@@ -188,9 +198,7 @@ func (c *Conn) writeLoop() {
 				// the request before it reads a reply.
 				c.bw.Write(r.Wire)
 				size += len(r.Wire)
-				select {
-				case c.inflight <- r:
-				case <-c.dying:
+				if !c.pushInflight(r) {
 					c.failAll(batch[i:], c.err)
 					clear(batch)
 					return
@@ -209,15 +217,37 @@ func (c *Conn) writeLoop() {
 	}
 }
 
+// pushInflight hands r to the reader; false once the connection is dying.
+// A FIFO with room takes the cheap non-blocking send.
+func (c *Conn) pushInflight(r *Request) bool {
+	select {
+	case c.inflight <- r:
+		return true
+	default:
+	}
+	select {
+	case c.inflight <- r:
+		return true
+	case <-c.dying:
+		return false
+	}
+}
+
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
 	var lastDeadline, now int64
 	for {
 		var r *Request
+		// The common case, a request already waiting, takes the cheap
+		// non-blocking receive; only an empty FIFO needs the full select.
 		select {
 		case r = <-c.inflight:
-		case <-c.dying:
-			return
+		default:
+			select {
+			case r = <-c.inflight:
+			case <-c.dying:
+				return
+			}
 		}
 		if r.deadline != lastDeadline {
 			c.nc.SetReadDeadline(time.Unix(0, r.deadline))
