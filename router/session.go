@@ -95,6 +95,33 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 	if s.quit {
 		conn.Close()
 	}
+	s.trim()
+}
+
+// trim lets go of scratch space a rare huge batch left behind (a 100,000
+// key MSET), so that the session of an idle client stays small.
+func (s *Session) trim() {
+	const keep = 256 << 10
+	if cap(s.out) > keep {
+		s.out = nil
+	}
+	if cap(s.routes) > keep/2 {
+		s.routes = nil
+	}
+	if cap(s.elems) > keep/16 {
+		s.elems = nil
+	}
+	if len(s.reqs) > 4096 {
+		s.reqs, s.srvOf = nil, nil
+	}
+	for _, r := range s.reqs[:min(s.used, len(s.reqs))] {
+		if cap(r.Buf) > keep {
+			r.Buf = nil
+		}
+		if cap(r.Reply) > keep {
+			r.Reply = nil
+		}
+	}
 }
 
 // request returns the next reusable request of the batch.
