@@ -165,38 +165,24 @@ const (
 	fnv64PrimeLo  uint32 = 0x000001b3 // uint32(0x100000001b3)
 )
 
-func hashFNV1x64(key []byte) uint32 {
-	h := fnv64OffsetLo
+func hashFNV1x64(key []byte) uint32 { return fnv1(key, fnv64OffsetLo, fnv64PrimeLo) }
+func hashFNV1a64(key []byte) uint32 { return fnv1a(key, fnv64OffsetLo, fnv64PrimeLo) }
+func hashFNV1x32(key []byte) uint32 { return fnv1(key, fnv32Offset, fnv32Prime) }
+func hashFNV1a32(key []byte) uint32 { return fnv1a(key, fnv32Offset, fnv32Prime) }
+
+// fnv1 multiplies then xors each (sign-extended) byte; fnv1a xors first.
+func fnv1(key []byte, h, prime uint32) uint32 {
 	for _, b := range key {
-		h *= fnv64PrimeLo
+		h *= prime
 		h ^= sx(b)
 	}
 	return h
 }
 
-func hashFNV1a64(key []byte) uint32 {
-	h := fnv64OffsetLo
+func fnv1a(key []byte, h, prime uint32) uint32 {
 	for _, b := range key {
 		h ^= sx(b)
-		h *= fnv64PrimeLo
-	}
-	return h
-}
-
-func hashFNV1x32(key []byte) uint32 {
-	h := fnv32Offset
-	for _, b := range key {
-		h *= fnv32Prime
-		h ^= sx(b)
-	}
-	return h
-}
-
-func hashFNV1a32(key []byte) uint32 {
-	h := fnv32Offset
-	for _, b := range key {
-		h ^= sx(b)
-		h *= fnv32Prime
+		h *= prime
 	}
 	return h
 }
