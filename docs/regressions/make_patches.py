@@ -34,6 +34,10 @@ BUGS = [
     ("10-slot-ignores-hash-tag", "hashring/hashtag.go",
      'return CRC16(HashTag(key, "{}")) & (SlotCount - 1)',
      "return CRC16(key) & (SlotCount - 1)"),
+    ("11-reply-reader-stops-after-header", "resp/read.go",
+     "\t\t\t\tpending += n\n", "\t\t\t\t_ = n\n"),
+    ("12-guard-boundary-off-by-one", "router/guard.go",
+     "\t\t\ti += int(c.skip) - 1\n", "\t\t\ti += int(c.skip)\n"),
 ]
 
 bad = 0
