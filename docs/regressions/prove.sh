@@ -28,10 +28,11 @@ while read -r patch pkg run; do
 		status=1
 		continue
 	fi
-	if go test -count=1 -run "$run" "$pkg" >/dev/null 2>&1; then
+	if clean=$(go test -count=1 -run "$run" "$pkg" 2>&1); then
 		echo "caught     $patch by $run: $line"
 	else
-		echo "FLAKY?     $patch: $run fails without the bug too"
+		echo "FLAKY?     $patch: $run fails without the bug too:"
+		grep -E '^\s+[a-z_]+_test\.go:[0-9]+: ' <<<"$clean" | grep -v 'process.go\|helpers_test.go:140' | head -3
 		status=1
 	fi
 done <docs/regressions/cases.txt
