@@ -69,11 +69,19 @@ func TestSighupProcess(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	// logged waits for the n-th log line containing msg.
+	// logged waits for the n-th log line containing msg; the process
+	// exiting meanwhile fails the test at once.
 	logged := func(msg string, n int) {
 		t.Helper()
-		testenv.WaitFor(t, 10*time.Second, func() bool { return strings.Count(stderr.String(), msg) >= n },
-			"log line %q (number %d)", msg, n)
+		testenv.WaitFor(t, 10*time.Second, func() bool {
+			select {
+			case err := <-exited:
+				exited <- err
+				t.Fatalf("the proxy exited while the test waited for %q: %v", msg, err)
+			default:
+			}
+			return strings.Count(stderr.String(), msg) >= n
+		}, "log line %q (number %d)", msg, n)
 	}
 	hup := func() {
 		t.Helper()
