@@ -5,15 +5,22 @@
 // target.
 //
 // Usage: go run ./internal/mutreport [-efficacy 90] [-coverage 85] report.json...
+//
+// An argument name=dry.log+run.log instead reads the text output of a
+// gremlins --dry-run (every mutant, RUNNABLE or NOT COVERED) and of a run
+// that was stopped before the end: the row is marked partial, with the
+// efficacy of the mutants tested so far.
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -63,6 +70,17 @@ func write(w io.Writer, paths []string, efficacy, coverage float64) (bool, error
 	fmt.Fprintf(w, "| package | mutants | killed | lived | timed out | not covered | not viable | test efficacy | mutator coverage | targets (%.0f%% / %.0f%%) |\n", efficacy, coverage)
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, p := range paths {
+		if name, logs, isLog := strings.Cut(p, "="); isLog {
+			dry, run, _ := strings.Cut(logs, "+")
+			row, survivors, met, err := partial(name, dry, run, efficacy, coverage)
+			if err != nil {
+				return false, err
+			}
+			fmt.Fprintln(w, row)
+			lived = append(lived, survivors...)
+			ok = ok && met
+			continue
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return false, err
@@ -98,4 +116,77 @@ func write(w io.Writer, paths []string, efficacy, coverage float64) (bool, error
 		fmt.Fprintf(w, "- %s\n", l)
 	}
 	return ok, nil
+}
+
+// logLine is one mutant in gremlins' text output.
+var logLine = regexp.MustCompile(`^\s*(KILLED|LIVED|NOT COVERED|TIMED OUT|NOT VIABLE|RUNNABLE|SKIPPED) ([A-Z_]+) at (\S+)$`)
+
+// readLog returns position+type -> status for every mutant in a log.
+func readLog(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if m := logLine.FindStringSubmatch(sc.Text()); m != nil {
+			out[m[3]+" "+m[2]] = m[1]
+		}
+	}
+	return out, sc.Err()
+}
+
+// partial makes the row of a package from a dry run (every mutant) and a
+// possibly unfinished run.
+func partial(pkg, dryPath, runPath string, efficacy, coverage float64) (string, []string, bool, error) {
+	dry, err := readLog(dryPath)
+	if err != nil {
+		return "", nil, false, err
+	}
+	run, err := readLog(runPath)
+	if err != nil {
+		return "", nil, false, err
+	}
+	var total, notCovered, killed, lived, timedOut, notViable, runnable int
+	var survivors []string
+	for k, st := range dry {
+		total++
+		if st == "NOT COVERED" {
+			notCovered++
+			continue
+		}
+		runnable++
+		switch run[k] {
+		case "KILLED":
+			killed++
+		case "LIVED":
+			lived++
+			survivors = append(survivors, pkg+"/"+k)
+		case "TIMED OUT":
+			timedOut++
+		case "NOT VIABLE":
+			notViable++
+		}
+	}
+	tested := killed + lived + timedOut + notViable
+	eff, cov := 0.0, 0.0
+	if killed+lived > 0 {
+		eff = float64(killed) / float64(killed+lived) * 100
+	}
+	if runnable+notCovered > 0 {
+		cov = float64(runnable) / float64(runnable+notCovered) * 100
+	}
+	verdict := fmt.Sprintf("partial: %d of %d runnable mutants tested", tested, runnable)
+	met := tested == runnable && eff >= efficacy && cov >= coverage
+	if tested == runnable {
+		verdict = "met"
+		if !met {
+			verdict = "**missed**"
+		}
+	}
+	row := fmt.Sprintf("| %s | %d | %d | %d | %d | %d | %d | %.1f%% | %.1f%% | %s |",
+		pkg, total, killed, lived, timedOut, notCovered, notViable, eff, cov, verdict)
+	return row, survivors, met, nil
 }
