@@ -28,3 +28,18 @@ func TestDecodeDepthBoundary(t *testing.T) {
 		t.Fatalf("a value %d deep: %v, want refused", maxDecodeDepth+1, err)
 	}
 }
+
+// A bulk of exactly MaxBulk is within the limit (the reader then waits for
+// its bytes: here the input ends, so the error is a short read, not the
+// limit); one byte more is refused as too large. The 512 MB buffer is
+// allocated but never touched.
+func TestDecodeBulkLimitBoundary(t *testing.T) {
+	_, err := Decode([]byte("$536870912\r\n"))
+	if err == nil || strings.Contains(err.Error(), "too large") {
+		t.Fatalf("a bulk of exactly %d bytes: %v, want a short read", MaxBulk, err)
+	}
+	_, err = Decode([]byte("$536870913\r\n"))
+	if err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("a bulk of %d bytes: %v, want refused as too large", MaxBulk+1, err)
+	}
+}
