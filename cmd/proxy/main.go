@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -46,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 		pprof         = fs.Bool("pprof", false, "serve /debug/pprof/ on the metrics address")
 		procs         = fs.Int("procs", 0, "CPUs the proxy may run Go code on at once (GOMAXPROCS); 0 keeps Go's default, all CPUs")
+		healthcheck   = fs.String("healthcheck", "", "GET this URL (e.g. http://127.0.0.1:9122/healthz) and exit 0 on 200, else 1; for container HEALTHCHECKs in images without curl")
 	)
 	var nc ncFlags
 	nc.register(fs, confPath, testOnly)
@@ -62,6 +64,9 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	if *showVersion || nc.version {
 		fmt.Fprintf(stdout, "shardproxy %s (%s)\n", version, runtime.Version())
 		return 0
+	}
+	if *healthcheck != "" {
+		return checkHealth(*healthcheck, stdout, stderr)
 	}
 	if nc.describeStats {
 		describeStats(stdout)
@@ -257,4 +262,22 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+}
+
+// checkHealth is --healthcheck: one GET with a short timeout.
+func checkHealth(url string, stdout, stderr io.Writer) int {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintln(stderr, "shardproxy: healthcheck:", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "shardproxy: healthcheck: %s: %s\n%s", url, resp.Status, body)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s", body)
+	return 0
 }

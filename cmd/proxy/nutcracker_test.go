@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -283,6 +285,34 @@ func TestVerbosityLevel(t *testing.T) {
 	for _, v := range []int{-1, 12} {
 		if _, err := verbosityLevel(v); err == nil {
 			t.Errorf("verbosityLevel(%d) accepted", v)
+		}
+	}
+}
+
+func TestHealthcheckFlag(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") }))
+	defer ok.Close()
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+	}))
+	defer bad.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, tc := range []struct {
+		url  string
+		code int
+		out  string
+	}{
+		{ok.URL, 0, "ok"},
+		{bad.URL, 1, "503"},
+		{closed.URL, 1, "connection refused"},
+	} {
+		var stdout, stderr syncBuffer
+		if code := run([]string{"--healthcheck", tc.url}, &stdout, &stderr, nil); code != tc.code {
+			t.Errorf("--healthcheck %s: exit %d, want %d", tc.url, code, tc.code)
+		}
+		if !strings.Contains(stdout.String()+stderr.String(), tc.out) {
+			t.Errorf("--healthcheck %s: output %q %q lacks %q", tc.url, stdout.String(), stderr.String(), tc.out)
 		}
 	}
 }

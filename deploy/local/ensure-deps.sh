@@ -4,7 +4,7 @@
 # redis-sentinel, nutcracker, prometheus, promtool), with the client runtimes
 # of the compatibility matrix (internal/compat: redis-py, redis-rb, hiredis
 # and a C compiler, Node.js with npm) and the deployment checks' tools
-# (systemd-analyze, podman).
+# (systemd-analyze, podman with runc, the CA bundle copied into the image).
 #
 # Node.js: nodejs and npm come from Debian only when node or npm is missing,
 # so an installation from elsewhere (NodeSource's nodejs, which conflicts
@@ -23,7 +23,7 @@ set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
 PACKAGES=(redis-server redis-tools redis-sentinel nutcracker prometheus
-	python3-redis ruby-redis libhiredis-dev gcc libc6-dev systemd podman)
+	python3-redis ruby-redis libhiredis-dev gcc libc6-dev systemd podman runc ca-certificates)
 # binary:package that provides it; an absolute path names a file instead of
 # a command (a library or a header; a glob matches any version).
 BINARIES=(
@@ -34,6 +34,8 @@ BINARIES=(
 	cc:gcc
 	systemd-analyze:systemd
 	podman:podman
+	runc:runc
+	/etc/ssl/certs/ca-certificates.crt:ca-certificates
 	redis-server:redis-server
 	redis-cli:redis-tools
 	redis-benchmark:redis-tools
