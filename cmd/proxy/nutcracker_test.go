@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,8 +101,21 @@ func (d *daemon) stats(t *testing.T) map[string]any {
 	return doc
 }
 
-// alive reports whether the process exists.
-func alive(pid int) bool { return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }
+// alive reports whether the process exists and has not exited. A daemon is
+// no child of the test, so once it exits it is a zombie until init reaps
+// it; some container inits never do.
+func alive(pid int) bool {
+	if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
 
 // keyTree returns the sorted key paths of a stats document: "a", "a.b", ...
 func keyTree(prefix string, m map[string]any) []string {
