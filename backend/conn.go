@@ -265,6 +265,13 @@ func (c *Conn) readLoop() {
 			now = time.Now().UnixNano()
 		}
 		c.s.obs.Replied(time.Duration(now-r.sent), len(r.Reply))
+		if !r.charge() {
+			// The client is over its output limit: the reply is off the
+			// connection (others' replies behind it are not held up) and
+			// dropped rather than buffered for a client that is going.
+			r.complete(&Error{Server: c.s.opts.Name, Kind: KindClosed, Cause: ErrReplyDropped})
+			continue
+		}
 		r.complete(nil)
 	}
 }

@@ -125,6 +125,10 @@ func (d *Dedicated) do(r *Request, timeout time.Duration, blocking bool) *Error 
 	if !blocking {
 		d.s.obs.Replied(time.Since(start), len(r.Reply))
 	}
+	if !r.charge() {
+		r.Err = &Error{Server: d.s.opts.Name, Kind: KindClosed, Cause: ErrReplyDropped}
+		return r.Err
+	}
 	return nil
 }
 

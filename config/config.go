@@ -85,6 +85,10 @@ type Pool struct {
 	// progress before the client is disconnected; 0 turns it off. Default
 	// DefaultClientWriteTimeout.
 	ClientWriteTimeout time.Duration
+	// PinnedConnections bounds the dedicated backend connections one client
+	// may hold at once (transactions, blocking commands); default
+	// DefaultPinnedConnections.
+	PinnedConnections int
 
 	// MaxRedirects bounds the MOVED/ASK redirections followed for one
 	// command (>= 1); default 5. Cluster mode only.

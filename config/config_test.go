@@ -397,6 +397,7 @@ func TestDefault(t *testing.T) {
 		OutputLimitNormal:      OutputLimit{Hard: 256 << 20},
 		OutputLimitPubsub:      OutputLimit{Hard: 32 << 20, Soft: 8 << 20, SoftSeconds: time.Minute},
 		ClientWriteTimeout:     30 * time.Second,
+		PinnedConnections:      8,
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("Default:\ngot  %+v\nwant %+v", p, want)

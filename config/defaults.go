@@ -77,5 +77,6 @@ func Default(name string) *Pool {
 		OutputLimitNormal:      DefaultOutputLimitNormal,
 		OutputLimitPubsub:      DefaultOutputLimitPubsub,
 		ClientWriteTimeout:     DefaultClientWriteTimeout,
+		PinnedConnections:      DefaultPinnedConnections,
 	}
 }

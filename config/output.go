@@ -40,6 +40,11 @@ var (
 // progress before the client is disconnected.
 const DefaultClientWriteTimeout = 30 * time.Second
 
+// DefaultPinnedConnections is the default bound on the dedicated backend
+// connections of one client: a client pins one per shard it runs a
+// transaction or blocking command on, rarely more than a few.
+const DefaultPinnedConnections = 8
+
 // outputLimits decodes client_output_buffer_limit: a mapping of class
 // (normal, pubsub) to "<hard> <soft> <soft seconds>" as Redis writes it.
 func (ps *parser) outputLimits(p *Pool, line int, v *yaml.Node) bool {
@@ -149,6 +154,9 @@ func (p *Pool) outputProblems(add func(key, format string, args ...any)) {
 	}
 	if p.OutputLimitNormal.Hard == 0 && p.OutputLimitNormal.Soft == 0 {
 		add("client_output_buffer_limit", "normal: no limit (0 0 0) would let a client that stops reading grow the proxy without bound; set a hard limit such as 256mb")
+	}
+	if p.PinnedConnections < 1 {
+		add("pinned_connections", "must be >= 1, got %d", p.PinnedConnections)
 	}
 	if p.ClientWriteTimeout < 0 {
 		add("client_write_timeout", "must be >= 0 (0 turns it off), got %s", ms(p.ClientWriteTimeout))

@@ -389,7 +389,7 @@ func knownKeys() []string {
 		"client_connections", "auto_eject_hosts", "server_retry_timeout",
 		"server_failure_limit", "tcpkeepalive", "servers", "mode",
 		"cluster_refresh_interval", "read_from_replicas", "max_redirects",
-		"client_output_buffer_limit", "client_write_timeout",
+		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
 	}
 }
 
@@ -423,6 +423,8 @@ func intField(p *Pool, key string) *int {
 		return &p.ServerFailureLimit
 	case "max_redirects":
 		return &p.MaxRedirects
+	case "pinned_connections":
+		return &p.PinnedConnections
 	}
 	return nil
 }
