@@ -63,15 +63,11 @@ type clientWriter struct {
 	dead      atomic.Bool   // over a limit, broken or closed: output is dropped
 
 	mu       sync.Mutex
-	buf      []byte // output the socket did not take yet, for the flusher
-	flushing bool   // a flusher goroutine owns the socket's writes
-	closed   bool   // no flusher may start any more
+	q        outQueue // output the socket did not take yet, for the flusher
+	flushing bool     // a flusher goroutine owns the socket's writes
+	closed   bool     // no flusher may start any more
 	wg       sync.WaitGroup
 }
-
-// keepOutCap is the buffer capacity a writer keeps once its backlog has
-// drained; larger buffers are dropped so that an idle client stays small.
-const keepOutCap = 64 << 10
 
 func newClientWriter(p *Pool, sock clientSocket, addr string) *clientWriter {
 	w := &clientWriter{
@@ -112,7 +108,7 @@ func (w *clientWriter) write(b []byte) {
 		return
 	}
 	if w.flushing {
-		w.buf = append(w.buf, b...)
+		w.q.append(b)
 		w.mu.Unlock()
 		w.Charge(len(b))
 		return
@@ -130,7 +126,7 @@ func (w *clientWriter) write(b []byte) {
 		w.mu.Unlock()
 		return
 	}
-	w.buf = append(w.buf, b[n:]...)
+	w.q.append(b[n:])
 	w.flushing = true
 	w.wg.Add(1)
 	w.mu.Unlock()
@@ -139,37 +135,30 @@ func (w *clientWriter) write(b []byte) {
 }
 
 // flushLoop writes the buffered output, blocking on the client, until the
-// buffer is empty; then it returns and the next write tries the socket
+// queue is empty; then it returns and the next write tries the socket
 // directly again.
 func (w *clientWriter) flushLoop() {
 	defer w.wg.Done()
-	var chunk []byte
+	var blocks [][]byte
 	for {
 		w.mu.Lock()
-		if w.closed || w.dead.Load() || len(w.buf) == 0 {
+		w.q.recycle(blocks)
+		if w.closed || w.dead.Load() || w.q.len() == 0 {
 			w.flushing = false
 			// A deadline left behind would fail the next direct write.
 			w.sock.SetWriteDeadline(time.Time{})
-			if cap(w.buf) > keepOutCap {
-				w.buf = nil
-			}
-			if w.buf == nil && cap(chunk) <= keepOutCap {
-				w.buf = chunk[:0]
-			}
 			w.mu.Unlock()
 			return
 		}
-		chunk, w.buf = w.buf, chunk[:0]
+		blocks = w.q.take()
 		w.mu.Unlock()
-		// Pieces of 1 MB, each with its own deadline: the write timeout
-		// bounds a stall, not the time a large backlog takes to drain.
-		for off := 0; off < len(chunk); {
-			end := min(len(chunk), off+1<<20)
+		for _, b := range blocks {
+			// A deadline per block: the write timeout bounds a stall, not
+			// the time a large backlog takes to drain.
 			if w.timeout > 0 {
 				w.sock.SetWriteDeadline(time.Now().Add(w.timeout))
 			}
-			n, err := w.sock.Write(chunk[off:end])
-			off += n
+			n, err := w.sock.Write(b)
 			if n > 0 {
 				w.p.stats.wrote(n)
 				w.Release(n)
@@ -183,10 +172,56 @@ func (w *clientWriter) flushLoop() {
 				return
 			}
 		}
-		if cap(chunk) > keepOutCap {
-			chunk = nil
-		}
 	}
+}
+
+// outQueue is pending output in blocks of outBlock bytes, as Redis keeps a
+// client's reply list: a backlog grows without copying what it holds, and
+// costs its size plus one block, however it was appended.
+type outQueue struct {
+	blocks [][]byte
+	spare  []byte // one empty block kept for reuse
+	n      int
+}
+
+const outBlock = 64 << 10
+
+func (q *outQueue) len() int { return q.n }
+
+func (q *outQueue) append(b []byte) {
+	q.n += len(b)
+	for len(b) > 0 {
+		if k := len(q.blocks); k > 0 {
+			last := q.blocks[k-1]
+			if room := cap(last) - len(last); room > 0 {
+				m := min(room, len(b))
+				q.blocks[k-1] = append(last, b[:m]...)
+				b = b[m:]
+				continue
+			}
+		}
+		blk := q.spare
+		q.spare = nil
+		if blk == nil {
+			blk = make([]byte, 0, outBlock)
+		}
+		q.blocks = append(q.blocks, blk)
+	}
+}
+
+// take hands every block to the flusher.
+func (q *outQueue) take() [][]byte {
+	b := q.blocks
+	q.blocks, q.n = nil, 0
+	return b
+}
+
+// recycle keeps one written block for reuse and lets the rest go.
+func (q *outQueue) recycle(written [][]byte) {
+	if q.spare == nil && len(written) > 0 {
+		q.spare = written[0][:0]
+	}
+	clear(written)
 }
 
 // Charge implements backend.ReplySink: n more bytes are on their way to
@@ -265,7 +300,7 @@ func (w *clientWriter) broken() {
 func (w *clientWriter) drop() {
 	w.sock.Close()
 	w.mu.Lock()
-	w.buf = nil
+	w.q = outQueue{}
 	w.mu.Unlock()
 }
 
@@ -289,7 +324,7 @@ func (w *clientWriter) close() {
 	w.sock.Close()
 	w.wg.Wait()
 	w.mu.Lock()
-	w.buf = nil
+	w.q = outQueue{}
 	w.mu.Unlock()
 }
 
