@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // Conn is one multiplexed, pipelined connection to a server.
@@ -281,7 +283,7 @@ func (c *Conn) ioError(err error) *Error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return &Error{Server: c.s.opts.Name, Kind: KindTimeout, Timeout: c.s.opts.Timeout, Cause: err}
 	}
-	if errors.Is(err, errBadReply) || errors.Is(err, errLongBulk) || errors.Is(err, errDeepReply) {
+	if errors.Is(err, resp.ErrBadReply) || errors.Is(err, resp.ErrLongBulk) || errors.Is(err, resp.ErrDeepReply) {
 		return &Error{Server: c.s.opts.Name, Kind: KindProtocol, Cause: err}
 	}
 	return &Error{Server: c.s.opts.Name, Kind: KindClosed, Cause: err}
@@ -298,7 +300,7 @@ func readReplyOf(br *bufio.Reader, r *Request) error {
 			r.Reply = r.Reply[:0]
 		}
 		start := len(r.Reply)
-		r.Reply, err = ReadReply(br, r.Reply)
+		r.Reply, err = resp.ReadReply(br, r.Reply)
 		if keep {
 			r.Reply = r.Reply[:start]
 		}

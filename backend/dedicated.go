@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // Dedicated is a connection to one server that serves a single client
@@ -146,7 +148,7 @@ func (d *Dedicated) fail(r *Request, ioErr error, timeout time.Duration) *Error 
 	switch {
 	case errors.Is(ioErr, os.ErrDeadlineExceeded):
 		err = &Error{Server: d.s.opts.Name, Kind: KindTimeout, Timeout: timeout, Cause: ioErr}
-	case errors.Is(ioErr, errBadReply) || errors.Is(ioErr, errLongBulk) || errors.Is(ioErr, errDeepReply):
+	case errors.Is(ioErr, resp.ErrBadReply) || errors.Is(ioErr, resp.ErrLongBulk) || errors.Is(ioErr, resp.ErrDeepReply):
 		err = &Error{Server: d.s.opts.Name, Kind: KindProtocol, Cause: ioErr}
 	default:
 		err = &Error{Server: d.s.opts.Name, Kind: KindClosed, Cause: ioErr}

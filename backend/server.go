@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // Options configure a Server. Zero values take the defaults documented on
@@ -260,7 +262,7 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 
 // pingWire is the health check sent on every connection once per
 // HealthInterval.
-var pingWire = AppendCommand(nil, "PING")
+var pingWire = resp.AppendCommand(nil, "PING")
 
 // watch returns once c has failed or the server is closing (closing c). It
 // pings the connection periodically: a connection only reads while a
@@ -320,15 +322,15 @@ func (s *Server) handshake(nc net.Conn, br *bufio.Reader) *Error {
 	var hs []byte
 	n := 0
 	if s.opts.Auth != "" {
-		hs = AppendCommand(hs, "AUTH", s.opts.Auth)
+		hs = resp.AppendCommand(hs, "AUTH", s.opts.Auth)
 		n++
 	}
 	if s.opts.DB != 0 {
-		hs = AppendCommand(hs, "SELECT", strconv.Itoa(s.opts.DB))
+		hs = resp.AppendCommand(hs, "SELECT", strconv.Itoa(s.opts.DB))
 		n++
 	}
 	if s.opts.ReadOnly {
-		hs = AppendCommand(hs, "READONLY")
+		hs = resp.AppendCommand(hs, "READONLY")
 		n++
 	}
 	if n == 0 {
@@ -342,7 +344,7 @@ func (s *Server) handshake(nc net.Conn, br *bufio.Reader) *Error {
 	var reply []byte
 	var err error
 	for i := 0; i < n; i++ {
-		reply, err = ReadReply(br, reply[:0])
+		reply, err = resp.ReadReply(br, reply[:0])
 		if err != nil {
 			nc.Close()
 			return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %w", err)}
@@ -370,21 +372,6 @@ func trimCRLF(b []byte) string {
 		b = b[:len(b)-1]
 	}
 	return string(b)
-}
-
-// AppendCommand appends args encoded as a RESP array of bulk strings.
-func AppendCommand(dst []byte, args ...string) []byte {
-	dst = append(dst, '*')
-	dst = strconv.AppendInt(dst, int64(len(args)), 10)
-	dst = append(dst, '\r', '\n')
-	for _, a := range args {
-		dst = append(dst, '$')
-		dst = strconv.AppendInt(dst, int64(len(a)), 10)
-		dst = append(dst, '\r', '\n')
-		dst = append(dst, a...)
-		dst = append(dst, '\r', '\n')
-	}
-	return dst
 }
 
 // AppendArgs appends byte-slice args encoded as a RESP array of bulk strings.

@@ -9,6 +9,7 @@ import (
 	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/internal/testenv"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // hookedProxy is a running proxy of one ring pool over rs whose new
@@ -87,7 +88,7 @@ func pinAll(t *testing.T, s *Session) []*backend.Dedicated {
 			t.Fatalf("pin %s: %v", srv.Name(), err)
 		}
 		r := backend.NewRequest()
-		r.Wire = backend.AppendCommand(nil, "PING")
+		r.Wire = resp.AppendCommand(nil, "PING")
 		if err := d.Do(r); err != nil || string(r.Reply) != "+PONG\r\n" {
 			t.Fatalf("PING on the pinned connection to %s: %q %v", srv.Name(), r.Reply, err)
 		}
