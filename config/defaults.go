@@ -74,5 +74,9 @@ func Default(name string) *Pool {
 		ServerFailureLimit:     DefaultServerFailureLimit,
 		ClusterRefreshInterval: DefaultClusterRefreshInterval,
 		MaxRedirects:           DefaultMaxRedirects,
+		OutputLimitNormal:      DefaultOutputLimitNormal,
+		OutputLimitPubsub:      DefaultOutputLimitPubsub,
+		ClientWriteTimeout:     DefaultClientWriteTimeout,
+		PinnedConnections:      DefaultPinnedConnections,
 	}
 }

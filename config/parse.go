@@ -253,6 +253,8 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 		return true
 	case "servers":
 		return ps.servers(p, line, v)
+	case "client_output_buffer_limit":
+		return ps.outputLimits(p, line, v)
 	}
 	if near := closest(key, knownKeys()); near != "" {
 		return fail("unknown key; did you mean %q?", near)
@@ -387,6 +389,7 @@ func knownKeys() []string {
 		"client_connections", "auto_eject_hosts", "server_retry_timeout",
 		"server_failure_limit", "tcpkeepalive", "servers", "mode",
 		"cluster_refresh_interval", "read_from_replicas", "max_redirects",
+		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
 	}
 }
 
@@ -420,6 +423,8 @@ func intField(p *Pool, key string) *int {
 		return &p.ServerFailureLimit
 	case "max_redirects":
 		return &p.MaxRedirects
+	case "pinned_connections":
+		return &p.PinnedConnections
 	}
 	return nil
 }
@@ -432,6 +437,8 @@ func msField(p *Pool, key string) *time.Duration {
 		return &p.ServerRetryTimeout
 	case "cluster_refresh_interval":
 		return &p.ClusterRefreshInterval
+	case "client_write_timeout":
+		return &p.ClientWriteTimeout
 	}
 	return nil
 }
