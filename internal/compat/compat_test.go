@@ -114,6 +114,16 @@ func expected(t *testing.T, plain target) []string {
 func TestClientMatrix(t *testing.T) {
 	e := startEnv(t)
 	want := expected(t, e.plain)
+	// What a client asking for RESP3 gets; go-redis falls back to RESP2 on
+	// an error reply. Logged for the matrix in the README.
+	for _, tg := range []target{e.plain, e.proxy} {
+		_, err := testenv.Do(fmt.Sprintf("%s:%d", tg.host, tg.port), "HELLO", "3")
+		if err != nil {
+			t.Logf("HELLO 3 via %s: %v (clients asking for RESP3 continue in RESP2)", tg.name, err)
+		} else {
+			t.Logf("HELLO 3 via %s: accepted (RESP3)", tg.name)
+		}
+	}
 	for _, c := range clients(&nodeEnv{dir: t.TempDir()}) {
 		t.Run(c.name, func(t *testing.T) {
 			var argv []string
