@@ -394,6 +394,7 @@ func TestDefault(t *testing.T) {
 		ServerFailureLimit:     2,
 		ClusterRefreshInterval: 5 * time.Second,
 		MaxRedirects:           5,
+		Access:                 Access{DenyCommands: Entries("flushall", "flushdb", "keys")},
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("Default:\ngot  %+v\nwant %+v", p, want)

@@ -74,5 +74,6 @@ func Default(name string) *Pool {
 		ServerFailureLimit:     DefaultServerFailureLimit,
 		ClusterRefreshInterval: DefaultClusterRefreshInterval,
 		MaxRedirects:           DefaultMaxRedirects,
+		Access:                 Access{DenyCommands: DefaultDenyCommands()},
 	}
 }

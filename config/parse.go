@@ -254,6 +254,9 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 	case "servers":
 		return ps.servers(p, line, v)
 	}
+	if ok, known := ps.access(p, key, line, v); known {
+		return ok
+	}
 	if near := closest(key, knownKeys()); near != "" {
 		return fail("unknown key; did you mean %q?", near)
 	}
@@ -387,6 +390,7 @@ func knownKeys() []string {
 		"client_connections", "auto_eject_hosts", "server_retry_timeout",
 		"server_failure_limit", "tcpkeepalive", "servers", "mode",
 		"cluster_refresh_interval", "read_from_replicas", "max_redirects",
+		"redis_username", "requirepass", "users", "deny_commands", "allow_commands",
 	}
 }
 

@@ -284,7 +284,8 @@ func TestClasses(t *testing.T) {
 		{"cluster|info", classRefused, mergeNone},
 		{"migrate", classRefused, mergeNone},
 		{"move", classRefused, mergeNone},
-		{"acl|whoami", classRefused, mergeNone},
+		{"acl|whoami", classLocal, mergeNone},
+		{"acl|setuser", classRefused, mergeNone},
 		{"client|kill", classRefused, mergeNone},
 	}
 	for _, tt := range tests {

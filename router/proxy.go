@@ -58,6 +58,7 @@ type Pool struct {
 	metrics *metrics.Metrics
 	nodeM   sync.Map // cluster mode: node address -> *metrics.Backend
 	stop    chan struct{}
+	access  *poolAccess // client users and command policy (acl.go)
 }
 
 // New builds every pool of cfg: it connects to the servers and binds the
@@ -73,12 +74,17 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		opts.Metrics = metrics.New(opts.Version, runtime.Version())
 	}
 	p := &Proxy{log: opts.Logger, metrics: opts.Metrics}
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
+	}
 	for _, pc := range cfg.Pools {
+		access, _ := newPoolAccess(cfg.File, pc) // checked above
 		pool, err := newPool(pc, opts)
 		if err != nil {
 			p.Close()
 			return nil, err
 		}
+		pool.access = access
 		p.pools = append(p.pools, pool)
 	}
 	return p, nil
@@ -239,6 +245,7 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Connections: p.cfg.ServerConnections,
 		Timeout:     p.cfg.Timeout,
 		Auth:        p.cfg.RedisAuth,
+		Username:    p.cfg.RedisUsername,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
 		Observer:    obs,

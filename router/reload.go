@@ -163,6 +163,8 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("cluster_refresh_interval", cur.ClusterRefreshInterval != next.ClusterRefreshInterval)
 	add("read_from_replicas", cur.ReadFromReplicas != next.ReadFromReplicas)
 	add("max_redirects", cur.MaxRedirects != next.MaxRedirects)
+	add("redis_username", cur.RedisUsername != next.RedisUsername)
+	add("requirepass/users/deny_commands/allow_commands", !cur.Access.SameClientPolicy(&next.Access))
 	if cur.Mode == config.ModeCluster {
 		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool { return a.Addr == b.Addr }))
 	}

@@ -61,6 +61,7 @@ type Session struct {
 	elems  [][]byte       // merge scratch
 	askBuf []byte         // ASKING + command, for ASK redirects
 	quit   bool
+	auth   sessionAuth // the authenticated user (auth.go)
 }
 
 // group is the requests of one batch for one server.
@@ -72,7 +73,7 @@ type group struct {
 func newSession(p *Pool, id int64) *Session {
 	// Everything else is allocated on first use: an idle client costs the
 	// proxy little beyond redcon's own buffers.
-	return &Session{p: p, id: id, hint: int(id)}
+	return &Session{p: p, id: id, hint: int(id), auth: sessionAuth{user: p.access.initial()}}
 }
 
 // serve runs one batch: first plus the rest of the pipeline redcon holds.
@@ -180,6 +181,12 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) {
 	if ci == nil {
 		s.errorItem(nil, start, errText)
 		return
+	}
+	if v := s.auth.user.verdict[ci.index]; v != vAllow {
+		if msg := s.checkAccess(v, ci, args); msg != "" {
+			s.errorItem(ci, start, msg)
+			return
+		}
 	}
 	class, reply := ci.classify(args)
 	switch class {

@@ -52,7 +52,11 @@ func proxyRules() map[string]rule {
 		"quit":           local(),
 		"select":         local(),
 		"hello":          local(),
-		"auth":           local(), // no proxy password yet: Redis's "no password configured" error
+		"auth":           local(), // the pool's users (requirepass, users)
+		"acl|whoami":     local(),
+		"acl|cat":        local(),
+		"acl|list":       local(),
+		"acl|users":      local(),
 		"time":           local(),
 		"info":           local(),
 		"command":        local(),

@@ -1,0 +1,345 @@
+package router
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/internal/testenv"
+)
+
+// allow returns a pool edit that re-enables denied commands (FLUSHALL,
+// FLUSHDB, KEYS) for a test.
+func allow(cmds ...string) func(*config.Pool) {
+	return func(pc *config.Pool) { pc.AllowCommands = append(pc.AllowCommands, config.Entries(cmds...)...) }
+}
+
+// clientAuth is client with a username (or "") and password.
+func clientAuth(t testing.TB, p *Pool, user, pass string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{
+		Addr: p.Addr(), Username: user, Password: pass, MaxRetries: -1,
+		DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+		PoolSize: 2, Protocol: 2, DisableIdentity: true,
+	})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// aclUsers are the users of the ACL tests, as a pool's users entries and as
+// ACL SETUSER arguments of a real redis-server.
+var aclUsers = []string{
+	"alice on >apass ~cache:* &chan:* +@read -@dangerous +get +set",
+	"bob on >bpass %R~r:* %W~w:* +@all -flushall -config|set",
+	"carol off >cpass +@all ~*",
+	"dave on nopass +@all -@dangerous allkeys",
+	"erin on #5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8 resetchannels ~* +@all",
+	"frank on >fpass ~* &* -@all +@write +@read -@dangerous +config|get -set +acl|whoami",
+	"gina on >gpass ~* &* +@all -@admin +client|kill -@scripting +eval",
+	"hank on >h1 >h2 <h1 ~* &* +@all -acl -cluster +cluster|slots reset on >h3 ~* +@hash",
+}
+
+// aclRedis starts a redis-server with requirepass secret and aclUsers.
+func aclRedis(t *testing.T) *testenv.Redis {
+	t.Helper()
+	r := testenv.StartRedis(t)
+	for _, u := range aclUsers {
+		args := append([]string{"ACL", "SETUSER"}, strings.Fields(u)...)
+		if _, err := testenv.Do(r.Addr, args...); err != nil {
+			t.Fatalf("ACL SETUSER %s: %v", u, err)
+		}
+	}
+	if _, err := testenv.Do(r.Addr, "CONFIG", "SET", "requirepass", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// aclPool is a pool with requirepass secret and aclUsers.
+func aclPool(edit func(*config.Pool)) func(*config.Pool) {
+	return func(pc *config.Pool) {
+		pc.RequirePass = "secret"
+		pc.Users = config.Entries(aclUsers...)
+		if edit != nil {
+			edit(pc)
+		}
+	}
+}
+
+// splitRules separates an ACL LIST line into the rules whose order is
+// fixed and the single-command rules, which Redis emits in hash order.
+func splitRules(line string) (fixed []string, single []string) {
+	for _, f := range strings.Fields(line) {
+		if (f[0] == '+' || f[0] == '-') && !strings.HasPrefix(f[1:], "@") {
+			single = append(single, f)
+		} else {
+			fixed = append(fixed, f)
+		}
+	}
+	slices.Sort(single)
+	return fixed, single
+}
+
+// TestACLListMatchesRedis compiles aclUsers and compares ACL LIST with a
+// real redis-server's, rule for rule.
+func TestACLListMatchesRedis(t *testing.T) {
+	r := aclRedis(t)
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr, Password: "secret", Protocol: 2, DisableIdentity: true})
+	defer rc.Close()
+	want, err := rc.Do(ctx(), "ACL", "LIST").StringSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := ringPool(t, []*testenv.Redis{r}, aclPool(nil))
+	a, err := newPoolAccess("", pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range a.names {
+		got = append(got, "user "+a.users[n].describe())
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ACL LIST:\n got %q\nwant %q", got, want)
+	}
+	for i := range want {
+		t.Logf("proxy %s\n         redis %s", got[i], want[i])
+		gf, gs := splitRules(got[i])
+		wf, ws := splitRules(want[i])
+		if !slices.Equal(gf, wf) || !slices.Equal(gs, ws) {
+			t.Errorf("ACL LIST line %d:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+}
+
+// TestACLCommandBitsMatchRedis asks a real redis-server, with ACL DRYRUN,
+// whether each user may run each command of the table, and compares.
+func TestACLCommandBitsMatchRedis(t *testing.T) {
+	r := aclRedis(t)
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr, Password: "secret", Protocol: 2, DisableIdentity: true})
+	defer rc.Close()
+	pc := ringPool(t, []*testenv.Redis{r}, aclPool(nil))
+	a, err := newPoolAccess("", pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, name := range []string{"frank", "gina", "hank", "erin"} {
+		u := a.users[name]
+		pipe := rc.Pipeline()
+		var cmds []*commandInfo
+		for i := range commandTable {
+			ci := &commandTable[i]
+			if !ci.redis || ci.container {
+				continue
+			}
+			args := []any{"ACL", "DRYRUN", name}
+			for _, w := range strings.Split(ci.name, "|") {
+				args = append(args, w)
+			}
+			for len(args)-3 < max(ci.arity, -ci.arity) {
+				args = append(args, "1")
+			}
+			pipe.Do(ctx(), args...)
+			cmds = append(cmds, ci)
+		}
+		res, _ := pipe.Exec(ctx())
+		for i, cmd := range res {
+			v, err := cmd.(*redis.Cmd).Result()
+			redisOK := err == nil && v == "OK"
+			if err == nil && v != "OK" && !strings.Contains(fmt.Sprint(v), "no permissions to run") {
+				// Denied for its key or channel: the command itself is allowed.
+				redisOK = true
+			}
+			ci := cmds[i]
+			proxyOK := u.verdict[ci.index] == vAllow || u.verdict[ci.index] == vCheck || u.verdict[ci.index] == vDenied
+			if redisOK != proxyOK {
+				t.Errorf("user %s, %s: redis allows=%v (%v %v), proxy verdict %d", name, ci.name, redisOK, v, err, u.verdict[ci.index])
+			}
+			checked++
+		}
+	}
+	if checked < 4*300 {
+		t.Fatalf("only %d commands checked", checked)
+	}
+}
+
+// exchange sends script to addr as one pipeline and returns the raw replies.
+func exchange(t *testing.T, addr string, script []string) []string {
+	t.Helper()
+	rc := dialRawAddr(t, addr)
+	var b strings.Builder
+	for _, line := range script {
+		b.WriteString(respCommand(strings.Fields(line)...))
+	}
+	rc.send(b.String())
+	out := make([]string, len(script))
+	for i := range script {
+		r, err := rc.reply()
+		if err != nil {
+			t.Fatalf("%s: reply %d (%s): %v", addr, i, script[i], err)
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// respCommand encodes args as a RESP array.
+func respCommand(args ...string) string {
+	s := fmt.Sprintf("*%d\r\n", len(args))
+	for _, a := range args {
+		s += fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)
+	}
+	return s
+}
+
+// TestAuthRepliesMatchRedis sends the same pipelines to a real
+// redis-server and to the proxy, both with requirepass and aclUsers, and
+// compares every reply byte for byte: NOAUTH, WRONGPASS, NOPERM for
+// commands, keys and channels, AUTH's and HELLO's errors, ACL WHOAMI, CAT.
+func TestAuthRepliesMatchRedis(t *testing.T) {
+	r := aclRedis(t)
+	rs := shards(t, 2)
+	p := startProxy(t, rs, aclPool(allow("flushall", "keys")))
+	scripts := [][]string{
+		{"GET x", "FOO x", "GET", "PING", "ACL WHOAMI", "HELLO", "HELLO 2 SETNAME x",
+			"AUTH wrong", "AUTH a b", "AUTH a b c", "HELLO 2 AUTH default wrong", "HELLO 2 AUTH x",
+			"AUTH carol cpass", "GET x", "AUTH secret", "ACL WHOAMI", "AUTH default wrong", "ACL WHOAMI",
+			"ACL CAT", "ACL CAT foo", "ACL CAT read x", "ACL USERS", "QUIT"},
+		{"AUTH alice apass", "ACL WHOAMI", "GET cache:1", "GET other", "SET cache:1 v", "GET cache:1",
+			"DEL cache:1", "FLUSHALL", "KEYS *", "MGET cache:1 x", "MGET cache:1 cache:2", "PUBLISH chan:1 x",
+			"CONFIG GET maxmemory", "ACL CAT", "SET other v", "INCR cache:n", "QUIT"},
+		{"AUTH bob bpass", "GET r:1", "SET r:1 x", "SET w:1 x", "GET w:1", "FLUSHALL", "CONFIG SET maxmemory 0",
+			"ACL WHOAMI", "STRLEN r:1", "APPEND w:1 y", "APPEND r:1 y", "GETDEL w:1", "QUIT"},
+		{"AUTH dave anything", "ACL WHOAMI", "KEYS *", "SET k v", "GET k", "FLUSHALL", "CONFIG GET maxmemory", "QUIT"},
+		{"AUTH erin password", "SET e v", "GET e", "QUIT"},
+		{"AUTH frank fpass", "SET f v", "GET f", "INCR f:n", "EVAL return 1 0", "ACL WHOAMI", "QUIT"},
+		{"AUTH hank h1", "AUTH hank h2", "AUTH hank h3", "HSET h f v", "HGET h f", "GET h", "QUIT"},
+	}
+	for i, script := range scripts {
+		want := exchange(t, r.Addr, script)
+		got := exchange(t, p.Addr(), script)
+		for j := range script {
+			if got[j] != want[j] {
+				t.Errorf("script %d, %q:\n got %q\nwant %q", i, script[j], got[j], want[j])
+			}
+		}
+	}
+}
+
+// dialRawAddr is dialRaw for any address.
+func dialRawAddr(t testing.TB, addr string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &rawConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+// TestAuthClients connects go-redis, redis-cli and redis-py with a
+// password and with a user and password, and checks NOPERM inside a
+// pipeline.
+func TestAuthClients(t *testing.T) {
+	rs := shards(t, 2)
+	p := startProxy(t, rs, aclPool(nil))
+
+	if err := client(t, p).Set(ctx(), "k", "v", 0).Err(); err == nil || err.Error() != errNoAuth {
+		t.Fatalf("SET without AUTH: %v", err)
+	}
+	if err := clientAuth(t, p, "", "wrong").Ping(ctx()).Err(); err == nil || err.Error() != errWrongPass {
+		t.Fatalf("connect with a wrong password: %v", err)
+	}
+	def := clientAuth(t, p, "", "secret")
+	if err := def.Set(ctx(), "k", "v", 0).Err(); err != nil {
+		t.Fatalf("go-redis with password: %v", err)
+	}
+	if v, err := clientAuth(t, p, "frank", "fpass").Do(ctx(), "ACL", "WHOAMI").Text(); err != nil || v != "frank" {
+		t.Fatalf("go-redis with user: WHOAMI = %q, %v", v, err)
+	}
+	alice := clientAuth(t, p, "alice", "apass")
+	// NOPERM inside a pipeline: each command gets its own reply, in order.
+	pipe := alice.Pipeline()
+	set := pipe.Set(ctx(), "cache:a", "1", 0)
+	other := pipe.Get(ctx(), "other")
+	del := pipe.Del(ctx(), "cache:a")
+	get := pipe.Get(ctx(), "cache:a")
+	mget := pipe.MGet(ctx(), "cache:a", "nope")
+	pipe.Exec(ctx())
+	if set.Err() != nil || get.Val() != "1" ||
+		other.Err() == nil || other.Err().Error() != errNoPermKey ||
+		del.Err() == nil || del.Err().Error() != "NOPERM this user has no permissions to run the 'del' command" ||
+		mget.Err() == nil || mget.Err().Error() != errNoPermKey {
+		t.Fatalf("pipeline: set %v, other %v, del %v, get %q %v, mget %v", set.Err(), other.Err(), del.Err(), get.Val(), get.Err(), mget.Err())
+	}
+
+	// redis-cli, with -a and with --user/--pass.
+	cli := testenv.RequireBinary(t, "redis-cli")
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(cli, append([]string{"-h", "127.0.0.1", "-p", fmt.Sprint(p.Port()), "--no-auth-warning"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("redis-cli %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if out := run("-a", "secret", "GET", "k"); out != "v" {
+		t.Fatalf("redis-cli -a: %q", out)
+	}
+	if out := run("--user", "alice", "--pass", "apass", "GET", "cache:a"); out != "1" {
+		t.Fatalf("redis-cli --user: %q", out)
+	}
+	if out := run("--user", "alice", "--pass", "apass", "GET", "k"); out != errNoPermKey {
+		t.Fatalf("redis-cli NOPERM: %q", out)
+	}
+	if out := run("GET", "k"); out != errNoAuth {
+		t.Fatalf("redis-cli without password: %q", out)
+	}
+
+	// redis-py (Debian python3-redis), password and username/password.
+	py := testenv.RequireBinary(t, "python3")
+	if err := exec.Command(py, "-c", "import redis").Run(); err != nil {
+		if testenv.InCI() {
+			t.Fatalf("python3 cannot import redis: apt-get install python3-redis")
+		}
+		t.Skip("python3-redis is not installed (apt-get install python3-redis)")
+	}
+	script := `
+import sys, redis
+port = int(sys.argv[1])
+r = redis.Redis(port=port, password="secret")
+assert r.get("k") == b"v", r.get("k")
+f = redis.Redis(port=port, username="frank", password="fpass")
+assert f.execute_command("ACL", "WHOAMI") == b"frank"
+a = redis.Redis(port=port, username="alice", password="apass")
+p = a.pipeline(transaction=False)
+p.set("cache:py", "1"); p.get("k"); p.get("cache:py")
+res = p.execute(raise_on_error=False)
+assert res[0] is True and res[2] == b"1", res
+assert isinstance(res[1], redis.exceptions.NoPermissionError), repr(res[1])
+try:
+    redis.Redis(port=port, password="wrong").ping()
+    raise SystemExit("wrong password accepted")
+except redis.exceptions.AuthenticationError as e:
+    pass
+try:
+    redis.Redis(port=port).get("k")
+    raise SystemExit("no password accepted")
+except redis.exceptions.AuthenticationError as e:
+    assert "Authentication required" in str(e), str(e)
+print("ok")
+`
+	out, err := exec.Command(py, "-c", script, fmt.Sprint(p.Port())).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("redis-py: %v\n%s", err, out)
+	}
+}
