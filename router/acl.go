@@ -593,9 +593,9 @@ func newPoolAccess(file string, pc *config.Pool) (*poolAccess, error) {
 		// Users without a default entry: the default user is off, so
 		// that every client authenticates (safer than Redis's open
 		// default).
-		def.apply("off")
-		if pass != "" {
-			def.apply("on")
+		if pass == "" {
+			def.apply("off")
+			def.apply("resetpass")
 		}
 	}
 	a.users["default"] = def

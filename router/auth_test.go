@@ -343,3 +343,119 @@ print("ok")
 		t.Fatalf("redis-py: %v\n%s", err, out)
 	}
 }
+
+// TestNoAuthConfiguredMatchesRedis: without requirepass, users or
+// redis_auth, the proxy answers like a redis-server with no password.
+func TestNoAuthConfiguredMatchesRedis(t *testing.T) {
+	r := testenv.StartRedis(t)
+	p := startProxy(t, shards(t, 1), nil)
+	script := []string{"AUTH x", "AUTH default x", "AUTH nobody x", "ACL WHOAMI", "ACL LIST", "ACL USERS",
+		"HELLO 2 AUTH nobody x", "SET k v", "GET k", "QUIT"}
+	want := exchange(t, r.Addr, script)
+	got := exchange(t, p.Addr(), script)
+	for j := range script {
+		if got[j] != want[j] {
+			t.Errorf("%q:\n got %q\nwant %q", script[j], got[j], want[j])
+		}
+	}
+	// HELLO AUTH as the default user works: it needs no password.
+	c := dialRaw(t, p)
+	c.send(respCommand("HELLO", "2", "AUTH", "default", "anything"))
+	if got, err := c.reply(); err != nil || !strings.HasPrefix(got, "*16\r\n$6\r\nserver\r\n") {
+		t.Fatalf("HELLO 2 AUTH default: %q %v", got, err)
+	}
+}
+
+// TestNutcrackerAuthCompat: redis_auth without client auth settings asks
+// clients for redis_auth, as twemproxy does.
+func TestNutcrackerAuthCompat(t *testing.T) {
+	r := testenv.StartRedis(t)
+	if _, err := testenv.Do(r.Addr, "CONFIG", "SET", "requirepass", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, []*testenv.Redis{r}, func(pc *config.Pool) { pc.RedisAuth = "s3cret" })
+	c := dialRaw(t, p)
+	c.send(respCommand("SET", "k", "v") + respCommand("AUTH", "wrong") + respCommand("AUTH", "s3cret") +
+		respCommand("SET", "k", "v") + respCommand("ACL", "WHOAMI"))
+	c.mustReply("-" + errNoAuth + "\r\n")
+	c.mustReply("-" + errWrongPass + "\r\n")
+	c.mustReply("+OK\r\n")
+	c.mustReply("+OK\r\n")
+	c.mustReply("$7\r\ndefault\r\n")
+
+	// With users configured, redis_auth stays a backend secret only.
+	q := startProxy(t, []*testenv.Redis{r}, func(pc *config.Pool) {
+		pc.RedisAuth = "s3cret"
+		pc.Users = config.Entries("app on >apppass ~* &* +@all")
+	})
+	d := dialRaw(t, q)
+	d.send(respCommand("AUTH", "s3cret") + respCommand("AUTH", "default", "s3cret") + respCommand("AUTH", "app", "apppass") + respCommand("GET", "k"))
+	d.mustReply("-" + errWrongPass + "\r\n")
+	d.mustReply("-" + errWrongPass + "\r\n")
+	d.mustReply("+OK\r\n")
+	d.mustReply("$1\r\nv\r\n")
+}
+
+// TestDenyCommands checks the default policy, allow_commands, a denied
+// category and that NOPERM comes before the pool's policy.
+func TestDenyCommands(t *testing.T) {
+	rs := shards(t, 2)
+	denied := func(name string) string {
+		return "-ERR command '" + name + "' is denied by the proxy's deny_commands; allow_commands re-enables it\r\n"
+	}
+	c := dialRaw(t, startProxy(t, rs, nil))
+	c.send(respCommand("SET", "k", "v") + respCommand("FLUSHALL") + respCommand("flushdb", "async") +
+		respCommand("KEYS", "*") + respCommand("GET", "k") + respCommand("DBSIZE"))
+	c.mustReply("+OK\r\n")
+	c.mustReply(denied("flushall"))
+	c.mustReply(denied("flushdb"))
+	c.mustReply(denied("keys"))
+	c.mustReply("$1\r\nv\r\n")
+	c.mustReply(":1\r\n")
+
+	d := dialRaw(t, startProxy(t, rs, func(pc *config.Pool) {
+		pc.DenyCommands = append(pc.DenyCommands, config.Entries("@hyperloglog", "config|get")...)
+		pc.AllowCommands = config.Entries("flushall")
+		pc.Users = config.Entries("default on nopass ~* &* +@all", "ro on >ro ~* &* +@read")
+	}))
+	d.send(respCommand("PFADD", "h", "a") + respCommand("CONFIG", "GET", "save") + respCommand("FLUSHALL") +
+		respCommand("GET", "k") + respCommand("AUTH", "ro", "ro") + respCommand("FLUSHALL") + respCommand("KEYS", "*") +
+		respCommand("GET", "k"))
+	d.mustReply(denied("pfadd"))
+	d.mustReply(denied("config|get"))
+	d.mustReply("+OK\r\n")
+	d.mustReply("$-1\r\n")
+	d.mustReply("+OK\r\n")
+	d.mustReply("-NOPERM this user has no permissions to run the 'flushall' command\r\n")
+	d.mustReply(denied("keys")) // @read holds KEYS; the pool denies it
+	d.mustReply("$-1\r\n")
+}
+
+// TestAccessConfigErrors: rules the router cannot compile are reported
+// with the file, line and key, by CheckConfig and by New.
+func TestAccessConfigErrors(t *testing.T) {
+	tests := []struct{ line, want string }{
+		{"users: [\"alice on +nosuch\"]", `f.yml:2: p.users: user alice: rule "+nosuch": Unknown command or category name in ACL`},
+		{"users: [\"alice on +@nosuch\"]", `f.yml:2: p.users: user alice: rule "+@nosuch": Unknown command or category name in ACL`},
+		{"users: [\"alice on #abc\"]", `f.yml:2: p.users: user alice: rule "#abc": The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters`},
+		{"users: [\"alice on (+get ~x)\"]", `f.yml:2: p.users: user alice: rule "(+get": selectors are not supported by the proxy`},
+		{"users: [\"alice ~* ~x\"]", `f.yml:2: p.users: user alice: rule "~x": Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns`},
+		{"users: [\"alice +select|0\"]", `f.yml:2: p.users: user alice: rule "+select|0": first-argument rules (such as +select|0) are not supported by the proxy`},
+		{"users: [\"alice on bogus\"]", `f.yml:2: p.users: user alice: rule "bogus": Syntax error`},
+		{"allow_commands: [swapdb]", `f.yml:2: p.allow_commands: SWAPDB is always refused by the proxy (the proxy serves database 0 only); allow_commands cannot enable it`},
+		{"deny_commands: [nosuch]", `f.yml:2: p.deny_commands: unknown command "nosuch"`},
+		{"deny_commands: [auth]", `f.yml:2: p.deny_commands: AUTH cannot be denied: clients need it to authenticate and to leave`},
+	}
+	for _, tc := range tests {
+		cfg, err := config.Parse("f.yml", []byte("p:\n  "+tc.line+"\n  redis: true\n  servers: [127.0.0.1:1:1]\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.line, err)
+		}
+		if err := CheckConfig(cfg); err == nil || err.Error() != tc.want {
+			t.Errorf("%s:\n got %v\nwant %s", tc.line, err, tc.want)
+		}
+		if _, err := New(cfg, Options{Logger: testLogger(t)}); err == nil || err.Error() != tc.want {
+			t.Errorf("New with %s: %v", tc.line, err)
+		}
+	}
+}
