@@ -394,7 +394,7 @@ func TestDefault(t *testing.T) {
 		ServerFailureLimit:     2,
 		ClusterRefreshInterval: 5 * time.Second,
 		MaxRedirects:           5,
-		Access:                 Access{DenyCommands: Entries("flushall", "flushdb", "keys")},
+		Access:                 Access{DenyCommands: DefaultDenyCommands()},
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("Default:\ngot  %+v\nwant %+v", p, want)

@@ -18,6 +18,9 @@ const (
 	opAnd                   // SCRIPT EXISTS: 1 only where every shard says 1
 	opScan                  // SCAN: see scan.go
 	opInfo                  // INFO: local sections plus keyspace of every shard
+	opEach                  // admin: +OK when every shard says OK (admin.go)
+	opSlowlog               // SLOWLOG GET (admin.go)
+	opAny                   // SCRIPT KILL, FUNCTION KILL (admin.go)
 )
 
 // result classifies a reply for metrics and INFO.
@@ -55,6 +58,12 @@ func opOf(k mergeKind) (mergeOp, bool) {
 		return opAnd, true
 	case mergeScan:
 		return opScan, true
+	case mergeEach:
+		return opEach, true
+	case mergeSlowlog:
+		return opSlowlog, true
+	case mergeAny:
+		return opAny, true
 	}
 	return 0, false
 }
@@ -70,6 +79,9 @@ func (s *Session) merge(it *item) ([]byte, result) {
 			s.out = appendError(s.out, "ERR "+r.Err.Error())
 			return s.out[lo:], resultProxyError
 		}
+	}
+	if it.op >= opEach {
+		return s.mergeAdmin(it, reqs)
 	}
 	if it.op != opRandom && it.op != opScan && it.op != opInfo {
 		for _, r := range reqs {

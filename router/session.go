@@ -328,7 +328,8 @@ func (s *Session) addFanout(ci *commandInfo, raw []byte, args [][]byte, start in
 	for _, srv := range all {
 		s.forward(srv, raw)
 	}
-	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: op, start: start})
+	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: op, start: start,
+		extra: fanoutExtra(op, args)})
 }
 
 // dispatch enqueues each server's group on the session's connection to it.

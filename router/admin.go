@@ -1,0 +1,136 @@
+package router
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Admin commands fanned out to every shard: CONFIG SET and RESETSTAT,
+// SLOWLOG GET/LEN/RESET, SCRIPT KILL and FUNCTION KILL. The pool denies
+// them by default (config.DefaultDenyCommands); allow_commands enables them
+// and the ACL users say who may run them.
+
+// fanoutExtra is the merge-specific value of a fan-out item: SLOWLOG GET's
+// count (Redis's default 10; -1 for every entry).
+func fanoutExtra(op mergeOp, args [][]byte) int {
+	if op != opSlowlog {
+		return 0
+	}
+	if len(args) > 2 {
+		if n, ok := string2ll(args[2]); ok && n >= -1 && n <= 1<<31 {
+			return int(n)
+		}
+	}
+	return 10
+}
+
+// mergeAdmin merges the replies of an admin fan-out (no request failed).
+func (s *Session) mergeAdmin(it *item, reqs []*backendRequest) ([]byte, result) {
+	lo := len(s.out)
+	var errs []int // requests that got an error reply
+	for j, r := range reqs {
+		if len(r.Reply) > 0 && r.Reply[0] == '-' {
+			errs = append(errs, j)
+		}
+	}
+	switch it.op {
+	case opAny:
+		// One shard ran the script: it is killed. Else every shard's
+		// NOTBUSY is Redis's answer; another error (UNKILLABLE) wins.
+		if len(errs) < len(reqs) {
+			s.out = appendSimple(s.out, "OK")
+			return s.out[lo:], resultOK
+		}
+		for _, j := range errs {
+			if !strings.HasPrefix(string(reqs[j].Reply), "-NOTBUSY") {
+				return s.shardError(it, reqs, j, len(errs))
+			}
+		}
+		s.out = append(s.out, reqs[0].Reply...)
+		return s.out[lo:], resultError
+	case opEach:
+		if len(errs) > 0 {
+			return s.shardError(it, reqs, errs[0], len(errs))
+		}
+		s.out = appendSimple(s.out, "OK")
+		return s.out[lo:], resultOK
+	}
+	if len(errs) > 0 {
+		return s.shardError(it, reqs, errs[0], len(errs))
+	}
+	return s.mergeSlowlog(it, reqs)
+}
+
+// shardError is the error reply of backend j, naming it and how many of
+// the backends refused: the others applied the command.
+func (s *Session) shardError(it *item, reqs []*backendRequest, j, refused int) ([]byte, result) {
+	lo := len(s.out)
+	msg := strings.TrimSuffix(string(reqs[j].Reply[1:]), "\r\n")
+	name := "?"
+	if srv := s.srvOf[it.first+j]; srv != nil {
+		name = srv.Name()
+	}
+	s.out = appendError(s.out, msg+" (backend "+name+"; "+strconv.Itoa(refused)+" of "+
+		strconv.Itoa(len(reqs))+" backends refused)")
+	return s.out[lo:], resultError
+}
+
+// slowlogEntry is one SLOWLOG GET entry of one shard.
+type slowlogEntry struct {
+	fields [][]byte // id, time, duration, arguments, client address, client name
+	shard  int
+}
+
+// mergeSlowlog merges SLOWLOG GET replies: newest first (by time, then by
+// id), at most the requested count, each entry's client name replaced by
+// its shard's name (the client at the shard is always the proxy).
+func (s *Session) mergeSlowlog(it *item, reqs []*backendRequest) ([]byte, result) {
+	lo := len(s.out)
+	var entries []slowlogEntry
+	for j, r := range reqs {
+		list, ok := arrayElems(nil, r.Reply)
+		if !ok {
+			s.out = appendError(s.out, "ERR unexpected reply from a backend to '"+it.ci.name+"'")
+			return s.out[lo:], resultProxyError
+		}
+		for _, e := range list {
+			fields, ok := arrayElems(nil, e)
+			if !ok || len(fields) < 6 {
+				s.out = appendError(s.out, "ERR unexpected reply from a backend to '"+it.ci.name+"'")
+				return s.out[lo:], resultProxyError
+			}
+			entries = append(entries, slowlogEntry{fields: fields, shard: j})
+		}
+	}
+	slices.SortStableFunc(entries, func(a, b slowlogEntry) int {
+		ta, _ := intValue(a.fields[1])
+		tb, _ := intValue(b.fields[1])
+		if c := cmp.Compare(tb, ta); c != 0 {
+			return c
+		}
+		ia, _ := intValue(a.fields[0])
+		ib, _ := intValue(b.fields[0])
+		return cmp.Compare(ib, ia)
+	})
+	if n := it.extra; n >= 0 && n < len(entries) {
+		entries = entries[:n]
+	}
+	s.out = appendArrayHeader(s.out, len(entries))
+	for _, e := range entries {
+		s.out = appendArrayHeader(s.out, len(e.fields))
+		for _, f := range e.fields[:5] {
+			s.out = append(s.out, f...)
+		}
+		name := "?"
+		if srv := s.srvOf[it.first+e.shard]; srv != nil {
+			name = srv.Name()
+		}
+		s.out = appendBulkString(s.out, name)
+		for _, f := range e.fields[6:] {
+			s.out = append(s.out, f...)
+		}
+	}
+	return s.out[lo:], resultOK
+}
