@@ -15,7 +15,7 @@ import (
 // fanoutExtra is the merge-specific value of a fan-out item: SLOWLOG GET's
 // count (Redis's default 10; -1 for every entry).
 func fanoutExtra(op mergeOp, args [][]byte) int {
-	if op != opSlowlog {
+	if op != opSlow {
 		return 0
 	}
 	if len(args) > 2 {
@@ -60,7 +60,7 @@ func (s *Session) mergeAdmin(it *item, reqs []*backendRequest) ([]byte, result) 
 	if len(errs) > 0 {
 		return s.shardError(it, reqs, errs[0], len(errs))
 	}
-	return s.mergeSlowlog(it, reqs)
+	return s.mergeSlow(it, reqs)
 }
 
 // shardError is the error reply of backend j, naming it and how many of
@@ -83,10 +83,10 @@ type slowlogEntry struct {
 	shard  int
 }
 
-// mergeSlowlog merges SLOWLOG GET replies: newest first (by time, then by
+// mergeSlow merges SLOWLOG GET replies: newest first (by time, then by
 // id), at most the requested count, each entry's client name replaced by
 // its shard's name (the client at the shard is always the proxy).
-func (s *Session) mergeSlowlog(it *item, reqs []*backendRequest) ([]byte, result) {
+func (s *Session) mergeSlow(it *item, reqs []*backendRequest) ([]byte, result) {
 	lo := len(s.out)
 	var entries []slowlogEntry
 	for j, r := range reqs {

@@ -36,18 +36,18 @@ func (c cmdClass) String() string {
 type mergeKind uint8
 
 const (
-	mergeNone    mergeKind = iota
-	mergeArray             // MGET: the elements back in key order
-	mergeOK                // MSET, FLUSHALL, SCRIPT FLUSH: +OK once every part said OK
-	mergeSum               // DEL, EXISTS, DBSIZE: integers added
-	mergeConcat            // KEYS: arrays concatenated
-	mergeRandom            // RANDOMKEY: any non-nil reply
-	mergeSame              // SCRIPT LOAD, FUNCTION LOAD/LIST/DUMP: every shard must reply the same
-	mergeAnd               // SCRIPT EXISTS: element-wise logical and
-	mergeScan              // SCAN: composite cursor over the shards
-	mergeEach              // CONFIG SET, CONFIG RESETSTAT, SLOWLOG RESET: +OK once every shard said OK (admin.go)
-	mergeSlowlog           // SLOWLOG GET: entries of every shard, newest first, tagged with the shard (admin.go)
-	mergeAny               // SCRIPT KILL, FUNCTION KILL: +OK if any shard killed one (admin.go)
+	mergeNone   mergeKind = iota
+	mergeArray            // MGET: the elements back in key order
+	mergeOK               // MSET, FLUSHALL, SCRIPT FLUSH: +OK once every part said OK
+	mergeSum              // DEL, EXISTS, DBSIZE: integers added
+	mergeConcat           // KEYS: arrays concatenated
+	mergeRandom           // RANDOMKEY: any non-nil reply
+	mergeSame             // SCRIPT LOAD, FUNCTION LOAD/LIST/DUMP: every shard must reply the same
+	mergeAnd              // SCRIPT EXISTS: element-wise logical and
+	mergeScan             // SCAN: composite cursor over the shards
+	mergeEach             // CONFIG SET, CONFIG RESETSTAT, SLOWLOG RESET: +OK once every shard said OK (admin.go)
+	mergeSlow             // SLOWLOG GET: entries of every shard, newest first, tagged with the shard (admin.go)
+	mergeAny              // SCRIPT KILL, FUNCTION KILL: +OK if any shard killed one (admin.go)
 )
 
 // cmdFlags are Redis's command flags (COMMAND INFO, element 3).

@@ -282,7 +282,7 @@ func TestClasses(t *testing.T) {
 		{"shutdown", classRefused, mergeNone},
 		{"config|set", classFanout, mergeEach},
 		{"config|rewrite", classRefused, mergeNone},
-		{"slowlog|get", classFanout, mergeSlowlog},
+		{"slowlog|get", classFanout, mergeSlow},
 		{"script|kill", classFanout, mergeAny},
 		{"cluster|info", classRefused, mergeNone},
 		{"migrate", classRefused, mergeNone},

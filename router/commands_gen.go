@@ -2003,7 +2003,7 @@ var commandTable = [commandCount]commandInfo{
 		redis:     true, info: span{62349, 63065}, docs: span{120571, 121630},
 	},
 	{name: "slowlog|get", index: 277, arity: -2, parent: 276, flags: flagAdmin | flagLoading | flagStale, acl: aclAdmin | aclSlow | aclDangerous,
-		class: classFanout, merge: mergeSlowlog,
+		class: classFanout, merge: mergeSlow,
 		redis: true, info: span{62412, 62589}, docs: span{120756, 121125},
 	},
 	{name: "slowlog|help", index: 278, arity: 2, parent: 276, flags: flagLoading | flagStale, acl: aclSlow,

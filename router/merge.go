@@ -9,18 +9,18 @@ import (
 type mergeOp uint8
 
 const (
-	opArray   mergeOp = iota // MGET: elements back in key order
-	opOK                     // MSET, FLUSHALL, SCRIPT FLUSH: +OK when all say OK
-	opSum                    // DEL, EXISTS, DBSIZE: integers added
-	opConcat                 // KEYS: arrays concatenated
-	opRandom                 // RANDOMKEY: the first non-nil reply
-	opSame                   // SCRIPT LOAD: every shard must agree
-	opAnd                    // SCRIPT EXISTS: 1 only where every shard says 1
-	opScan                   // SCAN: see scan.go
-	opInfo                   // INFO: local sections plus keyspace of every shard
-	opEach                   // admin: +OK when every shard says OK (admin.go)
-	opSlowlog                // SLOWLOG GET (admin.go)
-	opAny                    // SCRIPT KILL, FUNCTION KILL (admin.go)
+	opArray  mergeOp = iota // MGET: elements back in key order
+	opOK                    // MSET, FLUSHALL, SCRIPT FLUSH: +OK when all say OK
+	opSum                   // DEL, EXISTS, DBSIZE: integers added
+	opConcat                // KEYS: arrays concatenated
+	opRandom                // RANDOMKEY: the first non-nil reply
+	opSame                  // SCRIPT LOAD: every shard must agree
+	opAnd                   // SCRIPT EXISTS: 1 only where every shard says 1
+	opScan                  // SCAN: see scan.go
+	opInfo                  // INFO: local sections plus keyspace of every shard
+	opEach                  // admin: +OK when every shard says OK (admin.go)
+	opSlow                  // SLOWLOG GET (admin.go)
+	opAny                   // SCRIPT KILL, FUNCTION KILL (admin.go)
 )
 
 // result classifies a reply for metrics and INFO.
@@ -60,8 +60,8 @@ func opOf(k mergeKind) (mergeOp, bool) {
 		return opScan, true
 	case mergeEach:
 		return opEach, true
-	case mergeSlowlog:
-		return opSlowlog, true
+	case mergeSlow:
+		return opSlow, true
 	case mergeAny:
 		return opAny, true
 	}

@@ -89,7 +89,7 @@ func proxyRules() map[string]rule {
 		// Admin commands, every shard; denied by default (deny_commands).
 		"config|set":       fanout("mergeEach"),
 		"config|resetstat": fanout("mergeEach"),
-		"slowlog|get":      fanout("mergeSlowlog"),
+		"slowlog|get":      fanout("mergeSlow"),
 		"slowlog|len":      fanout("mergeSum"),
 		"slowlog|reset":    fanout("mergeEach"),
 		"script|kill":      fanout("mergeAny"),
