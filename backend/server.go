@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // Options configure a Server. Zero values take the defaults documented on
@@ -260,7 +262,7 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 
 // pingWire is the health check sent on every connection once per
 // HealthInterval.
-var pingWire = AppendCommand(nil, "PING")
+var pingWire = resp.AppendCommand(nil, "PING")
 
 // watch returns once c has failed or the server is closing (closing c). It
 // pings the connection periodically: a connection only reads while a
@@ -303,11 +305,11 @@ func (s *Server) connect() (*Conn, *Error) {
 		n++
 	}
 	if s.opts.DB != 0 {
-		hs = AppendCommand(hs, "SELECT", strconv.Itoa(s.opts.DB))
+		hs = resp.AppendCommand(hs, "SELECT", strconv.Itoa(s.opts.DB))
 		n++
 	}
 	if s.opts.ReadOnly {
-		hs = AppendCommand(hs, "READONLY")
+		hs = resp.AppendCommand(hs, "READONLY")
 		n++
 	}
 	c := newConn(s, nc)
@@ -321,7 +323,7 @@ func (s *Server) connect() (*Conn, *Error) {
 	}
 	var reply []byte
 	for i := 0; i < n; i++ {
-		reply, err = ReadReply(c.br, reply[:0])
+		reply, err = resp.ReadReply(c.br, reply[:0])
 		if err != nil {
 			nc.Close()
 			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %w", err)}
@@ -351,21 +353,6 @@ func trimCRLF(b []byte) string {
 	return string(b)
 }
 
-// AppendCommand appends args encoded as a RESP array of bulk strings.
-func AppendCommand(dst []byte, args ...string) []byte {
-	dst = append(dst, '*')
-	dst = strconv.AppendInt(dst, int64(len(args)), 10)
-	dst = append(dst, '\r', '\n')
-	for _, a := range args {
-		dst = append(dst, '$')
-		dst = strconv.AppendInt(dst, int64(len(a)), 10)
-		dst = append(dst, '\r', '\n')
-		dst = append(dst, a...)
-		dst = append(dst, '\r', '\n')
-	}
-	return dst
-}
-
 // AppendArgs appends byte-slice args encoded as a RESP array of bulk strings.
 func AppendArgs(dst []byte, args [][]byte) []byte {
 	dst = append(dst, '*')
@@ -389,7 +376,7 @@ func AppendBulk(dst, b []byte) []byte {
 // appendAuth appends AUTH [user] pass.
 func appendAuth(dst []byte, user, pass string) []byte {
 	if user != "" {
-		return AppendCommand(dst, "AUTH", user, pass)
+		return resp.AppendCommand(dst, "AUTH", user, pass)
 	}
-	return AppendCommand(dst, "AUTH", pass)
+	return resp.AppendCommand(dst, "AUTH", pass)
 }

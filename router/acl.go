@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // Client ACLs, as Redis 7.0 defines them (acl.c), compiled once per pool.
@@ -65,11 +67,11 @@ type aclUser struct {
 	sanitize, skipSanitize bool     // payload flags, only shown by ACL LIST
 	hashes                 []string // sha256 hex of the passwords, in order
 	future                 bool     // +@all: Redis's "future commands" bit
-	allowed                [commandCount]bool
+	allowed                [command.Count]bool
 	allKeys, allChannels   bool
 	keys                   []keyPattern
 	channels               []string
-	verdict                [commandCount]verdict
+	verdict                [command.Count]verdict
 }
 
 // newACLUser returns a user as ACL SETUSER creates one: off, no password,
@@ -219,7 +221,7 @@ func (u *aclUser) applyPattern(op string) error {
 	case '+', '-':
 		allow := op[0] == '+'
 		if len(op) > 1 && op[1] == '@' {
-			cat, ok := aclCategoryByName(op[2:])
+			cat, ok := command.ACLCategoryByName(op[2:])
 			if !ok {
 				return errACLUnknown
 			}
@@ -229,7 +231,7 @@ func (u *aclUser) applyPattern(op string) error {
 		ci := aclLookup(op[1:])
 		if ci == nil {
 			if parent, _, ok := strings.Cut(op[1:], "|"); ok && allow {
-				if p := aclLookup(parent); p != nil && !p.container {
+				if p := aclLookup(parent); p != nil && !p.Container() {
 					return errACLFirstArg
 				}
 			}
@@ -243,17 +245,7 @@ func (u *aclUser) applyPattern(op string) error {
 }
 
 // aclLookup finds a command or "parent|sub" by name, as ACLLookupCommand.
-func aclLookup(name string) *commandInfo { return commandsByName[strings.ToLower(name)] }
-
-// aclCategoryByName returns the category bit of a name such as "read".
-func aclCategoryByName(name string) (aclCategories, bool) {
-	for i, n := range aclCategoryNames {
-		if strings.EqualFold(n, name) {
-			return 1 << i, true
-		}
-	}
-	return 0, false
-}
+func aclLookup(name string) *command.Info { return command.ByName(name) }
 
 func hashPassword(pass string) string {
 	h := sha256.Sum256([]byte(pass))
@@ -282,20 +274,20 @@ func (u *aclUser) setAll(allow bool) {
 
 // setCommand is ACLChangeSelectorPerm: a container carries its
 // subcommands along.
-func (u *aclUser) setCommand(ci *commandInfo, allow bool) {
-	u.allowed[ci.index] = allow
-	if ci.container {
-		for i := ci.index + 1; i < commandCount && commandTable[i].parent == ci.index; i++ {
+func (u *aclUser) setCommand(ci *command.Info, allow bool) {
+	u.allowed[ci.Index()] = allow
+	if ci.Container() {
+		for i := ci.Index() + 1; i < command.Count && command.ByIndex(i).Parent() == ci.Index(); i++ {
 			u.allowed[i] = allow
 		}
 	}
 }
 
 // setCategory is ACLSetSelectorCommandBitsForCategory.
-func (u *aclUser) setCategory(cat aclCategories, allow bool) {
-	for i := range commandTable {
-		if commandTable[i].acl&cat != 0 {
-			u.setCommand(&commandTable[i], allow)
+func (u *aclUser) setCategory(cat command.ACLCategories, allow bool) {
+	for i := 0; i < command.Count; i++ {
+		if command.ByIndex(i).ACL()&cat != 0 {
+			u.setCommand(command.ByIndex(i), allow)
 		}
 	}
 }
@@ -323,10 +315,10 @@ func (u *aclUser) checkPassword(pass []byte) bool {
 
 // checkArgs checks a vCheck command's keys and channels against the user's
 // patterns; it returns the NOPERM text or "". keys and flags are scratch.
-func (u *aclUser) checkArgs(ci *commandInfo, args [][]byte, keys *[]int, flags *[]keyFlags) string {
-	if !u.allKeys && ci.hasKeys {
+func (u *aclUser) checkArgs(ci *command.Info, args [][]byte, keys *[]int, flags *[]command.KeyFlags) string {
+	if !u.allKeys && ci.HasKeys() {
 		*flags = (*flags)[:0]
-		*keys = ci.appendKeys((*keys)[:0], flags, args)
+		*keys = ci.AppendKeysAndFlags((*keys)[:0], flags, args)
 		for i, k := range *keys {
 			if !u.keyAllowed(args[k], (*flags)[i]) {
 				return errNoPermKey
@@ -345,16 +337,16 @@ func (u *aclUser) checkArgs(ci *commandInfo, args [][]byte, keys *[]int, flags *
 }
 
 // keyAllowed is acl.c ACLSelectorCheckKey.
-func (u *aclUser) keyAllowed(key []byte, f keyFlags) bool {
+func (u *aclUser) keyAllowed(key []byte, f command.KeyFlags) bool {
 	var need uint8
-	if f&keyAccess != 0 {
+	if f&command.KeyAccess != 0 {
 		need |= permRead
 	}
-	if f&(keyInsert|keyDelete|keyUpdate) != 0 {
+	if f&(command.KeyInsert|command.KeyDelete|command.KeyUpdate) != 0 {
 		need |= permWrite
 	}
 	for _, p := range u.keys {
-		if p.perm&need == need && globMatch(p.pat, key) {
+		if p.perm&need == need && resp.Match(p.pat, key, false) {
 			return true
 		}
 	}
@@ -365,7 +357,7 @@ func (u *aclUser) keyAllowed(key []byte, f keyFlags) bool {
 // must equal one of the user's patterns; a channel must match one.
 func (u *aclUser) channelAllowed(ch []byte, pattern bool) bool {
 	for _, p := range u.channels {
-		if pattern && p == string(ch) || !pattern && globMatch([]byte(p), ch) {
+		if pattern && p == string(ch) || !pattern && resp.Match([]byte(p), ch, false) {
 			return true
 		}
 	}
@@ -375,8 +367,8 @@ func (u *aclUser) channelAllowed(ch []byte, pattern bool) bool {
 // channelArgs returns the positions [first, last] of the channels of a
 // publishing or subscribing command (acl.c getChannelsFromCommand), first
 // 0 for other commands, and whether they are patterns.
-func channelArgs(ci *commandInfo, argc int) (first, last int, pattern bool) {
-	switch ci.name {
+func channelArgs(ci *command.Info, argc int) (first, last int, pattern bool) {
+	switch ci.Name() {
 	case "publish", "spublish":
 		return 1, 1, false
 	case "subscribe", "ssubscribe":
@@ -388,24 +380,24 @@ func channelArgs(ci *commandInfo, argc int) (first, last int, pattern bool) {
 }
 
 // hasChannels reports whether channelArgs finds channels for ci.
-func hasChannels(ci *commandInfo) bool {
+func hasChannels(ci *command.Info) bool {
 	first, _, _ := channelArgs(ci, 2)
 	return first > 0
 }
 
 // compileVerdicts fills u.verdict from its bitmap, patterns and the pool's
 // denied commands.
-func (u *aclUser) compileVerdicts(denied *[commandCount]bool) {
-	for i := range commandTable {
-		ci := &commandTable[i]
+func (u *aclUser) compileVerdicts(denied *[command.Count]bool) {
+	for i := 0; i < command.Count; i++ {
+		ci := command.ByIndex(i)
 		switch {
-		case ci.flags&flagNoAuth != 0:
+		case ci.Flags()&command.FlagNoAuth != 0:
 			u.verdict[i] = vAllow // Redis skips the command bit for no_auth commands
 		case !u.allowed[i]:
 			u.verdict[i] = vNoPerm
 		case denied[i]:
 			u.verdict[i] = vDenied
-		case !u.allKeys && ci.hasKeys, !u.allChannels && hasChannels(ci):
+		case !u.allKeys && ci.HasKeys(), !u.allChannels && hasChannels(ci):
 			u.verdict[i] = vCheck
 		default:
 			u.verdict[i] = vAllow
@@ -417,8 +409,8 @@ func (u *aclUser) compileVerdicts(denied *[commandCount]bool) {
 // only AUTH, HELLO, QUIT and RESET run.
 func noAuthUser() *aclUser {
 	u := newACLUser("default")
-	for i := range commandTable {
-		if commandTable[i].flags&flagNoAuth != 0 {
+	for i := 0; i < command.Count; i++ {
+		if command.ByIndex(i).Flags()&command.FlagNoAuth != 0 {
 			u.verdict[i] = vAllow
 		} else {
 			u.verdict[i] = vNoAuth
@@ -487,16 +479,17 @@ func (u *aclUser) describeCommands() string {
 	}
 	temp := newACLUser("")
 	temp.allowed = u.allowed
-	var applied [len(aclCategoryNames)]bool
+	names := command.ACLCategoryNames()
+	applied := make([]bool, len(names))
 	for {
 		best, mindiff, maxsame := -1, int(^uint(0)>>1), 0
-		for j := range aclCategoryNames {
+		for j := range names {
 			if applied[j] {
 				continue
 			}
 			on, off := 0, 0
-			for i := range commandTable {
-				if commandTable[i].acl&(1<<j) != 0 {
+			for i := 0; i < command.Count; i++ {
+				if command.ByIndex(i).ACL()&(1<<j) != 0 {
 					if temp.allowed[i] {
 						on++
 					} else {
@@ -522,18 +515,18 @@ func (u *aclUser) describeCommands() string {
 		} else {
 			b.WriteString(" -@")
 		}
-		b.WriteString(aclCategoryNames[best])
+		b.WriteString(names[best])
 		applied[best] = true
 	}
-	for i := range commandTable {
+	for i := 0; i < command.Count; i++ {
 		if u.allowed[i] != fake.allowed[i] {
 			if u.allowed[i] {
 				b.WriteString(" +")
 			} else {
 				b.WriteString(" -")
 			}
-			b.WriteString(commandTable[i].name)
-			fake.setCommand(&commandTable[i], u.allowed[i])
+			b.WriteString(command.ByIndex(i).Name())
+			fake.setCommand(command.ByIndex(i), u.allowed[i])
 		}
 	}
 	return b.String()
@@ -546,7 +539,7 @@ type poolAccess struct {
 	names  []string // sorted, as Redis lists users
 	def    *aclUser
 	noauth *aclUser
-	denied [commandCount]bool
+	denied [command.Count]bool
 }
 
 // initial is the user a new session starts as: the default user when it is
@@ -629,37 +622,37 @@ func (a *poolAccess) compilePolicy(pc *config.Pool, fail func(line int, key, for
 	mark := func(key string, e config.Entry, deny bool) {
 		name := strings.TrimSpace(e.Value)
 		if cat, ok := strings.CutPrefix(name, "@"); ok {
-			bit, ok := aclCategoryByName(cat)
+			bit, ok := command.ACLCategoryByName(cat)
 			if !ok && !strings.EqualFold(cat, "all") {
-				fail(e.Line, key, "unknown category %q; want one of %s", name, "@"+strings.Join(aclCategoryNames[:], ", @"))
+				fail(e.Line, key, "unknown category %q; want one of %s", name, "@"+strings.Join(command.ACLCategoryNames(), ", @"))
 				return
 			}
-			for i := range commandTable {
-				ci := &commandTable[i]
-				if (bit == 0 || ci.acl&bit != 0) && ci.class != classRefused && ci.flags&flagNoAuth == 0 {
+			for i := 0; i < command.Count; i++ {
+				ci := command.ByIndex(i)
+				if (bit == 0 || ci.ACL()&bit != 0) && ci.Class() != command.ClassRefused && ci.Flags()&command.FlagNoAuth == 0 {
 					a.denied[i] = deny
 				}
 			}
 			return
 		}
-		ci := commandsByName[strings.ToLower(strings.ReplaceAll(name, " ", "|"))]
+		ci := command.ByName(name)
 		switch {
 		case ci == nil:
 			fail(e.Line, key, "unknown command %q", name)
 			return
-		case ci.flags&flagNoAuth != 0:
+		case ci.Flags()&command.FlagNoAuth != 0:
 			fail(e.Line, key, "%s cannot be denied: clients need it to authenticate and to leave", strings.ToUpper(name))
 			return
-		case ci.class == classRefused && !ci.container:
+		case ci.Class() == command.ClassRefused && !ci.Container():
 			if !deny {
-				fail(e.Line, key, "%s is always refused by the proxy (%s); allow_commands cannot enable it", strings.ToUpper(name), ci.reason)
+				fail(e.Line, key, "%s is always refused by the proxy (%s); allow_commands cannot enable it", strings.ToUpper(name), ci.Reason())
 			}
 			return
 		}
-		a.denied[ci.index] = deny
-		if ci.container {
-			for i := ci.index + 1; i < commandCount && commandTable[i].parent == ci.index; i++ {
-				if commandTable[i].class != classRefused {
+		a.denied[ci.Index()] = deny
+		if ci.Container() {
+			for i := ci.Index() + 1; i < command.Count && command.ByIndex(i).Parent() == ci.Index(); i++ {
+				if command.ByIndex(i).Class() != command.ClassRefused {
 					a.denied[i] = deny
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/internal/testenv"
 )
@@ -48,21 +49,21 @@ func TestACLConfMatchesCommandTable(t *testing.T) {
 	for _, e := range config.DefaultDenyCommands() {
 		deny[e.Value] = true
 	}
-	for i := range commandTable {
-		ci := &commandTable[i]
-		if !ci.redis || ci.container || strings.HasSuffix(ci.name, "|help") {
+	for i := 0; i < command.Count; i++ {
+		ci := command.ByIndex(i)
+		if !ci.Redis() || ci.Container() || strings.HasSuffix(ci.Name(), "|help") {
 			continue
 		}
 		want := true
 		switch {
-		case proxyUses[ci.name]:
-		case ci.class == classRefused, deny[ci.name]:
+		case proxyUses[ci.Name()]:
+		case ci.Class() == command.ClassRefused, deny[ci.Name()]:
 			want = false
-		case ci.class == classLocal:
+		case ci.Class() == command.ClassLocal:
 			continue // never reaches a shard
 		}
 		if u.allowed[i] != want {
-			t.Errorf("%s: shardproxy may run %s = %v, want %v (class %v)", aclConfPath, ci.name, u.allowed[i], want, ci.class)
+			t.Errorf("%s: shardproxy may run %s = %v, want %v (class %v)", aclConfPath, ci.Name(), u.allowed[i], want, ci.Class())
 		}
 	}
 }

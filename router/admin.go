@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // Admin commands fanned out to every shard: CONFIG SET and RESETSTAT,
@@ -19,7 +21,7 @@ func fanoutExtra(op mergeOp, args [][]byte) int {
 		return 0
 	}
 	if len(args) > 2 {
-		if n, ok := string2ll(args[2]); ok && n >= -1 && n <= 1<<31 {
+		if n, ok := resp.ParseInt(args[2]); ok && n >= -1 && n <= 1<<31 {
 			return int(n)
 		}
 	}
@@ -40,7 +42,7 @@ func (s *Session) mergeAdmin(it *item, reqs []*backendRequest) ([]byte, result) 
 		// One shard ran the script: it is killed. Else every shard's
 		// NOTBUSY is Redis's answer; another error (UNKILLABLE) wins.
 		if len(errs) < len(reqs) {
-			s.out = appendSimple(s.out, "OK")
+			s.out = resp.AppendSimple(s.out, "OK")
 			return s.out[lo:], resultOK
 		}
 		for _, j := range errs {
@@ -54,7 +56,7 @@ func (s *Session) mergeAdmin(it *item, reqs []*backendRequest) ([]byte, result) 
 		if len(errs) > 0 {
 			return s.shardError(it, reqs, errs[0], len(errs))
 		}
-		s.out = appendSimple(s.out, "OK")
+		s.out = resp.AppendSimple(s.out, "OK")
 		return s.out[lo:], resultOK
 	}
 	if len(errs) > 0 {
@@ -72,7 +74,7 @@ func (s *Session) shardError(it *item, reqs []*backendRequest, j, refused int) (
 	if srv := s.srvOf[it.first+j]; srv != nil {
 		name = srv.Name()
 	}
-	s.out = appendError(s.out, msg+" (backend "+name+"; "+strconv.Itoa(refused)+" of "+
+	s.out = resp.AppendError(s.out, msg+" (backend "+name+"; "+strconv.Itoa(refused)+" of "+
 		strconv.Itoa(len(reqs))+" backends refused)")
 	return s.out[lo:], resultError
 }
@@ -90,36 +92,36 @@ func (s *Session) mergeSlow(it *item, reqs []*backendRequest) ([]byte, result) {
 	lo := len(s.out)
 	var entries []slowlogEntry
 	for j, r := range reqs {
-		list, ok := arrayElems(nil, r.Reply)
+		list, ok := resp.ArrayElems(nil, r.Reply)
 		if !ok {
-			s.out = appendError(s.out, "ERR unexpected reply from a backend to '"+it.ci.name+"'")
+			s.out = resp.AppendError(s.out, "ERR unexpected reply from a backend to '"+it.ci.Name()+"'")
 			return s.out[lo:], resultProxyError
 		}
 		for _, e := range list {
-			fields, ok := arrayElems(nil, e)
+			fields, ok := resp.ArrayElems(nil, e)
 			if !ok || len(fields) < 6 {
-				s.out = appendError(s.out, "ERR unexpected reply from a backend to '"+it.ci.name+"'")
+				s.out = resp.AppendError(s.out, "ERR unexpected reply from a backend to '"+it.ci.Name()+"'")
 				return s.out[lo:], resultProxyError
 			}
 			entries = append(entries, slowlogEntry{fields: fields, shard: j})
 		}
 	}
 	slices.SortStableFunc(entries, func(a, b slowlogEntry) int {
-		ta, _ := intValue(a.fields[1])
-		tb, _ := intValue(b.fields[1])
+		ta, _ := resp.IntValue(a.fields[1])
+		tb, _ := resp.IntValue(b.fields[1])
 		if c := cmp.Compare(tb, ta); c != 0 {
 			return c
 		}
-		ia, _ := intValue(a.fields[0])
-		ib, _ := intValue(b.fields[0])
+		ia, _ := resp.IntValue(a.fields[0])
+		ib, _ := resp.IntValue(b.fields[0])
 		return cmp.Compare(ib, ia)
 	})
 	if n := it.extra; n >= 0 && n < len(entries) {
 		entries = entries[:n]
 	}
-	s.out = appendArrayHeader(s.out, len(entries))
+	s.out = resp.AppendArrayHeader(s.out, len(entries))
 	for _, e := range entries {
-		s.out = appendArrayHeader(s.out, len(e.fields))
+		s.out = resp.AppendArrayHeader(s.out, len(e.fields))
 		for _, f := range e.fields[:5] {
 			s.out = append(s.out, f...)
 		}
@@ -127,7 +129,7 @@ func (s *Session) mergeSlow(it *item, reqs []*backendRequest) ([]byte, result) {
 		if srv := s.srvOf[it.first+e.shard]; srv != nil {
 			name = srv.Name()
 		}
-		s.out = appendBulkString(s.out, name)
+		s.out = resp.AppendBulkString(s.out, name)
 		for _, f := range e.fields[6:] {
 			s.out = append(s.out, f...)
 		}

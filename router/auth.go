@@ -4,7 +4,9 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // The session side of client authentication: AUTH, HELLO AUTH, the ACL
@@ -13,9 +15,9 @@ import (
 
 // sessionAuth is a session's authentication state.
 type sessionAuth struct {
-	user  *aclUser   // never nil: the pool's no-auth pseudo-user until AUTH
-	keys  []int      // scratch for key checks
-	flags []keyFlags // scratch for key checks
+	user  *aclUser           // never nil: the pool's no-auth pseudo-user until AUTH
+	keys  []int              // scratch for key checks
+	flags []command.KeyFlags // scratch for key checks
 }
 
 // CheckConfig checks what only the router can check in a configuration:
@@ -33,14 +35,14 @@ func CheckConfig(cfg *config.Config) error {
 
 // checkAccess returns the error reply for a command the session may not
 // run (v is its verdict, not vAllow), or "".
-func (s *Session) checkAccess(v verdict, ci *commandInfo, args [][]byte) string {
+func (s *Session) checkAccess(v verdict, ci *command.Info, args [][]byte) string {
 	switch v {
 	case vNoAuth:
 		return errNoAuth
 	case vNoPerm:
-		return errNoPermCmdPrefix + ci.name + "' command"
+		return errNoPermCmdPrefix + ci.Name() + "' command"
 	case vDenied:
-		return "ERR command '" + ci.name + "' is denied by the proxy's deny_commands; allow_commands re-enables it"
+		return "ERR command '" + ci.Name() + "' is denied by the proxy's deny_commands; allow_commands re-enables it"
 	case vCheck:
 		return s.auth.user.checkArgs(ci, args, &s.auth.keys, &s.auth.flags)
 	}
@@ -54,23 +56,23 @@ func (s *Session) authenticated() bool { return s.auth.user != s.p.access.noauth
 // appendAuth answers AUTH [user] pass as Redis 7.0's authCommand.
 func (s *Session) appendAuth(dst []byte, args [][]byte) []byte {
 	if len(args) > 3 {
-		return appendError(dst, "ERR syntax error")
+		return resp.AppendError(dst, "ERR syntax error")
 	}
 	a := s.p.access
 	name, pass := []byte("default"), args[1]
 	if len(args) == 2 {
 		if a.def.nopass {
-			return appendError(dst, errNoPassDefault)
+			return resp.AppendError(dst, errNoPassDefault)
 		}
 	} else {
 		name, pass = args[1], args[2]
 	}
 	u := a.authenticate(name, pass)
 	if u == nil {
-		return appendError(dst, errWrongPass)
+		return resp.AppendError(dst, errWrongPass)
 	}
 	s.auth.user = u
-	return appendSimple(dst, "OK")
+	return resp.AppendSimple(dst, "OK")
 }
 
 // helloAuth runs the AUTH option of HELLO (name and pass nil when absent)
@@ -90,51 +92,52 @@ func (s *Session) helloAuth(name, pass []byte) string {
 }
 
 // appendACL answers ACL WHOAMI, CAT, LIST and USERS.
-func (s *Session) appendACL(dst []byte, ci *commandInfo, args [][]byte) []byte {
+func (s *Session) appendACL(dst []byte, ci *command.Info, args [][]byte) []byte {
 	a := s.p.access
-	switch ci.name {
+	switch ci.Name() {
 	case "acl|whoami":
-		return appendBulkString(dst, s.auth.user.name)
+		return resp.AppendBulkString(dst, s.auth.user.name)
 	case "acl|users":
-		dst = appendArrayHeader(dst, len(a.names))
+		dst = resp.AppendArrayHeader(dst, len(a.names))
 		for _, n := range a.names {
-			dst = appendBulkString(dst, n)
+			dst = resp.AppendBulkString(dst, n)
 		}
 		return dst
 	case "acl|list":
-		dst = appendArrayHeader(dst, len(a.names))
+		dst = resp.AppendArrayHeader(dst, len(a.names))
 		for _, n := range a.names {
-			dst = appendBulkString(dst, "user "+a.users[n].describe())
+			dst = resp.AppendBulkString(dst, "user "+a.users[n].describe())
 		}
 		return dst
 	}
 	// ACL CAT [category]
 	switch len(args) {
 	case 2:
-		dst = appendArrayHeader(dst, len(aclCategoryNames))
-		for _, n := range aclCategoryNames {
-			dst = appendBulkString(dst, n)
+		names := command.ACLCategoryNames()
+		dst = resp.AppendArrayHeader(dst, len(names))
+		for _, n := range names {
+			dst = resp.AppendBulkString(dst, n)
 		}
 		return dst
 	case 3:
-		cat, ok := aclCategoryByName(string(args[2]))
+		cat, ok := command.ACLCategoryByName(string(args[2]))
 		if !ok {
-			return appendError(dst, "ERR Unknown category '"+noNewlines(string(args[2]))+"'")
+			return resp.AppendError(dst, "ERR Unknown category '"+oneLine(string(args[2]))+"'")
 		}
 		var names []string
-		for i := range commandTable {
-			if c := &commandTable[i]; c.redis && c.acl&cat != 0 {
-				names = append(names, c.name)
+		for i := 0; i < command.Count; i++ {
+			if c := command.ByIndex(i); c.Redis() && c.ACL()&cat != 0 {
+				names = append(names, c.Name())
 			}
 		}
-		dst = appendArrayHeader(dst, len(names))
+		dst = resp.AppendArrayHeader(dst, len(names))
 		for _, n := range names {
-			dst = appendBulkString(dst, n)
+			dst = resp.AppendBulkString(dst, n)
 		}
 		return dst
 	}
-	return appendError(dst, "ERR unknown subcommand or wrong number of arguments for '"+
-		noNewlines(string(args[1]))+"'. Try ACL HELP.")
+	return resp.AppendError(dst, "ERR unknown subcommand or wrong number of arguments for '"+
+		oneLine(string(args[1]))+"'. Try ACL HELP.")
 }
 
 // helloOptions parses HELLO's options after the version as Redis does:
@@ -153,7 +156,7 @@ func helloOptions(args [][]byte) (name, pass, setname []byte, errText string) {
 			}
 			i++
 		default:
-			return nil, nil, nil, "ERR Syntax error in HELLO option '" + noNewlines(string(args[i])) + "'"
+			return nil, nil, nil, "ERR Syntax error in HELLO option '" + oneLine(string(args[i])) + "'"
 		}
 	}
 	return name, pass, setname, ""
@@ -168,3 +171,7 @@ func validClientName(name []byte) bool {
 	}
 	return true
 }
+
+// oneLine replaces CR and LF, as Redis does in error replies built from
+// client input.
+func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/internal/testenv"
 )
@@ -136,17 +137,17 @@ func TestACLCommandBitsMatchRedis(t *testing.T) {
 	for _, name := range []string{"frank", "gina", "hank", "erin"} {
 		u := a.users[name]
 		pipe := rc.Pipeline()
-		var cmds []*commandInfo
-		for i := range commandTable {
-			ci := &commandTable[i]
-			if !ci.redis || ci.container {
+		var cmds []*command.Info
+		for i := 0; i < command.Count; i++ {
+			ci := command.ByIndex(i)
+			if !ci.Redis() || ci.Container() {
 				continue
 			}
 			args := []any{"ACL", "DRYRUN", name}
-			for _, w := range strings.Split(ci.name, "|") {
+			for _, w := range strings.Split(ci.Name(), "|") {
 				args = append(args, w)
 			}
-			for len(args)-3 < max(ci.arity, -ci.arity) {
+			for len(args)-3 < max(ci.Arity(), -ci.Arity()) {
 				args = append(args, "1")
 			}
 			pipe.Do(ctx(), args...)
@@ -161,9 +162,9 @@ func TestACLCommandBitsMatchRedis(t *testing.T) {
 				redisOK = true
 			}
 			ci := cmds[i]
-			proxyOK := u.verdict[ci.index] == vAllow || u.verdict[ci.index] == vCheck || u.verdict[ci.index] == vDenied
+			proxyOK := u.verdict[ci.Index()] == vAllow || u.verdict[ci.Index()] == vCheck || u.verdict[ci.Index()] == vDenied
 			if redisOK != proxyOK {
-				t.Errorf("user %s, %s: redis allows=%v (%v %v), proxy verdict %d", name, ci.name, redisOK, v, err, u.verdict[ci.index])
+				t.Errorf("user %s, %s: redis allows=%v (%v %v), proxy verdict %d", name, ci.Name(), redisOK, v, err, u.verdict[ci.Index()])
 			}
 			checked++
 		}
@@ -476,13 +477,13 @@ func BenchmarkACLCheck(b *testing.B) {
 		b.Fatal(err)
 	}
 	args := [][]byte{[]byte("SET"), []byte("key:0001"), []byte("value")}
-	ci, _ := lookupCommand(args)
+	ci, _ := command.Lookup(args)
 	for _, name := range []string{"all", "patterns"} {
 		b.Run(name, func(b *testing.B) {
 			s := &Session{auth: sessionAuth{user: a.users[name]}}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if v := s.auth.user.verdict[ci.index]; v != vAllow {
+				if v := s.auth.user.verdict[ci.Index()]; v != vAllow {
 					if msg := s.checkAccess(v, ci, args); msg != "" {
 						b.Fatal(msg)
 					}

@@ -433,6 +433,15 @@ func TestLocalAndFanoutCommands(t *testing.T) {
 	if err := c.Do(ctx(), "SELECT", "1").Err(); err == nil {
 		t.Fatal("SELECT 1 accepted")
 	}
+	// Database 0 spelled as Redis refuses it ("00", "+0", "-0", " 0") gets
+	// Redis's own integer error, not OK.
+	for _, db := range []string{"00", "+0", "-0", " 0", "0 ", "x"} {
+		_, rerr := testenv.Do(rs[0].Addr, "SELECT", db)
+		_, perr := testenv.Do(p.Addr(), "SELECT", db)
+		if rerr == nil || perr == nil || rerr.Error() != perr.Error() {
+			t.Errorf("SELECT %q: proxy %v, redis %v", db, perr, rerr)
+		}
+	}
 	v, err = c.ClientGetName(ctx()).Result()
 	if err != redis.Nil {
 		t.Fatalf("CLIENT GETNAME before SETNAME: %q %v", v, err)
@@ -466,7 +475,7 @@ func TestLocalAndFanoutCommands(t *testing.T) {
 		t.Fatalf("HELLO 2 = %v %v", hello, err)
 	}
 	// Refused and not-yet-supported commands keep the connection open.
-	for _, cmd := range [][]any{{"SHUTDOWN"}, {"DEBUG", "SLEEP", "0"}, {"CONFIG", "SET", "save", ""}, {"MONITOR"}, {"CLUSTER", "INFO"}, {"MOVE", "k", "1"}} {
+	for _, cmd := range [][]any{{"SHUTDOWN"}, {"DEBUG", "SLEEP", "0"}, {"CONFIG", "REWRITE"}, {"MONITOR"}, {"CLUSTER", "INFO"}, {"MOVE", "k", "1"}} {
 		err := c.Do(ctx(), cmd...).Err()
 		if err == nil || !strings.Contains(err.Error(), "is not supported by the proxy") {
 			t.Fatalf("%v: %v", cmd, err)
