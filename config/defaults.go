@@ -74,6 +74,10 @@ func Default(name string) *Pool {
 		ServerFailureLimit:     DefaultServerFailureLimit,
 		ClusterRefreshInterval: DefaultClusterRefreshInterval,
 		MaxRedirects:           DefaultMaxRedirects,
+		OutputLimitNormal:      DefaultOutputLimitNormal,
+		OutputLimitPubsub:      DefaultOutputLimitPubsub,
+		ClientWriteTimeout:     DefaultClientWriteTimeout,
+		PinnedConnections:      DefaultPinnedConnections,
 		Access:                 Access{DenyCommands: DefaultDenyCommands()},
 	}
 }

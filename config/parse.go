@@ -253,6 +253,8 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 		return true
 	case "servers":
 		return ps.servers(p, line, v)
+	case "client_output_buffer_limit":
+		return ps.outputLimits(p, line, v)
 	}
 	if ok, known := ps.access(p, key, line, v); known {
 		return ok
@@ -390,6 +392,7 @@ func knownKeys() []string {
 		"client_connections", "auto_eject_hosts", "server_retry_timeout",
 		"server_failure_limit", "tcpkeepalive", "servers", "mode",
 		"cluster_refresh_interval", "read_from_replicas", "max_redirects",
+		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
 		"redis_username", "requirepass", "users", "deny_commands", "allow_commands",
 	}
 }
@@ -424,6 +427,8 @@ func intField(p *Pool, key string) *int {
 		return &p.ServerFailureLimit
 	case "max_redirects":
 		return &p.MaxRedirects
+	case "pinned_connections":
+		return &p.PinnedConnections
 	}
 	return nil
 }
@@ -436,6 +441,8 @@ func msField(p *Pool, key string) *time.Duration {
 		return &p.ServerRetryTimeout
 	case "cluster_refresh_interval":
 		return &p.ClusterRefreshInterval
+	case "client_write_timeout":
+		return &p.ClientWriteTimeout
 	}
 	return nil
 }

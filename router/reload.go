@@ -163,6 +163,9 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("cluster_refresh_interval", cur.ClusterRefreshInterval != next.ClusterRefreshInterval)
 	add("read_from_replicas", cur.ReadFromReplicas != next.ReadFromReplicas)
 	add("max_redirects", cur.MaxRedirects != next.MaxRedirects)
+	add("client_output_buffer_limit", cur.OutputLimitNormal != next.OutputLimitNormal || cur.OutputLimitPubsub != next.OutputLimitPubsub)
+	add("client_write_timeout", cur.ClientWriteTimeout != next.ClientWriteTimeout)
+	add("pinned_connections", cur.PinnedConnections != next.PinnedConnections)
 	add("redis_username", cur.RedisUsername != next.RedisUsername)
 	add("requirepass/users/deny_commands/allow_commands", !cur.Access.SameClientPolicy(&next.Access))
 	if cur.Mode == config.ModeCluster {
