@@ -47,6 +47,7 @@ var aclUsers = []string{
 	"frank on >fpass ~* &* -@all +@write +@read -@dangerous +config|get -set +acl|whoami",
 	"gina on >gpass ~* &* +@all -@admin +client|kill -@scripting +eval",
 	"hank on >h1 >h2 <h1 ~* &* +@all -acl -cluster +cluster|slots reset on >h3 ~* +@hash",
+	"ivan on >ipass ~* resetchannels &chan:* &news.* +@all",
 }
 
 // aclRedis starts a redis-server with requirepass secret and aclUsers.
@@ -225,6 +226,10 @@ func TestAuthRepliesMatchRedis(t *testing.T) {
 		{"AUTH erin password", "SET e v", "GET e", "QUIT"},
 		{"AUTH frank fpass", "SET f v", "GET f", "INCR f:n", "EVAL return 1 0", "ACL WHOAMI", "QUIT"},
 		{"AUTH hank h1", "AUTH hank h2", "AUTH hank h3", "HSET h f v", "HGET h f", "GET h", "QUIT"},
+		// Channels: a channel must match a pattern; a PSUBSCRIBE pattern must
+		// equal one. (Only refusals: pub/sub itself is not proxied yet.)
+		{"AUTH ivan ipass", "PUBLISH other x", "SPUBLISH other x", "SUBSCRIBE chan:1 other", "PSUBSCRIBE chan:1*",
+			"SSUBSCRIBE other", "SET k v", "QUIT"},
 	}
 	for i, script := range scripts {
 		want := exchange(t, r.Addr, script)
