@@ -524,7 +524,7 @@ func TestInfoThroughProxy(t *testing.T) {
 		c.mustReply("+OK\r\n")
 	}
 
-	all := []string{"Server", "Clients", "Stats", "Backends", "Keyspace"}
+	all := []string{"Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Errorstats", "Backends", "Keyspace"}
 	for _, tc := range []struct {
 		args []string
 		want []string
@@ -537,6 +537,7 @@ func TestInfoThroughProxy(t *testing.T) {
 		{[]string{"SERVER", "Clients"}, []string{"Server", "Clients"}},
 		{[]string{"keyspace"}, []string{"Keyspace"}},
 		{[]string{"stats", "backends"}, []string{"Stats", "Backends"}},
+		{[]string{"cpu", "memory"}, []string{"Memory", "CPU"}},
 		{[]string{"nosuchsection"}, nil},
 	} {
 		name := strings.Join(tc.args, "+")

@@ -453,6 +453,7 @@ type poolStats struct {
 	commands, errors, proxyErrors atomic.Int64
 	opsPerSec                     atomic.Int64
 	bytesIn, bytesOut             atomic.Uint64
+	errorStats                    errorStats // INFO errorstats (info_shards.go)
 }
 
 // batch accounts one client batch of n commands.

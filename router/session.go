@@ -209,6 +209,7 @@ func (s *Session) errorItem(ci *command.Info, start int64, msg string) {
 	lo := len(s.out)
 	s.out = resp.AppendError(s.out, msg)
 	s.localItem(ci, start, lo)
+	s.p.stats.errorStats.add(msg)
 }
 
 // add classifies one command and turns it into an item.
