@@ -19,13 +19,15 @@ const (
 	secStats
 	secBackends
 	secKeyspace
-	secMemory      // info_shards.go
-	secPersistence // info_shards.go
-	secReplication // info_shards.go
-	secCPU         // info_shards.go
-	secErrorstats  // info_shards.go
-	secDefault     = secServer | secClients | secStats | secBackends | secKeyspace | secMemory | secPersistence | secReplication | secCPU | secErrorstats
-	secShards      = secKeyspace | secMemory | secPersistence | secErrorstats // need the shards' INFO
+	secMemory       // info_shards.go
+	secPersistence  // info_shards.go
+	secReplication  // info_shards.go
+	secCPU          // info_shards.go
+	secErrorstats   // info_shards.go
+	secCommandstats // info_commands.go
+	secLatencystats // info_commands.go
+	secDefault      = secServer | secClients | secStats | secBackends | secKeyspace | secMemory | secPersistence | secReplication | secCPU | secErrorstats
+	secShards       = secKeyspace | secMemory | secPersistence | secErrorstats // need the shards' INFO
 )
 
 // addInfo answers INFO [section ...]. The keyspace section sums the shards'
@@ -57,8 +59,14 @@ func (s *Session) addInfo(ci *command.Info, args [][]byte, start int64) {
 			secs |= secCPU
 		case "errorstats":
 			secs |= secErrorstats
-		case "default", "all", "everything":
+		case "commandstats":
+			secs |= secCommandstats
+		case "latencystats":
+			secs |= secLatencystats
+		case "default":
 			secs |= secDefault
+		case "all", "everything":
+			secs |= secDefault | secCommandstats | secLatencystats
 		}
 	}
 	if secs&secShards == 0 {
@@ -197,9 +205,17 @@ func (p *Pool) renderInfo(secs int, ks *keyspace) string {
 		section("CPU")
 		renderCPU(&b)
 	}
+	if secs&secCommandstats != 0 {
+		section("Commandstats")
+		p.renderCommandstats(&b)
+	}
 	if secs&secErrorstats != 0 && ks != nil {
 		section("Errorstats")
 		st.errorStats.render(&b, &ks.sections.errorstats)
+	}
+	if secs&secLatencystats != 0 {
+		section("Latencystats")
+		p.renderLatencystats(&b)
 	}
 	if secs&secBackends != 0 {
 		section("Backends")

@@ -27,7 +27,7 @@ import (
 //
 // errorstats adds the proxy's own error replies (NOAUTH, NOPERM,
 // CROSSSLOT, refused commands, ...) to the shards'. cpu is the proxy
-// process's own. commandstats and latencystats are not rendered yet.
+// process's own; commandstats and latencystats are in info_commands.go.
 
 // infoShardsWire asks a shard for every section the proxy merges.
 var infoShardsWire = []byte("*5\r\n$4\r\nINFO\r\n$8\r\nkeyspace\r\n$6\r\nmemory\r\n$11\r\npersistence\r\n$10\r\nerrorstats\r\n")

@@ -4,6 +4,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/shardproxy/shardproxy/internal/testenv"
 )
 
 // infoMap parses an INFO reply into field -> value.
@@ -69,6 +72,26 @@ func TestInfoShardSections(t *testing.T) {
 	}
 	if crossslot && f["errorstat_CROSSSLOT"] != "count=1" {
 		t.Errorf("errorstat_CROSSSLOT %q", f["errorstat_CROSSSLOT"])
+	}
+	// commandstats and latencystats: the proxy's view of the commands.
+	// (A command's metrics are recorded just after its reply is sent.)
+	var stats string
+	testenv.WaitFor(t, 2*time.Second, func() bool {
+		stats = c.Info(ctx(), "commandstats", "latencystats").Val()
+		return strings.Contains(stats, "cmdstat_incr:")
+	}, "INFO commandstats without INCR")
+	cs := infoMap(stats)
+	if !strings.HasPrefix(cs["cmdstat_set"], "calls=51,") || !strings.HasSuffix(cs["cmdstat_set"], ",rejected_calls=0,failed_calls=0") {
+		t.Errorf("cmdstat_set %q", cs["cmdstat_set"])
+	}
+	if !strings.HasSuffix(cs["cmdstat_incr"], ",rejected_calls=0,failed_calls=1") {
+		t.Errorf("cmdstat_incr %q", cs["cmdstat_incr"])
+	}
+	if crossslot && !strings.HasSuffix(cs["cmdstat_msetnx"], ",rejected_calls=1,failed_calls=0") {
+		t.Errorf("cmdstat_msetnx %q", cs["cmdstat_msetnx"])
+	}
+	if l := cs["latency_percentiles_usec_set"]; !strings.HasPrefix(l, "p50=") || !strings.Contains(l, ",p99=") || !strings.Contains(l, ",p99.9=") {
+		t.Errorf("latency_percentiles_usec_set %q", l)
 	}
 	// One section alone still works, and the keyspace still sums.
 	mem := infoMap(c.Info(ctx(), "memory").Val())

@@ -525,14 +525,15 @@ func TestInfoThroughProxy(t *testing.T) {
 	}
 
 	all := []string{"Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Errorstats", "Backends", "Keyspace"}
+	withStats := []string{"Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Commandstats", "Errorstats", "Latencystats", "Backends", "Keyspace"}
 	for _, tc := range []struct {
 		args []string
 		want []string
 	}{
 		{nil, all},
 		{[]string{"default"}, all},
-		{[]string{"all"}, all},
-		{[]string{"everything"}, all},
+		{[]string{"all"}, withStats},
+		{[]string{"everything"}, withStats},
 		{[]string{"server"}, []string{"Server"}},
 		{[]string{"SERVER", "Clients"}, []string{"Server", "Clients"}},
 		{[]string{"keyspace"}, []string{"Keyspace"}},
