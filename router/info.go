@@ -76,7 +76,7 @@ func (s *Session) addInfo(ci *command.Info, args [][]byte, start int64) {
 		return
 	}
 	first := s.used
-	all := s.shards()
+	all := s.topo.shards()
 	for _, srv := range all {
 		s.forward(srv, infoShardsWire)
 	}
@@ -224,7 +224,7 @@ func (p *Pool) renderInfo(secs int, ks *keyspace) string {
 			if srv.Up() {
 				up = 1
 			}
-			n, avg, p99 := p.backendLatency(i, srv)
+			n, avg, p99 := p.backendLatency(srv)
 			fmt.Fprintf(&b, "backend%d:name=%s,addr=%s,up=%d,inflight=%d,replies=%d,latency_avg_usec=%.1f,latency_p99_usec=%.1f\r\n",
 				i, srv.Name(), srv.Addr(), up, srv.InFlight(), n, avg, p99)
 		}

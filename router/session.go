@@ -46,12 +46,13 @@ type item struct {
 // and buffers are kept between batches, so a steady stream of batches
 // allocates little.
 type Session struct {
-	p    *Pool
-	ring *ringTopo // ring mode: the pool's topology for the current batch
-	id   int64
-	hint int
-	name string // CLIENT SETNAME
-	addr string // the client's address
+	p     *Pool
+	topo  topology   // the pool's topology for the current batch
+	redir redirector // topo's redirect handling, nil if it has none
+	id    int64
+	hint  int
+	name  string // CLIENT SETNAME
+	addr  string // the client's address
 
 	reqs   []*backend.Request // reusable; reqs[:used] belong to the batch
 	srvOf  []*backend.Server  // srvOf[i]: where reqs[i] was sent
@@ -105,7 +106,8 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 	start := nanotime()
 	// One topology for the whole batch, even if a reload swaps it meanwhile:
 	// a split and its merge must agree on the servers.
-	s.ring = s.p.topo.Load()
+	s.topo = s.p.topology()
+	s.redir = s.topo.redirector()
 	s.used, s.out, s.routes, s.items = 0, s.out[:0], s.routes[:0], s.items[:0]
 	s.add(first.Raw, first.Args, start)
 	for i := range rest {
@@ -255,7 +257,7 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 	}
 	part := -1
 	for _, k := range s.keys {
-		kp := s.part(args[k])
+		kp := s.topo.part(args[k])
 		if part >= 0 && kp != part {
 			s.errorItem(ci, start, errCrossSlot)
 			return
@@ -267,10 +269,10 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 		// No key (EVAL with numkeys 0): any shard will do; spread sessions.
 		srv = s.anyServer()
 	} else {
-		srv = s.server(part, ci)
+		srv = s.topo.server(part, ci, s.hint)
 	}
 	if srv == nil {
-		s.slotDown()
+		s.topo.refresh()
 		s.errorItem(ci, start, errSlotDown)
 		return
 	}
@@ -296,12 +298,12 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 	s.counts = s.counts[:0]
 	first := s.used
 	for i := 1; i < len(args); i += step {
-		part := s.part(args[i])
+		part := s.topo.part(args[i])
 		sub, ok := s.partOf[part]
 		if !ok {
-			srv := s.server(part, ci)
+			srv := s.topo.server(part, ci, s.hint)
 			if srv == nil {
-				s.slotDown()
+				s.topo.refresh()
 				s.used = first
 				s.routes = s.routes[:routeLo]
 				s.errorItem(ci, start, errSlotDown)
@@ -361,7 +363,7 @@ func (s *Session) addFanout(ci *command.Info, raw []byte, args [][]byte, start i
 		return
 	}
 	first := s.used
-	all := s.shards()
+	all := s.topo.shards()
 	for _, srv := range all {
 		s.forward(srv, raw)
 	}
@@ -406,9 +408,7 @@ func (s *Session) write() {
 		case itemForward:
 			r := s.reqs[it.first]
 			s.await(r)
-			if s.p.cluster != nil {
-				s.settle(it.first)
-			}
+			s.settle(it.first)
 			if r.Err != nil {
 				s.wbuf = resp.AppendError(s.wbuf, "ERR "+r.Err.Error())
 				res = resultProxyError
@@ -420,9 +420,7 @@ func (s *Session) write() {
 		case itemMerge:
 			for j := it.first; j < it.first+it.n; j++ {
 				s.await(s.reqs[j])
-				if s.p.cluster != nil {
-					s.settle(j)
-				}
+				s.settle(j)
 			}
 			var b []byte
 			b, res = s.merge(it)
