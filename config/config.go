@@ -93,6 +93,10 @@ type Pool struct {
 	// MaxRedirects bounds the MOVED/ASK redirections followed for one
 	// command (>= 1); default 5. Cluster mode only.
 	MaxRedirects int
+
+	// Access holds client authentication, ACL users, the command policy
+	// and the backend user (see auth.go).
+	Access
 }
 
 // ListenNetwork returns the network of p.Listen for net.Listen: "unix" for

@@ -256,6 +256,9 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 	case "client_output_buffer_limit":
 		return ps.outputLimits(p, line, v)
 	}
+	if ok, known := ps.access(p, key, line, v); known {
+		return ok
+	}
 	if near := closest(key, knownKeys()); near != "" {
 		return fail("unknown key; did you mean %q?", near)
 	}
@@ -390,6 +393,7 @@ func knownKeys() []string {
 		"server_failure_limit", "tcpkeepalive", "servers", "mode",
 		"cluster_refresh_interval", "read_from_replicas", "max_redirects",
 		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
+		"redis_username", "requirepass", "users", "deny_commands", "allow_commands",
 	}
 }
 

@@ -56,6 +56,7 @@ type Pool struct {
 	m       *metrics.Pool
 	metrics *metrics.Metrics
 	stop    chan struct{}
+	access  *poolAccess // client users and command policy (acl.go)
 
 	// onSession, set by tests before Serve, sees every new session.
 	onSession func(*Session)
@@ -74,12 +75,17 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		opts.Metrics = metrics.New(opts.Version, runtime.Version())
 	}
 	p := &Proxy{log: opts.Logger, metrics: opts.Metrics}
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
+	}
 	for _, pc := range cfg.Pools {
+		access, _ := newPoolAccess(cfg.File, pc) // checked above
 		pool, err := newPool(pc, opts)
 		if err != nil {
 			p.Close()
 			return nil, err
 		}
+		pool.access = access
 		p.pools = append(p.pools, pool)
 	}
 	return p, nil
@@ -132,6 +138,7 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Connections: p.cfg.ServerConnections,
 		Timeout:     p.cfg.Timeout,
 		Auth:        p.cfg.RedisAuth,
+		Username:    p.cfg.RedisUsername,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
 		Observer:    obs,
@@ -307,6 +314,7 @@ type poolStats struct {
 	commands, errors, proxyErrors atomic.Int64
 	opsPerSec                     atomic.Int64
 	bytesIn, bytesOut             atomic.Uint64
+	errorStats                    errorStats // INFO errorstats (info_shards.go)
 }
 
 // batch accounts one client batch of n commands.

@@ -145,6 +145,8 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("client_output_buffer_limit", cur.OutputLimitNormal != next.OutputLimitNormal || cur.OutputLimitPubsub != next.OutputLimitPubsub)
 	add("client_write_timeout", cur.ClientWriteTimeout != next.ClientWriteTimeout)
 	add("pinned_connections", cur.PinnedConnections != next.PinnedConnections)
+	add("redis_username", cur.RedisUsername != next.RedisUsername)
+	add("requirepass/users/deny_commands/allow_commands", !cur.Access.SameClientPolicy(&next.Access))
 	if cur.Mode == config.ModeCluster {
 		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool { return a.Addr == b.Addr }))
 	}

@@ -75,6 +75,8 @@ type Session struct {
 	counted int           // items of the batch whose metrics are recorded
 
 	pins pinSet // dedicated backend connections
+
+	auth sessionAuth // the authenticated user (auth.go)
 }
 
 // group is the requests of one batch for one server.
@@ -86,7 +88,8 @@ type group struct {
 func newSession(p *Pool, id int64) *Session {
 	// Everything else is allocated on first use: an idle client costs the
 	// proxy little beyond redcon's own buffers.
-	return &Session{p: p, id: id, hint: int(id), pins: pinSet{max: p.cfg.PinnedConnections}}
+	return &Session{p: p, id: id, hint: int(id), pins: pinSet{max: p.cfg.PinnedConnections},
+		auth: sessionAuth{user: p.access.initial()}}
 }
 
 // close releases what the session holds once its client has gone: its
@@ -208,6 +211,7 @@ func (s *Session) errorItem(ci *command.Info, start int64, msg string) {
 	lo := len(s.out)
 	s.out = resp.AppendError(s.out, msg)
 	s.localItem(ci, start, lo)
+	s.p.stats.errorStats.add(msg)
 }
 
 // add classifies one command and turns it into an item.
@@ -216,6 +220,12 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) {
 	if ci == nil {
 		s.errorItem(nil, start, errText)
 		return
+	}
+	if v := s.auth.user.verdict[ci.Index()]; v != vAllow {
+		if msg := s.checkAccess(v, ci, args); msg != "" {
+			s.errorItem(ci, start, msg)
+			return
+		}
 	}
 	class, reply := ci.Classify(args)
 	switch class {
@@ -357,7 +367,8 @@ func (s *Session) addFanout(ci *command.Info, raw []byte, args [][]byte, start i
 	for _, srv := range all {
 		s.forward(srv, raw)
 	}
-	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: op, start: start})
+	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: op, start: start,
+		extra: fanoutExtra(op, args)})
 }
 
 // dispatch enqueues each server's group on the session's connection to it.

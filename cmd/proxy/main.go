@@ -106,6 +106,9 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		return 2
 	}
 	cfg, err := config.Load(*confPath)
+	if err == nil {
+		err = router.CheckConfig(cfg) // ACL users and command names
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "shardproxy: configuration file '%s' syntax is invalid:\n%v\n", *confPath, err)
 		return 1
