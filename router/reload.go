@@ -163,6 +163,11 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("cluster_refresh_interval", cur.ClusterRefreshInterval != next.ClusterRefreshInterval)
 	add("read_from_replicas", cur.ReadFromReplicas != next.ReadFromReplicas)
 	add("max_redirects", cur.MaxRedirects != next.MaxRedirects)
+	add("proto_max_bulk_len", cur.ProtoMaxBulkLen != next.ProtoMaxBulkLen)
+	add("client_query_buffer_limit", cur.ClientQueryBufferLimit != next.ClientQueryBufferLimit)
+	add("proto_inline_max_size", cur.ProtoInlineMaxSize != next.ProtoInlineMaxSize)
+	add("client_idle_timeout", cur.ClientIdleTimeout != next.ClientIdleTimeout)
+	add("shutdown_timeout", cur.ShutdownTimeout != next.ShutdownTimeout)
 	if cur.Mode == config.ModeCluster {
 		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool { return a.Addr == b.Addr }))
 	}
