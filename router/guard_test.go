@@ -3,18 +3,26 @@ package router
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/metrics"
 )
 
-// chunkConn is a net.Conn whose reads return the given chunks one by one.
+// chunkConn is a net.Conn whose reads return the given chunks one by one
+// and whose writes are kept.
 type chunkConn struct {
 	net.Conn
 	chunks [][]byte
+	wrote  bytes.Buffer
 }
+
+func (c *chunkConn) Write(p []byte) (int, error) { return c.wrote.Write(p) }
+
+func (c *chunkConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
 
 func (c *chunkConn) Read(p []byte) (int, error) {
 	if len(c.chunks) == 0 {
@@ -45,7 +53,7 @@ func TestGuardDeliversWholeCommands(t *testing.T) {
 			for i := 0; i < len(stream); i += chunk {
 				chunks = append(chunks, bytes.Clone(stream[i:min(i+chunk, len(stream))]))
 			}
-			g := &guardConn{Conn: &chunkConn{chunks: chunks}, l: &guardListener{stats: newTestStats(t)}}
+			g := newTestGuard(t, &chunkConn{chunks: chunks}, testLimits())
 			var got []byte
 			buf := make([]byte, readSize)
 			for {
@@ -78,11 +86,20 @@ func boundary(b []byte) bool {
 	return bytes.HasSuffix(b, []byte("0123456789\r\n")) || bytes.HasSuffix(b, []byte("PING\r\n"))
 }
 
-func newTestStats(t *testing.T) *poolStats {
+// testLimits are the default limits.
+func testLimits() inputLimits {
+	return inputLimits{maxBulk: config.DefaultProtoMaxBulkLen, maxQuery: config.DefaultClientQueryBufferLimit, maxLine: config.DefaultProtoInlineMaxSize}
+}
+
+// newTestGuard wraps c in a guard with limits lim.
+func newTestGuard(t testing.TB, c net.Conn, lim inputLimits) *guardConn {
 	t.Helper()
 	m, err := metrics.New("test", "go").Pool("guard", metrics.PoolOptions{CommandNames: commandNames()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &poolStats{m: m}
+	l := &guardListener{stats: &poolStats{m: m}, m: m, log: slog.New(slog.DiscardHandler), lim: lim}
+	g := &guardConn{Conn: c, l: l}
+	g.sc.lim = &g.l.lim
+	return g
 }

@@ -40,6 +40,7 @@ type Proxy struct {
 	reloadMu sync.Mutex
 	wg       sync.WaitGroup
 	once     sync.Once
+	draining atomic.Bool
 }
 
 // Pool is one configured pool: a listener, its client sessions and the
@@ -51,6 +52,8 @@ type Pool struct {
 	topo    atomic.Pointer[ringTopo] // ring mode; swapped whole by Reload
 	cluster *backend.Cluster         // cluster mode
 	ln      net.Listener
+	gl      *guardListener // ln, with the client-side limits
+	fds     *fdBudget      // shared by every pool of the proxy
 	started time.Time
 	nextID  atomic.Int64
 	stats   poolStats
@@ -80,6 +83,10 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 			return nil, err
 		}
 		p.pools = append(p.pools, pool)
+	}
+	fds := newFDBudget(cfg.Pools, p.log)
+	for _, pool := range p.pools {
+		pool.fds = fds
 	}
 	return p, nil
 }
@@ -120,7 +127,8 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		opts.Metrics.RemovePool(pc.Name)
 		return nil, fmt.Errorf("pool %s: listen %s: %w", pc.Name, pc.Listen, err)
 	}
-	p.ln = &guardListener{Listener: ln, stats: &p.stats}
+	p.gl = newGuardListener(ln, p)
+	p.ln = p.gl
 	return p, nil
 }
 
@@ -368,7 +376,7 @@ func (p *Pool) close() {
 
 func (p *Pool) accept(conn redcon.Conn) bool {
 	n := p.stats.clients.Add(1)
-	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) {
+	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) || !p.fds.take() {
 		p.stats.clients.Add(-1)
 		p.stats.rejected.Add(1)
 		p.m.Rejected.Inc()
@@ -386,6 +394,7 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 
 func (p *Pool) closed(conn redcon.Conn, err error) {
 	if conn.Context() != nil {
+		p.fds.put()
 		p.stats.clients.Add(-1)
 		p.m.ClientConnections.Dec()
 	}
