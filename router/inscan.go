@@ -194,6 +194,9 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v verdict) {
 			b[i] = '\n'
 			s.args--
 			if s.args == 0 {
+				if s.cmd+int64(i+1-seg) > s.lim.maxQuery {
+					return end, i, last, vQueryBuff
+				}
 				s.state, s.cmd = sStart, 0
 				last, seg = i+1, i+1
 			} else {
