@@ -2,11 +2,18 @@ package router
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/metrics"
@@ -102,4 +109,52 @@ func newTestGuard(t testing.TB, c net.Conn, lim inputLimits) *guardConn {
 	g := &guardConn{Conn: c, l: l}
 	g.sc.lim = &g.l.lim
 	return g
+}
+
+// failingListener fails every Accept as a process out of descriptors does.
+type failingListener struct {
+	net.Listener
+	calls atomic.Int64
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	l.calls.Add(1)
+	return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+}
+
+// With no descriptor left, Accept backs off (instead of returning the
+// error to redcon, which retries at once and spins), counts each failure,
+// logs once per interval, and returns when the pool stops.
+func TestAcceptBacksOffOnEMFILE(t *testing.T) {
+	var logs bytes.Buffer
+	g := newTestGuard(t, nil, testLimits())
+	l := g.l
+	fl := &failingListener{}
+	stop := make(chan struct{})
+	l.Listener, l.stop, l.log = fl, stop, slog.New(slog.NewTextHandler(&logs, nil))
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.Accept()
+		done <- err
+	}()
+	time.Sleep(time.Second)
+	close(stop)
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Accept did not return after the pool stopped")
+	}
+	calls := fl.calls.Load()
+	if !errors.Is(err, net.ErrClosed) || calls < 3 || calls > 12 {
+		t.Errorf("Accept returned %v after %d attempts in 1 s; want net.ErrClosed after a few, backing off", err, calls)
+	}
+	var m dto.Metric
+	l.m.AcceptErrors.Write(&m)
+	if got := m.GetCounter().GetValue(); got != float64(calls) {
+		t.Errorf("accept errors counted %v, want %d", got, calls)
+	}
+	if n := strings.Count(logs.String(), "backing off"); n != 1 {
+		t.Errorf("%d log lines in 1 s, want 1:\n%s", n, logs.String())
+	}
 }

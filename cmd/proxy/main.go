@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"syscall"
 
 	"github.com/shardproxy/shardproxy/config"
@@ -95,9 +96,17 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	defer ms.Close()
 	logStartup(log, cfg, p, ms.Addr(), *pprof)
 
+	// The signal loop and a graceful shutdown it starts end before run
+	// returns: Serve returns once the proxy is closed, and both are
+	// waited for.
+	var bg sync.WaitGroup
+	defer bg.Wait()
 	done := make(chan struct{})
 	defer close(done)
+	bg.Add(1)
 	go func() {
+		defer bg.Done()
+		draining := false
 		for {
 			select {
 			case sig := <-stop:
@@ -105,7 +114,19 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 					reload(log, p, *confPath)
 					continue
 				}
-				log.Info("shutting down", "signal", sig.String())
+				if !draining {
+					// First SIGTERM/SIGINT: /readyz turns 503 now;
+					// clients are drained, then the proxy stops.
+					draining = true
+					log.Info("shutting down: draining clients (a second signal stops at once)", "signal", sig.String())
+					bg.Add(1)
+					go func() {
+						defer bg.Done()
+						p.Shutdown()
+					}()
+					continue
+				}
+				log.Warn("second signal: stopping at once", "signal", sig.String())
 				p.Close()
 				return
 			case <-done:
