@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // Options configure a Server. Zero values take the defaults documented on
@@ -88,6 +91,10 @@ type Server struct {
 	ctx   context.Context
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
+
+	dmu       sync.Mutex
+	dedicated map[*Dedicated]struct{} // guarded by dmu; open dedicated conns
+	closed    bool                    // guarded by dmu
 }
 
 type slot struct {
@@ -170,22 +177,20 @@ func (s *Server) Pick(hint int) (*Conn, *Error) {
 	return nil, s.slots[hint%n].lastErr.Load()
 }
 
-// Close stops every connection, failing what they hold, and waits for the
-// background goroutines. It is idempotent.
+// Close stops every connection, failing what they hold, closes every
+// dedicated connection handed out, and waits for the background goroutines.
+// It is idempotent.
 func (s *Server) Close() {
 	s.stop()
-	s.wg.Wait()
-}
-
-// Dial opens a dedicated connection, not shared with other clients, with the
-// server's handshake done. The caller owns it and must Close it.
-func (s *Server) Dial() (*Conn, error) {
-	c, err := s.connect()
-	if err != nil {
-		return nil, err
+	s.dmu.Lock()
+	s.closed = true
+	open := s.dedicated
+	s.dedicated = nil
+	s.dmu.Unlock()
+	for d := range open {
+		d.close()
 	}
-	c.start()
-	return c, nil
+	s.wg.Wait()
 }
 
 // maintain keeps one slot connected for the server's lifetime.
@@ -257,7 +262,7 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 
 // pingWire is the health check sent on every connection once per
 // HealthInterval.
-var pingWire = AppendCommand(nil, "PING")
+var pingWire = resp.AppendCommand(nil, "PING")
 
 // watch returns once c has failed or the server is closing (closing c). It
 // pings the connection periodically: a connection only reads while a
@@ -285,6 +290,20 @@ func (s *Server) watch(c *Conn) {
 
 // connect dials the server and runs the handshake (AUTH, SELECT, READONLY).
 func (s *Server) connect() (*Conn, *Error) {
+	nc, err := s.dial()
+	if err != nil {
+		return nil, err
+	}
+	c := newConn(s, nc)
+	if err := s.handshake(nc, c.br); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// dial opens a TCP connection to the server, bounded by the timeout and
+// cancelled by Close.
+func (s *Server) dial() (net.Conn, *Error) {
 	d := net.Dialer{Timeout: s.opts.Timeout, KeepAlive: 30 * time.Second}
 	nc, err := d.DialContext(s.ctx, "tcp", s.opts.Addr)
 	if err != nil {
@@ -293,43 +312,50 @@ func (s *Server) connect() (*Conn, *Error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	return nc, nil
+}
+
+// handshake sends AUTH, SELECT and READONLY as configured on a new
+// connection and checks their replies, read through br. It closes nc when
+// it fails.
+func (s *Server) handshake(nc net.Conn, br *bufio.Reader) *Error {
 	var hs []byte
 	n := 0
 	if s.opts.Auth != "" {
-		hs = AppendCommand(hs, "AUTH", s.opts.Auth)
+		hs = resp.AppendCommand(hs, "AUTH", s.opts.Auth)
 		n++
 	}
 	if s.opts.DB != 0 {
-		hs = AppendCommand(hs, "SELECT", strconv.Itoa(s.opts.DB))
+		hs = resp.AppendCommand(hs, "SELECT", strconv.Itoa(s.opts.DB))
 		n++
 	}
 	if s.opts.ReadOnly {
-		hs = AppendCommand(hs, "READONLY")
+		hs = resp.AppendCommand(hs, "READONLY")
 		n++
 	}
-	c := newConn(s, nc)
 	if n == 0 {
-		return c, nil
+		return nil
 	}
 	nc.SetDeadline(time.Now().Add(s.opts.Timeout))
 	if _, err := nc.Write(hs); err != nil {
 		nc.Close()
-		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
+		return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
 	}
 	var reply []byte
+	var err error
 	for i := 0; i < n; i++ {
-		reply, err = ReadReply(c.br, reply[:0])
+		reply, err = resp.ReadReply(br, reply[:0])
 		if err != nil {
 			nc.Close()
-			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %w", err)}
+			return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %w", err)}
 		}
 		if reply[0] == '-' {
 			nc.Close()
-			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %s", trimCRLF(reply[1:]))}
+			return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %s", trimCRLF(reply[1:]))}
 		}
 	}
 	nc.SetDeadline(time.Time{})
-	return c, nil
+	return nil
 }
 
 // trimDialError drops the "dial tcp 127.0.0.1:7001:" prefix that repeats
@@ -346,21 +372,6 @@ func trimCRLF(b []byte) string {
 		b = b[:len(b)-1]
 	}
 	return string(b)
-}
-
-// AppendCommand appends args encoded as a RESP array of bulk strings.
-func AppendCommand(dst []byte, args ...string) []byte {
-	dst = append(dst, '*')
-	dst = strconv.AppendInt(dst, int64(len(args)), 10)
-	dst = append(dst, '\r', '\n')
-	for _, a := range args {
-		dst = append(dst, '$')
-		dst = strconv.AppendInt(dst, int64(len(a)), 10)
-		dst = append(dst, '\r', '\n')
-		dst = append(dst, a...)
-		dst = append(dst, '\r', '\n')
-	}
-	return dst
 }
 
 // AppendArgs appends byte-slice args encoded as a RESP array of bulk strings.

@@ -83,5 +83,9 @@ func Default(name string) *Pool {
 		ClientQueryBufferLimit: DefaultClientQueryBufferLimit,
 		ProtoInlineMaxSize:     DefaultProtoInlineMaxSize,
 		ShutdownTimeout:        DefaultShutdownTimeout,
+		OutputLimitNormal:      DefaultOutputLimitNormal,
+		OutputLimitPubsub:      DefaultOutputLimitPubsub,
+		ClientWriteTimeout:     DefaultClientWriteTimeout,
+		PinnedConnections:      DefaultPinnedConnections,
 	}
 }

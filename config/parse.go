@@ -269,6 +269,8 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 		return true
 	case "servers":
 		return ps.servers(p, line, v)
+	case "client_output_buffer_limit":
+		return ps.outputLimits(p, line, v)
 	}
 	if near := closest(key, knownKeys()); near != "" {
 		return fail("unknown key; did you mean %q?", near)
@@ -405,6 +407,7 @@ func knownKeys() []string {
 		"cluster_refresh_interval", "read_from_replicas", "max_redirects",
 		"max_clients", "proto_max_bulk_len", "client_query_buffer_limit",
 		"proto_inline_max_size", "client_idle_timeout", "shutdown_timeout",
+		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
 	}
 }
 
@@ -438,6 +441,8 @@ func intField(p *Pool, key string) *int {
 		return &p.ServerFailureLimit
 	case "max_redirects":
 		return &p.MaxRedirects
+	case "pinned_connections":
+		return &p.PinnedConnections
 	}
 	return nil
 }
@@ -454,6 +459,8 @@ func msField(p *Pool, key string) *time.Duration {
 		return &p.ClientIdleTimeout
 	case "shutdown_timeout":
 		return &p.ShutdownTimeout
+	case "client_write_timeout":
+		return &p.ClientWriteTimeout
 	}
 	return nil
 }

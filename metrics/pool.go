@@ -87,6 +87,9 @@ type Pool struct {
 	SlotsCovered prometheus.Gauge
 	// Ejections counts backends ejected from the ring by the failure policy.
 	Ejections prometheus.Counter
+	// OutputLimitNormal and OutputLimitPubsub count clients disconnected
+	// for going over the output buffer limit of their class.
+	OutputLimitNormal, OutputLimitPubsub prometheus.Counter
 
 	m     *Metrics
 	name  string
@@ -127,6 +130,8 @@ func (m *Metrics) Pool(name string, opt PoolOptions) (*Pool, error) {
 		ClientBytesIn:          m.clientBytesIn.WithLabelValues(name),
 		ClientBytesOut:         m.clientBytesOut.WithLabelValues(name),
 		Ejections:              m.ejections.WithLabelValues(name),
+		OutputLimitNormal:      m.outputLimit.WithLabelValues(name, "normal"),
+		OutputLimitPubsub:      m.outputLimit.WithLabelValues(name, "pubsub"),
 		m:                      m,
 		name:                   name,
 		names:                  append([]string(nil), opt.CommandNames...),

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"testing"
+
+	"github.com/shardproxy/shardproxy/command"
 )
 
 // FuzzRequestPath feeds arbitrary client bytes through the path a request
@@ -51,11 +53,11 @@ func FuzzRequestPath(f *testing.F) {
 		cmds, _, _ := guardCommands(t, testLimits(), in, 0)
 		var keys []int
 		for _, cmd := range cmds {
-			ci, _ := lookupCommand(cmd.Args)
+			ci, _ := command.Lookup(cmd.Args)
 			if ci == nil {
 				continue
 			}
-			keys, _ = ci.appendKeyIndexes(keys[:0], cmd.Args)
+			keys, _ = ci.AppendKeyIndexes(keys[:0], cmd.Args)
 			for _, k := range keys {
 				if k <= 0 || k >= len(cmd.Args) {
 					t.Fatalf("%q: key index %d out of %d args", cmd.Args, k, len(cmd.Args))

@@ -239,6 +239,13 @@ type guardConn struct {
 	err     error  // returned once pend[:ready] is delivered
 	reply   string // protocol error to send before returning err
 	closed  atomic.Bool
+
+	// Set by the pool when it accepts the connection (nil in tests):
+	// refuseOut sends the protocol error after every reply already
+	// queued for the client; busy reports a client that is not idle
+	// though it sends nothing (output still being written, subscribed).
+	refuseOut func(b []byte)
+	busy      func() bool
 }
 
 // maxHold is the capacity of the hold-back buffer kept between commands;
@@ -263,7 +270,12 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		}
 		if c.err != nil {
 			if c.reply != "" {
-				c.Write([]byte("-ERR " + c.reply + "\r\n"))
+				b := []byte("-ERR " + c.reply + "\r\n")
+				if c.refuseOut != nil {
+					c.refuseOut(b)
+				} else {
+					c.Write(b)
+				}
 				c.reply = ""
 			}
 			return 0, c.err
@@ -360,20 +372,40 @@ func (c *guardConn) read(b []byte) (int, error) {
 		// started meanwhile may have had its deadline overwritten.
 		c.Conn.SetReadDeadline(time.Now().Add(drainGrace))
 	}
-	n, err := c.Conn.Read(b)
-	if n > 0 {
-		l.stats.read(n)
-	}
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		if l.draining.Load() {
-			return n, io.EOF // silent for drainGrace: done
+	for {
+		n, err := c.Conn.Read(b)
+		if n > 0 {
+			l.stats.read(n)
+		}
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		// Silent for the deadline. A client whose replies are still
+		// being written, or a subscriber, is not idle (Redis counts
+		// writes as interaction and never times out subscribers).
+		draining := l.draining.Load()
+		if c.busy != nil && c.busy() {
+			wait := l.idle
+			if draining || wait == 0 {
+				wait = drainGrace
+			}
+			c.Conn.SetReadDeadline(time.Now().Add(wait))
+			continue
+		}
+		if draining {
+			return n, io.EOF // done: everything it sent is answered
 		}
 		l.m.ClosedIdle.Inc()
+		return n, err
 	}
-	return n, err
 }
 
 func (c *guardConn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		// redcon flushes its own (unused) buffer after every batch: the
+		// session writes through its clientWriter, so skip the empty write.
+		return 0, nil
+	}
 	n, err := c.Conn.Write(p)
 	c.l.stats.wrote(n)
 	return n, err

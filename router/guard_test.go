@@ -15,6 +15,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/metrics"
 )
@@ -101,7 +102,7 @@ func testLimits() inputLimits {
 // newTestGuard wraps c in a guard with limits lim.
 func newTestGuard(t testing.TB, c net.Conn, lim inputLimits) *guardConn {
 	t.Helper()
-	m, err := metrics.New("test", "go").Pool("guard", metrics.PoolOptions{CommandNames: commandNames()})
+	m, err := metrics.New("test", "go").Pool("guard", metrics.PoolOptions{CommandNames: command.Names()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/redcon"
 
 	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/hashring"
 	"github.com/shardproxy/shardproxy/metrics"
@@ -61,6 +62,9 @@ type Pool struct {
 	metrics *metrics.Metrics
 	nodeM   sync.Map // cluster mode: node address -> *metrics.Backend
 	stop    chan struct{}
+
+	// onSession, set by tests before Serve, sees every new session.
+	onSession func(*Session)
 }
 
 // New builds every pool of cfg: it connects to the servers and binds the
@@ -103,7 +107,7 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	var err error
 	p.metrics = opts.Metrics
 	p.m, err = opts.Metrics.Pool(pc.Name, metrics.PoolOptions{
-		CommandNames:         commandNames(),
+		CommandNames:         command.Names(),
 		Cluster:              cluster,
 		MaxClientConnections: pc.ClientConnections,
 	})
@@ -388,13 +392,28 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 	p.m.ClientConnections.Inc()
 	s := newSession(p, p.nextID.Add(1))
 	s.addr = conn.RemoteAddr()
+	nc := conn.NetConn()
+	gc, guarded := nc.(*guardConn)
+	if guarded {
+		nc = gc.Conn // the writer counts its bytes itself
+	}
+	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
+	if guarded {
+		w := s.w
+		gc.refuseOut = func(b []byte) { w.write(b); w.drain() }
+		gc.busy = func() bool { return w.used.Load() > 0 || outClass(w.class.Load()) == outPubsub }
+	}
 	conn.SetContext(s)
+	if p.onSession != nil {
+		p.onSession(s)
+	}
 	return true
 }
 
 func (p *Pool) closed(conn redcon.Conn, err error) {
-	if conn.Context() != nil {
+	if s, ok := conn.Context().(*Session); ok {
 		p.fds.put()
+		s.close()
 		p.stats.clients.Add(-1)
 		p.m.ClientConnections.Dec()
 	}
@@ -451,10 +470,10 @@ func (st *poolStats) batch(n int) {
 }
 
 // command accounts one command's result; now and start are nanotimes.
-func (st *poolStats) command(ci *commandInfo, res result, start, now int64) {
+func (st *poolStats) command(ci *command.Info, res result, start, now int64) {
 	idx := -1 // "other": a name Redis does not know
 	if ci != nil {
-		idx = ci.index
+		idx = ci.Index()
 	}
 	var r metrics.Result
 	switch res {

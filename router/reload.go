@@ -168,6 +168,9 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("proto_inline_max_size", cur.ProtoInlineMaxSize != next.ProtoInlineMaxSize)
 	add("client_idle_timeout", cur.ClientIdleTimeout != next.ClientIdleTimeout)
 	add("shutdown_timeout", cur.ShutdownTimeout != next.ShutdownTimeout)
+	add("client_output_buffer_limit", cur.OutputLimitNormal != next.OutputLimitNormal || cur.OutputLimitPubsub != next.OutputLimitPubsub)
+	add("client_write_timeout", cur.ClientWriteTimeout != next.ClientWriteTimeout)
+	add("pinned_connections", cur.PinnedConnections != next.PinnedConnections)
 	if cur.Mode == config.ModeCluster {
 		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool { return a.Addr == b.Addr }))
 	}

@@ -1,9 +1,13 @@
 package router
 
 import (
+	"runtime"
+
 	"github.com/tidwall/redcon"
 
 	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/command"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // itemKind says how the reply to one client command is produced.
@@ -19,7 +23,7 @@ const (
 // item is one client command of a batch and the recipe for its reply.
 type item struct {
 	kind   itemKind
-	ci     *commandInfo
+	ci     *command.Info
 	lo, hi int      // itemLocal: reply bytes in Session.out
 	first  int      // itemForward/itemMerge: index of the first request
 	n      int      // itemMerge: number of requests
@@ -32,13 +36,15 @@ type item struct {
 }
 
 // Session is the proxy side of one client connection. It is used by the
-// connection's goroutine only; nothing in it is shared.
+// connection's goroutine only, except its writer (safe for pushes from any
+// goroutine) and its pinned connections (guarded by their own lock).
 //
 // A batch is the commands redcon parsed from one read: every routed command
 // becomes a backend request grouped by server, the groups are enqueued, and
-// the replies are written back in command order before the next read.
-// Requests, items and buffers are kept between batches, so a steady stream of
-// batches allocates little.
+// the replies are written back in command order, each as soon as it and
+// every one before it are complete, before the next read. Requests, items
+// and buffers are kept between batches, so a steady stream of batches
+// allocates little.
 type Session struct {
 	p    *Pool
 	ring *ringTopo // ring mode: the pool's topology for the current batch
@@ -61,6 +67,13 @@ type Session struct {
 	elems  [][]byte       // merge scratch
 	askBuf []byte         // ASKING + command, for ASK redirects
 	quit   bool
+
+	w       *clientWriter // the client's output
+	wbuf    []byte        // replies assembled for the next write to w
+	written int           // items of the batch whose reply is in wbuf or sent
+	counted int           // items of the batch whose metrics are recorded
+
+	pins pinSet // dedicated backend connections
 }
 
 // group is the requests of one batch for one server.
@@ -72,7 +85,16 @@ type group struct {
 func newSession(p *Pool, id int64) *Session {
 	// Everything else is allocated on first use: an idle client costs the
 	// proxy little beyond redcon's own buffers.
-	return &Session{p: p, id: id, hint: int(id)}
+	return &Session{p: p, id: id, hint: int(id), pins: pinSet{max: p.cfg.PinnedConnections}}
+}
+
+// close releases what the session holds once its client has gone: its
+// pinned connections and its writer (waiting for its flusher).
+func (s *Session) close() {
+	s.pins.closeAll()
+	if s.w != nil {
+		s.w.close()
+	}
 }
 
 // serve runs one batch: first plus the rest of the pipeline redcon holds.
@@ -91,8 +113,9 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 	}
 	s.p.stats.batch(len(s.items))
 	s.dispatch()
-	s.write(conn)
+	s.write()
 	if s.quit {
+		s.w.drain() // +OK first, as Redis does
 		conn.Close()
 	}
 	s.trim()
@@ -111,15 +134,24 @@ func (s *Session) trim() {
 	if cap(s.elems) > keep/16 {
 		s.elems = nil
 	}
+	if cap(s.wbuf) > keep {
+		s.wbuf = nil
+	}
 	if len(s.reqs) > 4096 {
 		s.reqs, s.srvOf = nil, nil
 	}
+	// Reply buffers are kept for reuse up to a budget per session, not per
+	// request: a batch of 2,000 GETs of 100 KB values must not leave 200 MB
+	// behind, out of reach of the output buffer limit.
+	budget := keep * 4
 	for _, r := range s.reqs[:min(s.used, len(s.reqs))] {
 		if cap(r.Buf) > keep {
 			r.Buf = nil
 		}
-		if cap(r.Reply) > keep {
+		if c := cap(r.Reply); c > budget {
 			r.Reply = nil
+		} else {
+			budget -= c
 		}
 	}
 }
@@ -127,7 +159,9 @@ func (s *Session) trim() {
 // request returns the next reusable request of the batch.
 func (s *Session) request() (*backend.Request, int) {
 	if s.used == len(s.reqs) {
-		s.reqs = append(s.reqs, backend.NewRequest())
+		r := backend.NewRequest()
+		r.Sink = s.w // replies count against the client's output limit
+		s.reqs = append(s.reqs, r)
 		s.srvOf = append(s.srvOf, nil)
 	}
 	r := s.reqs[s.used]
@@ -163,48 +197,48 @@ func (s *Session) send(srv *backend.Server, r *backend.Request, idx int) {
 }
 
 // local records a reply the proxy produced itself (appended to s.out by fn).
-func (s *Session) localItem(ci *commandInfo, start int64, lo int) {
+func (s *Session) localItem(ci *command.Info, start int64, lo int) {
 	s.items = append(s.items, item{kind: itemLocal, ci: ci, lo: lo, hi: len(s.out), start: start})
 }
 
 // errorItem records an error reply.
-func (s *Session) errorItem(ci *commandInfo, start int64, msg string) {
+func (s *Session) errorItem(ci *command.Info, start int64, msg string) {
 	lo := len(s.out)
-	s.out = appendError(s.out, msg)
+	s.out = resp.AppendError(s.out, msg)
 	s.localItem(ci, start, lo)
 }
 
 // add classifies one command and turns it into an item.
 func (s *Session) add(raw []byte, args [][]byte, start int64) {
-	ci, errText := lookupCommand(args)
+	ci, errText := command.Lookup(args)
 	if ci == nil {
 		s.errorItem(nil, start, errText)
 		return
 	}
-	class, reply := ci.classify(args)
+	class, reply := ci.Classify(args)
 	switch class {
-	case classSingle, classSameShard:
+	case command.ClassSingle, command.ClassSameShard:
 		s.addKeyed(ci, raw, args, start)
-	case classSplit:
+	case command.ClassSplit:
 		s.addSplit(ci, raw, args, start)
-	case classFanout:
+	case command.ClassFanout:
 		s.addFanout(ci, raw, args, start)
-	case classLocal:
+	case command.ClassLocal:
 		s.addLocal(ci, args, start)
-	case classPinned:
+	case command.ClassPinned:
 		// Until sessions pin backend connections: the stable text of the
 		// issue, without the table's reason.
-		s.errorItem(ci, start, "ERR command '"+ci.name+"' is not supported by the proxy yet")
-	default: // classRefused: the table holds the error text with its reason
+		s.errorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy yet")
+	default: // command.ClassRefused: the table holds the error text with its reason
 		s.errorItem(ci, start, reply)
 	}
 }
 
 // addKeyed routes a command whose keys must all live on one shard (one
 // slot in cluster mode).
-func (s *Session) addKeyed(ci *commandInfo, raw []byte, args [][]byte, start int64) {
+func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start int64) {
 	var errText string
-	s.keys, errText = ci.appendKeyIndexes(s.keys[:0], args)
+	s.keys, errText = ci.AppendKeyIndexes(s.keys[:0], args)
 	if errText != "" {
 		s.errorItem(ci, start, errText)
 		return
@@ -237,10 +271,10 @@ func (s *Session) addKeyed(ci *commandInfo, raw []byte, args [][]byte, start int
 // addSplit splits MGET, MSET, DEL, UNLINK, EXISTS and TOUCH into one
 // sub-command per shard (per slot in cluster mode, since a cluster node
 // refuses keys of different slots in one command), keys in their order.
-func (s *Session) addSplit(ci *commandInfo, raw []byte, args [][]byte, start int64) {
-	step := max(ci.step, 1)
+func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start int64) {
+	step := max(ci.Step(), 1)
 	if (len(args)-1)%step != 0 || len(args) < 2 {
-		s.errorItem(ci, start, "ERR wrong number of arguments for '"+ci.name+"' command")
+		s.errorItem(ci, start, "ERR wrong number of arguments for '"+ci.Name()+"' command")
 		return
 	}
 	nkeys := (len(args) - 1) / step
@@ -284,7 +318,7 @@ func (s *Session) addSplit(ci *commandInfo, raw []byte, args [][]byte, start int
 	}
 	for sub := 0; sub < n; sub++ {
 		r := s.reqs[first+sub]
-		r.Wire = appendArrayHeader(r.Buf[:0], 1+s.counts[sub]*step)
+		r.Wire = resp.AppendArrayHeader(r.Buf[:0], 1+s.counts[sub]*step)
 		r.Wire = backend.AppendBulk(r.Wire, args[0])
 	}
 	for i, k := 0, 1; i < nkeys; i, k = i+1, k+step {
@@ -298,7 +332,7 @@ func (s *Session) addSplit(ci *commandInfo, raw []byte, args [][]byte, start int
 		r.Buf = r.Wire // keep the grown buffer for reuse
 		s.send(s.srvOf[first+sub], r, first+sub)
 	}
-	op, _ := opOf(ci.merge)
+	op, _ := opOf(ci.Merge())
 	s.items = append(s.items, item{
 		kind: itemMerge, ci: ci, first: first, n: n, op: op,
 		route: s.routes[routeLo : routeLo+nkeys], start: start,
@@ -306,10 +340,10 @@ func (s *Session) addSplit(ci *commandInfo, raw []byte, args [][]byte, start int
 }
 
 // addFanout sends a command to every server.
-func (s *Session) addFanout(ci *commandInfo, raw []byte, args [][]byte, start int64) {
-	op, ok := opOf(ci.merge)
+func (s *Session) addFanout(ci *command.Info, raw []byte, args [][]byte, start int64) {
+	op, ok := opOf(ci.Merge())
 	if !ok {
-		s.errorItem(ci, start, "ERR command '"+ci.name+"' is not supported by the proxy")
+		s.errorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy")
 		return
 	}
 	if op == opScan {
@@ -342,52 +376,108 @@ func (s *Session) dispatch() {
 	s.groups = s.groups[:0]
 }
 
-// write waits for each item's requests in order and writes its reply.
-func (s *Session) write(conn redcon.Conn) {
+// write writes each item's reply in order, each as soon as it and every
+// one before it are complete: whenever the next item must be waited for,
+// the replies ready so far go out first (streaming), and a client that
+// pipelines against a slow shard sees the fast shard's replies at once. A
+// batch whose replies are all ready by the time they are needed (the
+// unpipelined client) costs one write.
+func (s *Session) write() {
+	s.written, s.counted = 0, 0
 	for i := range s.items {
 		it := &s.items[i]
 		var res result
 		switch it.kind {
 		case itemLocal:
 			b := s.out[it.lo:it.hi]
-			conn.WriteRaw(b)
+			s.wbuf = append(s.wbuf, b...)
 			res = localResult(b)
 		case itemForward:
 			r := s.reqs[it.first]
-			r.Wait()
+			s.await(r)
 			if s.p.cluster != nil {
 				s.settle(it.first)
 			}
 			if r.Err != nil {
-				conn.WriteError("ERR " + r.Err.Error())
+				s.wbuf = resp.AppendError(s.wbuf, "ERR "+r.Err.Error())
 				res = resultProxyError
 			} else {
-				conn.WriteRaw(r.Reply)
+				s.wbuf = append(s.wbuf, r.Reply...)
 				res = replyResult(r.Reply)
 			}
+			r.Release()
 		case itemMerge:
 			for j := it.first; j < it.first+it.n; j++ {
-				s.reqs[j].Wait()
+				s.await(s.reqs[j])
 				if s.p.cluster != nil {
 					s.settle(j)
 				}
 			}
 			var b []byte
 			b, res = s.merge(it)
-			conn.WriteRaw(b)
+			s.wbuf = append(s.wbuf, b...)
+			for j := it.first; j < it.first+it.n; j++ {
+				s.reqs[j].Release()
+			}
 		}
 		it.res = res
+		s.written = i + 1
+		// Bound what waits here unaccounted: beyond this the writer takes
+		// it (and counts it against the client's limit).
+		if len(s.wbuf) >= flushAt {
+			s.flush()
+		}
 	}
-	// Every reply of the batch reaches the client with the one flush that
-	// follows, so one clock reading serves as every command's end time.
-	now := nanotime()
-	for i := range s.items {
-		it := &s.items[i]
-		s.p.stats.command(it.ci, it.res, it.start, now)
-	}
+	s.flush()
 	// Drop references to client memory and servers held by this batch.
 	for i, r := range s.reqs[:s.used] {
 		r.Wire = nil
 		s.srvOf[i] = nil
 	}
 }
+
+// flushAt is the size of assembled replies that the session hands to its
+// writer without waiting for the next item.
+const flushAt = 64 << 10
+
+// await waits for r, first sending the replies assembled so far if r is
+// not complete yet.
+func (s *Session) await(r *backend.Request) {
+	if r.TryWait() {
+		return
+	}
+	if len(s.wbuf) > 0 {
+		// Let the backend readers run first: they are likely in the middle
+		// of this batch's replies, and if r completes meanwhile one write
+		// carries more of them.
+		runtime.Gosched()
+		if r.TryWait() {
+			return
+		}
+	}
+	s.flush()
+	r.Wait()
+}
+
+// flush hands the assembled replies to the writer and records the
+// metrics of their commands: each command ends when its reply is sent.
+func (s *Session) flush() {
+	if len(s.wbuf) > 0 {
+		s.w.write(s.wbuf)
+		s.wbuf = s.wbuf[:0]
+	}
+	if s.counted == s.written {
+		return
+	}
+	now := nanotime()
+	for i := s.counted; i < s.written; i++ {
+		it := &s.items[i]
+		s.p.stats.command(it.ci, it.res, it.start, now)
+	}
+	s.counted = s.written
+}
+
+// push writes b to the client from any goroutine, between batch replies:
+// the path of pub/sub messages and RESP3 pushes. It never blocks; a client
+// that does not read has b buffered up to its output limit.
+func (s *Session) push(b []byte) { s.w.write(b) }
