@@ -38,8 +38,19 @@ func newFDBudget(pools []*config.Pool, log *slog.Logger) *fdBudget {
 		reserve += n + 1
 	}
 	b := &fdBudget{max: max(limit-reserve, 1)}
-	log.Info("client connections capped by the open-file limit", "max_clients", b.max,
-		"open_file_limit", limit, "reserved", reserve)
+	// Redis warns when the limit lowers its maxclients below 10000 (its
+	// default) or below what is configured.
+	want := int64(0)
+	for _, pc := range pools {
+		if pc.ClientConnections == 0 {
+			want = max(want, 10000)
+		}
+		want += int64(pc.ClientConnections)
+	}
+	if b.max < want {
+		log.Warn("the open-file limit caps client connections; raise it (ulimit -n) for more", "max_clients", b.max,
+			"open_file_limit", limit, "reserved", reserve)
+	}
 	return b
 }
 
