@@ -69,6 +69,7 @@ func TestFlags(t *testing.T) {
 	good := writeFile(t, "good.yml", "alpha:\n  listen: 127.0.0.1:0\n  redis: true\n  servers:\n    - 127.0.0.1:7001:1 s1\n")
 	bad := writeFile(t, "bad.yml", "alpha:\n  listen: 127.0.0.1:0\n  redis: true\n  hash: fnv9\n  servers:\n    - 127.0.0.1:7001:1 s1\n  tiemout: 100\n")
 	missing := filepath.Join(t.TempDir(), "missing.yml")
+	badACL := writeFile(t, "acl.yml", "alpha:\n  redis: true\n  servers:\n    - 127.0.0.1:7001:1 s1\n  users:\n    - alice on +nosuch\n")
 	for _, tc := range []struct {
 		name       string
 		args       []string
@@ -83,6 +84,9 @@ func TestFlags(t *testing.T) {
 			"configuration file '" + bad + "' syntax is invalid",
 			bad + ":4: alpha.hash: ",
 			bad + ":7: alpha.tiemout: ",
+		}, true},
+		{"check-bad-acl", []string{"-t", "-c", badACL}, 1, nil, []string{
+			badACL + `:6: alpha.users: user alice: rule "+nosuch": Unknown command or category name in ACL`,
 		}, true},
 		{"check-missing", []string{"-t", "-c", missing}, 1, nil, []string{missing}, true},
 		{"serve-bad-config", []string{"-c", bad, "--metrics-listen", ""}, 1, nil, []string{bad + ":4: alpha.hash: "}, true},
@@ -341,7 +345,8 @@ func TestServe(t *testing.T) {
 	slices.Sort(msgs)
 	want := []string{
 		"INFO backend up shard1", "INFO backend up shard2", "INFO backend up shard2",
-		"INFO pool serving <nil>", "INFO shardproxy started <nil>", "INFO shutting down <nil>",
+		"INFO clients drained <nil>", "INFO pool serving <nil>", "INFO shardproxy started <nil>",
+		"INFO shutting down: draining clients (a second signal stops at once) <nil>",
 		"WARN backend down shard2",
 	}
 	if !slices.Equal(msgs, want) {
