@@ -15,7 +15,7 @@ set -euo pipefail
 # nutcracker lives in /usr/sbin, often missing from a non-root PATH.
 export PATH="$PATH:/usr/sbin:/sbin"
 
-PACKAGES=(redis-server redis-tools redis-sentinel nutcracker prometheus)
+PACKAGES=(redis-server redis-tools redis-sentinel nutcracker prometheus python3-redis) # python3-redis: router TestAuthClients (redis-py)
 # binary:package that provides it
 BINARIES=(
 	redis-server:redis-server
