@@ -43,3 +43,18 @@ func TestDecodeBulkLimitBoundary(t *testing.T) {
 		t.Fatalf("a bulk of %d bytes: %v, want refused as too large", MaxBulk+1, err)
 	}
 }
+
+// A verbatim string with an empty text ("txt:" and nothing) is the empty
+// string, and three bytes cannot hold the format: kills the boundary
+// mutant of the length check that make mutate found alive.
+func TestDecodeVerbatimBoundary(t *testing.T) {
+	if v, err := Decode([]byte("=4\r\ntxt:\r\n")); err != nil || v != "" {
+		t.Fatalf("empty verbatim string: %q, %v", v, err)
+	}
+	if v, err := Decode([]byte("=5\r\nmkd:x\r\n")); err != nil || v != "x" {
+		t.Fatalf("verbatim string: %q, %v", v, err)
+	}
+	if _, err := Decode([]byte("=3\r\ntxt\r\n")); err == nil {
+		t.Fatal("a verbatim string without its format was accepted")
+	}
+}
