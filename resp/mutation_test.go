@@ -58,3 +58,17 @@ func TestDecodeVerbatimBoundary(t *testing.T) {
 		t.Fatal("a verbatim string without its format was accepted")
 	}
 }
+
+// Twenty digits can exceed uint64: the overflow checks must refuse a value
+// that would wrap around to a small one (2^64 would read as 0). Kills the
+// arithmetic mutants of those checks that make mutate found alive.
+func TestParseIntWrapAround(t *testing.T) {
+	for _, s := range []string{
+		"18446744073709551616", "18446744073709551619", "36893488147419103232",
+		"99999999999999999999", "-18446744073709551616", "-99999999999999999999",
+	} {
+		if n, ok := ParseInt([]byte(s)); ok {
+			t.Errorf("ParseInt(%q) = %d, want refused", s, n)
+		}
+	}
+}
