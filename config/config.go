@@ -134,6 +134,10 @@ type Pool struct {
 	// ShutdownTimeout is how long a stopping proxy lets busy clients
 	// finish before it closes them; default 10s.
 	ShutdownTimeout time.Duration
+
+	// Access holds client authentication, ACL users, the command policy
+	// and the backend user (see auth.go).
+	Access
 }
 
 // ListenNetwork returns the network of p.Listen for net.Listen: "unix" for

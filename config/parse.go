@@ -280,6 +280,9 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 	case "client_output_buffer_limit":
 		return ps.outputLimits(p, line, v)
 	}
+	if ok, known := ps.access(p, key, line, v); known {
+		return ok
+	}
 	if near := closest(key, knownKeys()); near != "" {
 		return fail("unknown key; did you mean %q?", near)
 	}
@@ -418,6 +421,7 @@ func knownKeys() []string {
 		"tls_cert_file", "tls_key_file", "tls_ca_cert_file", "tls_auth_clients",
 		"redis_tls", "redis_tls_ca_cert_file", "redis_tls_cert_file", "redis_tls_key_file", "redis_tls_server_name",
 		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
+		"redis_username", "requirepass", "users", "deny_commands", "allow_commands",
 	}
 }
 

@@ -204,6 +204,7 @@ func (p *Pool) problems() []problem {
 			add("max_redirects", "must be >= 1, got %d", p.MaxRedirects)
 		}
 	}
+	ps = append(ps, p.Access.problems(p.RedisAuth)...)
 	return append(ps, serverProblems(p.Servers)...)
 }
 

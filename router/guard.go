@@ -319,7 +319,7 @@ func (c *guardConn) Read(p []byte) (int, error) {
 
 // decide returns how much of a scanned buffer may go to redcon now, and
 // the buffer's new end (cut after the last good command on an error).
-func (c *guardConn) decide(end, scanned, last int, v verdict) (deliver, newEnd int) {
+func (c *guardConn) decide(end, scanned, last int, v scanVerdict) (deliver, newEnd int) {
 	switch {
 	case v != vOK:
 		// Deliver the commands before the bad frame, then fail.
@@ -346,7 +346,7 @@ func (c *guardConn) release() {
 }
 
 // refuse records why the connection ends, for the next Read.
-func (c *guardConn) refuse(v verdict) {
+func (c *guardConn) refuse(v scanVerdict) {
 	c.err = errProtocolGuard
 	switch v {
 	case vProtocol:

@@ -32,13 +32,13 @@ const (
 	sBulkLF
 )
 
-// verdict is the outcome of a scan.
-type verdict uint8
+// scanVerdict is the outcome of a scan.
+type scanVerdict uint8
 
 const (
-	vOK        verdict = iota
-	vProtocol          // a protocol error: reply with msg, then close
-	vQueryBuff         // the query buffer limit: close without a reply, as Redis does
+	vOK        scanVerdict = iota
+	vProtocol              // a protocol error: reply with msg, then close
+	vQueryBuff             // the query buffer limit: close without a reply, as Redis does
 )
 
 // scanner follows a client's byte stream with the rules of Redis 7.0's
@@ -82,7 +82,7 @@ type scanner struct {
 // scan scans b[from:] (b[:from] was scanned before and is still held).
 // It returns the new end of b (shorter when a frame was cut out), how far
 // it scanned, the offset just after the last command that ends in b (0 if
-// none), and a verdict; for vProtocol, s.msg is the error text without
+// none), and a scanVerdict; for vProtocol, s.msg is the error text without
 // "ERR ".
 //
 // It stops before an inline command that follows other commands, and just
@@ -90,7 +90,7 @@ type scanner struct {
 // when it cannot split one (a quote inside an argument, which Redis
 // allows) it drops every command of its batch, and those before must be
 // answered.
-func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v verdict) {
+func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdict) {
 	end = len(b)
 	seg := from // bytes of the current command from here on are not in s.cmd yet
 	for i := from; i < end; i++ {
@@ -254,7 +254,7 @@ const (
 )
 
 // quote follows sdssplitargs' quoting over one byte of an inline command;
-// only its verdict matters (redcon splits the arguments).
+// only its scanVerdict matters (redcon splits the arguments).
 func (s *scanner) quote(c byte) {
 	switch s.q {
 	case qOut:
@@ -297,7 +297,7 @@ func (s *scanner) quote(c byte) {
 	}
 }
 
-func (s *scanner) fail(msg string) verdict {
+func (s *scanner) fail(msg string) scanVerdict {
 	s.msg = msg
 	return vProtocol
 }

@@ -17,7 +17,7 @@ import (
 // exchange sends in on a new connection to addr and returns every byte
 // that comes back until the server closes the connection (closed true) or
 // stays silent for quiet after answering (nothing within wait at first).
-func exchange(t *testing.T, addr string, in []byte, wait time.Duration) (got []byte, closed bool) {
+func rawExchange(t *testing.T, addr string, in []byte, wait time.Duration) (got []byte, closed bool) {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -85,8 +85,8 @@ func TestProtocolErrorsMatchRedis(t *testing.T) {
 			if len(tc.in) > 1<<20 {
 				wait = 60 * time.Second
 			}
-			want, wantClosed := exchange(t, rs[0].Addr, []byte(tc.in), wait)
-			got, closed := exchange(t, p.Addr(), []byte(tc.in), wait)
+			want, wantClosed := rawExchange(t, rs[0].Addr, []byte(tc.in), wait)
+			got, closed := rawExchange(t, p.Addr(), []byte(tc.in), wait)
 			if !bytes.Equal(got, want) || closed != wantClosed {
 				t.Errorf("proxy: %.120q (closed %v)\nredis: %.120q (closed %v)", got, closed, want, wantClosed)
 			}
@@ -195,14 +195,14 @@ func TestMaxClients(t *testing.T) {
 		c.mustReply("+PONG\r\n")
 		held = append(held, c)
 	}
-	got, closed := exchange(t, p.Addr(), []byte("PING\r\n"), 5*time.Second)
+	got, closed := rawExchange(t, p.Addr(), []byte("PING\r\n"), 5*time.Second)
 	if string(got) != "-ERR max number of clients reached\r\n" || !closed {
 		t.Fatalf("fourth client got %q (closed %v)", got, closed)
 	}
 	held[0].nc.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got, _ = exchange(t, p.Addr(), []byte("PING\r\n"), 5*time.Second)
+		got, _ = rawExchange(t, p.Addr(), []byte("PING\r\n"), 5*time.Second)
 		if string(got) == "+PONG\r\n" || time.Now().After(deadline) {
 			break
 		}
