@@ -291,6 +291,7 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 		w := s.w
 		gc.refuseOut = func(b []byte) { w.write(b); w.drain() }
 		gc.busy = func() bool { return w.used.Load() > 0 || outClass(w.class.Load()) == outPubsub }
+		gc.unauthed = func() bool { return !s.authenticated() }
 	}
 	conn.SetContext(s)
 	if p.onSession != nil {
