@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"strconv"
 	"time"
@@ -113,8 +114,11 @@ func (s *Session) settle(idx int) {
 	r := s.reqs[idx]
 	c := s.p.cluster
 	if r.Err != nil {
-		if r.Err.Kind == backend.KindConnect || r.Err.Kind == backend.KindClosed {
-			c.Refresh() // the node may be gone or replaced
+		// The node may be gone or replaced; but a reply dropped because
+		// this client is over its output limit says nothing about it.
+		if (r.Err.Kind == backend.KindConnect || r.Err.Kind == backend.KindClosed) &&
+			!errors.Is(r.Err, backend.ErrReplyDropped) {
+			c.Refresh()
 		}
 		return
 	}
