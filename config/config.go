@@ -97,6 +97,10 @@ type Pool struct {
 	// command (>= 1); default 5. Cluster mode only.
 	MaxRedirects int
 
+	// Access holds client authentication, ACL users, the command policy
+	// and the backend user (see auth.go).
+	Access
+
 	// Client limits, with Redis's names in parentheses. Sizes are in bytes;
 	// the file takes Redis's units ("512mb", "64kb").
 
@@ -134,10 +138,6 @@ type Pool struct {
 	// ShutdownTimeout is how long a stopping proxy lets busy clients
 	// finish before it closes them; default 10s.
 	ShutdownTimeout time.Duration
-
-	// Access holds client authentication, ACL users, the command policy
-	// and the backend user (see auth.go).
-	Access
 }
 
 // ListenNetwork returns the network of p.Listen for net.Listen: "unix" for

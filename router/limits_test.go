@@ -14,7 +14,7 @@ import (
 	"github.com/shardproxy/shardproxy/config"
 )
 
-// exchange sends in on a new connection to addr and returns every byte
+// rawExchange sends in on a new connection to addr and returns every byte
 // that comes back until the server closes the connection (closed true) or
 // stays silent for quiet after answering (nothing within wait at first).
 func rawExchange(t *testing.T, addr string, in []byte, wait time.Duration) (got []byte, closed bool) {
