@@ -278,6 +278,9 @@ func (c *Conn) readLoop() {
 			now = time.Now().UnixNano()
 		}
 		c.s.obs.Replied(time.Duration(now-r.sent), len(r.Reply))
+		if r.Reply[0] == '-' && c.s.opts.NotMaster != nil && isReadOnlyReply(r.Reply) {
+			c.s.opts.NotMaster() // a demoted master: its address is stale
+		}
 		r.complete(nil)
 	}
 }

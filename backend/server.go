@@ -30,6 +30,14 @@ type Options struct {
 	DB int
 	// ReadOnly sends READONLY on every new connection (cluster replicas).
 	ReadOnly bool
+	// RequireMaster checks ROLE on every new connection and refuses a
+	// server that is not a master (a Sentinel-managed master that was
+	// demoted). See failover.go.
+	RequireMaster bool
+	// NotMaster, when set, is called (from connection goroutines; it must
+	// not block) when RequireMaster refuses a connection or a reply is a
+	// -READONLY error: the server's address is probably stale.
+	NotMaster func()
 	// QueueLimit bounds the requests waiting for a connection's writer;
 	// beyond it requests fail at once. Default 65536.
 	QueueLimit int
@@ -85,6 +93,8 @@ type Server struct {
 
 	slots []slot
 	live  atomic.Int32 // connections currently usable
+	addr  atomic.Pointer[string]
+	mv    mover // address changes and dedicated connections; failover.go
 	ctx   context.Context
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
@@ -109,6 +119,8 @@ func NewServer(opts Options) *Server {
 		ctx:   ctx,
 		stop:  cancel,
 	}
+	s.addr.Store(&opts.Addr)
+	s.mv.init()
 	var first sync.WaitGroup
 	for i := range s.slots {
 		s.slots[i].lastErr.Store(&Error{Server: opts.Name, Kind: KindConnect, Cause: ErrNotConnected})
@@ -123,8 +135,8 @@ func NewServer(opts Options) *Server {
 // Name returns the server's name.
 func (s *Server) Name() string { return s.opts.Name }
 
-// Addr returns the server's address.
-func (s *Server) Addr() string { return s.opts.Addr }
+// Addr returns the server's current address (see SetAddr).
+func (s *Server) Addr() string { return *s.addr.Load() }
 
 // Timeout returns the per-request timeout.
 func (s *Server) Timeout() time.Duration { return s.opts.Timeout }
@@ -180,11 +192,13 @@ func (s *Server) Close() {
 // Dial opens a dedicated connection, not shared with other clients, with the
 // server's handshake done. The caller owns it and must Close it.
 func (s *Server) Dial() (*Conn, error) {
+	moved := s.mv.current()
 	c, err := s.connect()
 	if err != nil {
 		return nil, err
 	}
 	c.start()
+	s.mv.track(c, moved)
 	return c, nil
 }
 
@@ -202,6 +216,7 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 	defer signal()
 	everUp := false
 	for {
+		moved := s.mv.current()
 		c, err := s.connect()
 		if err != nil {
 			sl.lastErr.Store(err)
@@ -210,6 +225,9 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 			select {
 			case <-s.ctx.Done():
 				return
+			case <-moved:
+				backoff = s.opts.MinBackoff // a new address: try it at once
+				continue
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, s.opts.MaxBackoff)
@@ -221,13 +239,14 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		everUp = true
 		c.start()
 		sl.cur.Store(c)
+		s.mv.check(c, moved) // SetAddr may have run while connecting
 		if s.live.Add(1) == 1 {
 			s.obs.Up(true)
 			s.log.Info("backend up")
 		}
 		signal()
 		upSince := time.Now()
-		s.watch(c)
+		c = s.watch(sl, c, moved)
 		sl.cur.Store(nil)
 		sl.lastErr.Store(c.err)
 		if s.live.Add(-1) == 0 {
@@ -239,6 +258,12 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		<-c.drained
 		if s.ctx.Err() != nil {
 			return
+		}
+		if isClosed(moved) {
+			// The address changed during this connection's life: the
+			// next one goes to the new address, at once.
+			backoff = s.opts.MinBackoff
+			continue
 		}
 		// A connection that lived a while earned an immediate redial; one
 		// that died young keeps backing off.
@@ -259,21 +284,39 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 // HealthInterval.
 var pingWire = AppendCommand(nil, "PING")
 
-// watch returns once c has failed or the server is closing (closing c). It
-// pings the connection periodically: a connection only reads while a
-// request is in flight, so without traffic a dead server would go
-// unnoticed, and the server would look up to /readyz and INFO.
-func (s *Server) watch(c *Conn) {
+// watch returns once the slot's connection has failed or the server is
+// closing (closing it), and returns that connection. It pings the
+// connection periodically: a connection only reads while a request is in
+// flight, so without traffic a dead server would go unnoticed, and the
+// server would look up to /readyz and INFO. When the server's address
+// changes (moved is closed) it dials the new address, swaps the new
+// connection in and retires the old one (see retire).
+func (s *Server) watch(sl *slot, c *Conn, moved chan struct{}) *Conn {
 	t := time.NewTicker(s.opts.HealthInterval)
 	defer t.Stop()
 	ping := NewRequest()
 	for {
 		select {
 		case <-c.dying:
-			return
+			return c
 		case <-s.ctx.Done():
 			c.Close()
-			return
+			return c
+		case <-moved:
+			moved = s.mv.current()
+			nc, err := s.connect()
+			if err != nil {
+				// The new master is not reachable yet: never keep using
+				// the old one, which may still accept writes that the new
+				// master will not have.
+				c.fail(movedError(s))
+				return c
+			}
+			nc.start()
+			sl.cur.Store(nc)
+			s.mv.check(nc, moved)
+			s.retire(c)
+			c = nc
 		case <-t.C:
 			ping.Reset()
 			ping.Wire = pingWire
@@ -286,7 +329,11 @@ func (s *Server) watch(c *Conn) {
 // connect dials the server and runs the handshake (AUTH, SELECT, READONLY).
 func (s *Server) connect() (*Conn, *Error) {
 	d := net.Dialer{Timeout: s.opts.Timeout, KeepAlive: 30 * time.Second}
-	nc, err := d.DialContext(s.ctx, "tcp", s.opts.Addr)
+	addr := s.Addr()
+	if addr == "" {
+		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: ErrNoAddr}
+	}
+	nc, err := d.DialContext(s.ctx, "tcp", addr)
 	if err != nil {
 		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: trimDialError(err)}
 	}
@@ -305,6 +352,10 @@ func (s *Server) connect() (*Conn, *Error) {
 	}
 	if s.opts.ReadOnly {
 		hs = AppendCommand(hs, "READONLY")
+		n++
+	}
+	if s.opts.RequireMaster {
+		hs = AppendCommand(hs, "ROLE")
 		n++
 	}
 	c := newConn(s, nc)
@@ -326,6 +377,15 @@ func (s *Server) connect() (*Conn, *Error) {
 		if reply[0] == '-' {
 			nc.Close()
 			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %s", trimCRLF(reply[1:]))}
+		}
+		if s.opts.RequireMaster && i == n-1 {
+			if err := checkRole(reply); err != nil {
+				nc.Close()
+				if s.opts.NotMaster != nil {
+					s.opts.NotMaster()
+				}
+				return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
+			}
 		}
 	}
 	nc.SetDeadline(time.Time{})

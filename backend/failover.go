@@ -1,0 +1,176 @@
+package backend
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Errors of a server whose address changes (Sentinel-managed masters).
+var (
+	// ErrNoAddr is the cause while a server has no known address yet
+	// (Sentinel has not named its master).
+	ErrNoAddr = errors.New("no known address")
+	// ErrMoved is the cause of the requests that were queued or in flight
+	// on a master when it was replaced: their outcome is unknown, so they
+	// are failed rather than retried on the new master.
+	ErrMoved = errors.New("master changed (failover); the command's outcome is unknown")
+	// ErrNotMaster is the cause when RequireMaster refuses a connection to
+	// a server whose ROLE is not master.
+	ErrNotMaster = errors.New("server is not a master (ROLE)")
+)
+
+// mover is the part of a Server that changes its address in place: the
+// current address generation (a channel closed by SetAddr) and the
+// dedicated connections to close when it moves.
+type mover struct {
+	mu        sync.Mutex
+	moved     chan struct{}      // guarded by mu; closed when the address changes
+	dedicated map[*Conn]struct{} // guarded by mu
+}
+
+func (m *mover) init() { m.moved = make(chan struct{}) }
+
+// current returns the channel closed by the next address change.
+func (m *mover) current() chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.moved
+}
+
+// track remembers a dedicated connection dialled during generation moved,
+// closing it at once when the address changed meanwhile.
+func (m *mover) track(c *Conn, moved chan struct{}) {
+	m.mu.Lock()
+	if m.moved != moved {
+		m.mu.Unlock()
+		c.fail(movedError(c.s))
+		return
+	}
+	if m.dedicated == nil {
+		m.dedicated = map[*Conn]struct{}{}
+	}
+	for d := range m.dedicated {
+		if d.Err() != nil {
+			delete(m.dedicated, d) // closed by its owner or broken
+		}
+	}
+	m.dedicated[c] = struct{}{}
+	m.mu.Unlock()
+}
+
+// check fails c, a shared connection dialled during generation moved, when
+// the address changed meanwhile. SetAddr stores the address before it
+// looks at the slots, and maintain stores c before calling check, so one of
+// the two always sees the other.
+func (m *mover) check(c *Conn, moved chan struct{}) {
+	if isClosed(moved) {
+		c.fail(movedError(c.s))
+	}
+}
+
+func movedError(s *Server) *Error {
+	return &Error{Server: s.opts.Name, Kind: KindClosed, Cause: ErrMoved}
+}
+
+// SetAddr points the server at a new address, in place, so that everything
+// holding the *Server (a hash ring, sessions) follows it: it is how a
+// Sentinel failover reaches the data path. Requests queued or in flight on
+// the old address get the old server's reply, or fail with the backend
+// error if it does not answer (never retried: a write may have happened;
+// see retire); dedicated connections are closed so that their clients see
+// an error rather than talk to a demoted master; the shared connections
+// are redialled to addr at once and swapped in as soon as they are up. It reports whether the
+// address changed. It is safe for concurrent use.
+func (s *Server) SetAddr(addr string) bool {
+	s.mv.mu.Lock()
+	if addr == s.Addr() {
+		s.mv.mu.Unlock()
+		return false
+	}
+	old := s.Addr()
+	s.addr.Store(&addr)
+	close(s.mv.moved)
+	s.mv.moved = make(chan struct{})
+	dedicated := s.mv.dedicated
+	s.mv.dedicated = nil
+	s.mv.mu.Unlock()
+	s.log.Warn("backend address changed", "from", old, "to", addr)
+	err := movedError(s)
+	// Shared connections are swapped by their slot's goroutine (watch);
+	// dedicated ones hold a client in a transaction or a blocking call on
+	// the old master: close them so the client sees an error.
+	for c := range dedicated {
+		c.fail(err)
+	}
+	return true
+}
+
+// checkRole accepts a raw ROLE reply whose first element is "master".
+func checkRole(raw []byte) error {
+	v, err := Decode(raw)
+	if err != nil {
+		return fmt.Errorf("ROLE: %w", err)
+	}
+	arr, _ := v.([]Value)
+	if len(arr) == 0 {
+		return fmt.Errorf("ROLE: unexpected reply %q", trimCRLF(raw))
+	}
+	if role := str(arr[0]); role != "master" {
+		return fmt.Errorf("%w: it is a %s", ErrNotMaster, role)
+	}
+	return nil
+}
+
+var readOnlyPrefix = []byte("-READONLY ")
+
+// isReadOnlyReply reports whether a raw reply is the error a replica gives
+// to a write.
+func isReadOnlyReply(raw []byte) bool { return bytes.HasPrefix(raw, readOnlyPrefix) }
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// retireGrace is how long retire waits between its two barriers: a
+// session that picked the connection just before it was swapped out
+// enqueues within microseconds, so its requests land before the second.
+const retireGrace = 10 * time.Millisecond
+
+// retire closes c, a shared connection to the server's old address that is
+// no longer handed out, once the requests already on it have been
+// answered. Those replies are real replies of the old server (a planned
+// failover keeps it up as a replica, so reads in flight succeed and writes
+// get -READONLY); a server that does not answer fails them with the
+// backend error when the request timeout passes. Nothing is retried.
+func (s *Server) retire(c *Conn) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer c.fail(movedError(s))
+		barrier := NewRequest()
+		for i := 0; i < 2; i++ {
+			if i > 0 {
+				select {
+				case <-s.ctx.Done():
+					return
+				case <-time.After(retireGrace):
+				}
+			}
+			barrier.Reset()
+			barrier.Wire = pingWire
+			c.Enqueue(barrier) // FIFO: completes after every earlier request
+			barrier.Wait()
+			if barrier.Err != nil {
+				return
+			}
+		}
+	}()
+}
