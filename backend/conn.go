@@ -17,10 +17,11 @@ import (
 // by position. When anything goes wrong the connection fails every request
 // it still holds and closes for good; its Server then dials a replacement.
 type Conn struct {
-	s  *Server
-	nc net.Conn
-	br *bufio.Reader
-	bw *bufio.Writer
+	s   *Server
+	gen uint64 // the server's address generation when dialled
+	nc  net.Conn
+	br  *bufio.Reader
+	bw  *bufio.Writer
 
 	mu     sync.Mutex
 	queue  []*Request // guarded by mu; waiting for the writer

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +27,7 @@ var (
 // current address generation (a channel closed by SetAddr) and the
 // dedicated connections to close when it moves.
 type mover struct {
+	gen       atomic.Uint64 // incremented by SetAddr after the address
 	mu        sync.Mutex
 	moved     chan struct{}      // guarded by mu; closed when the address changes
 	dedicated map[*Conn]struct{} // guarded by mu
@@ -92,6 +94,7 @@ func (s *Server) SetAddr(addr string) bool {
 	}
 	old := s.Addr()
 	s.addr.Store(&addr)
+	s.mv.gen.Add(1) // after the address: a conn of this gen has dialled addr
 	close(s.mv.moved)
 	s.mv.moved = make(chan struct{})
 	dedicated := s.mv.dedicated
@@ -173,4 +176,21 @@ func (s *Server) retire(c *Conn) {
 			}
 		}
 	}()
+}
+
+// awaitMove waits, up to the request timeout, for the connections to the
+// server's new address to replace those to the old one, so that a planned
+// failover costs requests a millisecond of latency rather than an error.
+func (s *Server) awaitMove(hint int) (*Conn, *Error) {
+	deadline := time.Now().Add(s.opts.Timeout)
+	for {
+		time.Sleep(200 * time.Microsecond)
+		c, err, stale := s.pick(hint)
+		if !stale {
+			return c, err
+		}
+		if time.Now().After(deadline) {
+			return nil, movedError(s)
+		}
+	}
 }

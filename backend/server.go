@@ -159,27 +159,48 @@ func (s *Server) InFlight() int {
 // client session keeps using the same connection (which keeps its commands in
 // order). When none is usable it returns the last connection error.
 func (s *Server) Pick(hint int) (*Conn, *Error) {
+	c, err, stale := s.pick(hint)
+	if stale {
+		// The address just changed and the new connections are being
+		// dialled: wait for them rather than fail (see awaitMove).
+		return s.awaitMove(hint)
+	}
+	return c, err
+}
+
+// pick is one pass of Pick. stale reports usable connections that are
+// still to the server's previous address, which are never handed out.
+func (s *Server) pick(hint int) (*Conn, *Error, bool) {
 	n := len(s.slots)
 	if hint < 0 {
 		hint = -hint
 	}
+	gen := s.mv.gen.Load()
 	var dying *Error
+	stale := false
 	for i := 0; i < n; i++ {
 		sl := &s.slots[(hint+i)%n]
 		if c := sl.cur.Load(); c != nil {
 			err := c.Err()
 			if err == nil {
-				return c, nil
+				if c.gen == gen {
+					return c, nil, false
+				}
+				stale = true
+				continue
 			}
 			if dying == nil {
 				dying = err // fresher than lastErr until the slot notices
 			}
 		}
 	}
-	if dying != nil {
-		return nil, dying
+	if stale {
+		return nil, nil, true
 	}
-	return nil, s.slots[hint%n].lastErr.Load()
+	if dying != nil {
+		return nil, dying, false
+	}
+	return nil, s.slots[hint%n].lastErr.Load(), false
 }
 
 // Close stops every connection, failing what they hold, and waits for the
@@ -329,6 +350,7 @@ func (s *Server) watch(sl *slot, c *Conn, moved chan struct{}) *Conn {
 // connect dials the server and runs the handshake (AUTH, SELECT, READONLY).
 func (s *Server) connect() (*Conn, *Error) {
 	d := net.Dialer{Timeout: s.opts.Timeout, KeepAlive: 30 * time.Second}
+	gen := s.mv.gen.Load() // before the address: see SetAddr
 	addr := s.Addr()
 	if addr == "" {
 		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: ErrNoAddr}
@@ -359,6 +381,7 @@ func (s *Server) connect() (*Conn, *Error) {
 		n++
 	}
 	c := newConn(s, nc)
+	c.gen = gen
 	if n == 0 {
 		return c, nil
 	}
