@@ -35,6 +35,8 @@ const (
 	DefaultServerFailureLimit     = 2
 	DefaultClusterRefreshInterval = 5000 * time.Millisecond
 	DefaultMaxRedirects           = 5
+	DefaultReplicaMaxLag          = 10 * time.Second
+	DefaultHealthCheckInterval    = 1000 * time.Millisecond
 )
 
 // DefaultServerConnections is the default number of multiplexed connections
@@ -74,5 +76,7 @@ func Default(name string) *Pool {
 		ServerFailureLimit:     DefaultServerFailureLimit,
 		ClusterRefreshInterval: DefaultClusterRefreshInterval,
 		MaxRedirects:           DefaultMaxRedirects,
+		ReplicaMaxLag:          DefaultReplicaMaxLag,
+		HealthCheckInterval:    DefaultHealthCheckInterval,
 	}
 }
