@@ -77,6 +77,7 @@ type Metrics struct {
 	slotRefreshes    *prometheus.CounterVec
 	slotsCovered     *prometheus.GaugeVec
 	ejections        *prometheus.CounterVec
+	failovers        *prometheus.CounterVec
 
 	// Per backend.
 	backendUp         *prometheus.GaugeVec
@@ -153,6 +154,8 @@ func New(version, goVersion string) *Metrics {
 		"Hash slots (of 16384) that the current slot map of a cluster pool assigns to a reachable node.", pool...)
 	m.ejections = counter("ejections_total",
 		"Backends ejected from a pool's ring by the failure policy.", pool...)
+	m.failovers = counter("failovers_total",
+		"Master address changes of a Sentinel-managed pool that the proxy followed.", pool...)
 
 	m.backendUp = gauge("backend_up",
 		"Whether the proxy currently holds a working connection to the backend (1) or not (0).", backend...)
@@ -188,7 +191,7 @@ func New(version, goVersion string) *Metrics {
 	m.poolVecs = []deleter{
 		m.clientConns, m.clientConnsLimit, m.accepted, m.rejected,
 		m.commands, m.commandLatency, m.clientBatch, m.clientBytesIn, m.clientBytesOut,
-		m.redirects, m.slotRefreshes, m.slotsCovered, m.ejections,
+		m.redirects, m.slotRefreshes, m.slotsCovered, m.ejections, m.failovers,
 	}
 	m.backendVecs = []deleter{
 		m.backendUp, m.backendRequests, m.backendErrors, m.backendInFlight,

@@ -83,6 +83,9 @@ type Pool struct {
 	SlotsCovered prometheus.Gauge
 	// Ejections counts backends ejected from the ring by the failure policy.
 	Ejections prometheus.Counter
+	// Failovers counts master address changes followed in a
+	// Sentinel-managed pool.
+	Failovers prometheus.Counter
 
 	m     *Metrics
 	name  string
@@ -118,6 +121,7 @@ func (m *Metrics) Pool(name string, opt PoolOptions) (*Pool, error) {
 		ClientBytesIn:          m.clientBytesIn.WithLabelValues(name),
 		ClientBytesOut:         m.clientBytesOut.WithLabelValues(name),
 		Ejections:              m.ejections.WithLabelValues(name),
+		Failovers:              m.failovers.WithLabelValues(name),
 		m:                      m,
 		name:                   name,
 		names:                  append([]string(nil), opt.CommandNames...),
