@@ -28,6 +28,9 @@ func (s *Session) part(key []byte) int {
 // replica chosen by the session's hint.
 func (s *Session) server(part int, ci *commandInfo) *backend.Server {
 	if s.ring != nil {
+		if s.ring.sidx != nil && s.p.cfg.ReadFromReplicas && ci.flags&flagReadonly != 0 {
+			return s.p.sentinel.Replica(s.ring.sidx[part], s.hint)
+		}
 		return s.ring.servers[part]
 	}
 	if s.p.cfg.ReadFromReplicas && ci.flags&flagReadonly != 0 {

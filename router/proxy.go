@@ -50,6 +50,10 @@ type Pool struct {
 	log     *slog.Logger
 	topo    atomic.Pointer[ringTopo] // ring mode; swapped whole by Reload
 	cluster *backend.Cluster         // cluster mode
+	// sentinel resolves the master names of a Sentinel-managed ring.
+	sentinel *backend.SentinelShards
+	// eject is the auto_eject_hosts state of a ring pool; nil when off.
+	eject   *ejection
 	ln      net.Listener
 	started time.Time
 	nextID  atomic.Int64
@@ -104,9 +108,15 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		return nil, fmt.Errorf("pool %s: metrics: %w", pc.Name, err)
 	}
 	p.stats.m = p.m
-	if cluster {
+	switch {
+	case cluster:
 		err = p.startCluster(opts)
-	} else {
+	case pc.SentinelManaged():
+		err = p.startSentinelRing()
+	default:
+		if pc.AutoEjectHosts {
+			p.eject = &ejection{pool: p}
+		}
 		err = p.startRing()
 	}
 	if err != nil {
@@ -131,6 +141,7 @@ type ringTopo struct {
 	servers []*backend.Server
 	bm      []*metrics.Backend // per server
 	conf    []config.Server
+	sidx    []int // Sentinel rings: the master index of each server
 
 	hash, hashTag, distribution string // as configured, to tell a reload's changes
 }
@@ -141,7 +152,7 @@ func (p *Pool) startRing() error {
 	if err != nil {
 		return err
 	}
-	p.topo.Store(t)
+	p.installRing(t)
 	return nil
 }
 
@@ -170,7 +181,15 @@ func (p *Pool) buildRing(pc *config.Pool, old *ringTopo) (*ringTopo, error) {
 	// Connect to the new servers in parallel: a dead one costs one
 	// timeout, not one per server.
 	var wg sync.WaitGroup
+	if p.sentinel != nil {
+		t.sidx = make([]int, len(pc.Servers))
+	}
 	for i, sc := range pc.Servers {
+		if p.sentinel != nil {
+			t.servers[i], t.bm[i] = p.sentinelMaster(i, sc)
+			t.sidx[i] = i
+			continue
+		}
 		if old != nil {
 			if j := old.index(sc); j >= 0 {
 				t.servers[i], t.bm[i] = old.servers[j], old.bm[j]
@@ -241,7 +260,10 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Auth:        p.cfg.RedisAuth,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
-		Observer:    obs,
+		// Every connection is PINGed this often: it feeds Up, /readyz
+		// and INFO (and the Ejector's own checks share the period).
+		HealthInterval: p.cfg.HealthCheckInterval,
+		Observer:       obs,
 	}
 }
 
@@ -354,12 +376,16 @@ func (p *Pool) close() {
 	if p.ln != nil {
 		p.ln.Close()
 	}
-	if t := p.topo.Load(); t != nil {
+	p.closeEjection()
+	if t := p.fullRing(); t != nil {
 		for _, s := range t.servers {
 			if s != nil {
 				s.Close()
 			}
 		}
+	}
+	if p.sentinel != nil {
+		p.sentinel.Close()
 	}
 	if p.cluster != nil {
 		p.cluster.Close()

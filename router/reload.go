@@ -77,10 +77,10 @@ func (p *Proxy) reload(cfg *config.Config) error {
 	// leaves the proxy as it was.
 	topos := make([]*ringTopo, len(changes))
 	for i, c := range changes {
-		t, err := c.pool.buildRing(c.pc, c.pool.topo.Load())
+		t, err := c.pool.buildRing(c.pc, c.pool.fullRing())
 		if err != nil {
 			for j, built := range topos[:i] {
-				changes[j].pool.dropUnused(built, changes[j].pool.topo.Load())
+				changes[j].pool.dropUnused(built, changes[j].pool.fullRing())
 			}
 			return fmt.Errorf("pool %s: %w", c.pc.Name, err)
 		}
@@ -98,7 +98,7 @@ func (p *Proxy) reload(cfg *config.Config) error {
 // swapRing installs t and retires the servers of the old topology that t
 // does not use.
 func (p *Pool) swapRing(pc *config.Pool, t *ringTopo) {
-	old := p.topo.Swap(t)
+	old := p.installRing(t)
 	removed := 0
 	for _, s := range old.servers {
 		if !slices.Contains(t.servers, s) {
@@ -130,7 +130,7 @@ func (p *Pool) dropUnused(old, keep *ringTopo) {
 // ringChanged reports whether next places keys differently from the
 // pool's current topology.
 func (p *Pool) ringChanged(next *config.Pool) bool {
-	t := p.topo.Load()
+	t := p.fullRing()
 	if t.hash != next.Hash || t.hashTag != next.HashTag || t.distribution != next.Distribution {
 		return true
 	}
@@ -163,8 +163,17 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("cluster_refresh_interval", cur.ClusterRefreshInterval != next.ClusterRefreshInterval)
 	add("read_from_replicas", cur.ReadFromReplicas != next.ReadFromReplicas)
 	add("max_redirects", cur.MaxRedirects != next.MaxRedirects)
-	if cur.Mode == config.ModeCluster {
-		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool { return a.Addr == b.Addr }))
+	add("sentinels", !slices.Equal(cur.Sentinels, next.Sentinels))
+	add("sentinel_auth", cur.SentinelAuth != next.SentinelAuth)
+	add("sentinel_username", cur.SentinelUsername != next.SentinelUsername)
+	add("replica_max_lag", cur.ReplicaMaxLag != next.ReplicaMaxLag)
+	add("health_check_interval", cur.HealthCheckInterval != next.HealthCheckInterval)
+	if cur.Mode == config.ModeCluster || cur.SentinelManaged() {
+		// A Sentinel ring's master Servers live as long as the pool.
+		sentinel := cur.SentinelManaged()
+		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool {
+			return a.Addr == b.Addr && (!sentinel || a.Name == b.Name && a.Weight == b.Weight)
+		}))
 	}
 	return keys
 }
