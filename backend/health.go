@@ -17,8 +17,9 @@ type EjectOptions struct {
 	// FailureLimit is the number of consecutive failed checks after which
 	// a server is ejected (nutcracker's server_failure_limit); default 2.
 	FailureLimit int
-	// RetryTimeout is how long an ejected server stays out before it is
-	// put back and checked again (server_retry_timeout); default 30s.
+	// RetryTimeout is how long an ejected server stays out at least
+	// (server_retry_timeout); it is put back at the first check that
+	// passes after that. Default 30s.
 	RetryTimeout time.Duration
 	// Changed is called from the Ejector's goroutines when server i is
 	// ejected (true) or put back (false); calls are serialised.
@@ -29,8 +30,8 @@ type EjectOptions struct {
 
 // Ejector implements nutcracker's auto_eject_hosts for cache pools: it
 // PINGs every server each Interval, ejects a server after FailureLimit
-// consecutive failures and puts it back RetryTimeout later, when it is
-// checked again (FailureLimit more failures eject it again). Ejection moves
+// consecutive failures and puts it back once a check passes after
+// RetryTimeout (FailureLimit more failures eject it again). Ejection moves
 // the server's keys to the others: for caches only, never for data (data
 // pools use Sentinel). It is safe for concurrent use.
 type Ejector struct {
@@ -116,6 +117,16 @@ func (e *Ejector) check(i int) {
 		case <-e.ctx.Done():
 			return
 		case <-time.After(e.opts.RetryTimeout):
+		}
+		// Unlike nutcracker, which puts the server back blindly and lets
+		// clients find out, wait for a check to pass: a server still down
+		// stays out without a burst of errors.
+		for !ping(s, req) {
+			select {
+			case <-e.ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		e.log.Info("backend back in the ring after the retry timeout", "server", s.Name())
 		e.set(i, false)
