@@ -100,7 +100,7 @@ func (s *Server) SetAddr(addr string) bool {
 	dedicated := s.mv.dedicated
 	s.mv.dedicated = nil
 	s.mv.mu.Unlock()
-	s.log.Warn("backend address changed", "from", old, "to", addr)
+	s.log.Info("backend address changed", "from", old, "to", addr)
 	err := movedError(s)
 	// Shared connections are swapped by their slot's goroutine (watch);
 	// dedicated ones hold a client in a transaction or a blocking call on

@@ -237,7 +237,7 @@ func (s *Sentinel) poll() bool {
 		}
 		s.views[name].Store(&v)
 		if v.Addr != cur.Addr {
-			s.log.Warn("sentinel master confirmed", "master", name, "addr", v.Addr, "previous", cur.Addr, "epoch", v.Epoch)
+			s.log.Info("sentinel master confirmed", "master", name, "addr", v.Addr, "previous", cur.Addr, "epoch", v.Epoch)
 		}
 		if s.opts.Changed != nil {
 			s.opts.Changed(name, v)

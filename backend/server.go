@@ -114,7 +114,7 @@ func NewServer(opts Options) *Server {
 	s := &Server{
 		opts:  opts,
 		obs:   opts.Observer,
-		log:   opts.Logger.With("server", opts.Name, "addr", opts.Addr),
+		log:   opts.Logger.With("server", opts.Name),
 		slots: make([]slot, opts.Connections),
 		ctx:   ctx,
 		stop:  cancel,
@@ -263,7 +263,7 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		s.mv.check(c, moved) // SetAddr may have run while connecting
 		if s.live.Add(1) == 1 {
 			s.obs.Up(true)
-			s.log.Info("backend up")
+			s.log.Info("backend up", "addr", s.Addr())
 		}
 		signal()
 		upSince := time.Now()
@@ -273,7 +273,7 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		if s.live.Add(-1) == 0 {
 			s.obs.Up(false)
 			if s.ctx.Err() == nil {
-				s.log.Warn("backend down", "cause", c.err.Error())
+				s.log.Warn("backend down", "addr", s.Addr(), "cause", c.err.Error())
 			}
 		}
 		<-c.drained
