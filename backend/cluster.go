@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // SlotCount is the number of Redis Cluster hash slots.
@@ -278,7 +280,7 @@ func (c *Cluster) fetch(addr string) ([]shard, error) {
 		if err != nil {
 			return nil, err
 		}
-		if e, ok := v.(RedisError); ok {
+		if e, ok := v.(resp.Error); ok {
 			return nil, e
 		}
 	}
@@ -287,14 +289,14 @@ func (c *Cluster) fetch(addr string) ([]shard, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := v.(RedisError); !ok {
+	if _, ok := v.(resp.Error); !ok {
 		return parseShards(v, host)
 	}
 	v, err = roundTrip(bw, br, "CLUSTER", "SLOTS")
 	if err != nil {
 		return nil, err
 	}
-	if e, ok := v.(RedisError); ok {
+	if e, ok := v.(resp.Error); ok {
 		return nil, e
 	}
 	return parseSlots(v, host)
@@ -359,8 +361,8 @@ func (c *Cluster) apply(shards []shard) {
 // parseShards reads CLUSTER SHARDS: per shard a flat map with "slots"
 // (start, end pairs) and "nodes" (flat maps with ip, endpoint, port, role,
 // health). Only online nodes serve; an empty ip means the host asked.
-func parseShards(v Value, host string) ([]shard, error) {
-	arr, ok := v.([]Value)
+func parseShards(v any, host string) ([]shard, error) {
+	arr, ok := v.([]any)
 	if !ok {
 		return nil, errors.New("CLUSTER SHARDS: not an array")
 	}
@@ -368,7 +370,7 @@ func parseShards(v Value, host string) ([]shard, error) {
 	for _, sv := range arr {
 		m := flatMap(sv)
 		var sh shard
-		slotsV, _ := m["slots"].([]Value)
+		slotsV, _ := m["slots"].([]any)
 		for i := 0; i+1 < len(slotsV); i += 2 {
 			lo, ok1 := slotsV[i].(int64)
 			hi, ok2 := slotsV[i+1].(int64)
@@ -377,7 +379,7 @@ func parseShards(v Value, host string) ([]shard, error) {
 			}
 			sh.ranges = append(sh.ranges, [2]int{int(lo), int(hi)})
 		}
-		nodes, _ := m["nodes"].([]Value)
+		nodes, _ := m["nodes"].([]any)
 		for _, nv := range nodes {
 			n := flatMap(nv)
 			addr := nodeAddr(str(n["endpoint"]), str(n["ip"]), n["port"], host)
@@ -400,15 +402,15 @@ func parseShards(v Value, host string) ([]shard, error) {
 }
 
 // parseSlots reads CLUSTER SLOTS: [start, end, [ip, port, id], replicas...].
-func parseSlots(v Value, host string) ([]shard, error) {
-	arr, ok := v.([]Value)
+func parseSlots(v any, host string) ([]shard, error) {
+	arr, ok := v.([]any)
 	if !ok {
 		return nil, errors.New("CLUSTER SLOTS: not an array")
 	}
 	byMaster := map[string]*shard{}
 	var order []string
 	for _, ev := range arr {
-		e, ok := ev.([]Value)
+		e, ok := ev.([]any)
 		if !ok || len(e) < 3 {
 			return nil, errors.New("CLUSTER SLOTS: bad entry")
 		}
@@ -419,7 +421,7 @@ func parseSlots(v Value, host string) ([]shard, error) {
 		}
 		var addrs []string
 		for _, nv := range e[2:] {
-			n, ok := nv.([]Value)
+			n, ok := nv.([]any)
 			if !ok || len(n) < 2 {
 				continue
 			}
@@ -443,19 +445,19 @@ func parseSlots(v Value, host string) ([]shard, error) {
 	return out, nil
 }
 
-func flatMap(v Value) map[string]Value {
-	arr, _ := v.([]Value)
-	m := make(map[string]Value, len(arr)/2)
+func flatMap(v any) map[string]any {
+	arr, _ := v.([]any)
+	m := make(map[string]any, len(arr)/2)
 	for i := 0; i+1 < len(arr); i += 2 {
 		m[str(arr[i])] = arr[i+1]
 	}
 	return m
 }
 
-func str(v Value) string {
+func str(v any) string {
 	switch x := v.(type) {
-	case []byte:
-		return string(x)
+	case string:
+		return x
 	case int64:
 		return strconv.FormatInt(x, 10)
 	}
@@ -464,7 +466,7 @@ func str(v Value) string {
 
 // nodeAddr builds "host:port" from what a node reports about another,
 // falling back to the host we reached it at when it does not know its IP.
-func nodeAddr(endpoint, ip string, port Value, asked string) string {
+func nodeAddr(endpoint, ip string, port any, asked string) string {
 	p := str(port)
 	if p == "" || p == "0" {
 		return ""
@@ -487,4 +489,16 @@ func cmpString(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// roundTrip sends one command on a short-lived reader/writer pair and
+// returns its decoded reply (resp.Decode; an error reply is a resp.Error).
+func roundTrip(bw *bufio.Writer, br *bufio.Reader, args ...string) (any, error) {
+	if _, err := bw.Write(resp.AppendCommand(nil, args...)); err != nil {
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, err
+	}
+	return resp.ReadValue(br)
 }

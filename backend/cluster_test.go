@@ -3,10 +3,12 @@ package backend
 import (
 	"reflect"
 	"testing"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // Replies recorded from redis-server 7.0.15 (3 masters, 1 replica each,
-// trimmed to two shards), as Decode returns them.
+// trimmed to two shards), as resp.Decode returns them.
 func TestParseShards(t *testing.T) {
 	raw := "*2\r\n" +
 		"*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:5460\r\n$5\r\nnodes\r\n*2\r\n" +
@@ -15,7 +17,7 @@ func TestParseShards(t *testing.T) {
 		"*4\r\n$5\r\nslots\r\n*4\r\n:5461\r\n:10922\r\n:16000\r\n:16001\r\n$5\r\nnodes\r\n*2\r\n" +
 		"*14\r\n$2\r\nid\r\n$3\r\nccc\r\n$4\r\nport\r\n:7002\r\n$2\r\nip\r\n$0\r\n\r\n$8\r\nendpoint\r\n$0\r\n\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$18\r\nreplication-offset\r\n:10\r\n$6\r\nhealth\r\n$6\r\nonline\r\n" +
 		"*14\r\n$2\r\nid\r\n$3\r\nddd\r\n$4\r\nport\r\n:7005\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n$8\r\nendpoint\r\n$9\r\n127.0.0.1\r\n$4\r\nrole\r\n$7\r\nreplica\r\n$18\r\nreplication-offset\r\n:0\r\n$6\r\nhealth\r\n$4\r\nfail\r\n"
-	v, err := Decode([]byte(raw))
+	v, err := resp.Decode([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +40,7 @@ func TestParseSlots(t *testing.T) {
 		"*4\r\n:0\r\n:5460\r\n*3\r\n$9\r\n127.0.0.1\r\n:7001\r\n$3\r\naaa\r\n*3\r\n$9\r\n127.0.0.1\r\n:7004\r\n$3\r\nbbb\r\n" +
 		"*3\r\n:5461\r\n:10922\r\n*3\r\n$0\r\n\r\n:7002\r\n$3\r\nccc\r\n" +
 		"*3\r\n:16000\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:7001\r\n$3\r\naaa\r\n"
-	v, err := Decode([]byte(raw))
+	v, err := resp.Decode([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,28 +54,5 @@ func TestParseSlots(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("parseSlots = %+v, want %+v", got, want)
-	}
-}
-
-func TestDecode(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want Value
-	}{
-		{"+OK\r\n", []byte("OK")},
-		{":-3\r\n", int64(-3)},
-		{"$-1\r\n", nil},
-		{"-ERR x\r\n", RedisError("ERR x")},
-		{"*2\r\n$1\r\na\r\n*0\r\n", []Value{[]byte("a"), []Value{}}},
-	} {
-		got, err := Decode([]byte(tc.in))
-		if err != nil || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("Decode(%q) = %#v, %v; want %#v", tc.in, got, err, tc.want)
-		}
-	}
-	for _, bad := range []string{"", "*2\r\n:1\r\n", "$5\r\nab\r\n", "?\r\n", "+OK\r\n+extra\r\n"} {
-		if _, err := Decode([]byte(bad)); err == nil {
-			t.Errorf("Decode(%q) accepted", bad)
-		}
 	}
 }

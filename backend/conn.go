@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // Conn is one multiplexed, pipelined connection to a server.
@@ -265,7 +267,7 @@ func (c *Conn) readLoop() {
 				r.Reply = r.Reply[:0]
 			}
 			start := len(r.Reply)
-			r.Reply, err = ReadReply(c.br, r.Reply)
+			r.Reply, err = resp.ReadReply(c.br, r.Reply)
 			if keep {
 				r.Reply = r.Reply[:start]
 			}
@@ -291,7 +293,7 @@ func (c *Conn) ioError(err error) *Error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return &Error{Server: c.s.opts.Name, Kind: KindTimeout, Timeout: c.s.opts.Timeout, Cause: err}
 	}
-	if errors.Is(err, errBadReply) || errors.Is(err, errLongBulk) || errors.Is(err, errDeepReply) {
+	if errors.Is(err, resp.ErrBadReply) || errors.Is(err, resp.ErrLongBulk) || errors.Is(err, resp.ErrDeepReply) {
 		return &Error{Server: c.s.opts.Name, Kind: KindProtocol, Cause: err}
 	}
 	return &Error{Server: c.s.opts.Name, Kind: KindClosed, Cause: err}

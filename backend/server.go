@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // Options configure a Server. Zero values take the defaults documented on
@@ -303,7 +305,7 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 
 // pingWire is the health check sent on every connection once per
 // HealthInterval.
-var pingWire = AppendCommand(nil, "PING")
+var pingWire = resp.AppendCommand(nil, "PING")
 
 // watch returns once the slot's connection has failed or the server is
 // closing (closing it), and returns that connection. It pings the
@@ -365,15 +367,15 @@ func (s *Server) connect() (*Conn, *Error) {
 	var hs []byte
 	n := 0
 	if s.opts.Auth != "" {
-		hs = AppendCommand(hs, "AUTH", s.opts.Auth)
+		hs = resp.AppendCommand(hs, "AUTH", s.opts.Auth)
 		n++
 	}
 	if s.opts.DB != 0 {
-		hs = AppendCommand(hs, "SELECT", strconv.Itoa(s.opts.DB))
+		hs = resp.AppendCommand(hs, "SELECT", strconv.Itoa(s.opts.DB))
 		n++
 	}
 	if s.opts.ReadOnly {
-		hs = AppendCommand(hs, "READONLY")
+		hs = resp.AppendCommand(hs, "READONLY")
 		n++
 	}
 	if s.opts.RequireMaster {
@@ -392,7 +394,7 @@ func (s *Server) connect() (*Conn, *Error) {
 	}
 	var reply []byte
 	for i := 0; i < n; i++ {
-		reply, err = ReadReply(c.br, reply[:0])
+		reply, err = resp.ReadReply(c.br, reply[:0])
 		if err != nil {
 			nc.Close()
 			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %w", err)}
@@ -429,21 +431,6 @@ func trimCRLF(b []byte) string {
 		b = b[:len(b)-1]
 	}
 	return string(b)
-}
-
-// AppendCommand appends args encoded as a RESP array of bulk strings.
-func AppendCommand(dst []byte, args ...string) []byte {
-	dst = append(dst, '*')
-	dst = strconv.AppendInt(dst, int64(len(args)), 10)
-	dst = append(dst, '\r', '\n')
-	for _, a := range args {
-		dst = append(dst, '$')
-		dst = strconv.AppendInt(dst, int64(len(a)), 10)
-		dst = append(dst, '\r', '\n')
-		dst = append(dst, a...)
-		dst = append(dst, '\r', '\n')
-	}
-	return dst
 }
 
 // AppendArgs appends byte-slice args encoded as a RESP array of bulk strings.

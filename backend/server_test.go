@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/tidwall/redcon"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // fakeRedis is a scripted RESP server on 127.0.0.1:0: ECHO-like "GET k"
@@ -128,7 +130,7 @@ func newTestServer(t *testing.T, opts Options) *Server {
 	return s
 }
 
-func cmd(args ...string) []byte { return AppendCommand(nil, args...) }
+func cmd(args ...string) []byte { return resp.AppendCommand(nil, args...) }
 
 // send enqueues one request per wire on one connection and waits for all.
 func send(t *testing.T, s *Server, wires ...[]byte) []*Request {

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/hashring"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 const errSlotDown = "CLUSTERDOWN Hash slot not served"
@@ -26,14 +28,14 @@ func (s *Session) part(key []byte) int {
 // server returns the server of a part for command ci, or nil when no node
 // serves that slot. With read_from_replicas, read-only commands go to a
 // replica chosen by the session's hint.
-func (s *Session) server(part int, ci *commandInfo) *backend.Server {
+func (s *Session) server(part int, ci *command.Info) *backend.Server {
 	if s.ring != nil {
 		if s.ring.sidx != nil && s.p.cfg.ReadFromReplicas && ci.flags&flagReadonly != 0 {
 			return s.p.sentinel.Replica(s.ring.sidx[part], s.hint)
 		}
 		return s.ring.servers[part]
 	}
-	if s.p.cfg.ReadFromReplicas && ci.flags&flagReadonly != 0 {
+	if s.p.cfg.ReadFromReplicas && ci.Flags()&command.FlagReadonly != 0 {
 		return s.p.cluster.Replica(part, s.hint)
 	}
 	return s.p.cluster.Master(part)
@@ -127,7 +129,7 @@ func (s *Session) settle(idx int) {
 			return
 		}
 		if n >= s.p.cfg.MaxRedirects {
-			r.Reply = appendError(r.Reply[:0], "ERR too many cluster redirections for one command")
+			r.Reply = resp.AppendError(r.Reply[:0], "ERR too many cluster redirections for one command")
 			return
 		}
 		if addr != "" && addr[0] == ':' {

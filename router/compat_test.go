@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/internal/testenv"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // Operators swap nutcracker for shardproxy on the same nutcracker.yml and
@@ -60,14 +60,14 @@ func TestNutcrackerSwap(t *testing.T) {
 				for lo := 0; lo < keys; lo += 1000 {
 					var wire []byte
 					for i := lo; i < lo+1000; i++ {
-						wire = backend.AppendCommand(wire, "SET", key(i), strconv.Itoa(i))
+						wire = resp.AppendCommand(wire, "SET", key(i), strconv.Itoa(i))
 					}
 					conn.SetDeadline(time.Now().Add(10 * time.Second))
 					if _, err := conn.Write(wire); err != nil {
 						t.Fatal(err)
 					}
 					for i := lo; i < lo+1000; i++ {
-						reply, err := backend.ReadReply(br, nil)
+						reply, err := resp.ReadReply(br, nil)
 						if err != nil || string(reply) != "+OK\r\n" {
 							t.Fatalf("SET %s through nutcracker: %q %v", key(i), reply, err)
 						}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/tidwall/redcon"
+
+	"github.com/shardproxy/shardproxy/command"
 )
 
 // FuzzRequestPath feeds arbitrary client bytes through the path a request
@@ -41,11 +43,11 @@ func FuzzRequestPath(f *testing.F) {
 			if err != nil {
 				return
 			}
-			ci, _ := lookupCommand(cmd.Args)
+			ci, _ := command.Lookup(cmd.Args)
 			if ci == nil {
 				continue
 			}
-			keys, _ = ci.appendKeyIndexes(keys[:0], cmd.Args)
+			keys, _ = ci.AppendKeyIndexes(keys[:0], cmd.Args)
 			for _, k := range keys {
 				if k <= 0 || k >= len(cmd.Args) {
 					t.Fatalf("%q: key index %d out of %d args", cmd.Args, k, len(cmd.Args))

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/metrics"
 )
 
@@ -80,7 +81,7 @@ func boundary(b []byte) bool {
 
 func newTestStats(t *testing.T) *poolStats {
 	t.Helper()
-	m, err := metrics.New("test", "go").Pool("guard", metrics.PoolOptions{CommandNames: commandNames()})
+	m, err := metrics.New("test", "go").Pool("guard", metrics.PoolOptions{CommandNames: command.Names()})
 	if err != nil {
 		t.Fatal(err)
 	}

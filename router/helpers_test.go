@@ -12,9 +12,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/internal/testenv"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // shards starts n redis-server processes.
@@ -117,7 +117,7 @@ func (c *rawConn) send(s string) {
 // reply reads one raw reply; "" and the error when the connection ends.
 func (c *rawConn) reply() (string, error) {
 	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, err := backend.ReadReply(c.br, nil)
+	b, err := resp.ReadReply(c.br, nil)
 	return string(b), err
 }
 

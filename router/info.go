@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shardproxy/shardproxy/command"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // INFO sections the proxy renders.
@@ -23,7 +26,7 @@ var infoKeyspaceWire = []byte("*2\r\n$4\r\nINFO\r\n$8\r\nkeyspace\r\n")
 
 // addInfo answers INFO [section ...]. The keyspace section sums the shards'
 // own, so it needs a round trip to every server; the rest is local.
-func (s *Session) addInfo(ci *commandInfo, args [][]byte, start int64) {
+func (s *Session) addInfo(ci *command.Info, args [][]byte, start int64) {
 	secs := 0
 	if len(args) == 1 {
 		secs = secDefault
@@ -46,7 +49,7 @@ func (s *Session) addInfo(ci *commandInfo, args [][]byte, start int64) {
 	}
 	if secs&secKeyspace == 0 {
 		lo := len(s.out)
-		s.out = appendBulkString(s.out, s.p.renderInfo(secs, nil))
+		s.out = resp.AppendBulkString(s.out, s.p.renderInfo(secs, nil))
 		s.localItem(ci, start, lo)
 		return
 	}
@@ -66,14 +69,14 @@ func (s *Session) mergeInfo(it *item, reqs []*backendRequest) ([]byte, result) {
 			ks.missing++
 			continue
 		}
-		body, ok := bulkValue(r.Reply)
+		body, ok := resp.BulkValue(r.Reply)
 		if !ok {
 			ks.missing++
 			continue
 		}
 		ks.add(string(body))
 	}
-	s.out = appendBulkString(s.out, s.p.renderInfo(it.extra, &ks))
+	s.out = resp.AppendBulkString(s.out, s.p.renderInfo(it.extra, &ks))
 	return s.out[lo:], resultOK
 }
 

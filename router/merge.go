@@ -3,6 +3,9 @@ package router
 import (
 	"bytes"
 	"slices"
+
+	"github.com/shardproxy/shardproxy/command"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // mergeOp says how the replies of an item's requests become one reply.
@@ -37,23 +40,23 @@ func replyResult(b []byte) result {
 }
 
 // opOf returns the merge of a split or fan-out command.
-func opOf(k mergeKind) (mergeOp, bool) {
+func opOf(k command.Merge) (mergeOp, bool) {
 	switch k {
-	case mergeArray:
+	case command.MergeArray:
 		return opArray, true
-	case mergeOK:
+	case command.MergeOK:
 		return opOK, true
-	case mergeSum:
+	case command.MergeSum:
 		return opSum, true
-	case mergeConcat:
+	case command.MergeConcat:
 		return opConcat, true
-	case mergeRandom:
+	case command.MergeRandom:
 		return opRandom, true
-	case mergeSame:
+	case command.MergeSame:
 		return opSame, true
-	case mergeAnd:
+	case command.MergeAnd:
 		return opAnd, true
-	case mergeScan:
+	case command.MergeScan:
 		return opScan, true
 	}
 	return 0, false
@@ -67,7 +70,7 @@ func (s *Session) merge(it *item) ([]byte, result) {
 	// answer would be silently wrong.
 	for _, r := range reqs {
 		if r.Err != nil && it.op != opInfo { // INFO reports missing shards itself
-			s.out = appendError(s.out, "ERR "+r.Err.Error())
+			s.out = resp.AppendError(s.out, "ERR "+r.Err.Error())
 			return s.out[lo:], resultProxyError
 		}
 	}
@@ -84,25 +87,25 @@ func (s *Session) merge(it *item) ([]byte, result) {
 	case opArray:
 		ok = s.mergeArray(it, reqs)
 	case opOK:
-		s.out = appendSimple(s.out, "OK")
+		s.out = resp.AppendSimple(s.out, "OK")
 	case opSum:
 		var sum int64
 		for _, r := range reqs {
-			n, good := intValue(r.Reply)
+			n, good := resp.IntValue(r.Reply)
 			ok = ok && good
 			sum += n
 		}
-		s.out = appendInt(s.out, sum)
+		s.out = resp.AppendInt(s.out, sum)
 	case opConcat:
 		total := 0
 		s.elems = s.elems[:0]
 		for _, r := range reqs {
 			var good bool
-			s.elems, good = arrayElems(s.elems, r.Reply)
+			s.elems, good = resp.ArrayElems(s.elems, r.Reply)
 			ok = ok && good
 		}
 		total = len(s.elems)
-		s.out = appendArrayHeader(s.out, total)
+		s.out = resp.AppendArrayHeader(s.out, total)
 		for _, e := range s.elems {
 			s.out = append(s.out, e...)
 		}
@@ -111,7 +114,7 @@ func (s *Session) merge(it *item) ([]byte, result) {
 	case opSame:
 		for _, r := range reqs[1:] {
 			if !bytes.Equal(r.Reply, reqs[0].Reply) {
-				s.out = appendError(s.out, "ERR shards returned different replies to '"+it.ci.name+"'")
+				s.out = resp.AppendError(s.out, "ERR shards returned different replies to '"+it.ci.Name()+"'")
 				return s.out[lo:], resultProxyError
 			}
 		}
@@ -124,7 +127,7 @@ func (s *Session) merge(it *item) ([]byte, result) {
 		return s.mergeInfo(it, reqs)
 	}
 	if !ok {
-		s.out = appendError(s.out[:lo], "ERR unexpected reply from a backend to '"+it.ci.name+"'")
+		s.out = resp.AppendError(s.out[:lo], "ERR unexpected reply from a backend to '"+it.ci.Name()+"'")
 		return s.out[lo:], resultProxyError
 	}
 	return s.out[lo:], resultOK
@@ -145,12 +148,12 @@ func (s *Session) mergeArray(it *item, reqs []*backendRequest) bool {
 	for j, r := range reqs {
 		next[j] = len(s.elems)
 		var good bool
-		s.elems, good = arrayElems(s.elems, r.Reply)
+		s.elems, good = resp.ArrayElems(s.elems, r.Reply)
 		if !good || len(s.elems)-next[j] != want[j] {
 			return false
 		}
 	}
-	s.out = appendArrayHeader(s.out, len(it.route))
+	s.out = resp.AppendArrayHeader(s.out, len(it.route))
 	for _, j := range it.route {
 		s.out = append(s.out, s.elems[next[j]]...)
 		next[j]++
@@ -171,7 +174,7 @@ func (s *Session) mergeRandom(reqs []*backendRequest) ([]byte, result) {
 			}
 			continue
 		}
-		if _, ok := bulkValue(r.Reply); ok {
+		if _, ok := resp.BulkValue(r.Reply); ok {
 			s.out = append(s.out, r.Reply...)
 			return s.out[lo:], resultOK
 		}
@@ -180,40 +183,40 @@ func (s *Session) mergeRandom(reqs []*backendRequest) ([]byte, result) {
 		s.out = append(s.out, firstErr...)
 		return s.out[lo:], resultError
 	}
-	s.out = appendNull(s.out)
+	s.out = resp.AppendNull(s.out)
 	return s.out[lo:], resultOK
 }
 
 func (s *Session) mergeAnd(reqs []*backendRequest) bool {
 	s.elems = s.elems[:0]
 	var good bool
-	s.elems, good = arrayElems(s.elems, reqs[0].Reply)
+	s.elems, good = resp.ArrayElems(s.elems, reqs[0].Reply)
 	if !good {
 		return false
 	}
 	n := len(s.elems)
 	and := make([]bool, n)
 	for i, e := range s.elems {
-		v, _ := intValue(e)
+		v, _ := resp.IntValue(e)
 		and[i] = v == 1
 	}
 	for _, r := range reqs[1:] {
 		s.elems = s.elems[:0]
-		s.elems, good = arrayElems(s.elems, r.Reply)
+		s.elems, good = resp.ArrayElems(s.elems, r.Reply)
 		if !good || len(s.elems) != n {
 			return false
 		}
 		for i, e := range s.elems {
-			v, _ := intValue(e)
+			v, _ := resp.IntValue(e)
 			and[i] = and[i] && v == 1
 		}
 	}
-	s.out = appendArrayHeader(s.out, n)
+	s.out = resp.AppendArrayHeader(s.out, n)
 	for _, v := range and {
 		if v {
-			s.out = appendInt(s.out, 1)
+			s.out = resp.AppendInt(s.out, 1)
 		} else {
-			s.out = appendInt(s.out, 0)
+			s.out = resp.AppendInt(s.out, 0)
 		}
 	}
 	return true

@@ -25,10 +25,11 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/internal/testenv"
 	"github.com/shardproxy/shardproxy/metrics"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // observed is a pool served with its own metrics registry and a captured
@@ -221,7 +222,7 @@ func checkUnmoved(t *testing.T, before, after map[string]float64, prefix string)
 }
 
 // cmd encodes one command as RESP.
-func cmd(args ...string) string { return string(backend.AppendCommand(nil, args...)) }
+func cmd(args ...string) string { return string(resp.AppendCommand(nil, args...)) }
 
 // keysOnShards returns n keys with the given prefix and the shard of each.
 func keysOnShards(o *observed, prefix string, n int) ([]string, []int) {
@@ -701,12 +702,12 @@ func TestHistogramSummary(t *testing.T) {
 
 // benchStats returns pool statistics wired to a fresh metrics registry, as a
 // pool's are, and the command-table entry of GET.
-func benchStats(tb testing.TB) (*poolStats, *commandInfo) {
-	mp, err := metrics.New("bench", runtime.Version()).Pool("bench", metrics.PoolOptions{CommandNames: commandNames()})
+func benchStats(tb testing.TB) (*poolStats, *command.Info) {
+	mp, err := metrics.New("bench", runtime.Version()).Pool("bench", metrics.PoolOptions{CommandNames: command.Names()})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ci, errText := lookupCommand([][]byte{[]byte("get"), []byte("k")})
+	ci, errText := command.Lookup([][]byte{[]byte("get"), []byte("k")})
 	if ci == nil {
 		tb.Fatal(errText)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/redcon"
 
 	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/hashring"
 	"github.com/shardproxy/shardproxy/metrics"
@@ -100,7 +101,7 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	var err error
 	p.metrics = opts.Metrics
 	p.m, err = opts.Metrics.Pool(pc.Name, metrics.PoolOptions{
-		CommandNames:         commandNames(),
+		CommandNames:         command.Names(),
 		Cluster:              cluster,
 		MaxClientConnections: pc.ClientConnections,
 	})
@@ -468,10 +469,10 @@ func (st *poolStats) batch(n int) {
 }
 
 // command accounts one command's result; now and start are nanotimes.
-func (st *poolStats) command(ci *commandInfo, res result, start, now int64) {
+func (st *poolStats) command(ci *command.Info, res result, start, now int64) {
 	idx := -1 // "other": a name Redis does not know
 	if ci != nil {
-		idx = ci.index
+		idx = ci.Index()
 	}
 	var r metrics.Result
 	switch res {

@@ -433,6 +433,15 @@ func TestLocalAndFanoutCommands(t *testing.T) {
 	if err := c.Do(ctx(), "SELECT", "1").Err(); err == nil {
 		t.Fatal("SELECT 1 accepted")
 	}
+	// Database 0 spelled as Redis refuses it ("00", "+0", "-0", " 0") gets
+	// Redis's own integer error, not OK.
+	for _, db := range []string{"00", "+0", "-0", " 0", "0 ", "x"} {
+		_, rerr := testenv.Do(rs[0].Addr, "SELECT", db)
+		_, perr := testenv.Do(p.Addr(), "SELECT", db)
+		if rerr == nil || perr == nil || rerr.Error() != perr.Error() {
+			t.Errorf("SELECT %q: proxy %v, redis %v", db, perr, rerr)
+		}
+	}
 	v, err = c.ClientGetName(ctx()).Result()
 	if err != redis.Nil {
 		t.Fatalf("CLIENT GETNAME before SETNAME: %q %v", v, err)

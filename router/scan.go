@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/command"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // SCAN through the proxy walks the servers one after the other. The cursor
@@ -22,7 +24,7 @@ import (
 
 func scanBits(n int) uint { return uint(bits.Len(uint(n - 1))) }
 
-func (s *Session) addScan(ci *commandInfo, args [][]byte, start int64) {
+func (s *Session) addScan(ci *command.Info, args [][]byte, start int64) {
 	cur, err := strconv.ParseUint(string(args[1]), 10, 64)
 	if err != nil {
 		s.errorItem(ci, start, "ERR invalid cursor")
@@ -40,7 +42,7 @@ func (s *Session) addScan(ci *commandInfo, args [][]byte, start int64) {
 		return
 	}
 	r, idx := s.request()
-	w := appendArrayHeader(r.Buf[:0], len(args))
+	w := resp.AppendArrayHeader(r.Buf[:0], len(args))
 	w = backend.AppendBulk(w, args[0])
 	var num [20]byte
 	w = backend.AppendBulk(w, strconv.AppendUint(num[:0], cur>>b, 10))
@@ -60,19 +62,19 @@ func (s *Session) mergeScan(it *item, r *backendRequest) ([]byte, result) {
 	}
 	s.elems = s.elems[:0]
 	var ok bool
-	s.elems, ok = arrayElems(s.elems, r.Reply)
+	s.elems, ok = resp.ArrayElems(s.elems, r.Reply)
 	var cb []byte
 	if ok && len(s.elems) == 2 {
-		cb, ok = bulkValue(s.elems[0])
+		cb, ok = resp.BulkValue(s.elems[0])
 	}
 	if !ok || len(s.elems) != 2 {
-		s.out = appendError(s.out, "ERR unexpected reply from a backend to 'scan'")
+		s.out = resp.AppendError(s.out, "ERR unexpected reply from a backend to 'scan'")
 		return s.out[lo:], resultProxyError
 	}
 	cur, err := strconv.ParseUint(string(cb), 10, 64)
 	b := scanBits(it.extra2)
 	if err != nil || (b > 0 && cur>>(64-b) != 0) {
-		s.out = appendError(s.out, "ERR backend cursor out of the proxy's range")
+		s.out = resp.AppendError(s.out, "ERR backend cursor out of the proxy's range")
 		return s.out[lo:], resultProxyError
 	}
 	var next uint64
@@ -82,8 +84,8 @@ func (s *Session) mergeScan(it *item, r *backendRequest) ([]byte, result) {
 	case it.extra+1 < it.extra2:
 		next = uint64(it.extra + 1)
 	}
-	s.out = appendArrayHeader(s.out, 2)
-	s.out = appendBulkString(s.out, strconv.FormatUint(next, 10))
+	s.out = resp.AppendArrayHeader(s.out, 2)
+	s.out = resp.AppendBulkString(s.out, strconv.FormatUint(next, 10))
 	s.out = append(s.out, s.elems[1]...)
 	return s.out[lo:], resultOK
 }

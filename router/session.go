@@ -4,6 +4,8 @@ import (
 	"github.com/tidwall/redcon"
 
 	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/command"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // itemKind says how the reply to one client command is produced.
@@ -19,7 +21,7 @@ const (
 // item is one client command of a batch and the recipe for its reply.
 type item struct {
 	kind   itemKind
-	ci     *commandInfo
+	ci     *command.Info
 	lo, hi int      // itemLocal: reply bytes in Session.out
 	first  int      // itemForward/itemMerge: index of the first request
 	n      int      // itemMerge: number of requests
@@ -163,48 +165,48 @@ func (s *Session) send(srv *backend.Server, r *backend.Request, idx int) {
 }
 
 // local records a reply the proxy produced itself (appended to s.out by fn).
-func (s *Session) localItem(ci *commandInfo, start int64, lo int) {
+func (s *Session) localItem(ci *command.Info, start int64, lo int) {
 	s.items = append(s.items, item{kind: itemLocal, ci: ci, lo: lo, hi: len(s.out), start: start})
 }
 
 // errorItem records an error reply.
-func (s *Session) errorItem(ci *commandInfo, start int64, msg string) {
+func (s *Session) errorItem(ci *command.Info, start int64, msg string) {
 	lo := len(s.out)
-	s.out = appendError(s.out, msg)
+	s.out = resp.AppendError(s.out, msg)
 	s.localItem(ci, start, lo)
 }
 
 // add classifies one command and turns it into an item.
 func (s *Session) add(raw []byte, args [][]byte, start int64) {
-	ci, errText := lookupCommand(args)
+	ci, errText := command.Lookup(args)
 	if ci == nil {
 		s.errorItem(nil, start, errText)
 		return
 	}
-	class, reply := ci.classify(args)
+	class, reply := ci.Classify(args)
 	switch class {
-	case classSingle, classSameShard:
+	case command.ClassSingle, command.ClassSameShard:
 		s.addKeyed(ci, raw, args, start)
-	case classSplit:
+	case command.ClassSplit:
 		s.addSplit(ci, raw, args, start)
-	case classFanout:
+	case command.ClassFanout:
 		s.addFanout(ci, raw, args, start)
-	case classLocal:
+	case command.ClassLocal:
 		s.addLocal(ci, args, start)
-	case classPinned:
+	case command.ClassPinned:
 		// Until sessions pin backend connections: the stable text of the
 		// issue, without the table's reason.
-		s.errorItem(ci, start, "ERR command '"+ci.name+"' is not supported by the proxy yet")
-	default: // classRefused: the table holds the error text with its reason
+		s.errorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy yet")
+	default: // command.ClassRefused: the table holds the error text with its reason
 		s.errorItem(ci, start, reply)
 	}
 }
 
 // addKeyed routes a command whose keys must all live on one shard (one
 // slot in cluster mode).
-func (s *Session) addKeyed(ci *commandInfo, raw []byte, args [][]byte, start int64) {
+func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start int64) {
 	var errText string
-	s.keys, errText = ci.appendKeyIndexes(s.keys[:0], args)
+	s.keys, errText = ci.AppendKeyIndexes(s.keys[:0], args)
 	if errText != "" {
 		s.errorItem(ci, start, errText)
 		return
@@ -237,10 +239,10 @@ func (s *Session) addKeyed(ci *commandInfo, raw []byte, args [][]byte, start int
 // addSplit splits MGET, MSET, DEL, UNLINK, EXISTS and TOUCH into one
 // sub-command per shard (per slot in cluster mode, since a cluster node
 // refuses keys of different slots in one command), keys in their order.
-func (s *Session) addSplit(ci *commandInfo, raw []byte, args [][]byte, start int64) {
-	step := max(ci.step, 1)
+func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start int64) {
+	step := max(ci.Step(), 1)
 	if (len(args)-1)%step != 0 || len(args) < 2 {
-		s.errorItem(ci, start, "ERR wrong number of arguments for '"+ci.name+"' command")
+		s.errorItem(ci, start, "ERR wrong number of arguments for '"+ci.Name()+"' command")
 		return
 	}
 	nkeys := (len(args) - 1) / step
@@ -284,7 +286,7 @@ func (s *Session) addSplit(ci *commandInfo, raw []byte, args [][]byte, start int
 	}
 	for sub := 0; sub < n; sub++ {
 		r := s.reqs[first+sub]
-		r.Wire = appendArrayHeader(r.Buf[:0], 1+s.counts[sub]*step)
+		r.Wire = resp.AppendArrayHeader(r.Buf[:0], 1+s.counts[sub]*step)
 		r.Wire = backend.AppendBulk(r.Wire, args[0])
 	}
 	for i, k := 0, 1; i < nkeys; i, k = i+1, k+step {
@@ -298,7 +300,7 @@ func (s *Session) addSplit(ci *commandInfo, raw []byte, args [][]byte, start int
 		r.Buf = r.Wire // keep the grown buffer for reuse
 		s.send(s.srvOf[first+sub], r, first+sub)
 	}
-	op, _ := opOf(ci.merge)
+	op, _ := opOf(ci.Merge())
 	s.items = append(s.items, item{
 		kind: itemMerge, ci: ci, first: first, n: n, op: op,
 		route: s.routes[routeLo : routeLo+nkeys], start: start,
@@ -306,10 +308,10 @@ func (s *Session) addSplit(ci *commandInfo, raw []byte, args [][]byte, start int
 }
 
 // addFanout sends a command to every server.
-func (s *Session) addFanout(ci *commandInfo, raw []byte, args [][]byte, start int64) {
-	op, ok := opOf(ci.merge)
+func (s *Session) addFanout(ci *command.Info, raw []byte, args [][]byte, start int64) {
+	op, ok := opOf(ci.Merge())
 	if !ok {
-		s.errorItem(ci, start, "ERR command '"+ci.name+"' is not supported by the proxy")
+		s.errorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy")
 		return
 	}
 	if op == opScan {

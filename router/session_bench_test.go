@@ -9,8 +9,8 @@ import (
 
 	"github.com/tidwall/redcon"
 
-	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // okServer is a minimal RESP backend for benchmarks: +OK to every command.
@@ -35,7 +35,7 @@ func okServer(b *testing.B) string {
 				br, bw := bufio.NewReader(c), bufio.NewWriter(c)
 				var buf []byte
 				for {
-					if buf, err = backend.ReadReply(br, buf[:0]); err != nil {
+					if buf, err = resp.ReadReply(br, buf[:0]); err != nil {
 						return
 					}
 					bw.WriteString("+OK\r\n")

@@ -2,30 +2,21 @@ package testenv
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
-const (
-	// commandTimeout bounds one management command sent by this package.
-	commandTimeout = 2 * time.Second
-	// maxBulkLen and maxArrayLen bound what a reply may announce, so a
-	// corrupt length cannot make readReply allocate gigabytes.
-	maxBulkLen  = 64 << 20
-	maxArrayLen = 1 << 20
-)
+// commandTimeout bounds one management command sent by this package.
+const commandTimeout = 2 * time.Second
 
 // RespError is an error reply from a server, e.g. "ERR unknown command".
-type RespError string
-
-// Error returns the reply text without the leading '-'.
-func (e RespError) Error() string { return string(e) }
+type RespError = resp.Error
 
 // Do sends one command to addr on a fresh connection (2 s deadline) and
 // returns the RESP2 reply: string for simple and bulk strings, int64, nil for
@@ -43,12 +34,7 @@ func Do(addr string, args ...string) (any, error) {
 	if err := conn.SetDeadline(time.Now().Add(commandTimeout)); err != nil {
 		return nil, err
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := io.WriteString(conn, b.String()); err != nil {
+	if _, err := conn.Write(resp.AppendCommand(nil, args...)); err != nil {
 		return nil, err
 	}
 	return readReply(bufio.NewReader(conn))
@@ -67,64 +53,14 @@ func commandString(addr string, args ...string) (string, error) {
 	return s, nil
 }
 
-// readReply parses one RESP2 reply. Errors inside arrays become RespError
-// elements; a RespError at the top level is returned as the error.
+// readReply reads one reply (resp.ReadValue). Errors inside arrays are
+// RespError elements; a RespError at the top level is returned as the error.
 func readReply(r *bufio.Reader) (any, error) {
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return nil, err
+	v, err := resp.ReadValue(r)
+	if e, ok := v.(resp.Error); ok && err == nil {
+		return nil, e
 	}
-	if len(line) < 3 || !strings.HasSuffix(line, "\r\n") {
-		return nil, fmt.Errorf("malformed reply line %q", line)
-	}
-	kind, body := line[0], line[1:len(line)-2]
-	switch kind {
-	case '+':
-		return body, nil
-	case '-':
-		return nil, RespError(body)
-	case ':':
-		return strconv.ParseInt(body, 10, 64)
-	case '$', '*':
-		n, err := strconv.Atoi(body)
-		if err != nil {
-			return nil, fmt.Errorf("malformed length %q", line)
-		}
-		switch {
-		case n < -1:
-			return nil, fmt.Errorf("malformed length %q", line)
-		case n == -1:
-			return nil, nil
-		case kind == '$' && n > maxBulkLen, kind == '*' && n > maxArrayLen:
-			return nil, fmt.Errorf("length %d too large", n)
-		}
-		if kind == '$' {
-			buf := make([]byte, n+2)
-			if _, err := io.ReadFull(r, buf); err != nil {
-				return nil, err
-			}
-			if buf[n] != '\r' || buf[n+1] != '\n' {
-				return nil, fmt.Errorf("bulk string of length %d not followed by CRLF", n)
-			}
-			return string(buf[:n]), nil
-		}
-		// Grow as elements arrive: the announced length is untrusted.
-		arr := make([]any, 0, min(n, 1024))
-		for range n {
-			v, err := readReply(r)
-			var re RespError
-			if err != nil && !errors.As(err, &re) {
-				return nil, err
-			}
-			if err != nil {
-				v = re
-			}
-			arr = append(arr, v)
-		}
-		return arr, nil
-	default:
-		return nil, fmt.Errorf("unexpected reply type %q", line)
-	}
+	return v, err
 }
 
 // pingReady returns a readiness probe that succeeds once addr answers PING

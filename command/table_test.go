@@ -1,4 +1,4 @@
-package router
+package command
 
 import (
 	"bufio"
@@ -21,29 +21,29 @@ func argv(s ...string) [][]byte {
 }
 
 func TestTableIsConsistent(t *testing.T) {
-	if len(commandTable) != commandCount || len(commandNames()) != commandCount {
-		t.Fatalf("table has %d entries, names %d, commandCount %d", len(commandTable), len(commandNames()), commandCount)
+	if len(table) != Count || len(Names()) != Count {
+		t.Fatalf("table has %d entries, names %d, Count %d", len(table), len(Names()), Count)
 	}
 	top := 0
 	seen := map[string]bool{}
-	for i := range commandTable {
-		ci := &commandTable[i]
+	for i := range table {
+		ci := &table[i]
 		t.Run(ci.name, func(t *testing.T) {
-			if ci.index != i || commandNames()[i] != ci.name {
+			if ci.index != i || Names()[i] != ci.name {
 				t.Errorf("index %d at position %d", ci.index, i)
 			}
-			if seen[ci.name] || commandsByName[ci.name] != ci {
-				t.Errorf("name not unique or not in commandsByName")
+			if seen[ci.name] || byName[ci.name] != ci {
+				t.Errorf("name not unique or not in byName")
 			}
 			seen[ci.name] = true
 			if ci.name != strings.ToLower(ci.name) {
 				t.Errorf("name not lowercase")
 			}
-			if ci.class > classRefused {
+			if ci.class > ClassRefused {
 				t.Errorf("no class: %d", ci.class)
 			}
 			if ci.parent >= 0 {
-				p := &commandTable[ci.parent]
+				p := &table[ci.parent]
 				if !p.container || !strings.HasPrefix(ci.name, p.name+"|") {
 					t.Errorf("parent %q is not its container", p.name)
 				}
@@ -57,45 +57,45 @@ func TestTableIsConsistent(t *testing.T) {
 				t.Errorf("redis %v but info %v docs %v", ci.redis, ci.info, ci.docs)
 			}
 			switch ci.class {
-			case classSplit:
-				if ci.merge == mergeNone || ci.step < 1 {
+			case ClassSplit:
+				if ci.merge == MergeNone || ci.step < 1 {
 					t.Errorf("split without merge/step")
 				}
-			case classFanout:
-				if ci.merge == mergeNone || ci.hasKeys {
+			case ClassFanout:
+				if ci.merge == MergeNone || ci.hasKeys {
 					t.Errorf("fanout without merge, or with keys")
 				}
-			case classPinned, classRefused:
+			case ClassPinned, ClassRefused:
 				if ci.reply == "" || ci.reason == "" || !strings.HasPrefix(ci.reply, "ERR command '"+ci.name+"' is not supported by the proxy") {
 					t.Errorf("reply %q reason %q", ci.reply, ci.reason)
 				}
-			case classSingle:
+			case ClassSingle:
 				if ci.simpleKey < 1 {
 					t.Errorf("single without a fixed key position")
 				}
-			case classSameShard:
+			case ClassSameShard:
 				if !ci.hasKeys {
 					t.Errorf("same-shard without keys")
 				}
 			}
-			if ci.flags&flagBlocking != 0 && ci.class != classPinned && !ci.blockOption {
+			if ci.flags&FlagBlocking != 0 && ci.class != ClassPinned && !ci.blockOption {
 				t.Errorf("blocking command is %v", ci.class)
 			}
-			if ci.container && ci.arity > -2 && ci.class != classLocal {
+			if ci.container && ci.arity > -2 && ci.class != ClassLocal {
 				t.Errorf("container callable alone must have a real class")
 			}
 		})
 	}
-	if top != redisCommandCount {
-		t.Errorf("%d top-level Redis commands, redisCommandCount %d", top, redisCommandCount)
+	if top != redisCount {
+		t.Errorf("%d top-level Redis commands, redisCount %d", top, redisCount)
 	}
 }
 
 // TestTableMatchesEmbeddedInfo checks every entry's fields against its own
 // COMMAND INFO and DOCS data.
 func TestTableMatchesEmbeddedInfo(t *testing.T) {
-	for i := range commandTable {
-		ci := &commandTable[i]
+	for i := range table {
+		ci := &table[i]
 		if !ci.redis {
 			continue
 		}
@@ -105,11 +105,11 @@ func TestTableMatchesEmbeddedInfo(t *testing.T) {
 				t.Fatalf("%d trailing bytes", len(rest))
 			}
 			e := v.([]any)
-			var flags cmdFlags
+			var flags Flags
 			for _, f := range e[2].([]any) {
 				flags |= 1 << slices.Index(cmdFlagNames[:], f.(string))
 			}
-			var acl aclCategories
+			var acl ACLCategories
 			for _, a := range e[6].([]any) {
 				acl |= 1 << slices.Index(aclCategoryNames[:], strings.TrimPrefix(a.(string), "@"))
 			}
@@ -210,7 +210,7 @@ func TestLookupCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			ci, err := lookupCommand(argv(tt.args...))
+			ci, err := Lookup(argv(tt.args...))
 			if err != tt.err {
 				t.Errorf("error %q, want %q", err, tt.err)
 			}
@@ -228,68 +228,68 @@ func TestLookupCommand(t *testing.T) {
 func TestClasses(t *testing.T) {
 	tests := []struct {
 		name  string
-		class cmdClass
-		merge mergeKind
+		class Class
+		merge Merge
 	}{
-		{"get", classSingle, mergeNone},
-		{"set", classSingle, mergeNone},
-		{"hset", classSingle, mergeNone},
-		{"xadd", classSingle, mergeNone},
-		{"expire", classSingle, mergeNone},
-		{"object|encoding", classSingle, mergeNone},
-		{"memory|usage", classSingle, mergeNone},
-		{"xinfo|stream", classSingle, mergeNone},
-		{"sort_ro", classSingle, mergeNone},
-		{"mget", classSplit, mergeArray},
-		{"mset", classSplit, mergeOK},
-		{"del", classSplit, mergeSum},
-		{"unlink", classSplit, mergeSum},
-		{"exists", classSplit, mergeSum},
-		{"touch", classSplit, mergeSum},
-		{"rename", classSameShard, mergeNone},
-		{"smove", classSameShard, mergeNone},
-		{"lmove", classSameShard, mergeNone},
-		{"sunionstore", classSameShard, mergeNone},
-		{"zunionstore", classSameShard, mergeNone},
-		{"bitop", classSameShard, mergeNone},
-		{"pfmerge", classSameShard, mergeNone},
-		{"msetnx", classSameShard, mergeNone},
-		{"eval", classSameShard, mergeNone},
-		{"fcall_ro", classSameShard, mergeNone},
-		{"georadius", classSameShard, mergeNone},
-		{"sort", classSameShard, mergeNone},
-		{"xread", classSameShard, mergeNone},
-		{"flushall", classFanout, mergeOK},
-		{"dbsize", classFanout, mergeSum},
-		{"keys", classFanout, mergeConcat},
-		{"scan", classFanout, mergeScan},
-		{"randomkey", classFanout, mergeRandom},
-		{"script|load", classFanout, mergeSame},
-		{"script|exists", classFanout, mergeAnd},
-		{"ping", classLocal, mergeNone},
-		{"command", classLocal, mergeNone},
-		{"command|docs", classLocal, mergeNone},
-		{"auth", classLocal, mergeNone},
-		{"client|setinfo", classLocal, mergeNone},
-		{"object|help", classLocal, mergeNone},
-		{"multi", classPinned, mergeNone},
-		{"watch", classPinned, mergeNone},
-		{"blpop", classPinned, mergeNone},
-		{"subscribe", classPinned, mergeNone},
-		{"pubsub|channels", classPinned, mergeNone},
-		{"reset", classPinned, mergeNone},
-		{"client|tracking", classPinned, mergeNone},
-		{"shutdown", classRefused, mergeNone},
-		{"config|set", classRefused, mergeNone},
-		{"cluster|info", classRefused, mergeNone},
-		{"migrate", classRefused, mergeNone},
-		{"move", classRefused, mergeNone},
-		{"acl|whoami", classRefused, mergeNone},
-		{"client|kill", classRefused, mergeNone},
+		{"get", ClassSingle, MergeNone},
+		{"set", ClassSingle, MergeNone},
+		{"hset", ClassSingle, MergeNone},
+		{"xadd", ClassSingle, MergeNone},
+		{"expire", ClassSingle, MergeNone},
+		{"object|encoding", ClassSingle, MergeNone},
+		{"memory|usage", ClassSingle, MergeNone},
+		{"xinfo|stream", ClassSingle, MergeNone},
+		{"sort_ro", ClassSingle, MergeNone},
+		{"mget", ClassSplit, MergeArray},
+		{"mset", ClassSplit, MergeOK},
+		{"del", ClassSplit, MergeSum},
+		{"unlink", ClassSplit, MergeSum},
+		{"exists", ClassSplit, MergeSum},
+		{"touch", ClassSplit, MergeSum},
+		{"rename", ClassSameShard, MergeNone},
+		{"smove", ClassSameShard, MergeNone},
+		{"lmove", ClassSameShard, MergeNone},
+		{"sunionstore", ClassSameShard, MergeNone},
+		{"zunionstore", ClassSameShard, MergeNone},
+		{"bitop", ClassSameShard, MergeNone},
+		{"pfmerge", ClassSameShard, MergeNone},
+		{"msetnx", ClassSameShard, MergeNone},
+		{"eval", ClassSameShard, MergeNone},
+		{"fcall_ro", ClassSameShard, MergeNone},
+		{"georadius", ClassSameShard, MergeNone},
+		{"sort", ClassSameShard, MergeNone},
+		{"xread", ClassSameShard, MergeNone},
+		{"flushall", ClassFanout, MergeOK},
+		{"dbsize", ClassFanout, MergeSum},
+		{"keys", ClassFanout, MergeConcat},
+		{"scan", ClassFanout, MergeScan},
+		{"randomkey", ClassFanout, MergeRandom},
+		{"script|load", ClassFanout, MergeSame},
+		{"script|exists", ClassFanout, MergeAnd},
+		{"ping", ClassLocal, MergeNone},
+		{"command", ClassLocal, MergeNone},
+		{"command|docs", ClassLocal, MergeNone},
+		{"auth", ClassLocal, MergeNone},
+		{"client|setinfo", ClassLocal, MergeNone},
+		{"object|help", ClassLocal, MergeNone},
+		{"multi", ClassPinned, MergeNone},
+		{"watch", ClassPinned, MergeNone},
+		{"blpop", ClassPinned, MergeNone},
+		{"subscribe", ClassPinned, MergeNone},
+		{"pubsub|channels", ClassPinned, MergeNone},
+		{"reset", ClassPinned, MergeNone},
+		{"client|tracking", ClassPinned, MergeNone},
+		{"shutdown", ClassRefused, MergeNone},
+		{"config|set", ClassRefused, MergeNone},
+		{"cluster|info", ClassRefused, MergeNone},
+		{"migrate", ClassRefused, MergeNone},
+		{"move", ClassRefused, MergeNone},
+		{"acl|whoami", ClassRefused, MergeNone},
+		{"client|kill", ClassRefused, MergeNone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ci := commandsByName[tt.name]
+			ci := byName[tt.name]
 			if ci == nil {
 				t.Fatal("not in the table")
 			}
@@ -298,10 +298,10 @@ func TestClasses(t *testing.T) {
 			}
 		})
 	}
-	if ci := commandsByName["mset"]; ci.step != 2 {
+	if ci := byName["mset"]; ci.step != 2 {
 		t.Errorf("mset step %d", ci.step)
 	}
-	if ci := commandsByName["object|help"]; !strings.HasPrefix(ci.helpRESP(), "*") {
+	if ci := byName["object|help"]; !strings.HasPrefix(ci.HelpReply(), "*") {
 		t.Errorf("object|help has no help text")
 	}
 }
@@ -309,24 +309,24 @@ func TestClasses(t *testing.T) {
 func TestClassifyBlockOption(t *testing.T) {
 	tests := []struct {
 		args []string
-		want cmdClass
+		want Class
 	}{
-		{[]string{"xread", "streams", "s", "0"}, classSameShard},
-		{[]string{"XREAD", "COUNT", "2", "STREAMS", "block", "0"}, classSameShard},
-		{[]string{"xread", "BLOCK", "0", "streams", "s", "0"}, classPinned},
-		{[]string{"xread", "count", "1", "block", "10", "streams", "s", "0"}, classPinned},
-		{[]string{"xreadgroup", "group", "g", "c", "streams", "s", ">"}, classSameShard},
-		{[]string{"xreadgroup", "group", "g", "c", "noack", "block", "1", "streams", "s", ">"}, classPinned},
-		{[]string{"get", "block"}, classSingle},
+		{[]string{"xread", "streams", "s", "0"}, ClassSameShard},
+		{[]string{"XREAD", "COUNT", "2", "STREAMS", "block", "0"}, ClassSameShard},
+		{[]string{"xread", "BLOCK", "0", "streams", "s", "0"}, ClassPinned},
+		{[]string{"xread", "count", "1", "block", "10", "streams", "s", "0"}, ClassPinned},
+		{[]string{"xreadgroup", "group", "g", "c", "streams", "s", ">"}, ClassSameShard},
+		{[]string{"xreadgroup", "group", "g", "c", "noack", "block", "1", "streams", "s", ">"}, ClassPinned},
+		{[]string{"get", "block"}, ClassSingle},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			ci, err := lookupCommand(argv(tt.args...))
+			ci, err := Lookup(argv(tt.args...))
 			if err != "" {
 				t.Fatal(err)
 			}
-			got, reply := ci.classify(argv(tt.args...))
-			if got != tt.want || (got == classPinned) != (reply != "") {
+			got, reply := ci.Classify(argv(tt.args...))
+			if got != tt.want || (got == ClassPinned) != (reply != "") {
 				t.Errorf("class %v reply %q, want %v", got, reply, tt.want)
 			}
 		})
@@ -389,11 +389,11 @@ func TestKeyIndexes(t *testing.T) {
 				}
 			}
 			args := argv(f...)
-			ci, err := lookupCommand(args)
+			ci, err := Lookup(args)
 			if err != "" {
 				t.Fatal(err)
 			}
-			got, msg := ci.appendKeyIndexes(nil, args)
+			got, msg := ci.AppendKeyIndexes(nil, args)
 			if !slices.Equal(got, tt.want) || msg != tt.err {
 				t.Errorf("keys %v %q, want %v %q", got, msg, tt.want, tt.err)
 			}
@@ -401,24 +401,7 @@ func TestKeyIndexes(t *testing.T) {
 	}
 }
 
-func TestNumberParsers(t *testing.T) {
-	ll := []struct {
-		in string
-		n  int64
-		ok bool
-	}{
-		{"0", 0, true}, {"12", 12, true}, {"-3", -3, true}, {"", 0, false}, {"-", 0, false},
-		{"01", 0, false}, {"-0", 0, false}, {"+1", 0, false}, {" 1", 0, false}, {"1 ", 0, false},
-		{"9223372036854775807", 1<<63 - 1, true}, {"9223372036854775808", 0, false},
-		{"-9223372036854775808", -1 << 63, true}, {"-9223372036854775809", 0, false},
-	}
-	for _, tt := range ll {
-		t.Run("string2ll "+tt.in, func(t *testing.T) {
-			if n, ok := string2ll([]byte(tt.in)); n != tt.n || ok != tt.ok {
-				t.Errorf("got %d %v", n, ok)
-			}
-		})
-	}
+func TestAtoi(t *testing.T) {
 	ai := []struct {
 		in string
 		n  int
@@ -427,26 +410,6 @@ func TestNumberParsers(t *testing.T) {
 		t.Run("atoi "+tt.in, func(t *testing.T) {
 			if n := atoi([]byte(tt.in)); n != tt.n {
 				t.Errorf("got %d", n)
-			}
-		})
-	}
-}
-
-func TestStringMatch(t *testing.T) {
-	tests := []struct {
-		pat, s string
-		want   bool
-	}{
-		{"*", "get", true}, {"g?t", "GET", true}, {"client|*", "client|list", true},
-		{"client|*", "client", false}, {"*|help", "acl|help", true}, {"[gs]et", "set", true},
-		{"[^gs]et", "set", false}, {"[a-h]et", "get", true}, {"[h-a]et", "get", true},
-		{`\*`, "*", true}, {`g\et`, "get", true}, {"ge[", "ge", false}, {"ge[t", "get", true},
-		{"**t", "get", true}, {"*x*", "get", false}, {"", "", true}, {"a", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.pat+" "+tt.s, func(t *testing.T) {
-			if got := stringMatch([]byte(tt.pat), []byte(tt.s), true); got != tt.want {
-				t.Errorf("got %v", got)
 			}
 		})
 	}
@@ -461,10 +424,10 @@ func BenchmarkLookupCommand(b *testing.B) {
 			for b.Loop() {
 				if unknown {
 					// lookupCommand then builds its error text; measure the lookup.
-					if findCommand(args) != nil {
+					if Find(args) != nil {
 						b.Fatal("found")
 					}
-				} else if ci, _ := lookupCommand(args); ci == nil {
+				} else if ci, _ := Lookup(args); ci == nil {
 					b.Fatal("not found")
 				}
 			}
@@ -485,7 +448,7 @@ func BenchmarkKeyIndexes(b *testing.B) {
 		{"SORTSTORE", "sort k by w limit 0 1 store d"},
 	} {
 		args := argv(strings.Fields(c.args)...)
-		ci, msg := lookupCommand(args)
+		ci, msg := Lookup(args)
 		if msg != "" {
 			b.Fatal(msg)
 		}
@@ -493,7 +456,7 @@ func BenchmarkKeyIndexes(b *testing.B) {
 			b.ReportAllocs()
 			dst := make([]int, 0, 16)
 			for b.Loop() {
-				dst, _ = ci.appendKeyIndexes(dst[:0], args)
+				dst, _ = ci.AppendKeyIndexes(dst[:0], args)
 			}
 		})
 	}
@@ -508,7 +471,7 @@ func FuzzKeyIndexes(f *testing.F) {
 	f.Add(uint16(284), []byte("k\x00store\x00d\x00limit\x000"))
 	f.Add(uint16(329), []byte("count\x001\x00streams\x00a\x00b\x000\x000"))
 	f.Fuzz(func(t *testing.T, idx uint16, raw []byte) {
-		ci := &commandTable[int(idx)%commandCount]
+		ci := &table[int(idx)%Count]
 		args := [][]byte{[]byte(ci.name)}
 		if ci.parent >= 0 {
 			args = argv(strings.Split(ci.name, "|")...)
@@ -516,8 +479,8 @@ func FuzzKeyIndexes(f *testing.F) {
 		if len(raw) > 0 {
 			args = append(args, bytes.Split(raw, []byte{0})...)
 		}
-		keys, _ := ci.appendKeyIndexes(nil, args)
-		var fl []keyFlags
+		keys, _ := ci.AppendKeyIndexes(nil, args)
+		var fl []KeyFlags
 		all := ci.appendKeys(nil, &fl, args)
 		if len(fl) != len(all) {
 			t.Fatalf("%d flags for %d keys", len(fl), len(all))
@@ -527,7 +490,7 @@ func FuzzKeyIndexes(f *testing.F) {
 				t.Fatalf("%s: key index %d out of range 1..%d", ci.name, k, len(args)-1)
 			}
 		}
-		_ = appendCommandReply(nil, append(argv("command", "getkeysandflags"), args...))
+		_ = AppendReply(nil, append(argv("command", "getkeysandflags"), args...))
 	})
 }
 
@@ -536,14 +499,14 @@ func FuzzKeyIndexes(f *testing.F) {
 func TestKeyIndexesRandom(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	words := []string{"k", "0", "1", "2", "3", "-1", "store", "STREAMS", "keys", "block", "get", "limit", "by", ""}
-	for i := range commandTable {
-		ci := &commandTable[i]
+	for i := range table {
+		ci := &table[i]
 		for range 20 {
 			args := argv(strings.Split(ci.name, "|")...)
 			for range rng.Intn(8) {
 				args = append(args, []byte(words[rng.Intn(len(words))]))
 			}
-			keys, _ := ci.appendKeyIndexes(nil, args)
+			keys, _ := ci.AppendKeyIndexes(nil, args)
 			for _, k := range keys {
 				if k < 1 || k >= len(args) {
 					t.Fatalf("%q: key index %d out of range", args, k)

@@ -1,4 +1,4 @@
-package router
+package command
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/internal/testenv"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // rawRedis is a RESP2 connection to a real server that returns raw replies.
@@ -36,13 +37,7 @@ func dialRawRedis(t testing.TB) *rawRedis {
 }
 
 func encodeCommand(dst []byte, args [][]byte) []byte {
-	dst = appendRESPNumber(dst, '*', len(args))
-	for _, a := range args {
-		dst = appendRESPNumber(dst, '$', len(a))
-		dst = append(dst, a...)
-		dst = append(dst, '\r', '\n')
-	}
-	return dst
+	return resp.AppendCommandBytes(dst, args)
 }
 
 // pipeline sends every command and returns the raw replies, in order.
@@ -175,7 +170,7 @@ func canonical(t testing.TB, raw []byte, kind string) string {
 	return ""
 }
 
-func local(args ...string) []byte { return appendCommandReply(nil, argv(args...)) }
+func local(args ...string) []byte { return AppendReply(nil, argv(args...)) }
 
 // TestCommandRepliesMatchRedis compares the COMMAND family with a real
 // redis-server: COMMAND INFO and DOCS byte for byte for every command whose
@@ -185,15 +180,15 @@ func TestCommandRepliesMatchRedis(t *testing.T) {
 
 	t.Run("version", func(t *testing.T) {
 		info := string(r.do("INFO", "server"))
-		if !strings.Contains(info, "redis_version:"+commandTableVersion+"\r\n") {
-			t.Skipf("table generated from %s; server is not that version", commandTableVersion)
+		if !strings.Contains(info, "redis_version:"+RedisVersion+"\r\n") {
+			t.Skipf("table generated from %s; server is not that version", RedisVersion)
 		}
 	})
 
 	var cmds [][][]byte
-	var names []*commandInfo
-	for i := range commandTable {
-		ci := &commandTable[i]
+	var names []*Info
+	for i := range table {
+		ci := &table[i]
 		if !ci.redis {
 			continue
 		}
@@ -246,9 +241,9 @@ func TestCommandRepliesMatchRedis(t *testing.T) {
 			}
 		})
 	}
-	for _, c := range []*commandInfo{commandsByName["object|help"], commandsByName["config|help"], commandsByName["xinfo|help"]} {
+	for _, c := range []*Info{byName["object|help"], byName["config|help"], byName["xinfo|help"]} {
 		t.Run("help/"+c.name, func(t *testing.T) {
-			if got, want := c.helpRESP(), r.do(strings.Split(c.name, "|")...); got != string(want) {
+			if got, want := c.HelpReply(), r.do(strings.Split(c.name, "|")...); got != string(want) {
 				t.Errorf("got %q\nwant %q", got, want)
 			}
 		})
@@ -293,9 +288,9 @@ func TestLookupErrorsMatchRedis(t *testing.T) {
 		t.Run(fmt.Sprintf("%.40q", c), func(t *testing.T) {
 			args := argv(c...)
 			want := r.do(c...)
-			ci, got := lookupCommand(args)
+			ci, got := Lookup(args)
 			if got == "" && ci != nil {
-				_, got = ci.appendKeyIndexes(nil, args)
+				_, got = ci.AppendKeyIndexes(nil, args)
 			}
 			if "-"+got+"\r\n" != string(want) {
 				t.Errorf("got %q\nwant %q", got, want)
@@ -343,8 +338,8 @@ func TestGetKeysMatchesRedis(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	words := []string{"k", "0", "1", "2", "3", "-1", "1x", "store", "STOREDIST", "streams", "keys", "block", "count",
 		"group", "get", "GET", "set", "limit", "by", "auth", "auth2", "copy", "weights", "", "$", ">", "left"}
-	for i := range commandTable {
-		ci := &commandTable[i]
+	for i := range table {
+		ci := &table[i]
 		if !ci.redis || !ci.hasKeys {
 			continue
 		}
@@ -372,7 +367,7 @@ func TestGetKeysMatchesRedis(t *testing.T) {
 	}
 	for i, args := range calls {
 		for j, sub := range []string{"getkeys", "getkeysandflags"} {
-			got := appendCommandReply(nil, append(argv("command", sub), args...))
+			got := AppendReply(nil, append(argv("command", sub), args...))
 			if want := replies[2*i+j]; !bytes.Equal(got, want) {
 				t.Errorf("COMMAND %s %q:\n got %q\nwant %q", sub, args, got, want)
 			}
@@ -383,11 +378,11 @@ func TestGetKeysMatchesRedis(t *testing.T) {
 	}
 	// The session's key positions are GETKEYS' keys.
 	for _, args := range calls {
-		ci, msg := lookupCommand(args)
+		ci, msg := Lookup(args)
 		if ci == nil || msg != "" || !ci.hasKeys {
 			continue
 		}
-		pos, msg := ci.appendKeyIndexes(nil, args)
+		pos, msg := ci.AppendKeyIndexes(nil, args)
 		if msg != "" {
 			continue
 		}
@@ -410,17 +405,17 @@ func TestRedisCommandListCovered(t *testing.T) {
 	for _, n := range v.([]any) {
 		want[n.(string)] = true
 		t.Run(n.(string), func(t *testing.T) {
-			ci := lookupCommandByFullName([]byte(n.(string)))
+			ci := lookupByFullName([]byte(n.(string)))
 			if ci == nil {
 				t.Fatal("missing from the table")
 			}
-			if ci.class > classRefused {
+			if ci.class > ClassRefused {
 				t.Errorf("no class")
 			}
 		})
 	}
-	for i := range commandTable {
-		if ci := &commandTable[i]; ci.redis && !want[ci.name] {
+	for i := range table {
+		if ci := &table[i]; ci.redis && !want[ci.name] {
 			t.Errorf("%s is in the table but not in the server's COMMAND LIST", ci.name)
 		}
 	}

@@ -7,33 +7,33 @@ import (
 	"strings"
 )
 
-// Go identifiers of package router for the names Redis uses. The order is
+// Go identifiers of package command for the names Redis uses. The order is
 // irrelevant here; an unknown name fails generation so that a new Redis flag
-// gets a deliberate constant in cmdtable.go.
+// gets a deliberate constant in table.go.
 var (
 	commandFlagIdents = map[string]string{
-		"write": "flagWrite", "readonly": "flagReadonly", "denyoom": "flagDenyOOM",
-		"module": "flagModule", "admin": "flagAdmin", "pubsub": "flagPubSub",
-		"noscript": "flagNoScript", "blocking": "flagBlocking", "loading": "flagLoading",
-		"stale": "flagStale", "skip_monitor": "flagSkipMonitor", "skip_slowlog": "flagSkipSlowlog",
-		"asking": "flagAsking", "fast": "flagFast", "no_auth": "flagNoAuth",
-		"may_replicate": "flagMayReplicate", "sentinel": "flagSentinel",
-		"only_sentinel": "flagOnlySentinel", "no_mandatory_keys": "flagNoMandatoryKeys",
-		"protected": "flagProtected", "module_no_cluster": "flagModuleNoCluster",
-		"no_multi": "flagNoMulti", "no_async_loading": "flagNoAsyncLoading", "movablekeys": "flagMovableKeys", "allow_busy": "flagAllowBusy",
+		"write": "FlagWrite", "readonly": "FlagReadonly", "denyoom": "FlagDenyOOM",
+		"module": "FlagModule", "admin": "FlagAdmin", "pubsub": "FlagPubSub",
+		"noscript": "FlagNoScript", "blocking": "FlagBlocking", "loading": "FlagLoading",
+		"stale": "FlagStale", "skip_monitor": "FlagSkipMonitor", "skip_slowlog": "FlagSkipSlowlog",
+		"asking": "FlagAsking", "fast": "FlagFast", "no_auth": "FlagNoAuth",
+		"may_replicate": "FlagMayReplicate", "sentinel": "FlagSentinel",
+		"only_sentinel": "FlagOnlySentinel", "no_mandatory_keys": "FlagNoMandatoryKeys",
+		"protected": "FlagProtected", "module_no_cluster": "FlagModuleNoCluster",
+		"no_multi": "FlagNoMulti", "no_async_loading": "FlagNoAsyncLoading", "movablekeys": "FlagMovableKeys", "allow_busy": "FlagAllowBusy",
 	}
 	aclIdents = map[string]string{
-		"@keyspace": "aclKeyspace", "@read": "aclRead", "@write": "aclWrite", "@set": "aclSet",
-		"@sortedset": "aclSortedSet", "@list": "aclList", "@hash": "aclHash", "@string": "aclString",
-		"@bitmap": "aclBitmap", "@hyperloglog": "aclHyperLogLog", "@geo": "aclGeo",
-		"@stream": "aclStream", "@pubsub": "aclPubSub", "@admin": "aclAdmin", "@fast": "aclFast",
-		"@slow": "aclSlow", "@blocking": "aclBlocking", "@dangerous": "aclDangerous",
-		"@connection": "aclConnection", "@transaction": "aclTransaction", "@scripting": "aclScripting",
+		"@keyspace": "ACLKeyspace", "@read": "ACLRead", "@write": "ACLWrite", "@set": "ACLSet",
+		"@sortedset": "ACLSortedSet", "@list": "ACLList", "@hash": "ACLHash", "@string": "ACLString",
+		"@bitmap": "ACLBitmap", "@hyperloglog": "ACLHyperLogLog", "@geo": "ACLGeo",
+		"@stream": "ACLStream", "@pubsub": "ACLPubSub", "@admin": "ACLAdmin", "@fast": "ACLFast",
+		"@slow": "ACLSlow", "@blocking": "ACLBlocking", "@dangerous": "ACLDangerous",
+		"@connection": "ACLConnection", "@transaction": "ACLTransaction", "@scripting": "ACLScripting",
 	}
 	keyFlagIdents = map[string]string{
-		"RO": "keyRO", "RW": "keyRW", "OW": "keyOW", "RM": "keyRM", "access": "keyAccess",
-		"update": "keyUpdate", "insert": "keyInsert", "delete": "keyDelete", "not_key": "keyNotKey",
-		"incomplete": "keyIncomplete", "variable_flags": "keyVariableFlags",
+		"RO": "KeyRO", "RW": "KeyRW", "OW": "KeyOW", "RM": "KeyRM", "access": "KeyAccess",
+		"update": "KeyUpdate", "insert": "KeyInsert", "delete": "KeyDelete", "not_key": "KeyNotKey",
+		"incomplete": "KeyIncomplete", "variable_flags": "KeyVariableFlags",
 	}
 )
 
@@ -47,7 +47,7 @@ func has(list []string, s string) bool {
 }
 
 // classify gives every entry its class from proxyRules, or from its key specs.
-func (t *table) classify() error {
+func (t *table) Classify() error {
 	rules := proxyRules()
 	procs := nativeKeyProcs()
 	used := map[string]bool{}
@@ -101,38 +101,38 @@ func (t *table) classify() error {
 		case ok:
 			e.rule = r
 		case e.hasKeys && e.simpleKey > 0:
-			e.rule = rule{class: "classSingle"}
+			e.rule = rule{class: "ClassSingle"}
 		case e.hasKeys:
-			e.rule = rule{class: "classSameShard"}
+			e.rule = rule{class: "ClassSameShard"}
 		default:
 			fail("%s: keyless command without a rule in proxyRules", e.name)
 			continue
 		}
 		switch e.rule.class {
-		case "classSingle", "classSameShard", "classSplit":
+		case "ClassSingle", "ClassSameShard", "ClassSplit":
 			if !e.hasKeys {
 				fail("%s: keyless command cannot be %s", e.name, e.rule.class)
 			}
-		case "classLocal", "classFanout":
+		case "ClassLocal", "ClassFanout":
 			if e.hasKeys {
 				fail("%s: command with keys cannot be %s", e.name, e.rule.class)
 			}
 		}
-		if e.rule.class == "classSplit" {
+		if e.rule.class == "ClassSplit" {
 			if len(e.specs) != 1 || e.specs[0].keyStep != e.rule.step || e.specs[0].lastKey != -1 || e.rule.merge == "" {
 				fail("%s: split rule (step %d) does not match its key spec %+v", e.name, e.rule.step, e.specs)
 			}
 		}
-		if e.rule.class == "classLocal" && e.parent != nil && e.name == e.parent.name+"|help" && e.helpEnd == 0 {
+		if e.rule.class == "ClassLocal" && e.parent != nil && e.name == e.parent.name+"|help" && e.helpEnd == 0 {
 			fail("%s: local help without help text from the server", e.name)
 		}
-		if e.rule.class == "classFanout" && e.rule.merge == "" {
+		if e.rule.class == "ClassFanout" && e.rule.merge == "" {
 			fail("%s: fan-out without merge kind", e.name)
 		}
-		if has(e.flags, "blocking") && e.rule.class != "classPinned" && !e.rule.blockOption {
-			fail("%s: blocking command must be classPinned", e.name)
+		if has(e.flags, "blocking") && e.rule.class != "ClassPinned" && !e.rule.blockOption {
+			fail("%s: blocking command must be ClassPinned", e.name)
 		}
-		if (e.rule.class == "classPinned" || e.rule.class == "classRefused" || e.rule.blockOption) && e.rule.reason == "" {
+		if (e.rule.class == "ClassPinned" || e.rule.class == "ClassRefused" || e.rule.blockOption) && e.rule.reason == "" {
 			fail("%s: %s needs a reason", e.name, e.rule.class)
 		}
 	}
@@ -161,7 +161,7 @@ func bitmask(names []string, idents map[string]string, what string) (string, err
 	for _, n := range names {
 		id, ok := idents[n]
 		if !ok {
-			return "", fmt.Errorf("unknown %s %q: add a constant to cmdtable.go and the generator", what, n)
+			return "", fmt.Errorf("unknown %s %q: add a constant to table.go and the generator", what, n)
 		}
 		parts = append(parts, id)
 	}
@@ -173,9 +173,9 @@ func errorText(name string, r rule, blocking bool) string {
 	switch {
 	case blocking:
 		return fmt.Sprintf("ERR command '%s' with BLOCK is not supported by the proxy yet: %s", name, r.reason)
-	case r.class == "classPinned":
+	case r.class == "ClassPinned":
 		return fmt.Sprintf("ERR command '%s' is not supported by the proxy yet: %s", name, r.reason)
-	case r.class == "classRefused":
+	case r.class == "ClassRefused":
 		return fmt.Sprintf("ERR command '%s' is not supported by the proxy: %s", name, r.reason)
 	}
 	return ""
@@ -183,16 +183,16 @@ func errorText(name string, r rule, blocking bool) string {
 
 func (t *table) emit() ([]byte, error) {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "// Code generated by router/internal/cmdgen from redis-server %s (COMMAND, COMMAND DOCS, HELP). DO NOT EDIT.\n\n", t.version)
-	b.WriteString("package router\n\nimport _ \"embed\"\n\n")
-	fmt.Fprintf(&b, "// commandTableVersion is the version of the redis-server the table was generated from.\nconst commandTableVersion = %q\n\n", t.version)
-	fmt.Fprintf(&b, "// commandCount is the number of entries of commandTable: Redis's commands, their\n// subcommands and the proxy-only commands. commandInfo.index is below it.\nconst commandCount = %d\n\n", len(t.entries))
-	fmt.Fprintf(&b, "// redisCommandCount is Redis's COMMAND COUNT: its top-level commands.\nconst redisCommandCount = %d\n\n", t.top)
-	fmt.Fprintf(&b, "// commandInfoData holds every top-level COMMAND INFO entry (RESP2), sorted by name.\n//\n//go:embed %s\nvar commandInfoData string\n\n", infoFile)
-	fmt.Fprintf(&b, "// commandDocsData holds every top-level COMMAND DOCS name and value (RESP2), sorted by name.\n//\n//go:embed %s\nvar commandDocsData string\n\n", docsFile)
-	fmt.Fprintf(&b, "// commandHelpData holds the reply of every container's HELP subcommand.\n//\n//go:embed %s\nvar commandHelpData string\n\n", helpFile)
-	b.WriteString("// commandTable is the command table, in index order: top-level commands sorted by\n// name, each followed by its subcommands, then proxy-only commands. Read-only.\n")
-	fmt.Fprintf(&b, "var commandTable = [commandCount]commandInfo{\n")
+	fmt.Fprintf(&b, "// Code generated by command/internal/cmdgen from the dumps of redis-server %s (COMMAND, COMMAND DOCS, HELP). DO NOT EDIT.\n\n", t.version)
+	b.WriteString("package command\n\nimport _ \"embed\"\n\n")
+	fmt.Fprintf(&b, "// RedisVersion is the version of the redis-server the table was generated from.\nconst RedisVersion = %q\n\n", t.version)
+	fmt.Fprintf(&b, "// Count is the number of entries of table: Redis's commands, their\n// subcommands and the proxy-only commands. Every Info.Index is below it.\nconst Count = %d\n\n", len(t.entries))
+	fmt.Fprintf(&b, "// redisCount is Redis's COMMAND COUNT: its top-level commands.\nconst redisCount = %d\n\n", t.top)
+	fmt.Fprintf(&b, "// infoData holds every top-level COMMAND INFO entry (RESP2), sorted by name.\n//\n//go:embed %s\nvar infoData string\n\n", infoFile)
+	fmt.Fprintf(&b, "// docsData holds every top-level COMMAND DOCS name and value (RESP2), sorted by name.\n//\n//go:embed %s\nvar docsData string\n\n", docsFile)
+	fmt.Fprintf(&b, "// helpData holds, per container, its name and the reply of its HELP subcommand.\n//\n//go:embed %s\nvar helpData string\n\n", helpFile)
+	b.WriteString("// table is the command table, in index order: top-level commands sorted by\n// name, each followed by its subcommands, then proxy-only commands. Read-only.\n")
+	fmt.Fprintf(&b, "var table = [Count]Info{\n")
 	for _, e := range t.entries {
 		flags, err := bitmask(e.flags, commandFlagIdents, "command flag")
 		if err != nil {
@@ -278,10 +278,10 @@ func (t *table) emit() ([]byte, error) {
 		b.WriteString("\n\t},\n")
 	}
 	b.WriteString("}\n\n")
-	b.WriteString("// commandsByName maps the lowercase full name of every entry (\"get\",\n// \"script|load\") to it. Read-only.\n")
-	b.WriteString("var commandsByName = map[string]*commandInfo{\n")
+	b.WriteString("// byName maps the lowercase full name of every entry (\"get\",\n// \"script|load\") to it. Read-only.\n")
+	b.WriteString("var byName = map[string]*Info{\n")
 	for _, e := range t.entries {
-		fmt.Fprintf(&b, "\t%q: &commandTable[%d],\n", e.name, e.index)
+		fmt.Fprintf(&b, "\t%q: &table[%d],\n", e.name, e.index)
 	}
 	b.WriteString("}\n")
 	return gofmt(&b)

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"go/format"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -20,17 +21,38 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "", "address of a running redis-server (default: start one on a free loopback port)")
-	server := flag.String("redis-server", "redis-server", "redis-server binary used when -addr is empty")
-	out := flag.String("out", "commands_gen.go", "Go file to write; the .resp data files are written beside it")
+	fetchFlag := flag.Bool("fetch", false, "read the commands from a redis-server and rewrite the .resp dumps first")
+	addr := flag.String("addr", "", "with -fetch: address of a running redis-server (default: start one on a free loopback port)")
+	server := flag.String("redis-server", "redis-server", "with -fetch: redis-server binary used when -addr is empty")
+	out := flag.String("out", "commands_gen.go", "Go file to write; the .resp dumps are read from (and with -fetch written to) its directory")
 	flag.Parse()
-	if err := run(*addr, *server, *out); err != nil {
+	if err := run(*fetchFlag, *addr, *server, *out); err != nil {
 		slog.Error("cmdgen failed", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, server, out string) error {
+func run(fetchDumps bool, addr, server, out string) error {
+	dir := filepath.Dir(out)
+	if fetchDumps {
+		if err := writeDumps(addr, server, dir); err != nil {
+			return err
+		}
+	}
+	goSrc, err := generate(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, goSrc, 0o644); err != nil {
+		return err
+	}
+	slog.Info("cmdgen wrote command table", "out", out)
+	return nil
+}
+
+// writeDumps reads COMMAND, COMMAND DOCS and every HELP from a redis-server
+// and writes them to dir in the canonical form generate reads.
+func writeDumps(addr, server, dir string) error {
 	if addr == "" {
 		a, stop, err := startServer(server)
 		if err != nil {
@@ -44,7 +66,6 @@ func run(addr, server, out string) error {
 		return err
 	}
 	defer c.close()
-
 	src, err := fetch(c)
 	if err != nil {
 		return err
@@ -53,31 +74,97 @@ func run(addr, server, out string) error {
 	if err != nil {
 		return err
 	}
-	goSrc, err := tab.emit()
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(out)
 	files := map[string][]byte{
-		out:                          goSrc,
-		filepath.Join(dir, infoFile): tab.infoData,
-		filepath.Join(dir, docsFile): tab.docsData,
-		filepath.Join(dir, helpFile): tab.helpData,
+		filepath.Join(dir, infoFile):    tab.infoData,
+		filepath.Join(dir, docsFile):    tab.docsData,
+		filepath.Join(dir, helpFile):    tab.helpData,
+		filepath.Join(dir, versionFile): []byte(src.version + "\n"),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(name, data, 0o644); err != nil {
 			return err
 		}
 	}
-	slog.Info("cmdgen wrote command table", "out", out, "redis", tab.version, "commands", len(tab.entries))
 	return nil
 }
 
-// Data files written beside the Go file and embedded by it.
+// generate builds the Go source of the table from the dumps in dir. It fails
+// when the dumps are not in canonical form (the generator would re-encode
+// them differently), so the embedded data and the spans always agree.
+func generate(dir string) ([]byte, error) {
+	src, raw, err := readDumps(dir)
+	if err != nil {
+		return nil, err
+	}
+	tab, err := build(src)
+	if err != nil {
+		return nil, err
+	}
+	for name, data := range map[string][]byte{infoFile: tab.infoData, docsFile: tab.docsData, helpFile: tab.helpData} {
+		if !bytes.Equal(data, raw[name]) {
+			return nil, fmt.Errorf("%s is not in canonical form; regenerate it with -fetch", name)
+		}
+	}
+	return tab.emit()
+}
+
+// readDumps reads the committed dumps: the COMMAND INFO entries, the COMMAND
+// DOCS name/value pairs, the HELP name/reply pairs and the server version.
+func readDumps(dir string) (*source, map[string][]byte, error) {
+	raw := map[string][]byte{}
+	for _, name := range []string{infoFile, docsFile, helpFile, versionFile} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, nil, err
+		}
+		raw[name] = b
+	}
+	src := &source{version: strings.TrimSpace(string(raw[versionFile])), help: map[string]*node{}}
+	if src.version == "" {
+		return nil, nil, fmt.Errorf("%s is empty", versionFile)
+	}
+	var err error
+	if src.command, err = readAll(raw[infoFile]); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", infoFile, err)
+	}
+	if src.docs, err = readAll(raw[docsFile]); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", docsFile, err)
+	}
+	help, err := readAll(raw[helpFile])
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", helpFile, err)
+	}
+	m, err := help.pairs()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", helpFile, err)
+	}
+	src.help = m
+	return src, raw, nil
+}
+
+// readAll reads the RESP values of b until its end, as the elements of an array.
+func readAll(b []byte) (*node, error) {
+	r := bufio.NewReader(bytes.NewReader(b))
+	all := &node{kind: '*'}
+	for {
+		if _, err := r.Peek(1); err == io.EOF {
+			return all, nil
+		}
+		n, err := readNode(r)
+		if err != nil {
+			return nil, err
+		}
+		all.elems = append(all.elems, n)
+	}
+}
+
+// Dumps beside the Go file: the generator's input, embedded by the Go file
+// (all but the version).
 const (
-	infoFile = "commands_info.resp"
-	docsFile = "commands_docs.resp"
-	helpFile = "commands_help.resp"
+	infoFile    = "commands_info.resp"   // COMMAND INFO entries, sorted by name
+	docsFile    = "commands_docs.resp"   // COMMAND DOCS name/value pairs, sorted by name
+	helpFile    = "commands_help.resp"   // container name / HELP reply pairs
+	versionFile = "commands_version.txt" // redis_version of the server
 )
 
 // startServer runs a throwaway redis-server on a free loopback port.
@@ -301,7 +388,7 @@ func build(src *source) (*table, error) {
 		e.index = i
 	}
 	t.encodeData(top, src.help)
-	if err := t.classify(); err != nil {
+	if err := t.Classify(); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -437,6 +524,7 @@ func (t *table) encodeData(top []*entry, help map[string]*node) {
 			continue
 		}
 		if h := help[e.parent.name]; h != nil {
+			t.helpData = (&node{kind: '$', str: e.parent.name}).encode(t.helpData)
 			e.helpOff = len(t.helpData)
 			t.helpData = h.encode(t.helpData)
 			e.helpEnd = len(t.helpData)

@@ -1,4 +1,4 @@
-package backend
+package resp
 
 import (
 	"bufio"
@@ -10,15 +10,20 @@ import (
 // proto-max-bulk-len default); anything larger is treated as a protocol error.
 const MaxBulk = 512 << 20
 
+// Errors of ReadReply. A connection that returns one is out of sync and must
+// be closed.
 var (
-	errBadReply   = errors.New("protocol error: malformed reply")
-	errLongBulk   = errors.New("protocol error: bulk string too large")
-	errDeepReply  = errors.New("protocol error: reply has too many elements")
-	maxAggregated = int64(1 << 32)
+	ErrBadReply  = errors.New("protocol error: malformed reply")
+	ErrLongBulk  = errors.New("protocol error: bulk string too large")
+	ErrDeepReply = errors.New("protocol error: reply has too many elements")
 )
 
+// maxAggregated bounds the elements ReadReply expects at once.
+const maxAggregated = int64(1 << 32)
+
 // ReadReply reads one complete RESP2/RESP3 reply from br and appends its raw
-// bytes to dst. It never recurses, so nesting depth costs nothing on the
+// bytes to dst. Lengths and counts are parsed with ParseInt; a negative bulk
+// length is a null. It never recurses, so nesting depth costs nothing on the
 // stack; aggregates are walked with a counter of elements still expected.
 func ReadReply(br *bufio.Reader, dst []byte) ([]byte, error) {
 	pending := int64(1)
@@ -32,7 +37,7 @@ func ReadReply(br *bufio.Reader, dst []byte) ([]byte, error) {
 		}
 		line := dst[start : len(dst)-2]
 		if len(line) == 0 {
-			return dst, errBadReply
+			return dst, ErrBadReply
 		}
 		switch line[0] {
 		case '+', '-', ':', '_', ',', '#', '(':
@@ -40,25 +45,25 @@ func ReadReply(br *bufio.Reader, dst []byte) ([]byte, error) {
 		case '$', '=', '!':
 			n, ok := ParseInt(line[1:])
 			if !ok {
-				return dst, errBadReply
+				return dst, ErrBadReply
 			}
 			if n < 0 {
 				continue // null bulk
 			}
 			if n > MaxBulk {
-				return dst, errLongBulk
+				return dst, ErrLongBulk
 			}
 			dst, err = readFull(br, dst, int(n)+2)
 			if err != nil {
 				return dst, err
 			}
 			if dst[len(dst)-2] != '\r' || dst[len(dst)-1] != '\n' {
-				return dst, errBadReply
+				return dst, ErrBadReply
 			}
 		case '*', '~', '>':
 			n, ok := ParseInt(line[1:])
 			if !ok {
-				return dst, errBadReply
+				return dst, ErrBadReply
 			}
 			if n > 0 {
 				pending += n
@@ -66,16 +71,16 @@ func ReadReply(br *bufio.Reader, dst []byte) ([]byte, error) {
 		case '%', '|':
 			n, ok := ParseInt(line[1:])
 			if !ok {
-				return dst, errBadReply
+				return dst, ErrBadReply
 			}
 			if n > 0 {
 				pending += 2 * n
 			}
 		default:
-			return dst, errBadReply
+			return dst, ErrBadReply
 		}
 		if pending > maxAggregated {
-			return dst, errDeepReply
+			return dst, ErrDeepReply
 		}
 	}
 	return dst, nil
@@ -88,7 +93,7 @@ func readLine(br *bufio.Reader, dst []byte) ([]byte, error) {
 		dst = append(dst, chunk...)
 		if err == nil {
 			if len(dst) < 2 || dst[len(dst)-2] != '\r' {
-				return dst, errBadReply
+				return dst, ErrBadReply
 			}
 			return dst, nil
 		}
@@ -96,7 +101,7 @@ func readLine(br *bufio.Reader, dst []byte) ([]byte, error) {
 			return dst, err
 		}
 		if len(dst) > MaxBulk {
-			return dst, errBadReply
+			return dst, ErrBadReply
 		}
 	}
 }
@@ -115,31 +120,4 @@ func readFull(br *bufio.Reader, dst []byte, n int) ([]byte, error) {
 		return dst[:start], err
 	}
 	return dst, nil
-}
-
-// ParseInt parses a RESP number: an optional sign and at most 19 decimal
-// digits, so that it cannot overflow.
-func ParseInt(b []byte) (int64, bool) {
-	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
-		n, ok := parseDigits(b[1:])
-		if b[0] == '-' {
-			n = -n
-		}
-		return n, ok
-	}
-	return parseDigits(b)
-}
-
-func parseDigits(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 19 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }

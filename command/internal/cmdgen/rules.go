@@ -2,27 +2,27 @@ package main
 
 // This file is the proxy's policy for every Redis command, in one readable table.
 // Commands with keys need no entry: a command whose key specs can only name one
-// key is classSingle, any other keyed command is classSameShard. Every keyless
+// key is ClassSingle, any other keyed command is ClassSameShard. Every keyless
 // command must be listed (the generator fails otherwise), so that a new Redis
 // release cannot slip a command through without a decision.
 
 // rule is the proxy's decision for one command.
 type rule struct {
-	class  string // a cmdClass identifier of package router
-	merge  string // a mergeKind identifier, for classSplit and classFanout
-	step   int    // classSplit: arguments per key (MSET: 2)
-	reason string // classPinned, classRefused: why, shown to the client
-	// blockOption marks XREAD/XREADGROUP: classSameShard unless the call has a
-	// BLOCK option, which makes it classPinned.
+	class  string // a Class identifier of package router
+	merge  string // a Merge identifier, for ClassSplit and ClassFanout
+	step   int    // ClassSplit: arguments per key (MSET: 2)
+	reason string // ClassPinned, ClassRefused: why, shown to the client
+	// blockOption marks XREAD/XREADGROUP: ClassSameShard unless the call has a
+	// BLOCK option, which makes it ClassPinned.
 	blockOption bool
 }
 
-func local() rule                { return rule{class: "classLocal"} }
-func fanout(merge string) rule   { return rule{class: "classFanout", merge: merge} }
-func pinned(reason string) rule  { return rule{class: "classPinned", reason: reason} }
-func refused(reason string) rule { return rule{class: "classRefused", reason: reason} }
+func local() rule                { return rule{class: "ClassLocal"} }
+func fanout(merge string) rule   { return rule{class: "ClassFanout", merge: merge} }
+func pinned(reason string) rule  { return rule{class: "ClassPinned", reason: reason} }
+func refused(reason string) rule { return rule{class: "ClassRefused", reason: reason} }
 func split(merge string, step int) rule {
-	return rule{class: "classSplit", merge: merge, step: step}
+	return rule{class: "ClassSplit", merge: merge, step: step}
 }
 
 // Reasons shared by several commands.
@@ -43,7 +43,7 @@ const (
 
 // proxyRules returns the rule for every command that needs one. A key "x|*"
 // covers every subcommand of container x without its own entry; every "x|help"
-// without its own entry is classLocal (answered with Redis's help text).
+// without its own entry is ClassLocal (answered with Redis's help text).
 func proxyRules() map[string]rule {
 	return map[string]rule{
 		// Answered by the proxy itself.
@@ -65,34 +65,34 @@ func proxyRules() map[string]rule {
 		"client|setinfo": local(), // proxy-only entry, see extraCommands
 
 		// Every shard, replies merged.
-		"flushall":         fanout("mergeOK"),
-		"flushdb":          fanout("mergeOK"),
-		"dbsize":           fanout("mergeSum"),
-		"keys":             fanout("mergeConcat"),
-		"scan":             fanout("mergeScan"),
-		"randomkey":        fanout("mergeRandom"),
-		"script|load":      fanout("mergeSame"),
-		"script|exists":    fanout("mergeAnd"),
-		"script|flush":     fanout("mergeOK"),
-		"function|load":    fanout("mergeSame"),
-		"function|delete":  fanout("mergeOK"),
-		"function|flush":   fanout("mergeOK"),
-		"function|restore": fanout("mergeOK"),
-		"function|list":    fanout("mergeSame"),
-		"function|dump":    fanout("mergeSame"),
-		"function|stats":   fanout("mergeSame"),
+		"flushall":         fanout("MergeOK"),
+		"flushdb":          fanout("MergeOK"),
+		"dbsize":           fanout("MergeSum"),
+		"keys":             fanout("MergeConcat"),
+		"scan":             fanout("MergeScan"),
+		"randomkey":        fanout("MergeRandom"),
+		"script|load":      fanout("MergeSame"),
+		"script|exists":    fanout("MergeAnd"),
+		"script|flush":     fanout("MergeOK"),
+		"function|load":    fanout("MergeSame"),
+		"function|delete":  fanout("MergeOK"),
+		"function|flush":   fanout("MergeOK"),
+		"function|restore": fanout("MergeOK"),
+		"function|list":    fanout("MergeSame"),
+		"function|dump":    fanout("MergeSame"),
+		"function|stats":   fanout("MergeSame"),
 
 		// Split by shard and merged.
-		"mget":   split("mergeArray", 1),
-		"mset":   split("mergeOK", 2),
-		"del":    split("mergeSum", 1),
-		"unlink": split("mergeSum", 1),
-		"exists": split("mergeSum", 1),
-		"touch":  split("mergeSum", 1),
+		"mget":   split("MergeArray", 1),
+		"mset":   split("MergeOK", 2),
+		"del":    split("MergeSum", 1),
+		"unlink": split("MergeSum", 1),
+		"exists": split("MergeSum", 1),
+		"touch":  split("MergeSum", 1),
 
 		// Same shard, but blocking when called with BLOCK.
-		"xread":      {class: "classSameShard", blockOption: true, reason: whyBlocking},
-		"xreadgroup": {class: "classSameShard", blockOption: true, reason: whyBlocking},
+		"xread":      {class: "ClassSameShard", blockOption: true, reason: whyBlocking},
+		"xreadgroup": {class: "ClassSameShard", blockOption: true, reason: whyBlocking},
 
 		// Need per-client state on one backend connection.
 		"multi":               pinned(whyTx),
