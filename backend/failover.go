@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // Errors of a server whose address changes (Sentinel-managed masters).
@@ -113,11 +115,11 @@ func (s *Server) SetAddr(addr string) bool {
 
 // checkRole accepts a raw ROLE reply whose first element is "master".
 func checkRole(raw []byte) error {
-	v, err := Decode(raw)
+	v, err := resp.Decode(raw)
 	if err != nil {
 		return fmt.Errorf("ROLE: %w", err)
 	}
-	arr, _ := v.([]Value)
+	arr, _ := v.([]any)
 	if len(arr) == 0 {
 		return fmt.Errorf("ROLE: unexpected reply %q", trimCRLF(raw))
 	}

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/internal/testenv"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 func enqueue(t *testing.T, c *Conn, args ...string) *Request {
 	t.Helper()
 	r := NewRequest()
-	r.Wire = AppendCommand(nil, args...)
+	r.Wire = resp.AppendCommand(nil, args...)
 	c.Enqueue(r)
 	return r
 }

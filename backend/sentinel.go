@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // SentinelOptions configure a Sentinel watcher. Zero values take the
@@ -290,9 +292,9 @@ func (s *Sentinel) ask(addr string) (map[string]report, error) {
 	defer nc.Close()
 	var wire []byte
 	for _, name := range s.opts.Masters {
-		wire = AppendCommand(wire, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
-		wire = AppendCommand(wire, "SENTINEL", "MASTER", name)
-		wire = AppendCommand(wire, "SENTINEL", "REPLICAS", name)
+		wire = resp.AppendCommand(wire, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+		wire = resp.AppendCommand(wire, "SENTINEL", "MASTER", name)
+		wire = resp.AppendCommand(wire, "SENTINEL", "REPLICAS", name)
 	}
 	if _, err := bw.Write(wire); err != nil {
 		return nil, err
@@ -303,17 +305,17 @@ func (s *Sentinel) ask(addr string) (map[string]report, error) {
 	out := make(map[string]report, len(s.opts.Masters))
 	var raw []byte
 	for _, name := range s.opts.Masters {
-		var vals [3]Value
+		var vals [3]any
 		for i := range vals {
-			raw, err = ReadReply(br, raw[:0])
+			raw, err = resp.ReadReply(br, raw[:0])
 			if err != nil {
 				return nil, err
 			}
-			if vals[i], err = Decode(raw); err != nil {
+			if vals[i], err = resp.Decode(raw); err != nil {
 				return nil, err
 			}
 		}
-		ap, _ := vals[0].([]Value)
+		ap, _ := vals[0].([]any)
 		if len(ap) != 2 {
 			continue // unknown master name, or an error reply
 		}
@@ -322,7 +324,7 @@ func (s *Sentinel) ask(addr string) (map[string]report, error) {
 		if r.epoch, err = strconv.ParseInt(str(m["config-epoch"]), 10, 64); err != nil {
 			r.epoch = 0
 		}
-		reps, _ := vals[2].([]Value)
+		reps, _ := vals[2].([]any)
 		for _, rv := range reps {
 			rm := flatMap(rv)
 			flags := str(rm["flags"])
@@ -356,7 +358,7 @@ func (s *Sentinel) dial(addr string) (net.Conn, *bufio.Reader, *bufio.Writer, er
 		}
 		v, err := roundTrip(bw, br, args...)
 		if err == nil {
-			if e, ok := v.(RedisError); ok {
+			if e, ok := v.(resp.Error); ok {
 				err = fmt.Errorf("AUTH: %s", string(e))
 			}
 		}
@@ -404,7 +406,7 @@ func (s *Sentinel) listen(addr string) error {
 	// Close the connection when the watcher stops: that ends the read.
 	defer context.AfterFunc(s.ctx, func() { nc.Close() })()
 	args := append([]string{"SUBSCRIBE"}, sentinelEvents...)
-	if _, err := bw.Write(AppendCommand(nil, args...)); err != nil {
+	if _, err := bw.Write(resp.AppendCommand(nil, args...)); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
@@ -412,7 +414,7 @@ func (s *Sentinel) listen(addr string) error {
 	}
 	var raw []byte
 	for range sentinelEvents {
-		if raw, err = ReadReply(br, raw[:0]); err != nil {
+		if raw, err = resp.ReadReply(br, raw[:0]); err != nil {
 			return err
 		}
 		if raw[0] == '-' {
@@ -422,14 +424,14 @@ func (s *Sentinel) listen(addr string) error {
 	nc.SetDeadline(time.Time{})
 	s.Refresh() // whatever happened while we were not listening
 	for {
-		if raw, err = ReadReply(br, raw[:0]); err != nil {
+		if raw, err = resp.ReadReply(br, raw[:0]); err != nil {
 			return err
 		}
-		v, err := Decode(raw)
+		v, err := resp.Decode(raw)
 		if err != nil {
 			return err
 		}
-		if msg, _ := v.([]Value); len(msg) == 3 && str(msg[0]) == "message" {
+		if msg, _ := v.([]any); len(msg) == 3 && str(msg[0]) == "message" {
 			s.log.Debug("sentinel event", "sentinel", addr, "event", str(msg[1]), "detail", str(msg[2]))
 			s.Refresh()
 		}

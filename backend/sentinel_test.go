@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/internal/testenv"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 func TestDecideMaster(t *testing.T) {
@@ -84,7 +85,7 @@ func TestSentinelShardsFollowPlannedFailover(t *testing.T) {
 			return "", e
 		}
 		r := NewRequest()
-		r.Wire = AppendCommand(nil, args...)
+		r.Wire = resp.AppendCommand(nil, args...)
 		c.Enqueue(r)
 		r.Wait()
 		return string(r.Reply), r.Err

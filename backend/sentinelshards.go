@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // ShardsOptions configure SentinelShards. Zero values take the defaults
@@ -291,7 +293,7 @@ func containsServer(list []*Server, s *Server) bool {
 }
 
 // infoReplicationWire asks a master which replicas it has and their lag.
-var infoReplicationWire = AppendCommand(nil, "INFO", "replication")
+var infoReplicationWire = resp.AppendCommand(nil, "INFO", "replication")
 
 // lagLoop samples every master's INFO replication each LagInterval.
 func (ss *SentinelShards) lagLoop() {

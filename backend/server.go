@@ -379,7 +379,7 @@ func (s *Server) connect() (*Conn, *Error) {
 		n++
 	}
 	if s.opts.RequireMaster {
-		hs = AppendCommand(hs, "ROLE")
+		hs = resp.AppendCommand(hs, "ROLE")
 		n++
 	}
 	c := newConn(s, nc)

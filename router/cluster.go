@@ -30,7 +30,7 @@ func (s *Session) part(key []byte) int {
 // replica chosen by the session's hint.
 func (s *Session) server(part int, ci *command.Info) *backend.Server {
 	if s.ring != nil {
-		if s.ring.sidx != nil && s.p.cfg.ReadFromReplicas && ci.flags&flagReadonly != 0 {
+		if s.ring.sidx != nil && s.p.cfg.ReadFromReplicas && ci.Flags()&command.FlagReadonly != 0 {
 			return s.p.sentinel.Replica(s.ring.sidx[part], s.hint)
 		}
 		return s.ring.servers[part]
