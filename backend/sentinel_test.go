@@ -122,3 +122,33 @@ func TestSentinelShardsFollowPlannedFailover(t *testing.T) {
 		t.Fatalf("the decoy got a write: %v", got)
 	}
 }
+
+// TestSentinelAuth: sentinels with requirepass answer only with the right
+// password; a wrong one leaves the master unresolved (and says so in View)
+// rather than failing the watcher.
+func TestSentinelAuth(t *testing.T) {
+	g := testenv.StartSentinelGroup(t, testenv.SentinelGroupOptions{
+		Masters: 1, Sentinels: 1, SentinelPassword: "s3cret",
+	})
+	for _, tc := range []struct {
+		password string
+		want     string
+	}{
+		{"s3cret", g.Masters[0].Addr},
+		{"wrong", ""},
+		{"", ""},
+	} {
+		s, err := NewSentinel(SentinelOptions{Addrs: g.SentinelAddrs, Password: tc.password, Masters: g.Names})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := s.View(g.Names[0]).Addr
+		s.Close()
+		if got != tc.want {
+			t.Errorf("password %q: master %q, want %q", tc.password, got, tc.want)
+		}
+	}
+	if _, err := NewSentinel(SentinelOptions{Masters: g.Names}); err != ErrNoSentinels {
+		t.Errorf("no sentinels: %v, want ErrNoSentinels", err)
+	}
+}
