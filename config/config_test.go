@@ -233,6 +233,8 @@ func TestParseKeyErrors(t *testing.T) {
 			`f.yml:2: p.replica_max_lag: a ring pool needs sentinels for this: standalone servers have no replicas the proxy knows of`},
 		{"replica lag negative", poolYAML("sentinels: [127.0.0.1:26379]", "servers: [m1]", "read_from_replicas: true", "replica_max_lag: -1"),
 			`f.yml:5: p.replica_max_lag: must be >= 0 seconds (0 disables the check), got -1s`},
+		{"eject with sentinels", poolYAML("sentinels: [127.0.0.1:26379]", "servers: [m1]", "auto_eject_hosts: true"),
+			`f.yml:4: p.auto_eject_hosts: does not apply to a pool with sentinels: Sentinel fails a shard over, while ejecting it would move its keys to other shards (auto_eject_hosts is for cache pools)`},
 		{"health check interval", poolYAML("health_check_interval: 0"),
 			`f.yml:2: p.health_check_interval: must be > 0, got 0 ms`},
 		{"cluster hash", poolYAML("mode: cluster", "hash: crc16"),

@@ -182,6 +182,10 @@ func (p *Pool) problems() []problem {
 				add("sentinels", "%s", msg)
 			}
 		}
+		if p.AutoEjectHosts {
+			add("auto_eject_hosts", "does not apply to a pool with sentinels: Sentinel fails a shard over, "+
+				"while ejecting it would move its keys to other shards (auto_eject_hosts is for cache pools)")
+		}
 		if p.ReplicaMaxLag < 0 {
 			add("replica_max_lag", "must be >= 0 seconds (0 disables the check), got %s", p.ReplicaMaxLag)
 		}
