@@ -26,13 +26,11 @@ var (
 )
 
 // mover is the part of a Server that changes its address in place: the
-// current address generation (a channel closed by SetAddr) and the
-// dedicated connections to close when it moves.
+// address generation, and a channel closed by each change.
 type mover struct {
-	gen       atomic.Uint64 // incremented by SetAddr after the address
-	mu        sync.Mutex
-	moved     chan struct{}      // guarded by mu; closed when the address changes
-	dedicated map[*Conn]struct{} // guarded by mu
+	gen   atomic.Uint64 // incremented by SetAddr after the address
+	mu    sync.Mutex
+	moved chan struct{} // guarded by mu; closed when the address changes
 }
 
 func (m *mover) init() { m.moved = make(chan struct{}) }
@@ -44,31 +42,10 @@ func (m *mover) current() chan struct{} {
 	return m.moved
 }
 
-// track remembers a dedicated connection dialled during generation moved,
-// closing it at once when the address changed meanwhile.
-func (m *mover) track(c *Conn, moved chan struct{}) {
-	m.mu.Lock()
-	if m.moved != moved {
-		m.mu.Unlock()
-		c.fail(movedError(c.s))
-		return
-	}
-	if m.dedicated == nil {
-		m.dedicated = map[*Conn]struct{}{}
-	}
-	for d := range m.dedicated {
-		if d.Err() != nil {
-			delete(m.dedicated, d) // closed by its owner or broken
-		}
-	}
-	m.dedicated[c] = struct{}{}
-	m.mu.Unlock()
-}
-
 // check fails c, a shared connection dialled during generation moved, when
 // the address changed meanwhile. SetAddr stores the address before it
-// looks at the slots, and maintain stores c before calling check, so one of
-// the two always sees the other.
+// signals, and maintain stores c before calling check, so one of the two
+// always sees the other.
 func (m *mover) check(c *Conn, moved chan struct{}) {
 	if isClosed(moved) {
 		c.fail(movedError(c.s))
@@ -99,16 +76,19 @@ func (s *Server) SetAddr(addr string) bool {
 	s.mv.gen.Add(1) // after the address: a conn of this gen has dialled addr
 	close(s.mv.moved)
 	s.mv.moved = make(chan struct{})
-	dedicated := s.mv.dedicated
-	s.mv.dedicated = nil
 	s.mv.mu.Unlock()
 	s.log.Info("backend address changed", "from", old, "to", addr)
-	err := movedError(s)
 	// Shared connections are swapped by their slot's goroutine (watch);
 	// dedicated ones hold a client in a transaction or a blocking call on
 	// the old master: close them so the client sees an error.
-	for c := range dedicated {
-		c.fail(err)
+	s.dmu.Lock()
+	open := make([]*Dedicated, 0, len(s.dedicated))
+	for d := range s.dedicated {
+		open = append(open, d)
+	}
+	s.dmu.Unlock()
+	for _, d := range open {
+		d.closeMoved()
 	}
 	return true
 }
@@ -195,4 +175,17 @@ func (s *Server) awaitMove(hint int) (*Conn, *Error) {
 			return nil, movedError(s)
 		}
 	}
+}
+
+// closeMoved closes a dedicated connection to a master's old address with
+// ErrMoved; its owner still Closes it.
+func (d *Dedicated) closeMoved() {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	d.closed, d.err = true, movedError(d.s)
+	d.mu.Unlock()
+	d.nc.Close()
 }

@@ -37,11 +37,18 @@ func TestSetAddr(t *testing.T) {
 	// A request in flight on the old address gets the old server's reply.
 	inflight := enqueue(t, pickT(t, s), "BLPOP", "nokey", "0.3")
 	// A dedicated connection (a blocked client) is closed with ErrMoved.
-	d, err := s.Dial()
-	if err != nil {
-		t.Fatal(err)
+	d, derr := s.Dedicate()
+	if derr != nil {
+		t.Fatal(derr)
 	}
-	blocked := enqueue(t, d, "BLPOP", "nokey", "1.5")
+	defer d.Close()
+	blocked := NewRequest()
+	blocked.Wire = resp.AppendCommand(nil, "BLPOP", "nokey", "1.5")
+	blockedDone := make(chan struct{})
+	go func() {
+		defer close(blockedDone)
+		d.DoBlocking(blocked, 1500*time.Millisecond)
+	}()
 	time.Sleep(50 * time.Millisecond) // both written
 	start := time.Now()
 	if !s.SetAddr(b.Addr) {
@@ -62,7 +69,7 @@ func TestSetAddr(t *testing.T) {
 	if v, _ := testenv.Do(a.Addr, "GET", "where"); v != nil {
 		t.Fatalf("the old server got the write: %v", v)
 	}
-	blocked.Wait()
+	<-blockedDone
 	if blocked.Err == nil || !errors.Is(blocked.Err, ErrMoved) || time.Since(start) > time.Second {
 		t.Fatalf("blocked request on a dedicated connection: %v after %v, want ErrMoved at once", blocked.Err, time.Since(start))
 	}
@@ -81,7 +88,7 @@ func TestSetAddr(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err = testenv.Do(a.Addr, "REPLICAOF", "127.0.0.1", strings.Split(b.Addr, ":")[1])
+	_, err := testenv.Do(a.Addr, "REPLICAOF", "127.0.0.1", strings.Split(b.Addr, ":")[1])
 	must(err)
 	s.SetAddr(a.Addr)
 	testenv.WaitFor(t, 5*time.Second, func() bool {

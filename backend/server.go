@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
@@ -100,6 +101,10 @@ type Server struct {
 	ctx   context.Context
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
+
+	dmu       sync.Mutex
+	dedicated map[*Dedicated]struct{} // guarded by dmu; open dedicated conns
+	closed    bool                    // guarded by dmu
 }
 
 type slot struct {
@@ -205,24 +210,20 @@ func (s *Server) pick(hint int) (*Conn, *Error, bool) {
 	return nil, s.slots[hint%n].lastErr.Load(), false
 }
 
-// Close stops every connection, failing what they hold, and waits for the
-// background goroutines. It is idempotent.
+// Close stops every connection, failing what they hold, closes every
+// dedicated connection handed out, and waits for the background goroutines.
+// It is idempotent.
 func (s *Server) Close() {
 	s.stop()
-	s.wg.Wait()
-}
-
-// Dial opens a dedicated connection, not shared with other clients, with the
-// server's handshake done. The caller owns it and must Close it.
-func (s *Server) Dial() (*Conn, error) {
-	moved := s.mv.current()
-	c, err := s.connect()
-	if err != nil {
-		return nil, err
+	s.dmu.Lock()
+	s.closed = true
+	open := s.dedicated
+	s.dedicated = nil
+	s.dmu.Unlock()
+	for d := range open {
+		d.close()
 	}
-	c.start()
-	s.mv.track(c, moved)
-	return c, nil
+	s.wg.Wait()
 }
 
 // maintain keeps one slot connected for the server's lifetime.
@@ -351,8 +352,23 @@ func (s *Server) watch(sl *slot, c *Conn, moved chan struct{}) *Conn {
 
 // connect dials the server and runs the handshake (AUTH, SELECT, READONLY).
 func (s *Server) connect() (*Conn, *Error) {
+	gen := s.mv.gen.Load() // before dial reads the address: see SetAddr
+	nc, err := s.dial()
+	if err != nil {
+		return nil, err
+	}
+	c := newConn(s, nc)
+	c.gen = gen
+	if err := s.handshake(nc, c.br); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// dial opens a TCP connection to the server, bounded by the timeout and
+// cancelled by Close.
+func (s *Server) dial() (net.Conn, *Error) {
 	d := net.Dialer{Timeout: s.opts.Timeout, KeepAlive: 30 * time.Second}
-	gen := s.mv.gen.Load() // before the address: see SetAddr
 	addr := s.Addr()
 	if addr == "" {
 		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: ErrNoAddr}
@@ -364,6 +380,13 @@ func (s *Server) connect() (*Conn, *Error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	return nc, nil
+}
+
+// handshake sends AUTH, SELECT and READONLY as configured on a new
+// connection and checks their replies, read through br. It closes nc when
+// it fails.
+func (s *Server) handshake(nc net.Conn, br *bufio.Reader) *Error {
 	var hs []byte
 	n := 0
 	if s.opts.Auth != "" {
@@ -382,26 +405,25 @@ func (s *Server) connect() (*Conn, *Error) {
 		hs = resp.AppendCommand(hs, "ROLE")
 		n++
 	}
-	c := newConn(s, nc)
-	c.gen = gen
 	if n == 0 {
-		return c, nil
+		return nil
 	}
 	nc.SetDeadline(time.Now().Add(s.opts.Timeout))
 	if _, err := nc.Write(hs); err != nil {
 		nc.Close()
-		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
+		return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
 	}
 	var reply []byte
+	var err error
 	for i := 0; i < n; i++ {
-		reply, err = resp.ReadReply(c.br, reply[:0])
+		reply, err = resp.ReadReply(br, reply[:0])
 		if err != nil {
 			nc.Close()
-			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %w", err)}
+			return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %w", err)}
 		}
 		if reply[0] == '-' {
 			nc.Close()
-			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %s", trimCRLF(reply[1:]))}
+			return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %s", trimCRLF(reply[1:]))}
 		}
 		if s.opts.RequireMaster && i == n-1 {
 			if err := checkRole(reply); err != nil {
@@ -409,12 +431,12 @@ func (s *Server) connect() (*Conn, *Error) {
 				if s.opts.NotMaster != nil {
 					s.opts.NotMaster()
 				}
-				return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
+				return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
 			}
 		}
 	}
 	nc.SetDeadline(time.Time{})
-	return c, nil
+	return nil
 }
 
 // trimDialError drops the "dial tcp 127.0.0.1:7001:" prefix that repeats

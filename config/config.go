@@ -78,6 +78,20 @@ type Pool struct {
 	// ReadFromReplicas lets a cluster pool send read-only commands to
 	// replicas. Cluster mode only.
 	ReadFromReplicas bool
+	// OutputLimitNormal and OutputLimitPubsub are the pool's
+	// client_output_buffer_limit for ordinary and for subscribed clients
+	// (see OutputLimit); defaults DefaultOutputLimitNormal and
+	// DefaultOutputLimitPubsub.
+	OutputLimitNormal, OutputLimitPubsub OutputLimit
+	// ClientWriteTimeout is how long a write to a client may make no
+	// progress before the client is disconnected; 0 turns it off. Default
+	// DefaultClientWriteTimeout.
+	ClientWriteTimeout time.Duration
+	// PinnedConnections bounds the dedicated backend connections one client
+	// may hold at once (transactions, blocking commands); default
+	// DefaultPinnedConnections.
+	PinnedConnections int
+
 	// MaxRedirects bounds the MOVED/ASK redirections followed for one
 	// command (>= 1); default 5. Cluster mode only.
 	MaxRedirects int

@@ -426,6 +426,10 @@ func TestDefault(t *testing.T) {
 		MaxRedirects:           5,
 		ReplicaMaxLag:          10 * time.Second,
 		HealthCheckInterval:    time.Second,
+		OutputLimitNormal:      OutputLimit{Hard: 256 << 20},
+		OutputLimitPubsub:      OutputLimit{Hard: 32 << 20, Soft: 8 << 20, SoftSeconds: time.Minute},
+		ClientWriteTimeout:     30 * time.Second,
+		PinnedConnections:      8,
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("Default:\ngot  %+v\nwant %+v", p, want)
@@ -580,7 +584,11 @@ func TestErrorFormat(t *testing.T) {
 func TestEveryKnownKeyIsDecoded(t *testing.T) {
 	for _, key := range knownKeys() {
 		t.Run(key, func(t *testing.T) {
-			src := "p:\n  " + key + ": {x: 1}\n"
+			wrong := "{x: 1}"
+			if key == "client_output_buffer_limit" { // a mapping is its type
+				wrong = "[x]"
+			}
+			src := "p:\n  " + key + ": " + wrong + "\n"
 			_, err := Parse("f.yml", []byte(src))
 			var found *Error
 			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {

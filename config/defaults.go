@@ -78,5 +78,9 @@ func Default(name string) *Pool {
 		MaxRedirects:           DefaultMaxRedirects,
 		ReplicaMaxLag:          DefaultReplicaMaxLag,
 		HealthCheckInterval:    DefaultHealthCheckInterval,
+		OutputLimitNormal:      DefaultOutputLimitNormal,
+		OutputLimitPubsub:      DefaultOutputLimitPubsub,
+		ClientWriteTimeout:     DefaultClientWriteTimeout,
+		PinnedConnections:      DefaultPinnedConnections,
 	}
 }

@@ -292,6 +292,8 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 		return true
 	case "servers":
 		return ps.servers(p, line, v, p.SentinelManaged())
+	case "client_output_buffer_limit":
+		return ps.outputLimits(p, line, v)
 	}
 	if near := closest(key, knownKeys()); near != "" {
 		return fail("unknown key; did you mean %q?", near)
@@ -487,6 +489,7 @@ func knownKeys() []string {
 		"cluster_refresh_interval", "read_from_replicas", "max_redirects",
 		"sentinels", "sentinel_auth", "sentinel_username", "replica_max_lag",
 		"health_check_interval",
+		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
 	}
 }
 
@@ -520,6 +523,8 @@ func intField(p *Pool, key string) *int {
 		return &p.ServerFailureLimit
 	case "max_redirects":
 		return &p.MaxRedirects
+	case "pinned_connections":
+		return &p.PinnedConnections
 	}
 	return nil
 }
@@ -534,6 +539,8 @@ func msField(p *Pool, key string) *time.Duration {
 		return &p.ClusterRefreshInterval
 	case "health_check_interval":
 		return &p.HealthCheckInterval
+	case "client_write_timeout":
+		return &p.ClientWriteTimeout
 	}
 	return nil
 }

@@ -101,6 +101,7 @@ func (p *Pool) problems() []problem {
 	if msg := checkListen(p.Listen); msg != "" {
 		add("listen", "%s", msg)
 	}
+	p.outputProblems(add)
 	if p.ListenPerm&^0o777 != 0 {
 		add("listen", "socket permission %#o is not within 0777", uint32(p.ListenPerm))
 	}

@@ -78,6 +78,7 @@ type Metrics struct {
 	slotsCovered     *prometheus.GaugeVec
 	ejections        *prometheus.CounterVec
 	failovers        *prometheus.CounterVec
+	outputLimit      *prometheus.CounterVec
 
 	// Per backend.
 	backendUp         *prometheus.GaugeVec
@@ -156,6 +157,9 @@ func New(version, goVersion string) *Metrics {
 		"Backends ejected from a pool's ring by the failure policy.", pool...)
 	m.failovers = counter("failovers_total",
 		"Master address changes of a Sentinel-managed pool that the proxy followed.", pool...)
+	m.outputLimit = counter("client_output_buffer_disconnects_total",
+		"Client connections closed because their output buffer went over the pool's client_output_buffer_limit, by class: normal or pubsub.",
+		labelPool, "class")
 
 	m.backendUp = gauge("backend_up",
 		"Whether the proxy currently holds a working connection to the backend (1) or not (0).", backend...)
@@ -191,7 +195,7 @@ func New(version, goVersion string) *Metrics {
 	m.poolVecs = []deleter{
 		m.clientConns, m.clientConnsLimit, m.accepted, m.rejected,
 		m.commands, m.commandLatency, m.clientBatch, m.clientBytesIn, m.clientBytesOut,
-		m.redirects, m.slotRefreshes, m.slotsCovered, m.ejections, m.failovers,
+		m.redirects, m.slotRefreshes, m.slotsCovered, m.ejections, m.failovers, m.outputLimit,
 	}
 	m.backendVecs = []deleter{
 		m.backendUp, m.backendRequests, m.backendErrors, m.backendInFlight,

@@ -86,6 +86,9 @@ type Pool struct {
 	// Failovers counts master address changes followed in a
 	// Sentinel-managed pool.
 	Failovers prometheus.Counter
+	// OutputLimitNormal and OutputLimitPubsub count clients disconnected
+	// for going over the output buffer limit of their class.
+	OutputLimitNormal, OutputLimitPubsub prometheus.Counter
 
 	m     *Metrics
 	name  string
@@ -122,6 +125,8 @@ func (m *Metrics) Pool(name string, opt PoolOptions) (*Pool, error) {
 		ClientBytesOut:         m.clientBytesOut.WithLabelValues(name),
 		Ejections:              m.ejections.WithLabelValues(name),
 		Failovers:              m.failovers.WithLabelValues(name),
+		OutputLimitNormal:      m.outputLimit.WithLabelValues(name, "normal"),
+		OutputLimitPubsub:      m.outputLimit.WithLabelValues(name, "pubsub"),
 		m:                      m,
 		name:                   name,
 		names:                  append([]string(nil), opt.CommandNames...),

@@ -117,6 +117,11 @@ func (c *guardConn) reset() {
 }
 
 func (c *guardConn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		// redcon flushes its own (unused) buffer after every batch: the
+		// session writes through its clientWriter, so skip the empty write.
+		return 0, nil
+	}
 	n, err := c.Conn.Write(p)
 	c.l.stats.wrote(n)
 	return n, err

@@ -63,6 +63,9 @@ type Pool struct {
 	metrics *metrics.Metrics
 	nodeM   sync.Map // cluster mode: node address -> *metrics.Backend
 	stop    chan struct{}
+
+	// onSession, set by tests before Serve, sees every new session.
+	onSession func(*Session)
 }
 
 // New builds every pool of cfg: it connects to the servers and binds the
@@ -407,12 +410,21 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 	p.m.ClientConnections.Inc()
 	s := newSession(p, p.nextID.Add(1))
 	s.addr = conn.RemoteAddr()
+	nc := conn.NetConn()
+	if gc, ok := nc.(*guardConn); ok {
+		nc = gc.Conn // the writer counts its bytes itself
+	}
+	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
 	conn.SetContext(s)
+	if p.onSession != nil {
+		p.onSession(s)
+	}
 	return true
 }
 
 func (p *Pool) closed(conn redcon.Conn, err error) {
-	if conn.Context() != nil {
+	if s, ok := conn.Context().(*Session); ok {
+		s.close()
 		p.stats.clients.Add(-1)
 		p.m.ClientConnections.Dec()
 	}

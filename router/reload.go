@@ -168,6 +168,9 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("sentinel_username", cur.SentinelUsername != next.SentinelUsername)
 	add("replica_max_lag", cur.ReplicaMaxLag != next.ReplicaMaxLag)
 	add("health_check_interval", cur.HealthCheckInterval != next.HealthCheckInterval)
+	add("client_output_buffer_limit", cur.OutputLimitNormal != next.OutputLimitNormal || cur.OutputLimitPubsub != next.OutputLimitPubsub)
+	add("client_write_timeout", cur.ClientWriteTimeout != next.ClientWriteTimeout)
+	add("pinned_connections", cur.PinnedConnections != next.PinnedConnections)
 	if cur.Mode == config.ModeCluster || cur.SentinelManaged() {
 		// A Sentinel ring's master Servers live as long as the pool.
 		sentinel := cur.SentinelManaged()
