@@ -45,7 +45,7 @@ func TestAutoEjectUnderLoad(t *testing.T) {
 
 	t0 := time.Now()
 	rs[dead].Kill()
-	testenv.WaitFor(t, 5*time.Second, func() bool { return len(on.topo.Load().servers) == 2 }, "shard2 to be ejected")
+	testenv.WaitFor(t, 5*time.Second, func() bool { return ringSize(on) == 2 }, "shard2 to be ejected")
 	ejected := time.Since(t0)
 	if ok, why := on.Ready(); !ok {
 		t.Errorf("the pool with eject is not ready with its dead shard ejected: %s", why)
@@ -64,7 +64,7 @@ func TestAutoEjectUnderLoad(t *testing.T) {
 	}
 
 	rs[dead].Restart()
-	testenv.WaitFor(t, retry+3*time.Second, func() bool { return len(on.topo.Load().servers) == 3 },
+	testenv.WaitFor(t, retry+3*time.Second, func() bool { return ringSize(on) == 3 },
 		"shard2 to return after the retry timeout")
 	returned := time.Since(t0)
 	time.Sleep(500 * time.Millisecond)
@@ -101,3 +101,50 @@ func TestAutoEjectUnderLoad(t *testing.T) {
 		t.Errorf("a key of a healthy shard written during the ejection: %q %v", v, err)
 	}
 }
+
+// TestAutoEjectReload: a reload while a server is ejected installs the
+// whole new ring (every server back) and restarts the checks, which eject
+// the dead server again; the ejected server's connections are not lost
+// (it is still closed at shutdown, see the goroutine check of the suite).
+func TestAutoEjectReload(t *testing.T) {
+	rs := shards(t, 3)
+	pc := ringPool(t, rs, func(pc *config.Pool) {
+		pc.Timeout = 2 * time.Second
+		pc.AutoEjectHosts = true
+		pc.ServerFailureLimit = 2
+		pc.ServerRetryTimeout = time.Minute
+		pc.HealthCheckInterval = 100 * time.Millisecond
+	})
+	px, err := New(&config.Config{Pools: []*config.Pool{pc}}, Options{Version: "test", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		px.Serve()
+	}()
+	defer func() {
+		px.Close()
+		<-done
+	}()
+	p := px.Pools()[0]
+	rs[2].Kill()
+	testenv.WaitFor(t, 5*time.Second, func() bool { return ringSize(p) == 2 }, "shard3 to be ejected")
+	next := *pc
+	next.Servers = append([]config.Server(nil), pc.Servers...)
+	next.Servers[0].Weight = 2
+	if err := px.Reload(&config.Config{Pools: []*config.Pool{&next}}); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if n := ringSize(p); n != 3 {
+		t.Fatalf("after the reload the ring has %d servers, want all 3 back", n)
+	}
+	testenv.WaitFor(t, 5*time.Second, func() bool { return ringSize(p) == 2 }, "shard3 to be ejected again")
+	if got := counter(t, p.m.Ejections); got != 2 {
+		t.Errorf("shardproxy_ejections_total = %v, want 2", got)
+	}
+}
+
+// ringSize is the number of servers in the pool's current ring.
+func ringSize(p *Pool) int { return len(p.topo.Load().servers) }
