@@ -2,7 +2,9 @@ package backend
 
 import (
 	"errors"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,4 +144,48 @@ func TestReadOnlyReplyTriggersRefresh(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("NotMaster was not called")
 	}
+}
+
+// TestEjector: a dead server is ejected after the failure limit, stays out
+// for the retry timeout, returns at the first passing check, and Close
+// stops every check goroutine.
+func TestEjector(t *testing.T) {
+	r := testenv.StartRedis(t)
+	before := runtime.NumGoroutine()
+	s := NewServer(Options{Addr: r.Addr, Timeout: time.Second, MaxBackoff: 50 * time.Millisecond})
+	var mu sync.Mutex
+	var events []bool
+	e := NewEjector([]*Server{s}, EjectOptions{
+		Interval: 50 * time.Millisecond, FailureLimit: 3, RetryTimeout: 500 * time.Millisecond,
+		Changed: func(i int, ejected bool) { mu.Lock(); events = append(events, ejected); mu.Unlock() },
+	})
+	time.Sleep(300 * time.Millisecond)
+	if e.Ejected(0) {
+		t.Fatal("a healthy server was ejected")
+	}
+	r.Kill()
+	killed := time.Now()
+	testenv.WaitFor(t, 3*time.Second, func() bool { return e.Ejected(0) }, "the dead server to be ejected")
+	if d := time.Since(killed); d < 100*time.Millisecond {
+		t.Errorf("ejected after %v, before 3 failed checks could run", d)
+	}
+	ejectedAt := time.Now()
+	time.Sleep(700 * time.Millisecond)
+	if !e.Ejected(0) {
+		t.Fatal("a server still down came back after the retry timeout")
+	}
+	r.Restart()
+	testenv.WaitFor(t, 3*time.Second, func() bool { return !e.Ejected(0) }, "the server to return")
+	if d := time.Since(ejectedAt); d < 500*time.Millisecond {
+		t.Errorf("returned %v after the ejection, before the retry timeout", d)
+	}
+	e.Close()
+	s.Close()
+	mu.Lock()
+	if len(events) != 2 || !events[0] || events[1] {
+		t.Errorf("Changed calls %v, want [true false]", events)
+	}
+	mu.Unlock()
+	testenv.WaitFor(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= before },
+		"goroutines to end after Close (%d, before %d)", runtime.NumGoroutine(), before)
 }

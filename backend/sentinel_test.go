@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,7 @@ func TestSentinelAuth(t *testing.T) {
 	g := testenv.StartSentinelGroup(t, testenv.SentinelGroupOptions{
 		Masters: 1, Sentinels: 1, SentinelPassword: "s3cret",
 	})
+	before := runtime.NumGoroutine()
 	for _, tc := range []struct {
 		password string
 		want     string
@@ -148,6 +150,9 @@ func TestSentinelAuth(t *testing.T) {
 			t.Errorf("password %q: master %q, want %q", tc.password, got, tc.want)
 		}
 	}
+	// Close stops every subscription and the poll loop.
+	testenv.WaitFor(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= before },
+		"goroutines to end after Close (%d, before %d)", runtime.NumGoroutine(), before)
 	if _, err := NewSentinel(SentinelOptions{Masters: g.Names}); err != ErrNoSentinels {
 		t.Errorf("no sentinels: %v, want ErrNoSentinels", err)
 	}

@@ -104,8 +104,7 @@ func TestAutoEjectUnderLoad(t *testing.T) {
 
 // TestAutoEjectReload: a reload while a server is ejected installs the
 // whole new ring (every server back) and restarts the checks, which eject
-// the dead server again; the ejected server's connections are not lost
-// (it is still closed at shutdown, see the goroutine check of the suite).
+// the dead server again.
 func TestAutoEjectReload(t *testing.T) {
 	rs := shards(t, 3)
 	pc := ringPool(t, rs, func(pc *config.Pool) {
