@@ -188,6 +188,30 @@ func TestSentinelRingUnderLoad(t *testing.T) {
 			t.Fatalf("%s: proxy uses %s, want %s", g.Names[i], m.Addr(), g.Masters[i].Addr)
 		}
 	}
+	// A second proxy whose electorate includes a stale sentinel: an
+	// isolated one that monitors an unrelated server as shard1, so it
+	// always reports a wrong master (with epoch 0). It must follow the real
+	// sentinels throughout.
+	decoy := testenv.StartRedis(t)
+	liar := testenv.StartSentinel(t, g.Names[0], decoy.Addr, 1)
+	lp := sentinelProxy(t, g, func(pc *config.Pool) {
+		pc.Sentinels = []string{liar.Addr, g.SentinelAddrs[0], g.SentinelAddrs[1]}
+	})
+	lc := client(t, lp)
+	checkLiarIgnored := func(t *testing.T) {
+		t.Helper()
+		for i, m := range lp.sentinel.Masters() {
+			want := p.sentinel.Masters()[i].Addr()
+			testenv.WaitFor(t, 5*time.Second, func() bool { return m.Addr() == want },
+				"the proxy with a stale sentinel to use %s for %s (it uses %s)", want, g.Names[i], m.Addr())
+		}
+		key := keyOnShard(t, lp, 0, "liar")
+		must(t, lc.Set(ctx(), key, "1", 0).Err())
+		if n, _ := testenv.Do(decoy.Addr, "DBSIZE"); n != int64(0) {
+			t.Errorf("the stale sentinel's server got %v keys", n)
+		}
+	}
+	checkLiarIgnored(t)
 
 	t.Run("a sentinel killed changes nothing", func(t *testing.T) {
 		l := startLoad(t, p)
@@ -291,6 +315,7 @@ func TestSentinelRingUnderLoad(t *testing.T) {
 		if first == 0 {
 			t.Fatalf("never saw a sentinel switch %s", name)
 		}
+		checkLiarIgnored(t)
 		if outage > first+time.Second {
 			t.Errorf("client-visible outage %v, want at most Sentinel's failover time %v + 1s", outage, first)
 		}
