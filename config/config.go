@@ -114,6 +114,10 @@ type Pool struct {
 	// backend connection, which feeds /readyz and auto_eject_hosts;
 	// default 1s.
 	HealthCheckInterval time.Duration
+
+	// Access holds client authentication, ACL users, the command policy
+	// and the backend user (see auth.go).
+	Access
 }
 
 // SentinelManaged reports whether the pool's servers are Sentinel master

@@ -82,5 +82,6 @@ func Default(name string) *Pool {
 		OutputLimitPubsub:      DefaultOutputLimitPubsub,
 		ClientWriteTimeout:     DefaultClientWriteTimeout,
 		PinnedConnections:      DefaultPinnedConnections,
+		Access:                 Access{DenyCommands: DefaultDenyCommands()},
 	}
 }

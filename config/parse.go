@@ -295,6 +295,9 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 	case "client_output_buffer_limit":
 		return ps.outputLimits(p, line, v)
 	}
+	if ok, known := ps.access(p, key, line, v); known {
+		return ok
+	}
 	if near := closest(key, knownKeys()); near != "" {
 		return fail("unknown key; did you mean %q?", near)
 	}
@@ -490,6 +493,7 @@ func knownKeys() []string {
 		"sentinels", "sentinel_auth", "sentinel_username", "replica_max_lag",
 		"health_check_interval",
 		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
+		"redis_username", "requirepass", "users", "deny_commands", "allow_commands",
 	}
 }
 

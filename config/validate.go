@@ -171,6 +171,7 @@ func (p *Pool) problems() []problem {
 			add("max_redirects", "must be >= 1, got %d", p.MaxRedirects)
 		}
 	}
+	ps = append(ps, p.Access.problems(p.RedisAuth)...)
 	if p.HealthCheckInterval <= 0 {
 		add("health_check_interval", "must be > 0, got %s", ms(p.HealthCheckInterval))
 	}

@@ -79,7 +79,7 @@ func TestAutoEjectUnderLoad(t *testing.T) {
 	if returned < ejected+retry {
 		t.Errorf("shard2 returned %v after the kill, before the retry timeout (ejected at %v + %v)", returned, ejected, retry)
 	}
-	full := off.topo.Load()
+	full := off.topology().(*ringTopo)
 	shardOf := func(key string) int { return full.ring.Pick([]byte(key)) }
 	for _, e := range errsOn {
 		if shardOf(e.key) != dead {
@@ -146,4 +146,4 @@ func TestAutoEjectReload(t *testing.T) {
 }
 
 // ringSize is the number of servers in the pool's current ring.
-func ringSize(p *Pool) int { return len(p.topo.Load().servers) }
+func ringSize(p *Pool) int { return len(p.topology().servers()) }

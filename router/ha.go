@@ -56,7 +56,10 @@ func (p *Pool) startSentinelRing() error {
 }
 
 // ejection is a ring pool's auto_eject_hosts state: the configured
-// topology, the servers currently ejected from it, and the checker.
+// topology, the servers currently ejected from it, and the checker. Its
+// mutex also serialises installing a ring (start, reload) with the
+// checker's changes, so that a late change never brings back a replaced
+// ring.
 type ejection struct {
 	mu      sync.Mutex
 	full    *ringTopo                // guarded by mu: every configured server
@@ -65,36 +68,27 @@ type ejection struct {
 	pool    *Pool
 }
 
-// fullRing returns the ring pool's configured topology, ejected servers
-// included.
-func (p *Pool) fullRing() *ringTopo {
+// installRing makes t, a whole ring, the pool's topology and returns the
+// whole ring it replaces (nil at start). With auto_eject_hosts it restarts
+// the health checks on t's servers: a reload puts every server back.
+func (p *Pool) installRing(t *ringTopo) topology {
 	if p.eject == nil {
-		return p.topo.Load()
-	}
-	p.eject.mu.Lock()
-	defer p.eject.mu.Unlock()
-	return p.eject.full
-}
-
-// installRing makes t the pool's configured topology and returns the
-// previous one. With auto_eject_hosts it restarts the health checks on t's
-// servers (a reload puts every server back in the ring) and installs the
-// ring without the ejected ones.
-func (p *Pool) installRing(t *ringTopo) *ringTopo {
-	if p.eject == nil {
-		return p.topo.Swap(t)
+		return p.setTopology(t)
 	}
 	e := p.eject
 	e.mu.Lock()
-	old := e.full
+	var old topology
+	if e.full != nil {
+		old = e.full
+	}
 	checker := e.checker
 	e.full, e.ejected, e.checker = t, map[*backend.Server]bool{}, nil
-	p.topo.Store(t)
+	p.setTopology(t)
 	e.mu.Unlock()
 	if checker != nil {
 		checker.Close() // outside mu: its callbacks take mu
 	}
-	c := backend.NewEjector(t.servers, backend.EjectOptions{
+	c := backend.NewEjector(t.srvs, backend.EjectOptions{
 		Interval:     p.cfg.HealthCheckInterval,
 		FailureLimit: p.cfg.ServerFailureLimit,
 		RetryTimeout: p.cfg.ServerRetryTimeout,
@@ -115,17 +109,17 @@ func (p *Pool) installRing(t *ringTopo) *ringTopo {
 	return old
 }
 
-// changed applies one ejection or return of server i of topology t, by
-// rebuilding the ring without the ejected servers: their keys re-hash to
-// the others (this is for caches). When every server is ejected the full
-// ring stays, so errors stay on each server's own keys.
+// changed applies one ejection or return of server i of ring t, by
+// installing a ring without the ejected servers: their keys re-hash to the
+// others (this is for caches). When every server is ejected the whole ring
+// stays, so errors stay on each server's own keys.
 func (e *ejection) changed(t *ringTopo, i int, ejected bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.full != t {
-		return // a reload replaced the topology meanwhile
+		return // a reload replaced the ring meanwhile
 	}
-	srv := t.servers[i]
+	srv := t.srvs[i]
 	if ejected {
 		e.ejected[srv] = true
 		e.pool.m.Ejections.Inc()
@@ -133,32 +127,29 @@ func (e *ejection) changed(t *ringTopo, i int, ejected bool) {
 		delete(e.ejected, srv)
 	}
 	e.pool.log.Warn("ring rebuilt", "server", t.conf[i].Name, "ejected", ejected, "ejected_total", len(e.ejected))
-	e.pool.topo.Store(t.without(e.ejected))
+	e.pool.setTopology(t.without(e.ejected))
 }
 
 // without returns t minus the servers in out (t itself when none is out
 // or every server is), sharing t's servers and metrics.
 func (t *ringTopo) without(out map[*backend.Server]bool) *ringTopo {
-	if len(out) == 0 || len(out) >= len(t.servers) {
+	if len(out) == 0 || len(out) >= len(t.srvs) {
 		return t
 	}
-	sub := &ringTopo{hash: t.hash, hashTag: t.hashTag, distribution: t.distribution}
+	sub := &ringTopo{p: t.p, full: t, hash: t.hash, hashTag: t.hashTag, distribution: t.distribution}
 	var nodes []hashring.Node
-	for i, s := range t.servers {
+	for i, s := range t.srvs {
 		if out[s] {
 			continue
 		}
-		sub.servers = append(sub.servers, s)
+		sub.srvs = append(sub.srvs, s)
 		sub.bm = append(sub.bm, t.bm[i])
 		sub.conf = append(sub.conf, t.conf[i])
-		if t.sidx != nil {
-			sub.sidx = append(sub.sidx, t.sidx[i])
-		}
 		nodes = append(nodes, hashring.Node{Name: t.conf[i].Name, Weight: t.conf[i].Weight})
 	}
 	ring, err := hashring.New(t.distribution, t.hash, t.hashTag, nodes)
 	if err != nil {
-		return t // the full ring was built from the same settings
+		return t // the whole ring was built from the same settings
 	}
 	sub.ring = ring
 	return sub

@@ -32,7 +32,9 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 	case "select":
 		s.out = s.appendSelect(s.out, args[1])
 	case "auth":
-		s.out = resp.AppendError(s.out, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		s.out = s.appendAuth(s.out, args)
+	case "acl|whoami", "acl|cat", "acl|list", "acl|users":
+		s.out = s.appendACL(s.out, ci, args)
 	case "hello":
 		s.out = s.appendHello(s.out, args)
 	case "time":
@@ -124,22 +126,16 @@ func (s *Session) appendHello(dst []byte, args [][]byte) []byte {
 		if v != 2 {
 			return resp.AppendError(dst, "NOPROTO unsupported protocol version")
 		}
-		for i := 2; i < len(args); i++ {
-			switch opt := strings.ToLower(string(args[i])); {
-			case opt == "auth" && i+2 < len(args):
-				return resp.AppendError(dst, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-			case opt == "setname" && i+1 < len(args):
-				lo := len(dst)
-				dst = s.appendSetName(dst, args[i+1])
-				if dst[lo] == '-' {
-					return dst
-				}
-				dst = dst[:lo]
-				i++
-			default:
-				return resp.AppendError(dst, "ERR Syntax error in HELLO option '"+string(args[i])+"'")
-			}
-		}
+	}
+	user, pass, setname, errText := helloOptions(args)
+	if errText == "" {
+		errText = s.helloAuth(user, pass)
+	}
+	if errText != "" {
+		return resp.AppendError(dst, errText)
+	}
+	if setname != nil {
+		s.name = string(setname)
 	}
 	dst = resp.AppendArrayHeader(dst, 16)
 	dst = resp.AppendBulkString(dst, "server")

@@ -16,7 +16,6 @@ import (
 	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
-	"github.com/shardproxy/shardproxy/hashring"
 	"github.com/shardproxy/shardproxy/metrics"
 )
 
@@ -49,8 +48,7 @@ type Pool struct {
 	cfg     *config.Pool
 	version string
 	log     *slog.Logger
-	topo    atomic.Pointer[ringTopo] // ring mode; swapped whole by Reload
-	cluster *backend.Cluster         // cluster mode
+	topo    atomic.Pointer[topoBox] // where keys live; swapped whole by Reload
 	// sentinel resolves the master names of a Sentinel-managed ring.
 	sentinel *backend.SentinelShards
 	// eject is the auto_eject_hosts state of a ring pool; nil when off.
@@ -61,8 +59,8 @@ type Pool struct {
 	stats   poolStats
 	m       *metrics.Pool
 	metrics *metrics.Metrics
-	nodeM   sync.Map // cluster mode: node address -> *metrics.Backend
 	stop    chan struct{}
+	access  *poolAccess // client users and command policy (acl.go)
 
 	// onSession, set by tests before Serve, sees every new session.
 	onSession func(*Session)
@@ -81,12 +79,17 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		opts.Metrics = metrics.New(opts.Version, runtime.Version())
 	}
 	p := &Proxy{log: opts.Logger, metrics: opts.Metrics}
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
+	}
 	for _, pc := range cfg.Pools {
+		access, _ := newPoolAccess(cfg.File, pc) // checked above
 		pool, err := newPool(pc, opts)
 		if err != nil {
 			p.Close()
 			return nil, err
 		}
+		pool.access = access
 		p.pools = append(p.pools, pool)
 	}
 	return p, nil
@@ -138,123 +141,6 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	return p, nil
 }
 
-// ringTopo is a ring pool's placement: the ring and the servers it picks
-// from, in configuration order. It is immutable; Reload swaps in a new one.
-type ringTopo struct {
-	ring    hashring.Ring
-	servers []*backend.Server
-	bm      []*metrics.Backend // per server
-	conf    []config.Server
-	sidx    []int // Sentinel rings: the master index of each server
-
-	hash, hashTag, distribution string // as configured, to tell a reload's changes
-}
-
-// startRing builds the hash ring and connects to every server.
-func (p *Pool) startRing() error {
-	t, err := p.buildRing(p.cfg, nil)
-	if err != nil {
-		return err
-	}
-	p.installRing(t)
-	return nil
-}
-
-// buildRing makes the topology of pc, reusing the servers of old whose name
-// and address are unchanged, so that their connections carry on.
-func (p *Pool) buildRing(pc *config.Pool, old *ringTopo) (*ringTopo, error) {
-	if len(pc.Servers) > 1<<16 {
-		return nil, errors.New("too many servers")
-	}
-	nodes := make([]hashring.Node, len(pc.Servers))
-	for i, s := range pc.Servers {
-		nodes[i] = hashring.Node{Name: s.Name, Weight: s.Weight}
-	}
-	ring, err := hashring.New(pc.Distribution, pc.Hash, pc.HashTag, nodes)
-	if err != nil {
-		return nil, err
-	}
-	t := &ringTopo{
-		ring:    ring,
-		servers: make([]*backend.Server, len(pc.Servers)),
-		bm:      make([]*metrics.Backend, len(pc.Servers)),
-		conf:    pc.Servers,
-
-		hash: pc.Hash, hashTag: pc.HashTag, distribution: pc.Distribution,
-	}
-	// Connect to the new servers in parallel: a dead one costs one
-	// timeout, not one per server.
-	var wg sync.WaitGroup
-	if p.sentinel != nil {
-		t.sidx = make([]int, len(pc.Servers))
-	}
-	for i, sc := range pc.Servers {
-		if p.sentinel != nil {
-			t.servers[i], t.bm[i] = p.sentinelMaster(i, sc)
-			t.sidx[i] = i
-			continue
-		}
-		if old != nil {
-			if j := old.index(sc); j >= 0 {
-				t.servers[i], t.bm[i] = old.servers[j], old.bm[j]
-				continue
-			}
-		}
-		t.bm[i] = p.metrics.Backend(pc.Name, sc.Name, sc.Addr)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.servers[i] = backend.NewServer(p.serverOptions(sc.Name, sc.Addr, backendObserver{t.bm[i]}))
-		}()
-	}
-	wg.Wait()
-	return t, nil
-}
-
-// index returns the position of the server configured as sc, or -1.
-func (t *ringTopo) index(sc config.Server) int {
-	for i, c := range t.conf {
-		if c.Name == sc.Name && c.Addr == sc.Addr {
-			return i
-		}
-	}
-	return -1
-}
-
-// startCluster learns the cluster's slot map from the seed servers.
-func (p *Pool) startCluster(opts Options) error {
-	pc := p.cfg
-	seeds := make([]string, len(pc.Servers))
-	for i, s := range pc.Servers {
-		seeds[i] = s.Addr
-	}
-	c, err := backend.NewCluster(backend.ClusterOptions{
-		Seeds:            seeds,
-		Server:           p.serverOptions("", "", nil),
-		RefreshInterval:  pc.ClusterRefreshInterval,
-		ReadFromReplicas: pc.ReadFromReplicas,
-		Logger:           p.log,
-		NewObserver: func(addr string) backend.Observer {
-			m := opts.Metrics.Backend(pc.Name, addr, addr)
-			p.nodeM.Store(addr, m)
-			return backendObserver{m}
-		},
-		Dropped: func(addr string) {
-			p.nodeM.Delete(addr)
-			opts.Metrics.RemoveBackend(pc.Name, addr)
-		},
-		Refreshed: func(covered int, err error) {
-			p.m.SlotRefreshes.Inc()
-			p.m.SlotsCovered.Set(float64(covered))
-		},
-	})
-	if err != nil {
-		return err
-	}
-	p.cluster = c
-	return nil
-}
-
 func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Options {
 	return backend.Options{
 		Name:        name,
@@ -262,6 +148,7 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Connections: p.cfg.ServerConnections,
 		Timeout:     p.cfg.Timeout,
 		Auth:        p.cfg.RedisAuth,
+		Username:    p.cfg.RedisUsername,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
 		// Every connection is PINGed this often: it feeds Up, /readyz
@@ -323,34 +210,19 @@ func (p *Pool) Port() int {
 
 // Servers returns the pool's backend servers: in configuration order in
 // ring mode, every known node by address in cluster mode.
-func (p *Pool) Servers() []*backend.Server {
-	if p.cluster != nil {
-		return p.cluster.Nodes()
-	}
-	return p.topo.Load().servers
-}
-
-// shards returns the servers that hold the pool's keys: every ring server,
-// or every cluster master.
-func (p *Pool) shards() []*backend.Server {
-	if p.cluster != nil {
-		return p.cluster.Masters()
-	}
-	return p.topo.Load().servers
-}
+func (p *Pool) Servers() []*backend.Server { return p.topology().servers() }
 
 // Ready reports whether the pool can serve every key, and if not what is
 // missing: a ring server that is down, or in cluster mode a slot without a
 // master or a master that is down.
 func (p *Pool) Ready() (bool, string) {
 	var missing []string
-	if p.cluster != nil {
-		if n := p.cluster.Covered(); n < backend.SlotCount {
-			missing = append(missing, fmt.Sprintf("%d of %d slots have no master", backend.SlotCount-n, backend.SlotCount))
-		}
+	t := p.topology()
+	if msg := t.unready(); msg != "" {
+		missing = append(missing, msg)
 	}
 	var down []string
-	for _, s := range p.shards() {
+	for _, s := range t.shards() {
 		if !s.Up() {
 			down = append(down, s.Name())
 		}
@@ -381,18 +253,11 @@ func (p *Pool) close() {
 		p.ln.Close()
 	}
 	p.closeEjection()
-	if t := p.fullRing(); t != nil {
-		for _, s := range t.servers {
-			if s != nil {
-				s.Close()
-			}
-		}
+	if t := p.topo.Load(); t != nil {
+		t.t.close()
 	}
 	if p.sentinel != nil {
-		p.sentinel.Close()
-	}
-	if p.cluster != nil {
-		p.cluster.Close()
+		p.sentinel.Close() // when the ring was never built
 	}
 }
 
@@ -449,16 +314,10 @@ func (p *Pool) sampleOps() {
 			now := p.stats.commands.Load()
 			p.stats.opsPerSec.Store(now - last)
 			last = now
-			if t := p.topo.Load(); t != nil {
-				for i, s := range t.servers {
-					t.bm[i].InFlight.Set(float64(s.InFlight()))
-				}
-			}
-			if p.cluster != nil {
-				for _, s := range p.cluster.Nodes() {
-					if m, ok := p.nodeM.Load(s.Addr()); ok {
-						m.(*metrics.Backend).InFlight.Set(float64(s.InFlight()))
-					}
+			t := p.topology()
+			for _, s := range t.servers() {
+				if m := t.backendMetrics(s); m != nil {
+					m.InFlight.Set(float64(s.InFlight()))
 				}
 			}
 		}
@@ -472,6 +331,7 @@ type poolStats struct {
 	commands, errors, proxyErrors atomic.Int64
 	opsPerSec                     atomic.Int64
 	bytesIn, bytesOut             atomic.Uint64
+	errorStats                    errorStats // INFO errorstats (info_shards.go)
 }
 
 // batch accounts one client batch of n commands.
