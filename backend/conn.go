@@ -107,6 +107,7 @@ func (c *Conn) Enqueue(reqs ...*Request) {
 	}
 	for _, r := range reqs {
 		r.deadline = deadline
+		r.gen = c.gen
 	}
 	c.queue = append(c.queue, reqs...)
 	c.mu.Unlock()

@@ -189,3 +189,13 @@ func (d *Dedicated) closeMoved() {
 	d.mu.Unlock()
 	d.nc.Close()
 }
+
+// MovedSince reports whether the server's address changed after r was
+// enqueued on one of its shared connections: a reply r has came from the
+// old master. A write acknowledged there may be lost, so the router turns
+// such a reply into MovedError (never for a request that failed anyway).
+func (s *Server) MovedSince(r *Request) bool { return r.gen != s.mv.gen.Load() }
+
+// MovedError is the error of a request whose outcome on the server's old
+// master is unknown (see MovedSince).
+func (s *Server) MovedError() *Error { return movedError(s) }

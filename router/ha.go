@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/hashring"
 	"github.com/shardproxy/shardproxy/metrics"
@@ -53,6 +54,23 @@ func (p *Pool) startSentinelRing() error {
 	}
 	p.sentinel = ss
 	return p.startRing()
+}
+
+// fenceMoved turns the reply to a command that may write, given by a
+// master after the proxy switched that shard to a new master (a request
+// already in flight on the old one at the switch), into the backend error:
+// in a planned failover the old master still acknowledges writes that the
+// new master will never have, and an acknowledged write must not be lost
+// silently. Reads keep their reply (it is a real reply of a server that
+// held the data).
+func (s *Session) fenceMoved(ci *command.Info, idx int) {
+	r := s.reqs[idx]
+	if r.Err != nil || ci == nil || ci.Flags()&command.FlagReadonly != 0 {
+		return
+	}
+	if srv := s.srvOf[idx]; srv != nil && srv.MovedSince(r) {
+		r.Err = srv.MovedError()
+	}
 }
 
 // ejection is a ring pool's auto_eject_hosts state: the configured

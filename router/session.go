@@ -409,6 +409,7 @@ func (s *Session) write() {
 			r := s.reqs[it.first]
 			s.await(r)
 			s.settle(it.first)
+			s.fenceMoved(it.ci, it.first)
 			if r.Err != nil {
 				s.wbuf = resp.AppendError(s.wbuf, "ERR "+r.Err.Error())
 				res = resultProxyError
@@ -421,6 +422,7 @@ func (s *Session) write() {
 			for j := it.first; j < it.first+it.n; j++ {
 				s.await(s.reqs[j])
 				s.settle(j)
+				s.fenceMoved(it.ci, j)
 			}
 			var b []byte
 			b, res = s.merge(it)
