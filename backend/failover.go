@@ -20,6 +20,9 @@ var (
 	// on a master when it was replaced: their outcome is unknown, so they
 	// are failed rather than retried on the new master.
 	ErrMoved = errors.New("master changed (failover); the command's outcome is unknown")
+	// ErrFenced is the cause of a write refused while Sentinel promotes a
+	// replica of its master: never sent.
+	ErrFenced = errors.New("failover in progress; write not sent")
 	// ErrNotMaster is the cause when RequireMaster refuses a connection to
 	// a server whose ROLE is not master.
 	ErrNotMaster = errors.New("server is not a master (ROLE)")
@@ -29,6 +32,7 @@ var (
 // address generation, and a channel closed by each change.
 type mover struct {
 	gen   atomic.Uint64 // incremented by SetAddr after the address
+	fence atomic.Int64  // unix nanos until which writes are fenced; 0: none
 	mu    sync.Mutex
 	moved chan struct{} // guarded by mu; closed when the address changes
 }
@@ -74,6 +78,7 @@ func (s *Server) SetAddr(addr string) bool {
 	old := s.Addr()
 	s.addr.Store(&addr)
 	s.mv.gen.Add(1) // after the address: a conn of this gen has dialled addr
+	s.mv.fence.Store(0)
 	close(s.mv.moved)
 	s.mv.moved = make(chan struct{})
 	s.mv.mu.Unlock()
@@ -199,3 +204,30 @@ func (s *Server) MovedSince(r *Request) bool { return r.gen != s.mv.gen.Load() }
 // MovedError is the error of a request whose outcome on the server's old
 // master is unknown (see MovedSince).
 func (s *Server) MovedError() *Error { return movedError(s) }
+
+// Fence makes Fenced report true for d, or until the next SetAddr; it
+// reports whether the server was not fenced already. SentinelShards fences
+// a master while a sentinel promotes one of its replicas.
+func (s *Server) Fence(d time.Duration) bool {
+	return s.mv.fence.Swap(time.Now().Add(d).UnixNano()) < time.Now().UnixNano()
+}
+
+// Fenced reports whether writes to the server are fenced: a failover is
+// promoting a replica, so a write the server acknowledges would be lost.
+// The router fails such writes with FencedError instead of sending them.
+func (s *Server) Fenced() bool {
+	f := s.mv.fence.Load()
+	if f == 0 {
+		return false
+	}
+	if time.Now().UnixNano() < f {
+		return true
+	}
+	s.mv.fence.CompareAndSwap(f, 0) // expired: back to the cheap check
+	return false
+}
+
+// FencedError is the error of a write refused while the server is fenced.
+func (s *Server) FencedError() *Error {
+	return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: ErrFenced}
+}

@@ -40,6 +40,12 @@ type SentinelOptions struct {
 	// confirmed change of a master's view (address, epoch or replicas).
 	// It must not block for long: confirmation of other masters waits.
 	Changed func(name string, v MasterView)
+	// Promoting, when set, is called from a subscription goroutine when a
+	// sentinel announces that it selected or promoted replica (address)
+	// of master name: the failover leader's word, not yet confirmed by a
+	// majority. From the promotion on, writes the old master acknowledges
+	// are lost; the caller may fence them until the switch.
+	Promoting func(name, replica string)
 	// Logger receives failovers and sentinel trouble; default slog.Default().
 	Logger *slog.Logger
 }
@@ -89,6 +95,7 @@ var (
 var sentinelEvents = []string{
 	"+switch-master", "+odown", "-odown", "+sdown", "-sdown",
 	"+failover-end", "+config-update-from", "+slave", "+convert-to-slave",
+	"+selected-slave", "+promoted-slave",
 }
 
 // NewSentinel asks every sentinel for every master, then follows them in
@@ -433,6 +440,11 @@ func (s *Sentinel) listen(addr string) error {
 		}
 		if msg, _ := v.([]any); len(msg) == 3 && str(msg[0]) == "message" {
 			s.log.Debug("sentinel event", "sentinel", addr, "event", str(msg[1]), "detail", str(msg[2]))
+			if ch := str(msg[1]); (ch == "+selected-slave" || ch == "+promoted-slave") && s.opts.Promoting != nil {
+				if name, replica, ok := parsePromotion(str(msg[2])); ok {
+					s.opts.Promoting(name, replica)
+				}
+			}
 			s.Refresh()
 		}
 	}
@@ -448,4 +460,14 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// parsePromotion reads "+selected-slave" and "+promoted-slave" payloads:
+// "slave 127.0.0.1:6380 127.0.0.1 6380 @ mymaster 127.0.0.1 6379".
+func parsePromotion(detail string) (name, replica string, ok bool) {
+	f := strings.Fields(detail)
+	if len(f) < 8 || f[0] != "slave" || f[4] != "@" {
+		return "", "", false
+	}
+	return f[5], net.JoinHostPort(f[2], f[3]), true
 }

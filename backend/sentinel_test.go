@@ -157,3 +157,20 @@ func TestSentinelAuth(t *testing.T) {
 		t.Errorf("no sentinels: %v, want ErrNoSentinels", err)
 	}
 }
+
+func TestParsePromotion(t *testing.T) {
+	for _, tc := range []struct {
+		in, name, replica string
+		ok                bool
+	}{
+		{"slave 127.0.0.1:6380 127.0.0.1 6380 @ shard1 127.0.0.1 6379", "shard1", "127.0.0.1:6380", true},
+		{"master shard1 127.0.0.1 6379", "", "", false},
+		{"slave 127.0.0.1:6380 127.0.0.1 6380 # shard1 127.0.0.1 6379", "", "", false},
+		{"", "", "", false},
+	} {
+		name, replica, ok := parsePromotion(tc.in)
+		if name != tc.name || replica != tc.replica || ok != tc.ok {
+			t.Errorf("parsePromotion(%q) = %q %q %v, want %q %q %v", tc.in, name, replica, ok, tc.name, tc.replica, tc.ok)
+		}
+	}
+}

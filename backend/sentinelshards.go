@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,6 +108,7 @@ func NewSentinelShards(opts ShardsOptions) (*SentinelShards, error) {
 	so := opts.Sentinel
 	so.Logger = opts.Logger
 	so.Changed = ss.changed
+	so.Promoting = ss.promoting
 	sent, err := NewSentinel(so)
 	if err != nil {
 		cancel()
@@ -252,6 +254,34 @@ func (ss *SentinelShards) changed(name string, v MasterView) {
 		if !containsServer(rs, r) && !ss.usedLocked(r) {
 			ss.retireReplica(name, r)
 		}
+	}
+}
+
+// fenceTimeout bounds how long writes to a shard stay fenced after a
+// sentinel announced a promotion that the majority has not confirmed: a
+// failover aborted (or a lying sentinel) costs write errors for at most
+// this long.
+const fenceTimeout = 3 * time.Second
+
+// promoting fences the writes of shard name when a sentinel announces the
+// promotion of one of its replicas (as the majority last confirmed them):
+// from the promotion on, the old master acknowledges writes that the new
+// master will not have. The fence ends with the switch (SetAddr) or after
+// fenceTimeout.
+func (ss *SentinelShards) promoting(name, replica string) {
+	i, ok := ss.idx[name]
+	if !ok {
+		return
+	}
+	v := ss.sentinel.View(name)
+	if replica == v.Addr || !slices.Contains(v.Replicas, replica) {
+		return // not a replica of this shard: nothing a real failover does
+	}
+	ss.mu.Lock()
+	m := ss.masters[i]
+	ss.mu.Unlock()
+	if m != nil && m.Fence(fenceTimeout) {
+		ss.log.Warn("writes fenced: a sentinel is promoting a replica", "master", name, "replica", replica)
 	}
 }
 

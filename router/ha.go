@@ -73,6 +73,16 @@ func (s *Session) fenceMoved(ci *command.Info, idx int) {
 	}
 }
 
+// fencedWrite returns the error text for a command that may write to srv
+// while srv is fenced (Sentinel is promoting one of its replicas, so the
+// write would be acknowledged and lost), or "" to send it.
+func fencedWrite(ci *command.Info, srv *backend.Server) string {
+	if srv == nil || ci.Flags()&command.FlagReadonly != 0 || !srv.Fenced() {
+		return ""
+	}
+	return "ERR " + srv.FencedError().Error()
+}
+
 // ejection is a ring pool's auto_eject_hosts state: the configured
 // topology, the servers currently ejected from it, and the checker. Its
 // mutex also serialises installing a ring (start, reload) with the

@@ -276,6 +276,10 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 		s.errorItem(ci, start, errSlotDown)
 		return
 	}
+	if msg := fencedWrite(ci, srv); msg != "" {
+		s.errorItem(ci, start, msg)
+		return
+	}
 	idx := s.forward(srv, raw)
 	s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start})
 }
@@ -302,11 +306,15 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 		sub, ok := s.partOf[part]
 		if !ok {
 			srv := s.topo.server(part, ci, s.hint)
+			msg := fencedWrite(ci, srv)
 			if srv == nil {
 				s.topo.refresh()
+				msg = errSlotDown
+			}
+			if msg != "" {
 				s.used = first
 				s.routes = s.routes[:routeLo]
-				s.errorItem(ci, start, errSlotDown)
+				s.errorItem(ci, start, msg)
 				return
 			}
 			sub = uint16(len(s.counts))
