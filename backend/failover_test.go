@@ -189,3 +189,31 @@ func TestEjector(t *testing.T) {
 	testenv.WaitFor(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= before },
 		"goroutines to end after Close (%d, before %d)", runtime.NumGoroutine(), before)
 }
+
+// TestFence: a fence lasts its duration or until the address changes.
+func TestFence(t *testing.T) {
+	a, b := testenv.StartRedis(t), testenv.StartRedis(t)
+	s := NewServer(Options{Name: "m", Addr: a.Addr})
+	defer s.Close()
+	if s.Fenced() {
+		t.Fatal("fenced at start")
+	}
+	if !s.Fence(100 * time.Millisecond) {
+		t.Fatal("Fence on an unfenced server reported it fenced already")
+	}
+	if s.Fence(100*time.Millisecond) || !s.Fenced() {
+		t.Fatal("a second Fence: want already fenced, and fenced")
+	}
+	if e := s.FencedError(); !errors.Is(e, ErrFenced) || e.Kind != KindConnect {
+		t.Fatalf("FencedError = %v", e)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if s.Fenced() {
+		t.Fatal("still fenced after the duration")
+	}
+	s.Fence(time.Minute)
+	s.SetAddr(b.Addr)
+	if s.Fenced() {
+		t.Fatal("still fenced after the switch")
+	}
+}
