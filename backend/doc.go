@@ -24,4 +24,17 @@
 // master are answered by it or fail; they are never retried, because a
 // write may have happened. An Ejector implements nutcracker's
 // auto_eject_hosts for cache pools.
+//
+// A Dedicated connection is the other kind: handed out by Server.Dedicate
+// to one client session (transactions, blocking commands, subscribers),
+// never shared, with no goroutines of its own (the session writes and reads
+// on it directly) and a deadline per request, so that BLPOP's legitimate
+// wait is neither a timeout nor a failure. The Server tracks the ones it
+// handed out and closes them on Close (shutdown, a reload or slot map that
+// drops the server).
+//
+// Replies are taken off a shared connection as soon as they arrive, whatever
+// the client does with them: a Request's ReplySink charges each reply to the
+// client's output buffer, and drops it once that client is over its limit,
+// so a client that stops reading never holds up the others.
 package backend

@@ -37,6 +37,11 @@ const (
 	DefaultMaxRedirects           = 5
 	DefaultReplicaMaxLag          = 10 * time.Second
 	DefaultHealthCheckInterval    = 1000 * time.Millisecond
+	// Redis's defaults for the client protocol limits.
+	DefaultProtoMaxBulkLen        = 512 << 20
+	DefaultClientQueryBufferLimit = 1 << 30
+	DefaultProtoInlineMaxSize     = 64 << 10
+	DefaultShutdownTimeout        = 10 * time.Second
 )
 
 // DefaultServerConnections is the default number of multiplexed connections
@@ -78,6 +83,10 @@ func Default(name string) *Pool {
 		MaxRedirects:           DefaultMaxRedirects,
 		ReplicaMaxLag:          DefaultReplicaMaxLag,
 		HealthCheckInterval:    DefaultHealthCheckInterval,
+		ProtoMaxBulkLen:        DefaultProtoMaxBulkLen,
+		ClientQueryBufferLimit: DefaultClientQueryBufferLimit,
+		ProtoInlineMaxSize:     DefaultProtoInlineMaxSize,
+		ShutdownTimeout:        DefaultShutdownTimeout,
 		OutputLimitNormal:      DefaultOutputLimitNormal,
 		OutputLimitPubsub:      DefaultOutputLimitPubsub,
 		ClientWriteTimeout:     DefaultClientWriteTimeout,

@@ -40,6 +40,7 @@ type Proxy struct {
 	reloadMu sync.Mutex
 	wg       sync.WaitGroup
 	once     sync.Once
+	draining atomic.Bool
 }
 
 // Pool is one configured pool: a listener, its client sessions and the
@@ -54,6 +55,8 @@ type Pool struct {
 	// eject is the auto_eject_hosts state of a ring pool; nil when off.
 	eject   *ejection
 	ln      net.Listener
+	gl      *guardListener // ln, with the client-side limits
+	fds     *fdBudget      // shared by every pool of the proxy
 	started time.Time
 	nextID  atomic.Int64
 	stats   poolStats
@@ -91,6 +94,10 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		}
 		pool.access = access
 		p.pools = append(p.pools, pool)
+	}
+	fds := newFDBudget(cfg.Pools, p.log)
+	for _, pool := range p.pools {
+		pool.fds = fds
 	}
 	return p, nil
 }
@@ -137,7 +144,8 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		opts.Metrics.RemovePool(pc.Name)
 		return nil, fmt.Errorf("pool %s: listen %s: %w", pc.Name, pc.Listen, err)
 	}
-	p.ln = &guardListener{Listener: ln, stats: &p.stats}
+	p.gl = newGuardListener(ln, p)
+	p.ln = p.gl
 	return p, nil
 }
 
@@ -263,7 +271,7 @@ func (p *Pool) close() {
 
 func (p *Pool) accept(conn redcon.Conn) bool {
 	n := p.stats.clients.Add(1)
-	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) {
+	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) || !p.fds.take() {
 		p.stats.clients.Add(-1)
 		p.stats.rejected.Add(1)
 		p.m.Rejected.Inc()
@@ -276,10 +284,16 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 	s := newSession(p, p.nextID.Add(1))
 	s.addr = conn.RemoteAddr()
 	nc := conn.NetConn()
-	if gc, ok := nc.(*guardConn); ok {
+	gc, guarded := nc.(*guardConn)
+	if guarded {
 		nc = gc.Conn // the writer counts its bytes itself
 	}
 	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
+	if guarded {
+		w := s.w
+		gc.refuseOut = func(b []byte) { w.write(b); w.drain() }
+		gc.busy = func() bool { return w.used.Load() > 0 || outClass(w.class.Load()) == outPubsub }
+	}
 	conn.SetContext(s)
 	if p.onSession != nil {
 		p.onSession(s)
@@ -289,6 +303,7 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 
 func (p *Pool) closed(conn redcon.Conn, err error) {
 	if s, ok := conn.Context().(*Session); ok {
+		p.fds.put()
 		s.close()
 		p.stats.clients.Add(-1)
 		p.m.ClientConnections.Dec()

@@ -204,6 +204,9 @@ func (s *Session) send(srv *backend.Server, r *backend.Request, idx int) {
 // local records a reply the proxy produced itself (appended to s.out by fn).
 func (s *Session) localItem(ci *command.Info, start int64, lo int) {
 	s.items = append(s.items, item{kind: itemLocal, ci: ci, lo: lo, hi: len(s.out), start: start})
+	if lo < len(s.out) && s.out[lo] == '-' {
+		s.p.stats.errorStats.add(s.out[lo+1:]) // INFO errorstats
+	}
 }
 
 // errorItem records an error reply.
@@ -211,7 +214,6 @@ func (s *Session) errorItem(ci *command.Info, start int64, msg string) {
 	lo := len(s.out)
 	s.out = resp.AppendError(s.out, msg)
 	s.localItem(ci, start, lo)
-	s.p.stats.errorStats.add(msg)
 }
 
 // add classifies one command and turns it into an item.
@@ -459,6 +461,10 @@ func (s *Session) write() {
 // writer without waiting for the next item.
 const flushAt = 64 << 10
 
+// yieldsBeforeFlush is how many times await lets other goroutines run
+// before it sends the replies it holds and blocks.
+const yieldsBeforeFlush = 3
+
 // await waits for r, first sending the replies assembled so far if r is
 // not complete yet.
 func (s *Session) await(r *backend.Request) {
@@ -467,11 +473,15 @@ func (s *Session) await(r *backend.Request) {
 	}
 	if len(s.wbuf) > 0 {
 		// Let the backend readers run first: they are likely in the middle
-		// of this batch's replies, and if r completes meanwhile one write
-		// carries more of them.
-		runtime.Gosched()
-		if r.TryWait() {
-			return
+		// of this batch's replies (another shard's arrive a moment later),
+		// and if r completes meanwhile one write carries more of them. A
+		// few yields cost microseconds; a slow shard still gets the replies
+		// before its own sent at once.
+		for i := 0; i < yieldsBeforeFlush; i++ {
+			runtime.Gosched()
+			if r.TryWait() {
+				return
+			}
 		}
 	}
 	s.flush()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -177,9 +178,17 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	logStartup(log, cfg, p, ms.Addr(), statsAddr, *pprof)
 	notifyReady(ready, nil)
 
+	// The signal loop and a graceful shutdown it starts end before run
+	// returns: Serve returns once the proxy is closed, and both are
+	// waited for.
+	var bg sync.WaitGroup
+	defer bg.Wait()
 	done := make(chan struct{})
 	defer close(done)
+	bg.Add(1)
 	go func() {
+		defer bg.Done()
+		draining := false
 		for {
 			select {
 			case sig := <-stop:
@@ -191,7 +200,19 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 					reopenLog(log, lf)
 					continue
 				}
-				log.Info("shutting down", "signal", sig.String())
+				if !draining {
+					// First SIGTERM/SIGINT: /readyz turns 503 now;
+					// clients are drained, then the proxy stops.
+					draining = true
+					log.Info("shutting down: draining clients (a second signal stops at once)", "signal", sig.String())
+					bg.Add(1)
+					go func() {
+						defer bg.Done()
+						p.Shutdown()
+					}()
+					continue
+				}
+				log.Warn("second signal: stopping at once", "signal", sig.String())
 				p.Close()
 				return
 			case <-done:

@@ -345,7 +345,8 @@ func TestServe(t *testing.T) {
 	slices.Sort(msgs)
 	want := []string{
 		"INFO backend up shard1", "INFO backend up shard2", "INFO backend up shard2",
-		"INFO pool serving <nil>", "INFO shardproxy started <nil>", "INFO shutting down <nil>",
+		"INFO clients drained <nil>", "INFO pool serving <nil>", "INFO shardproxy started <nil>",
+		"INFO shutting down: draining clients (a second signal stops at once) <nil>",
 		"WARN backend down shard2",
 	}
 	if !slices.Equal(msgs, want) {
