@@ -780,3 +780,16 @@ func TestNutcrackerHashImpliesKetama(t *testing.T) {
 		t.Fatalf("xxhash pool got distribution %q, want consistent", p.Distribution)
 	}
 }
+
+// TestSentinelSandboxConfig: the `make run-sentinel` pool loads as a
+// Sentinel-managed ring.
+func TestSentinelSandboxConfig(t *testing.T) {
+	c, err := Load("../deploy/local/shardproxy-sentinel.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Pools[0]
+	if !p.SentinelManaged() || len(p.Sentinels) != 3 || len(p.Servers) != 3 || p.Servers[0].Name != "shard1" || p.Servers[0].Addr != "" {
+		t.Fatalf("sandbox pool: %+v", p)
+	}
+}
