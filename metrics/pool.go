@@ -87,6 +87,9 @@ type Pool struct {
 	SlotsCovered prometheus.Gauge
 	// Ejections counts backends ejected from the ring by the failure policy.
 	Ejections prometheus.Counter
+	// Failovers counts master address changes followed in a
+	// Sentinel-managed pool.
+	Failovers prometheus.Counter
 	// OutputLimitNormal and OutputLimitPubsub count clients disconnected
 	// for going over the output buffer limit of their class.
 	OutputLimitNormal, OutputLimitPubsub prometheus.Counter
@@ -130,6 +133,7 @@ func (m *Metrics) Pool(name string, opt PoolOptions) (*Pool, error) {
 		ClientBytesIn:          m.clientBytesIn.WithLabelValues(name),
 		ClientBytesOut:         m.clientBytesOut.WithLabelValues(name),
 		Ejections:              m.ejections.WithLabelValues(name),
+		Failovers:              m.failovers.WithLabelValues(name),
 		OutputLimitNormal:      m.outputLimit.WithLabelValues(name, "normal"),
 		OutputLimitPubsub:      m.outputLimit.WithLabelValues(name, "pubsub"),
 		m:                      m,

@@ -51,6 +51,10 @@ type Pool struct {
 	version string
 	log     *slog.Logger
 	topo    atomic.Pointer[topoBox] // where keys live; swapped whole by Reload
+	// sentinel resolves the master names of a Sentinel-managed ring.
+	sentinel *backend.SentinelShards
+	// eject is the auto_eject_hosts state of a ring pool; nil when off.
+	eject   *ejection
 	ln      net.Listener
 	gl      *guardListener // ln, with the client-side limits
 	fds     *fdBudget      // shared by every pool of the proxy
@@ -129,9 +133,15 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		return nil, fmt.Errorf("pool %s: metrics: %w", pc.Name, err)
 	}
 	p.stats.m = p.m
-	if cluster {
+	switch {
+	case cluster:
 		err = p.startCluster(opts)
-	} else {
+	case pc.SentinelManaged():
+		err = p.startSentinelRing()
+	default:
+		if pc.AutoEjectHosts {
+			p.eject = &ejection{pool: p}
+		}
 		err = p.startRing()
 	}
 	if err != nil {
@@ -164,7 +174,10 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Username:    p.cfg.RedisUsername,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
-		Observer:    obs,
+		// Every connection is PINGed this often: it feeds Up, /readyz
+		// and INFO (and the Ejector's own checks share the period).
+		HealthInterval: p.cfg.HealthCheckInterval,
+		Observer:       obs,
 	}
 }
 
@@ -262,8 +275,12 @@ func (p *Pool) close() {
 	if p.ln != nil {
 		p.ln.Close()
 	}
+	p.closeEjection()
 	if t := p.topo.Load(); t != nil {
 		t.t.close()
+	}
+	if p.sentinel != nil {
+		p.sentinel.Close() // when the ring was never built
 	}
 }
 

@@ -109,7 +109,12 @@ func (p *Proxy) reload(cfg *config.Config) error {
 // swapTopology installs t and retires the servers of the old topology that
 // t does not use.
 func (p *Pool) swapTopology(pc *config.Pool, t topology) {
-	old := p.setTopology(t)
+	var old topology
+	if rt, ok := t.(*ringTopo); ok {
+		old = p.installRing(rt) // the whole ring, even while servers are ejected
+	} else {
+		old = p.setTopology(t)
+	}
 	removed := 0
 	for _, s := range old.servers() {
 		if !slices.Contains(t.servers(), s) {
@@ -168,8 +173,17 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("pinned_connections", cur.PinnedConnections != next.PinnedConnections)
 	add("redis_username", cur.RedisUsername != next.RedisUsername)
 	add("requirepass/users/deny_commands/allow_commands", !cur.Access.SameClientPolicy(&next.Access))
-	if cur.Mode == config.ModeCluster {
-		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool { return a.Addr == b.Addr }))
+	add("sentinels", !slices.Equal(cur.Sentinels, next.Sentinels))
+	add("sentinel_auth", cur.SentinelAuth != next.SentinelAuth)
+	add("sentinel_username", cur.SentinelUsername != next.SentinelUsername)
+	add("replica_max_lag", cur.ReplicaMaxLag != next.ReplicaMaxLag)
+	add("health_check_interval", cur.HealthCheckInterval != next.HealthCheckInterval)
+	if cur.Mode == config.ModeCluster || cur.SentinelManaged() {
+		// A Sentinel ring's master Servers live as long as the pool.
+		sentinel := cur.SentinelManaged()
+		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool {
+			return a.Addr == b.Addr && (!sentinel || a.Name == b.Name && a.Weight == b.Weight)
+		}))
 	}
 	return keys
 }

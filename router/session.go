@@ -278,6 +278,10 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 		s.errorItem(ci, start, errSlotDown)
 		return
 	}
+	if msg := fencedWrite(ci, srv); msg != "" {
+		s.errorItem(ci, start, msg)
+		return
+	}
 	idx := s.forward(srv, raw)
 	s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start})
 }
@@ -304,11 +308,15 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 		sub, ok := s.partOf[part]
 		if !ok {
 			srv := s.topo.server(part, ci, s.hint)
+			msg := fencedWrite(ci, srv)
 			if srv == nil {
 				s.topo.refresh()
+				msg = errSlotDown
+			}
+			if msg != "" {
 				s.used = first
 				s.routes = s.routes[:routeLo]
-				s.errorItem(ci, start, errSlotDown)
+				s.errorItem(ci, start, msg)
 				return
 			}
 			sub = uint16(len(s.counts))
@@ -411,6 +419,7 @@ func (s *Session) write() {
 			r := s.reqs[it.first]
 			s.await(r)
 			s.settle(it.first)
+			s.fenceMoved(it.ci, it.first)
 			if r.Err != nil {
 				s.wbuf = resp.AppendError(s.wbuf, "ERR "+r.Err.Error())
 				res = resultProxyError
@@ -423,6 +432,7 @@ func (s *Session) write() {
 			for j := it.first; j < it.first+it.n; j++ {
 				s.await(s.reqs[j])
 				s.settle(j)
+				s.fenceMoved(it.ci, j)
 			}
 			var b []byte
 			b, res = s.merge(it)
