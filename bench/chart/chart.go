@@ -63,7 +63,7 @@ func opsChart(r *report.Results, p int, file string) (bool, error) {
 	pl.Title.Text = fmt.Sprintf("redis-benchmark -c %d -P %d: median ops/s", r.Clients, p)
 	pl.Y.Label.Text = "ops/s"
 	pl.Legend.Top = true
-	targets := []string{report.Direct, report.Twemproxy, report.Shardproxy}
+	targets := r.BenchTargets()
 	colors := targetColors()
 	w := vg.Points(14)
 	drawn := false
@@ -80,8 +80,12 @@ func opsChart(r *report.Results, p int, file string) (bool, error) {
 			return false, err
 		}
 		bars.Color = colors[target]
+		if bars.Color == nil {
+			// Another shardproxy run (--procs N): light blue.
+			bars.Color = color.RGBA{R: 0x7f, G: 0xb6, B: 0xea, A: 0xff}
+		}
 		bars.LineStyle.Width = 0
-		bars.Offset = w * vg.Length(i-1)
+		bars.Offset = w * (vg.Length(i) - vg.Length(len(targets)-1)/2)
 		pl.Add(bars)
 		pl.Legend.Add(target, bars)
 	}
