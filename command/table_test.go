@@ -285,7 +285,8 @@ func TestClasses(t *testing.T) {
 		{"migrate", ClassRefused, MergeNone},
 		{"move", ClassRefused, MergeNone},
 		{"acl|whoami", ClassRefused, MergeNone},
-		{"client|kill", ClassRefused, MergeNone},
+		{"client|kill", ClassLocal, MergeNone},
+		{"client|pause", ClassRefused, MergeNone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

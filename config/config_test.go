@@ -398,6 +398,7 @@ func TestDefault(t *testing.T) {
 		OutputLimitPubsub:      OutputLimit{Hard: 32 << 20, Soft: 8 << 20, SoftSeconds: time.Minute},
 		ClientWriteTimeout:     30 * time.Second,
 		PinnedConnections:      8,
+		MaxBlocking:            1000,
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("Default:\ngot  %+v\nwant %+v", p, want)

@@ -78,5 +78,6 @@ func Default(name string) *Pool {
 		OutputLimitPubsub:      DefaultOutputLimitPubsub,
 		ClientWriteTimeout:     DefaultClientWriteTimeout,
 		PinnedConnections:      DefaultPinnedConnections,
+		MaxBlocking:            DefaultMaxBlocking,
 	}
 }

@@ -390,6 +390,7 @@ func knownKeys() []string {
 		"server_failure_limit", "tcpkeepalive", "servers", "mode",
 		"cluster_refresh_interval", "read_from_replicas", "max_redirects",
 		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
+		"max_blocking",
 	}
 }
 
@@ -425,6 +426,8 @@ func intField(p *Pool, key string) *int {
 		return &p.MaxRedirects
 	case "pinned_connections":
 		return &p.PinnedConnections
+	case "max_blocking":
+		return &p.MaxBlocking
 	}
 	return nil
 }

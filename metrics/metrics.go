@@ -78,6 +78,8 @@ type Metrics struct {
 	slotsCovered     *prometheus.GaugeVec
 	ejections        *prometheus.CounterVec
 	outputLimit      *prometheus.CounterVec
+	blockedClients   *prometheus.GaugeVec
+	dedicatedConns   *prometheus.GaugeVec
 
 	// Per backend.
 	backendUp         *prometheus.GaugeVec
@@ -157,6 +159,10 @@ func New(version, goVersion string) *Metrics {
 	m.outputLimit = counter("client_output_buffer_disconnects_total",
 		"Client connections closed because their output buffer went over the pool's client_output_buffer_limit, by class: normal or pubsub.",
 		labelPool, "class")
+	m.blockedClients = gauge("blocked_clients",
+		"Clients waiting in a blocking command (BLPOP, XREAD BLOCK, ...) or WAIT.", pool...)
+	m.dedicatedConns = gauge("dedicated_connections",
+		"Backend connections dedicated to one client (transactions, blocking commands, WAIT), including idle ones kept for reuse.", pool...)
 
 	m.backendUp = gauge("backend_up",
 		"Whether the proxy currently holds a working connection to the backend (1) or not (0).", backend...)
@@ -193,6 +199,7 @@ func New(version, goVersion string) *Metrics {
 		m.clientConns, m.clientConnsLimit, m.accepted, m.rejected,
 		m.commands, m.commandLatency, m.clientBatch, m.clientBytesIn, m.clientBytesOut,
 		m.redirects, m.slotRefreshes, m.slotsCovered, m.ejections, m.outputLimit,
+		m.blockedClients, m.dedicatedConns,
 	}
 	m.backendVecs = []deleter{
 		m.backendUp, m.backendRequests, m.backendErrors, m.backendInFlight,

@@ -60,6 +60,11 @@ type Pool struct {
 	nodeM   sync.Map // cluster mode: node address -> *metrics.Backend
 	stop    chan struct{}
 
+	idle       idleSet      // dedicated connections kept for reuse (pin.go)
+	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
+	blocked    atomic.Int64 // clients in a blocking command, up to max_blocking
+	backendIDs sync.Map     // *backend.Dedicated -> its backend client id
+
 	// onSession, set by tests before Serve, sees every new session.
 	onSession func(*Session)
 }
@@ -358,6 +363,7 @@ func (p *Pool) close() {
 	if p.ln != nil {
 		p.ln.Close()
 	}
+	p.idle.closeAll()
 	if t := p.topo.Load(); t != nil {
 		for _, s := range t.servers {
 			if s != nil {
@@ -389,6 +395,8 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 		nc = gc.Conn // the writer counts its bytes itself
 	}
 	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
+	s.nc = nc
+	p.register(s)
 	conn.SetContext(s)
 	if p.onSession != nil {
 		p.onSession(s)
@@ -398,6 +406,7 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 
 func (p *Pool) closed(conn redcon.Conn, err error) {
 	if s, ok := conn.Context().(*Session); ok {
+		p.sessions.Delete(s.id)
 		s.close()
 		p.stats.clients.Add(-1)
 		p.m.ClientConnections.Dec()
@@ -420,6 +429,11 @@ func (p *Pool) sampleOps() {
 		case <-p.stop:
 			return
 		case <-t.C:
+			dedicated := 0
+			for _, s := range p.Servers() {
+				dedicated += s.Dedicated()
+			}
+			p.m.DedicatedConnections.Set(float64(dedicated))
 			now := p.stats.commands.Load()
 			p.stats.opsPerSec.Store(now - last)
 			last = now
