@@ -69,6 +69,9 @@ func (s *Session) pin(srv *backend.Server) (*backend.Dedicated, error) {
 
 // unpin closes d and forgets it.
 func (s *Session) unpin(d *backend.Dedicated) {
+	if d == s.keep {
+		s.keep = nil
+	}
 	s.p.backendIDs.Delete(d)
 	ps := &s.pins
 	ps.mu.Lock()
@@ -101,9 +104,21 @@ func (ps *pinSet) closeAll() {
 }
 
 // release gives back a dedicated connection the session no longer needs
-// and that is in a clean state (no MULTI, no WATCH, not blocked): it goes
-// to the pool's idle set for the next session, or is closed.
+// and that is in a clean state (no MULTI, no WATCH, not blocked). The
+// session keeps one such connection for its next transaction or blocking
+// command (a worker loops on BLPOP; an application runs transaction after
+// transaction); others go to the pool's idle set for other sessions, or
+// are closed.
 func (s *Session) release(d *backend.Dedicated) {
+	if s.keep == nil || s.keep == d {
+		s.keep = d
+		return
+	}
+	s.handBack(d)
+}
+
+// handBack moves d from the session to the pool's idle set.
+func (s *Session) handBack(d *backend.Dedicated) {
 	ps := &s.pins
 	ps.mu.Lock()
 	found := false
@@ -132,7 +147,7 @@ type idleSet struct {
 
 // maxIdleDedicated is how many idle dedicated connections a pool keeps per
 // server.
-const maxIdleDedicated = 16
+const maxIdleDedicated = 64
 
 // get returns an idle connection to srv, or nil.
 func (is *idleSet) get(srv *backend.Server) *backend.Dedicated {

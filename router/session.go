@@ -75,11 +75,12 @@ type Session struct {
 	written int           // items of the batch whose reply is in wbuf or sent
 	counted int           // items of the batch whose metrics are recorded
 
-	pins  pinSet            // dedicated backend connections
-	tx    txState           // MULTI/WATCH (tx.go)
-	pub   sessionPub        // what CLIENT LIST shows of the session (clients.go)
-	nc    net.Conn          // the client's connection, watched while blocked
-	wrote []*backend.Server // servers written to since the last WAIT
+	pins  pinSet             // dedicated backend connections
+	keep  *backend.Dedicated // a clean pinned connection kept for reuse (pin.go)
+	tx    txState            // MULTI/WATCH (tx.go)
+	pub   sessionPub         // what CLIENT LIST shows of the session (clients.go)
+	nc    net.Conn           // the client's connection, watched while blocked
+	wrote []*backend.Server  // servers written to since the last WAIT
 }
 
 // group is the requests of one batch for one server.
@@ -97,6 +98,10 @@ func newSession(p *Pool, id int64) *Session {
 // close releases what the session holds once its client has gone: its
 // pinned connections and its writer (waiting for its flusher).
 func (s *Session) close() {
+	if s.keep != nil && !s.tx.multi && !s.tx.watching {
+		s.handBack(s.keep)
+		s.keep = nil
+	}
 	s.pins.mu.Lock()
 	for _, d := range s.pins.conns {
 		s.p.backendIDs.Delete(d)

@@ -89,7 +89,8 @@ func (s *Session) pinnedRun(first redcon.Command, rest []redcon.Command, i int, 
 		if i >= 0 {
 			cmd = rest[i]
 		}
-		s.pinnedCommand(cmd.Raw, cmd.Args, start)
+		ci := s.pinnedCommand(cmd.Raw, cmd.Args, start)
+		s.lastCmd(ci)
 		n++
 		if !s.tx.multi {
 			i++
@@ -105,16 +106,17 @@ func (s *Session) pinnedRun(first redcon.Command, rest []redcon.Command, i int, 
 }
 
 // pinnedCommand runs one command on the pinned path.
-func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) {
+func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command.Info {
 	ci, errText := command.Lookup(args)
 	if ci == nil {
 		s.tx.dirty = s.tx.multi
 		s.pinnedError(nil, start, errText)
-		return
+		return nil
 	}
+	s.lastCmd(ci)
 	if s.tx.multi {
 		s.txQueue(ci, raw, args, start)
-		return
+		return ci
 	}
 	switch ci.Name() {
 	case "multi":
@@ -134,7 +136,7 @@ func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) {
 		class, reply := ci.Classify(args)
 		if ci.Flags()&command.FlagBlocking != 0 && class == command.ClassPinned {
 			s.block(ci, raw, args, start)
-			return
+			return ci
 		}
 		// Another pinned command (pub/sub, RESET, ...): not supported yet.
 		if class != command.ClassPinned {
@@ -144,6 +146,7 @@ func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) {
 		}
 		s.pinnedError(ci, start, reply)
 	}
+	return ci
 }
 
 // pinnedReply records the reply the caller appended to s.wbuf (b is the
