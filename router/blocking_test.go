@@ -37,7 +37,7 @@ func TestBlockingWokenByPush(t *testing.T) {
 	if n := c.LPush(ctx(), "{q}jobs", "job1").Val(); n != 1 {
 		t.Fatalf("LPUSH = %d", n)
 	}
-	nc.mustReply("*2\r\n$6\r\n{q}jobs\r\n$4\r\njob1\r\n")
+	nc.mustReply("*2\r\n$7\r\n{q}jobs\r\n$4\r\njob1\r\n")
 	nc.mustReply("$1\r\n1\r\n")
 	waitBlocked(t, p, 0)
 	// Keys on two shards: CROSSSLOT, as Redis Cluster says.
@@ -57,7 +57,7 @@ func TestBlockingTimeout(t *testing.T) {
 	p := startProxy(t, rs, nil)
 	c := client(t, p)
 	start := time.Now()
-	err := c.BLPop(ctx(), 300*time.Millisecond, "{q}none").Err()
+	err := c.Do(ctx(), "BLPOP", "{q}none", "0.3").Err()
 	if err != redis.Nil {
 		t.Fatalf("BLPOP timeout: %v, want nil", err)
 	}
