@@ -27,12 +27,18 @@ type sessionPub struct {
 	blocked atomic.Pointer[blockState]
 }
 
-// lastCmd records the last command of a batch for CLIENT LIST.
-func (s *Session) lastCmd(ci *command.Info) {
+// lastCmd records the last command of a batch, read at nanotime now, for
+// CLIENT LIST.
+func (s *Session) lastCmd(ci *command.Info, now int64) {
 	if ci != nil {
 		s.pub.cmd.Store(ci)
 	}
-	s.pub.active.Store(time.Now().UnixNano())
+	s.pub.active.Store(now)
+}
+
+// pinnedCmd records a command of the pinned path for CLIENT LIST.
+func (s *Session) pinnedCmd(ci *command.Info) {
+	s.lastCmd(ci, time.Now().UnixNano())
 	m := int32(-1)
 	if s.tx.multi {
 		m = int32(s.tx.queued)

@@ -157,7 +157,7 @@ func (s *Session) finish() {
 		return
 	}
 	s.p.stats.batch(len(s.items))
-	s.lastCmd(s.items[len(s.items)-1].ci)
+	s.lastCmd(s.items[len(s.items)-1].ci, s.items[0].start)
 	s.dispatch()
 	s.write()
 }

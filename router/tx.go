@@ -90,7 +90,7 @@ func (s *Session) pinnedRun(first redcon.Command, rest []redcon.Command, i int, 
 			cmd = rest[i]
 		}
 		ci := s.pinnedCommand(cmd.Raw, cmd.Args, start)
-		s.lastCmd(ci)
+		s.pinnedCmd(ci)
 		n++
 		if !s.tx.multi {
 			i++
@@ -113,7 +113,7 @@ func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command
 		s.pinnedError(nil, start, errText)
 		return nil
 	}
-	s.lastCmd(ci)
+	s.pinnedCmd(ci)
 	if s.tx.multi {
 		s.txQueue(ci, raw, args, start)
 		return ci
