@@ -29,6 +29,9 @@ type Options struct {
 	// Auth, when not empty, is the password sent with AUTH on every new
 	// connection (nutcracker's redis_auth).
 	Auth string
+	// Username, when not empty, is the ACL user of Auth: the handshake
+	// sends AUTH <Username> <Auth>.
+	Username string
 	// DB, when not 0, is selected on every new connection.
 	DB int
 	// ReadOnly sends READONLY on every new connection (cluster replicas).
@@ -322,7 +325,7 @@ func (s *Server) handshake(nc net.Conn, br *bufio.Reader) *Error {
 	var hs []byte
 	n := 0
 	if s.opts.Auth != "" {
-		hs = resp.AppendCommand(hs, "AUTH", s.opts.Auth)
+		hs = appendAuth(hs, s.opts.Username, s.opts.Auth)
 		n++
 	}
 	if s.opts.DB != 0 {
@@ -392,4 +395,12 @@ func AppendBulk(dst, b []byte) []byte {
 	dst = append(dst, '\r', '\n')
 	dst = append(dst, b...)
 	return append(dst, '\r', '\n')
+}
+
+// appendAuth appends AUTH [user] pass.
+func appendAuth(dst []byte, user, pass string) []byte {
+	if user != "" {
+		return resp.AppendCommand(dst, "AUTH", user, pass)
+	}
+	return resp.AppendCommand(dst, "AUTH", pass)
 }

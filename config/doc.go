@@ -37,6 +37,15 @@
 //	                       0 = off; default 30000
 //	pinned_connections     dedicated backend connections one client may hold (transactions,
 //	                       blocking commands), >= 1; default 8
+//	redis_username         ACL user of redis_auth on the backends (AUTH user pass)
+//	requirepass            the clients' default-user password
+//	users                  list of Redis ACL users for clients ("alice on #<sha256> ~k:* +@read")
+//	deny_commands          list of commands or @categories refused; default flushall, flushdb, keys
+//	allow_commands         list re-enabling denied commands
+//
+// Access (auth.go) explains how client and backend credentials relate; the
+// ACL rules themselves are compiled, and reported with file:line, by the
+// router, which owns the command table.
 //
 // Compatibility trade-off: a nutcracker.yml keeps its key placement because
 // a ketama or modula pool without `hash` gets nutcracker's fnv1a_64, and a

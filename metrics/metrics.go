@@ -68,6 +68,8 @@ type Metrics struct {
 	clientConnsLimit *prometheus.GaugeVec
 	accepted         *prometheus.CounterVec
 	rejected         *prometheus.CounterVec
+	acceptErrors     *prometheus.CounterVec
+	disconnects      *prometheus.CounterVec
 	commands         *prometheus.CounterVec
 	commandLatency   *prometheus.HistogramVec
 	clientBatch      *prometheus.HistogramVec
@@ -135,6 +137,11 @@ func New(version, goVersion string) *Metrics {
 		"Client connections accepted.", pool...)
 	m.rejected = counter("client_connections_rejected_total",
 		"Client connections refused because the pool was at its connection limit or shutting down.", pool...)
+	m.acceptErrors = counter("accept_errors_total",
+		"Failed accepts of client connections (such as no file descriptor left); the listener backs off after each.", pool...)
+	m.disconnects = counter("client_disconnects_total",
+		"Client connections closed by the proxy, by kind: protocol (a protocol error), query_buffer (client_query_buffer_limit), idle (client_idle_timeout) or shutdown (closed at shutdown_timeout).",
+		labelPool, labelKind)
 	m.commands = counter("commands_total",
 		"Commands answered, by result: ok, error (a Redis error reply) or proxy_error (unavailable, timeout, cross-slot or refused by the proxy).",
 		labelPool, labelCommand, labelResult)
@@ -197,7 +204,7 @@ func New(version, goVersion string) *Metrics {
 
 	m.poolVecs = []deleter{
 		m.clientConns, m.clientConnsLimit, m.accepted, m.rejected,
-		m.commands, m.commandLatency, m.clientBatch, m.clientBytesIn, m.clientBytesOut,
+		m.acceptErrors, m.disconnects, m.commands, m.commandLatency, m.clientBatch, m.clientBytesIn, m.clientBytesOut,
 		m.redirects, m.slotRefreshes, m.slotsCovered, m.ejections, m.outputLimit,
 		m.blockedClients, m.dedicatedConns,
 	}

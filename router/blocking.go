@@ -52,7 +52,7 @@ func (s *Session) block(ci *command.Info, raw []byte, args [][]byte, start int64
 	}
 	part := -1
 	for _, k := range s.keys {
-		kp := s.part(args[k])
+		kp := s.topo.part(args[k])
 		if part >= 0 && kp != part {
 			s.pinnedError(ci, start, errCrossSlot)
 			return
@@ -81,10 +81,10 @@ func (s *Session) block(ci *command.Info, raw []byte, args [][]byte, start int64
 	for n := 0; ; n++ {
 		srv := askSrv
 		if srv == nil {
-			srv = s.server(part, multiInfo)
+			srv = s.topo.server(part, multiInfo, s.hint)
 		}
 		if srv == nil {
-			s.slotDown()
+			s.topo.refresh()
 			s.pinnedError(ci, start, errSlotDown)
 			return
 		}
@@ -100,7 +100,7 @@ func (s *Session) block(ci *command.Info, raw []byte, args [][]byte, start int64
 			return
 		}
 		kind, slot, addr := redirectNone, 0, ""
-		if s.p.cluster != nil {
+		if s.redir != nil {
 			kind, slot, addr = parseRedirect(reply)
 		}
 		if kind == redirectNone || n >= s.p.cfg.MaxRedirects {
@@ -118,7 +118,7 @@ func (s *Session) block(ci *command.Info, raw []byte, args [][]byte, start int64
 		wire, skip, askSrv = raw, 0, nil
 		switch kind {
 		case redirectAsk:
-			askSrv = s.p.cluster.Node(s.nodeAddr(addr))
+			askSrv = s.redir.node(s.nodeAddr(addr))
 			wire, skip = append(append([]byte(nil), askingWire...), raw...), 1
 		case redirectTryAgain:
 			time.Sleep(time.Duration(n+1) * 20 * time.Millisecond)

@@ -2,13 +2,17 @@ package router
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/command"
+	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/hashring"
+	"github.com/shardproxy/shardproxy/metrics"
 	"github.com/shardproxy/shardproxy/resp"
 )
 
@@ -16,54 +20,116 @@ const errSlotDown = "CLUSTERDOWN Hash slot not served"
 
 var askingWire = []byte("*1\r\n$6\r\nASKING\r\n")
 
-// part returns what decides a key's shard: the ring index in ring mode, the
-// hash slot in cluster mode. Keys of one part always share a server.
-func (s *Session) part(key []byte) int {
-	if s.ring == nil {
-		return int(hashring.Slot(key))
-	}
-	return s.ring.ring.Pick(key)
+// clusterTopo is a cluster pool's placement: backend.Cluster keeps the slot
+// map and the node connections, and changes them on its own (periodic and
+// redirect-driven refreshes); this value stays for the pool's lifetime.
+type clusterTopo struct {
+	c                *backend.Cluster
+	readFromReplicas bool
+	nodeM            sync.Map // node address -> *metrics.Backend
 }
 
-// server returns the server of a part for command ci, or nil when no node
-// serves that slot. With read_from_replicas, read-only commands go to a
-// replica chosen by the session's hint.
-func (s *Session) server(part int, ci *command.Info) *backend.Server {
-	if s.ring != nil {
-		return s.ring.servers[part]
+var (
+	_ topology   = (*clusterTopo)(nil)
+	_ redirector = (*clusterTopo)(nil)
+)
+
+// startCluster learns the cluster's slot map from the seed servers.
+func (p *Pool) startCluster(opts Options) error {
+	pc := p.cfg
+	seeds := make([]string, len(pc.Servers))
+	for i, s := range pc.Servers {
+		seeds[i] = s.Addr
 	}
-	if s.p.cfg.ReadFromReplicas && ci.Flags()&command.FlagReadonly != 0 {
-		return s.p.cluster.Replica(part, s.hint)
+	t := &clusterTopo{readFromReplicas: pc.ReadFromReplicas}
+	c, err := backend.NewCluster(backend.ClusterOptions{
+		Seeds:            seeds,
+		Server:           p.serverOptions("", "", nil),
+		RefreshInterval:  pc.ClusterRefreshInterval,
+		ReadFromReplicas: pc.ReadFromReplicas,
+		Logger:           p.log,
+		NewObserver: func(addr string) backend.Observer {
+			m := opts.Metrics.Backend(pc.Name, addr, addr)
+			t.nodeM.Store(addr, m)
+			return backendObserver{m}
+		},
+		Dropped: func(addr string) {
+			t.nodeM.Delete(addr)
+			opts.Metrics.RemoveBackend(pc.Name, addr)
+		},
+		Refreshed: func(covered int, err error) {
+			p.m.SlotRefreshes.Inc()
+			p.m.SlotsCovered.Set(float64(covered))
+		},
+	})
+	if err != nil {
+		return err
 	}
-	return s.p.cluster.Master(part)
+	t.c = c
+	p.setTopology(t)
+	return nil
 }
 
-// anyServer returns a server for a keyless command that any shard answers.
+func (t *clusterTopo) part(key []byte) int { return int(hashring.Slot(key)) }
+
+// server returns the master of the slot or, with read_from_replicas, a
+// replica chosen by hint for a read-only command; nil when no node serves
+// the slot.
+func (t *clusterTopo) server(slot int, ci *command.Info, hint int) *backend.Server {
+	if t.readFromReplicas && ci.Flags()&command.FlagReadonly != 0 {
+		return t.c.Replica(slot, hint)
+	}
+	return t.c.Master(slot)
+}
+
+func (t *clusterTopo) shards() []*backend.Server { return t.c.Masters() }
+
+func (t *clusterTopo) servers() []*backend.Server { return t.c.Nodes() }
+
+func (t *clusterTopo) backendMetrics(srv *backend.Server) *metrics.Backend {
+	if m, ok := t.nodeM.Load(srv.Addr()); ok {
+		return m.(*metrics.Backend)
+	}
+	return nil
+}
+
+func (t *clusterTopo) unready() string {
+	if n := t.c.Covered(); n < backend.SlotCount {
+		return fmt.Sprintf("%d of %d slots have no master", backend.SlotCount-n, backend.SlotCount)
+	}
+	return ""
+}
+
+// refresh asks for a slot-map refresh when a slot has no master: its
+// replica may have been promoted since the last refresh, and since nothing
+// is sent for such a slot, no redirect or connection error would trigger
+// one. Refreshes are coalesced, so a burst of these costs one.
+func (t *clusterTopo) refresh() { t.c.Refresh() }
+
+func (t *clusterTopo) redirector() redirector { return t }
+
+func (t *clusterTopo) moved(slot int, addr string) *backend.Server { return t.c.Moved(slot, addr) }
+
+func (t *clusterTopo) node(addr string) *backend.Server { return t.c.Node(addr) }
+
+// rebuild returns nil: the nodes come from the cluster itself, and a change
+// of seeds needs a restart (restartKeys).
+func (t *clusterTopo) rebuild(*config.Pool) (topology, error) { return nil, nil }
+
+// retire does nothing: rebuild never replaces a cluster topology, so no
+// reload retires one.
+func (t *clusterTopo) retire(topology) {}
+
+func (t *clusterTopo) close() { t.c.Close() }
+
+// anyServer returns a server for a keyless command that any shard answers,
+// spreading sessions by their hint.
 func (s *Session) anyServer() *backend.Server {
-	all := s.shards()
+	all := s.topo.shards()
 	if len(all) == 0 {
 		return nil
 	}
 	return all[s.hint%len(all)]
-}
-
-// shards returns the servers a fan-out command goes to: every ring server,
-// or every cluster master.
-func (s *Session) shards() []*backend.Server {
-	if s.ring != nil {
-		return s.ring.servers
-	}
-	return s.p.cluster.Masters()
-}
-
-// slotDown asks for a slot-map refresh when a slot has no master: its
-// replica may have been promoted since the last refresh, and since nothing
-// is sent for such a slot, no redirect or connection error would trigger
-// one. Refreshes are coalesced, so a burst of these costs one.
-func (s *Session) slotDown() {
-	if s.p.cluster != nil {
-		s.p.cluster.Refresh()
-	}
 }
 
 // redirect is a cluster error reply that asks the proxy to retry.
@@ -110,11 +176,14 @@ func parseRedirect(reply []byte) (kind redirect, slot int, addr string) {
 // never see MOVED or ASK. It runs while the session writes replies in
 // order, so a redirected command still answers in its place.
 func (s *Session) settle(idx int) {
+	c := s.redir
+	if c == nil {
+		return // the servers never redirect
+	}
 	r := s.reqs[idx]
-	c := s.p.cluster
 	if r.Err != nil {
 		if r.Err.Kind == backend.KindConnect || r.Err.Kind == backend.KindClosed {
-			c.Refresh() // the node may be gone or replaced
+			c.refresh() // the node may be gone or replaced
 		}
 		return
 	}
@@ -138,10 +207,10 @@ func (s *Session) settle(idx int) {
 		switch kind {
 		case redirectMoved:
 			s.p.m.RedirectMoved.Inc()
-			srv = c.Moved(slot, addr)
+			srv = c.moved(slot, addr)
 		case redirectAsk:
 			s.p.m.RedirectAsk.Inc()
-			srv = c.Node(addr)
+			srv = c.node(addr)
 			s.askBuf = append(append(s.askBuf[:0], askingWire...), orig...)
 			wire, skip = s.askBuf, 1
 		case redirectTryAgain:

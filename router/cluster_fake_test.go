@@ -84,7 +84,7 @@ func TestClusterRedirectLimitTryAgainAndPassThrough(t *testing.T) {
 	pc.MaxRedirects = 3
 	pc.Servers = []config.Server{{Addr: node.addr, Weight: 1, Name: node.addr}}
 	p := serve(t, pc, Options{Version: "test", Logger: testLogger(t)}, nil)
-	if got := p.cluster.Covered(); got != 16384 {
+	if got := p.backendCluster().Covered(); got != 16384 {
 		t.Fatalf("fake node covers %d slots, want 16384", got)
 	}
 	c := client(t, p)

@@ -395,13 +395,13 @@ func TestClusterReshardUnderLoad(t *testing.T) {
 	want := slotOwners(t, cl.Addrs[0])
 	testenv.WaitFor(t, 2*config.DefaultClusterRefreshInterval, func() bool {
 		for slot, addr := range want {
-			if m := p.cluster.Master(slot); m == nil || m.Addr() != addr {
+			if m := p.backendCluster().Master(slot); m == nil || m.Addr() != addr {
 				return false
 			}
 		}
 		return true
 	}, "the proxy's slot map never matched the cluster's")
-	if n := len(p.cluster.Masters()); n != 4 {
+	if n := len(p.backendCluster().Masters()); n != 4 {
 		t.Errorf("the proxy knows %d masters, want 4", n)
 	}
 }
@@ -565,7 +565,7 @@ func testFailover(t *testing.T, tc failoverCase) {
 		if affected(slot) {
 			key := sameSlotKey(slot, "after")
 			must(t, c.Set(ctx(), key, "1", 0).Err())
-			if m := p.cluster.Master(slot); m == nil || m.Addr() != replica {
+			if m := p.backendCluster().Master(slot); m == nil || m.Addr() != replica {
 				t.Errorf("slot %d: proxy routes to %v, want the promoted replica %s", slot, m, replica)
 			}
 			break

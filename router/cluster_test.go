@@ -61,12 +61,12 @@ func TestClusterSlotsMatchRedis(t *testing.T) {
 
 func TestClusterCommands(t *testing.T) {
 	cl := testenv.StartCluster(t, 3, 1)
-	p := startClusterProxy(t, cl, nil)
+	p := startClusterProxy(t, cl, allow("flushall"))
 	c := client(t, p)
 	if ok, detail := p.Ready(); !ok {
 		t.Fatalf("not ready: %s", detail)
 	}
-	if n := len(p.cluster.Masters()); n != 3 {
+	if n := len(p.backendCluster().Masters()); n != 3 {
 		t.Fatalf("%d masters, want 3", n)
 	}
 	// Multi-key commands over every master, in one call.
@@ -161,7 +161,7 @@ func TestClusterRedirects(t *testing.T) {
 	if err := c.Set(ctx(), key, "v1", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	src := p.cluster.Master(slot).Addr()
+	src := p.backendCluster().Master(slot).Addr()
 	var dst string
 	for _, a := range cl.Addrs {
 		if a != src {
@@ -192,7 +192,7 @@ func TestClusterRedirects(t *testing.T) {
 	if v, err := c.Get(ctx(), key).Result(); err != nil || v != "v1" {
 		t.Fatalf("GET after the move (MOVED): %q %v", v, err)
 	}
-	testenv.WaitFor(t, 3*time.Second, func() bool { return p.cluster.Master(slot).Addr() == dst }, "slot map not updated after MOVED")
+	testenv.WaitFor(t, 3*time.Second, func() bool { return p.backendCluster().Master(slot).Addr() == dst }, "slot map not updated after MOVED")
 	if v, err := c.Get(ctx(), newKey).Result(); err != nil || v != "asked" {
 		t.Fatalf("GET %s: %q %v", newKey, v, err)
 	}
@@ -297,11 +297,11 @@ func TestClusterCoverageLost(t *testing.T) {
 	cl := testenv.StartCluster(t, 3, 0, "--cluster-require-full-coverage", "no")
 	p := startClusterProxy(t, cl, nil)
 	c := client(t, p)
-	victim := p.cluster.Masters()[0]
+	victim := p.backendCluster().Masters()[0]
 	var lost, kept string
 	for i := 0; lost == "" || kept == ""; i++ {
 		k := fmt.Sprintf("cov:%d", i)
-		if p.cluster.Master(int(hashring.Slot([]byte(k)))) == victim {
+		if p.backendCluster().Master(int(hashring.Slot([]byte(k)))) == victim {
 			lost = k
 		} else {
 			kept = k
@@ -322,11 +322,11 @@ func TestClusterCoverageLost(t *testing.T) {
 	if err := c.Set(ctx(), kept, "v", 0).Err(); err != nil {
 		t.Fatalf("SET %s on a covered slot: %v", kept, err)
 	}
-	if n := len(p.cluster.Masters()); n != 2 {
+	if n := len(p.backendCluster().Masters()); n != 2 {
 		t.Fatalf("%d masters in the map, want 2", n)
 	}
 	// The dead node left the map: its connections are closed.
-	for _, n := range p.cluster.Nodes() {
+	for _, n := range p.backendCluster().Nodes() {
 		if n.Addr() == victim.Addr() {
 			t.Fatalf("failed node %s still in the node list", n.Addr())
 		}

@@ -32,7 +32,7 @@ func TestClusterTx(t *testing.T) {
 		t.Fatalf("TxPipelined: %v %v", cmds, err)
 	}
 	// Two slots, even of one node: CROSSSLOT inside MULTI, then EXECABORT.
-	got := exchange(t, p.Addr(), [][]string{{"MULTI"}, {"SET", "{a}1", "x"}, {"SET", "{b}1", "x"}, {"EXEC"}})
+	got := txExchange(t, p.Addr(), [][]string{{"MULTI"}, {"SET", "{a}1", "x"}, {"SET", "{b}1", "x"}, {"EXEC"}})
 	if got[2] != "-"+errCrossSlot+"\r\n" || got[3] != "-"+errExecAbort+"\r\n" {
 		t.Fatalf("CROSSSLOT in a cluster transaction: %q", got)
 	}
@@ -40,7 +40,7 @@ func TestClusterTx(t *testing.T) {
 	// MOVED while binding: move an empty slot behind the proxy's back.
 	key := "{moved}k"
 	slot := int(hashring.Slot([]byte(key)))
-	src := p.cluster.Master(slot).Addr()
+	src := p.backendCluster().Master(slot).Addr()
 	var dst string
 	for _, m := range cl.Masters(t) {
 		if m.Addr != src {
@@ -53,7 +53,7 @@ func TestClusterTx(t *testing.T) {
 		must(t, direct(t, m.Addr).Do(ctx(), "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
 	}
 	moved := testutil.ToFloat64(p.m.RedirectMoved)
-	got = exchange(t, p.Addr(), [][]string{{"MULTI"}, {"SET", key, "1"}, {"INCR", key}, {"EXEC"}})
+	got = txExchange(t, p.Addr(), [][]string{{"MULTI"}, {"SET", key, "1"}, {"INCR", key}, {"EXEC"}})
 	if got[1] != "+QUEUED\r\n" || got[3] != "*2\r\n+OK\r\n:2\r\n" {
 		t.Fatalf("transaction on a moved slot: %q", got)
 	}
@@ -93,7 +93,7 @@ func TestClusterReshardUnderTx(t *testing.T) {
 	p := startClusterProxy(t, cl, nil)
 	const tag = "{resh}"
 	slot := int(hashring.Slot([]byte(tag)))
-	src := p.cluster.Master(slot).Addr()
+	src := p.backendCluster().Master(slot).Addr()
 	var dst string
 	for _, a := range cl.Addrs {
 		if a != src {

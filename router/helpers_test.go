@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/internal/testenv"
 	"github.com/shardproxy/shardproxy/resp"
@@ -163,4 +164,7 @@ func owner(t testing.TB, rs []*testenv.Redis, key string) int {
 }
 
 // pick returns the index of the ring server that owns key now.
-func (p *Pool) pick(key []byte) int { return p.topo.Load().ring.Pick(key) }
+func (p *Pool) pick(key []byte) int { return p.topology().(*ringTopo).ring.Pick(key) }
+
+// backendCluster returns the slot map of a cluster pool.
+func (p *Pool) backendCluster() *backend.Cluster { return p.topology().(*clusterTopo).c }

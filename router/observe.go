@@ -50,23 +50,15 @@ func (o backendObserver) Replied(latency time.Duration, bytes int) {
 	o.m.BytesIn.Add(float64(bytes))
 }
 
-// backendLatency summarises the reply latency of srv, the i-th server of
-// the pool, for INFO: the replies counted since start, their mean and an
+// backendLatency summarises the reply latency of srv for INFO: the replies counted since start, their mean and an
 // estimate of their 99th percentile, in microseconds. INFO is rare, so it
 // reads the histogram the metrics already keep rather than making the data
 // path record more.
-func (p *Pool) backendLatency(i int, srv *backend.Server) (n uint64, avgUsec, p99Usec float64) {
-	if p.cluster != nil {
-		if m, ok := p.nodeM.Load(srv.Addr()); ok {
-			return histogramSummary(m.(*metrics.Backend).Latency)
-		}
-		return 0, 0, 0
+func (p *Pool) backendLatency(srv *backend.Server) (n uint64, avgUsec, p99Usec float64) {
+	if m := p.topology().backendMetrics(srv); m != nil {
+		return histogramSummary(m.Latency)
 	}
-	t := p.topo.Load()
-	if i >= len(t.servers) || t.servers[i] != srv {
-		return 0, 0, 0
-	}
-	return histogramSummary(t.bm[i].Latency)
+	return 0, 0, 0
 }
 
 // histogramSummary returns the sample count of the histogram behind o, the

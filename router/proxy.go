@@ -16,7 +16,6 @@ import (
 	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
-	"github.com/shardproxy/shardproxy/hashring"
 	"github.com/shardproxy/shardproxy/metrics"
 )
 
@@ -41,6 +40,7 @@ type Proxy struct {
 	reloadMu sync.Mutex
 	wg       sync.WaitGroup
 	once     sync.Once
+	draining atomic.Bool
 }
 
 // Pool is one configured pool: a listener, its client sessions and the
@@ -49,16 +49,17 @@ type Pool struct {
 	cfg     *config.Pool
 	version string
 	log     *slog.Logger
-	topo    atomic.Pointer[ringTopo] // ring mode; swapped whole by Reload
-	cluster *backend.Cluster         // cluster mode
+	topo    atomic.Pointer[topoBox] // where keys live; swapped whole by Reload
 	ln      net.Listener
+	gl      *guardListener // ln, with the client-side limits
+	fds     *fdBudget      // shared by every pool of the proxy
 	started time.Time
 	nextID  atomic.Int64
 	stats   poolStats
 	m       *metrics.Pool
 	metrics *metrics.Metrics
-	nodeM   sync.Map // cluster mode: node address -> *metrics.Backend
 	stop    chan struct{}
+	access  *poolAccess // client users and command policy (acl.go)
 
 	idle       idleSet      // dedicated connections kept for reuse (pin.go)
 	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
@@ -82,13 +83,22 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		opts.Metrics = metrics.New(opts.Version, runtime.Version())
 	}
 	p := &Proxy{log: opts.Logger, metrics: opts.Metrics}
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
+	}
 	for _, pc := range cfg.Pools {
+		access, _ := newPoolAccess(cfg.File, pc) // checked above
 		pool, err := newPool(pc, opts)
 		if err != nil {
 			p.Close()
 			return nil, err
 		}
+		pool.access = access
 		p.pools = append(p.pools, pool)
+	}
+	fds := newFDBudget(cfg.Pools, p.log)
+	for _, pool := range p.pools {
+		pool.fds = fds
 	}
 	return p, nil
 }
@@ -129,116 +139,9 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		opts.Metrics.RemovePool(pc.Name)
 		return nil, fmt.Errorf("pool %s: listen %s: %w", pc.Name, pc.Listen, err)
 	}
-	p.ln = &guardListener{Listener: ln, stats: &p.stats}
+	p.gl = newGuardListener(ln, p)
+	p.ln = p.gl
 	return p, nil
-}
-
-// ringTopo is a ring pool's placement: the ring and the servers it picks
-// from, in configuration order. It is immutable; Reload swaps in a new one.
-type ringTopo struct {
-	ring    hashring.Ring
-	servers []*backend.Server
-	bm      []*metrics.Backend // per server
-	conf    []config.Server
-
-	hash, hashTag, distribution string // as configured, to tell a reload's changes
-}
-
-// startRing builds the hash ring and connects to every server.
-func (p *Pool) startRing() error {
-	t, err := p.buildRing(p.cfg, nil)
-	if err != nil {
-		return err
-	}
-	p.topo.Store(t)
-	return nil
-}
-
-// buildRing makes the topology of pc, reusing the servers of old whose name
-// and address are unchanged, so that their connections carry on.
-func (p *Pool) buildRing(pc *config.Pool, old *ringTopo) (*ringTopo, error) {
-	if len(pc.Servers) > 1<<16 {
-		return nil, errors.New("too many servers")
-	}
-	nodes := make([]hashring.Node, len(pc.Servers))
-	for i, s := range pc.Servers {
-		nodes[i] = hashring.Node{Name: s.Name, Weight: s.Weight}
-	}
-	ring, err := hashring.New(pc.Distribution, pc.Hash, pc.HashTag, nodes)
-	if err != nil {
-		return nil, err
-	}
-	t := &ringTopo{
-		ring:    ring,
-		servers: make([]*backend.Server, len(pc.Servers)),
-		bm:      make([]*metrics.Backend, len(pc.Servers)),
-		conf:    pc.Servers,
-
-		hash: pc.Hash, hashTag: pc.HashTag, distribution: pc.Distribution,
-	}
-	// Connect to the new servers in parallel: a dead one costs one
-	// timeout, not one per server.
-	var wg sync.WaitGroup
-	for i, sc := range pc.Servers {
-		if old != nil {
-			if j := old.index(sc); j >= 0 {
-				t.servers[i], t.bm[i] = old.servers[j], old.bm[j]
-				continue
-			}
-		}
-		t.bm[i] = p.metrics.Backend(pc.Name, sc.Name, sc.Addr)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.servers[i] = backend.NewServer(p.serverOptions(sc.Name, sc.Addr, backendObserver{t.bm[i]}))
-		}()
-	}
-	wg.Wait()
-	return t, nil
-}
-
-// index returns the position of the server configured as sc, or -1.
-func (t *ringTopo) index(sc config.Server) int {
-	for i, c := range t.conf {
-		if c.Name == sc.Name && c.Addr == sc.Addr {
-			return i
-		}
-	}
-	return -1
-}
-
-// startCluster learns the cluster's slot map from the seed servers.
-func (p *Pool) startCluster(opts Options) error {
-	pc := p.cfg
-	seeds := make([]string, len(pc.Servers))
-	for i, s := range pc.Servers {
-		seeds[i] = s.Addr
-	}
-	c, err := backend.NewCluster(backend.ClusterOptions{
-		Seeds:            seeds,
-		Server:           p.serverOptions("", "", nil),
-		RefreshInterval:  pc.ClusterRefreshInterval,
-		ReadFromReplicas: pc.ReadFromReplicas,
-		Logger:           p.log,
-		NewObserver: func(addr string) backend.Observer {
-			m := opts.Metrics.Backend(pc.Name, addr, addr)
-			p.nodeM.Store(addr, m)
-			return backendObserver{m}
-		},
-		Dropped: func(addr string) {
-			p.nodeM.Delete(addr)
-			opts.Metrics.RemoveBackend(pc.Name, addr)
-		},
-		Refreshed: func(covered int, err error) {
-			p.m.SlotRefreshes.Inc()
-			p.m.SlotsCovered.Set(float64(covered))
-		},
-	})
-	if err != nil {
-		return err
-	}
-	p.cluster = c
-	return nil
 }
 
 func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Options {
@@ -248,6 +151,7 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Connections: p.cfg.ServerConnections,
 		Timeout:     p.cfg.Timeout,
 		Auth:        p.cfg.RedisAuth,
+		Username:    p.cfg.RedisUsername,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
 		Observer:    obs,
@@ -306,34 +210,19 @@ func (p *Pool) Port() int {
 
 // Servers returns the pool's backend servers: in configuration order in
 // ring mode, every known node by address in cluster mode.
-func (p *Pool) Servers() []*backend.Server {
-	if p.cluster != nil {
-		return p.cluster.Nodes()
-	}
-	return p.topo.Load().servers
-}
-
-// shards returns the servers that hold the pool's keys: every ring server,
-// or every cluster master.
-func (p *Pool) shards() []*backend.Server {
-	if p.cluster != nil {
-		return p.cluster.Masters()
-	}
-	return p.topo.Load().servers
-}
+func (p *Pool) Servers() []*backend.Server { return p.topology().servers() }
 
 // Ready reports whether the pool can serve every key, and if not what is
 // missing: a ring server that is down, or in cluster mode a slot without a
 // master or a master that is down.
 func (p *Pool) Ready() (bool, string) {
 	var missing []string
-	if p.cluster != nil {
-		if n := p.cluster.Covered(); n < backend.SlotCount {
-			missing = append(missing, fmt.Sprintf("%d of %d slots have no master", backend.SlotCount-n, backend.SlotCount))
-		}
+	t := p.topology()
+	if msg := t.unready(); msg != "" {
+		missing = append(missing, msg)
 	}
 	var down []string
-	for _, s := range p.shards() {
+	for _, s := range t.shards() {
 		if !s.Up() {
 			down = append(down, s.Name())
 		}
@@ -365,20 +254,13 @@ func (p *Pool) close() {
 	}
 	p.idle.closeAll()
 	if t := p.topo.Load(); t != nil {
-		for _, s := range t.servers {
-			if s != nil {
-				s.Close()
-			}
-		}
-	}
-	if p.cluster != nil {
-		p.cluster.Close()
+		t.t.close()
 	}
 }
 
 func (p *Pool) accept(conn redcon.Conn) bool {
 	n := p.stats.clients.Add(1)
-	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) {
+	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) || !p.fds.take() {
 		p.stats.clients.Add(-1)
 		p.stats.rejected.Add(1)
 		p.m.Rejected.Inc()
@@ -391,12 +273,18 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 	s := newSession(p, p.nextID.Add(1))
 	s.addr = conn.RemoteAddr()
 	nc := conn.NetConn()
-	if gc, ok := nc.(*guardConn); ok {
+	gc, guarded := nc.(*guardConn)
+	if guarded {
 		nc = gc.Conn // the writer counts its bytes itself
 	}
 	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
 	s.nc = nc
 	p.register(s)
+	if guarded {
+		w := s.w
+		gc.refuseOut = func(b []byte) { w.write(b); w.drain() }
+		gc.busy = func() bool { return w.used.Load() > 0 || outClass(w.class.Load()) == outPubsub }
+	}
 	conn.SetContext(s)
 	if p.onSession != nil {
 		p.onSession(s)
@@ -407,6 +295,7 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 func (p *Pool) closed(conn redcon.Conn, err error) {
 	if s, ok := conn.Context().(*Session); ok {
 		p.sessions.Delete(s.id)
+		p.fds.put()
 		s.close()
 		p.stats.clients.Add(-1)
 		p.m.ClientConnections.Dec()
@@ -437,16 +326,10 @@ func (p *Pool) sampleOps() {
 			now := p.stats.commands.Load()
 			p.stats.opsPerSec.Store(now - last)
 			last = now
-			if t := p.topo.Load(); t != nil {
-				for i, s := range t.servers {
-					t.bm[i].InFlight.Set(float64(s.InFlight()))
-				}
-			}
-			if p.cluster != nil {
-				for _, s := range p.cluster.Nodes() {
-					if m, ok := p.nodeM.Load(s.Addr()); ok {
-						m.(*metrics.Backend).InFlight.Set(float64(s.InFlight()))
-					}
+			t := p.topology()
+			for _, s := range t.servers() {
+				if m := t.backendMetrics(s); m != nil {
+					m.InFlight.Set(float64(s.InFlight()))
 				}
 			}
 		}
@@ -460,6 +343,7 @@ type poolStats struct {
 	commands, errors, proxyErrors atomic.Int64
 	opsPerSec                     atomic.Int64
 	bytesIn, bytesOut             atomic.Uint64
+	errorStats                    errorStats // INFO errorstats (info_shards.go)
 }
 
 // batch accounts one client batch of n commands.

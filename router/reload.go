@@ -53,6 +53,7 @@ func (p *Proxy) reload(cfg *config.Config) error {
 	type change struct {
 		pool *Pool
 		pc   *config.Pool
+		next topology
 	}
 	var changes []change
 	for _, pc := range cfg.Pools {
@@ -66,77 +67,55 @@ func (p *Proxy) reload(cfg *config.Config) error {
 			errs = append(errs, fmt.Errorf("pool %s: %v changed: needs a restart", pc.Name, keys))
 			continue
 		}
-		if pool.cluster == nil && pool.ringChanged(pc) {
-			changes = append(changes, change{pool, pc})
-		}
+		changes = append(changes, change{pool: pool, pc: pc})
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
 	// Build every new topology before swapping any, so that a failure
 	// leaves the proxy as it was.
-	topos := make([]*ringTopo, len(changes))
-	for i, c := range changes {
-		t, err := c.pool.buildRing(c.pc, c.pool.topo.Load())
+	var built []change
+	for _, c := range changes {
+		next, err := c.pool.topology().rebuild(c.pc)
 		if err != nil {
-			for j, built := range topos[:i] {
-				changes[j].pool.dropUnused(built, changes[j].pool.topo.Load())
+			for _, b := range built {
+				b.next.retire(b.pool.topology())
 			}
 			return fmt.Errorf("pool %s: %w", c.pc.Name, err)
 		}
-		topos[i] = t
+		if next != nil {
+			c.next = next
+			built = append(built, c)
+		}
 	}
-	for i, c := range changes {
-		c.pool.swapRing(c.pc, topos[i])
+	for _, c := range built {
+		c.pool.swapTopology(c.pc, c.next)
 	}
-	if len(changes) == 0 {
+	if len(built) == 0 {
 		p.log.Info("config reloaded: nothing changed")
 	}
 	return nil
 }
 
-// swapRing installs t and retires the servers of the old topology that t
-// does not use.
-func (p *Pool) swapRing(pc *config.Pool, t *ringTopo) {
-	old := p.topo.Swap(t)
+// swapTopology installs t and retires the servers of the old topology that
+// t does not use.
+func (p *Pool) swapTopology(pc *config.Pool, t topology) {
+	old := p.setTopology(t)
 	removed := 0
-	for _, s := range old.servers {
-		if !slices.Contains(t.servers, s) {
+	for _, s := range old.servers() {
+		if !slices.Contains(t.servers(), s) {
 			removed++
 		}
 	}
-	p.log.Info("config reloaded", "servers", len(t.servers), "added", len(t.servers)-(len(old.servers)-removed),
+	n := len(t.servers())
+	p.log.Info("config reloaded", "servers", n, "added", n-(len(old.servers())-removed),
 		"removed", removed, "distribution", pc.Distribution, "hash", pc.Hash)
 	// Sessions that loaded the old topology may still have requests on
 	// the removed servers: give them the request timeout, twice, first.
 	go func() {
 		time.Sleep(2*p.cfg.Timeout + time.Second)
-		p.dropUnused(old, t)
+		old.retire(t)
 	}()
-}
-
-// dropUnused closes the servers of old that keep is not using, and forgets
-// their metrics.
-func (p *Pool) dropUnused(old, keep *ringTopo) {
-	for i, s := range old.servers {
-		if slices.Contains(keep.servers, s) {
-			continue
-		}
-		s.Close()
-		p.metrics.RemoveBackend(p.cfg.Name, old.conf[i].Name)
-	}
-}
-
-// ringChanged reports whether next places keys differently from the
-// pool's current topology.
-func (p *Pool) ringChanged(next *config.Pool) bool {
-	t := p.topo.Load()
-	if t.hash != next.Hash || t.hashTag != next.HashTag || t.distribution != next.Distribution {
-		return true
-	}
-	return !slices.EqualFunc(t.conf, next.Servers, func(a, b config.Server) bool {
-		return a.Addr == b.Addr && a.Name == b.Name && a.Weight == b.Weight
-	})
 }
 
 // restartKeys lists the keys whose change a reload cannot apply.
@@ -163,9 +142,16 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("cluster_refresh_interval", cur.ClusterRefreshInterval != next.ClusterRefreshInterval)
 	add("read_from_replicas", cur.ReadFromReplicas != next.ReadFromReplicas)
 	add("max_redirects", cur.MaxRedirects != next.MaxRedirects)
+	add("proto_max_bulk_len", cur.ProtoMaxBulkLen != next.ProtoMaxBulkLen)
+	add("client_query_buffer_limit", cur.ClientQueryBufferLimit != next.ClientQueryBufferLimit)
+	add("proto_inline_max_size", cur.ProtoInlineMaxSize != next.ProtoInlineMaxSize)
+	add("client_idle_timeout", cur.ClientIdleTimeout != next.ClientIdleTimeout)
+	add("shutdown_timeout", cur.ShutdownTimeout != next.ShutdownTimeout)
 	add("client_output_buffer_limit", cur.OutputLimitNormal != next.OutputLimitNormal || cur.OutputLimitPubsub != next.OutputLimitPubsub)
 	add("client_write_timeout", cur.ClientWriteTimeout != next.ClientWriteTimeout)
 	add("pinned_connections", cur.PinnedConnections != next.PinnedConnections)
+	add("redis_username", cur.RedisUsername != next.RedisUsername)
+	add("requirepass/users/deny_commands/allow_commands", !cur.Access.SameClientPolicy(&next.Access))
 	if cur.Mode == config.ModeCluster {
 		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool { return a.Addr == b.Addr }))
 	}

@@ -30,7 +30,7 @@ func (s *Session) addScan(ci *command.Info, args [][]byte, start int64) {
 		s.errorItem(ci, start, "ERR invalid cursor")
 		return
 	}
-	all := s.shards()
+	all := s.topo.shards()
 	if len(all) == 0 {
 		s.errorItem(ci, start, errSlotDown)
 		return

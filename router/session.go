@@ -48,12 +48,13 @@ type item struct {
 // and buffers are kept between batches, so a steady stream of batches
 // allocates little.
 type Session struct {
-	p    *Pool
-	ring *ringTopo // ring mode: the pool's topology for the current batch
-	id   int64
-	hint int
-	name string // CLIENT SETNAME
-	addr string // the client's address
+	p     *Pool
+	topo  topology   // the pool's topology for the current batch
+	redir redirector // topo's redirect handling, nil if it has none
+	id    int64
+	hint  int
+	name  string // CLIENT SETNAME
+	addr  string // the client's address
 
 	reqs   []*backend.Request // reusable; reqs[:used] belong to the batch
 	srvOf  []*backend.Server  // srvOf[i]: where reqs[i] was sent
@@ -76,6 +77,7 @@ type Session struct {
 	counted int           // items of the batch whose metrics are recorded
 
 	pins  pinSet             // dedicated backend connections
+	auth  sessionAuth        // the authenticated user (auth.go)
 	keep  *backend.Dedicated // a clean pinned connection kept for reuse (pin.go)
 	tx    txState            // MULTI/WATCH (tx.go)
 	pub   sessionPub         // what CLIENT LIST shows of the session (clients.go)
@@ -92,7 +94,8 @@ type group struct {
 func newSession(p *Pool, id int64) *Session {
 	// Everything else is allocated on first use: an idle client costs the
 	// proxy little beyond redcon's own buffers.
-	return &Session{p: p, id: id, hint: int(id), pins: pinSet{max: p.cfg.PinnedConnections}}
+	return &Session{p: p, id: id, hint: int(id), pins: pinSet{max: p.cfg.PinnedConnections},
+		auth: sessionAuth{user: p.access.initial()}}
 }
 
 // close releases what the session holds once its client has gone: its
@@ -118,7 +121,8 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 	start := nanotime()
 	// One topology for the whole batch, even if a reload swaps it meanwhile:
 	// a split and its merge must agree on the servers.
-	s.ring = s.p.topo.Load()
+	s.topo = s.p.topology()
+	s.redir = s.topo.redirector()
 	s.begin()
 	i := -1 // the command being added: first, then rest[i]
 	if s.tx.multi {
@@ -247,6 +251,7 @@ func (s *Session) errorItem(ci *command.Info, start int64, msg string) {
 	lo := len(s.out)
 	s.out = resp.AppendError(s.out, msg)
 	s.localItem(ci, start, lo)
+	s.p.stats.errorStats.add(msg)
 }
 
 // add classifies one command and turns it into an item. It returns false,
@@ -256,6 +261,12 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) bool {
 	if ci == nil {
 		s.errorItem(nil, start, errText)
 		return true
+	}
+	if v := s.auth.user.verdict[ci.Index()]; v != vAllow {
+		if msg := s.checkAccess(v, ci, args); msg != "" {
+			s.errorItem(ci, start, msg)
+			return true
+		}
 	}
 	class, reply := ci.Classify(args)
 	switch class {
@@ -286,7 +297,7 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 	}
 	part := -1
 	for _, k := range s.keys {
-		kp := s.part(args[k])
+		kp := s.topo.part(args[k])
 		if part >= 0 && kp != part {
 			s.errorItem(ci, start, errCrossSlot)
 			return
@@ -298,10 +309,10 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 		// No key (EVAL with numkeys 0): any shard will do; spread sessions.
 		srv = s.anyServer()
 	} else {
-		srv = s.server(part, ci)
+		srv = s.topo.server(part, ci, s.hint)
 	}
 	if srv == nil {
-		s.slotDown()
+		s.topo.refresh()
 		s.errorItem(ci, start, errSlotDown)
 		return
 	}
@@ -330,12 +341,12 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 	s.counts = s.counts[:0]
 	first := s.used
 	for i := 1; i < len(args); i += step {
-		part := s.part(args[i])
+		part := s.topo.part(args[i])
 		sub, ok := s.partOf[part]
 		if !ok {
-			srv := s.server(part, ci)
+			srv := s.topo.server(part, ci, s.hint)
 			if srv == nil {
-				s.slotDown()
+				s.topo.refresh()
 				s.used = first
 				s.routes = s.routes[:routeLo]
 				s.errorItem(ci, start, errSlotDown)
@@ -398,14 +409,15 @@ func (s *Session) addFanout(ci *command.Info, raw []byte, args [][]byte, start i
 		return
 	}
 	first := s.used
-	all := s.shards()
+	all := s.topo.shards()
 	for _, srv := range all {
 		if ci.Flags()&writeFlags != 0 {
 			s.noteWrite(srv) // for WAIT
 		}
 		s.forward(srv, raw)
 	}
-	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: op, start: start})
+	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: op, start: start,
+		extra: fanoutExtra(op, args)})
 }
 
 // dispatch enqueues each server's group on the session's connection to it.
@@ -445,9 +457,7 @@ func (s *Session) write() {
 		case itemForward:
 			r := s.reqs[it.first]
 			s.await(r)
-			if s.p.cluster != nil {
-				s.settle(it.first)
-			}
+			s.settle(it.first)
 			if r.Err != nil {
 				s.wbuf = resp.AppendError(s.wbuf, "ERR "+r.Err.Error())
 				res = resultProxyError
@@ -459,9 +469,7 @@ func (s *Session) write() {
 		case itemMerge:
 			for j := it.first; j < it.first+it.n; j++ {
 				s.await(s.reqs[j])
-				if s.p.cluster != nil {
-					s.settle(j)
-				}
+				s.settle(j)
 			}
 			var b []byte
 			b, res = s.merge(it)

@@ -109,11 +109,19 @@ func (s *Session) pinnedRun(first redcon.Command, rest []redcon.Command, i int, 
 func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command.Info {
 	ci, errText := command.Lookup(args)
 	if ci == nil {
-		s.tx.dirty = s.tx.multi
+		s.tx.dirty = s.tx.dirty || s.tx.multi
 		s.pinnedError(nil, start, errText)
 		return nil
 	}
 	s.pinnedCmd(ci)
+	if v := s.auth.user.verdict[ci.Index()]; v != vAllow {
+		if msg := s.checkAccess(v, ci, args); msg != "" {
+			// Refused before queueing: Redis flags the transaction too.
+			s.tx.dirty = s.tx.dirty || s.tx.multi
+			s.pinnedError(ci, start, msg)
+			return ci
+		}
+	}
 	if s.tx.multi {
 		s.txQueue(ci, raw, args, start)
 		return ci
@@ -242,7 +250,7 @@ func (s *Session) txQueue(ci *command.Info, raw []byte, args [][]byte, start int
 	}
 	part := -1
 	for _, k := range s.keys {
-		kp := s.part(args[k])
+		kp := s.topo.part(args[k])
 		if part >= 0 && kp != part {
 			s.txRefuse(ci, start, errCrossSlot)
 			return
@@ -269,10 +277,10 @@ func (s *Session) txQueue(ci *command.Info, raw []byte, args [][]byte, start int
 // same slot in cluster mode (Redis Cluster wants one slot per
 // transaction), the same server in ring mode.
 func (s *Session) samePart(part int) bool {
-	if s.p.cluster != nil {
+	if s.redir != nil {
 		return part == s.tx.part
 	}
-	return s.server(part, multiInfo) == s.tx.srv
+	return s.topo.server(part, multiInfo, s.hint) == s.tx.srv
 }
 
 // txRefuse answers a command refused inside MULTI and marks the
@@ -492,7 +500,7 @@ func (s *Session) txWatch(ci *command.Info, raw []byte, args [][]byte, start int
 	t := &s.tx
 	part := -1
 	for _, k := range args[1:] {
-		kp := s.part(k)
+		kp := s.topo.part(k)
 		if part >= 0 && kp != part {
 			s.pinnedError(ci, start, errCrossSlot)
 			return
@@ -545,9 +553,9 @@ func (s *Session) txUnwatch(ci *command.Info, start int64) {
 // on). On success the transaction is bound and the reply returned.
 func (s *Session) bind(part int, wire []byte, skip int, opened bool) ([]byte, string) {
 	for n := 0; ; n++ {
-		srv := s.server(part, multiInfo)
+		srv := s.topo.server(part, multiInfo, s.hint)
 		if srv == nil {
-			s.slotDown()
+			s.topo.refresh()
 			return nil, errSlotDown
 		}
 		d, err := s.pin(srv)
@@ -560,7 +568,7 @@ func (s *Session) bind(part int, wire []byte, skip int, opened bool) ([]byte, st
 			return nil, "ERR " + berr.Error()
 		}
 		kind, slot, addr := redirectNone, 0, ""
-		if s.p.cluster != nil {
+		if s.redir != nil {
 			kind, slot, addr = parseRedirect(reply)
 		}
 		if kind == redirectNone {
@@ -590,14 +598,13 @@ func (s *Session) bind(part int, wire []byte, skip int, opened bool) ([]byte, st
 
 // redirected updates the slot map after a MOVED (counting the redirect).
 func (s *Session) redirected(kind redirect, slot int, addr string) {
-	c := s.p.cluster
-	if c == nil {
+	if s.redir == nil {
 		return
 	}
 	switch kind {
 	case redirectMoved:
 		s.p.m.RedirectMoved.Inc()
-		c.Moved(slot, s.nodeAddr(addr))
+		s.redir.moved(slot, s.nodeAddr(addr))
 	case redirectAsk:
 		s.p.m.RedirectAsk.Inc()
 	}
@@ -609,7 +616,7 @@ func (s *Session) nodeAddr(addr string) string {
 	if addr == "" || addr[0] != ':' {
 		return addr
 	}
-	for _, srv := range s.shards() {
+	for _, srv := range s.topo.shards() {
 		if host, _, err := net.SplitHostPort(srv.Addr()); err == nil {
 			return net.JoinHostPort(host, addr[1:])
 		}

@@ -18,9 +18,9 @@ import (
 	"github.com/shardproxy/shardproxy/resp"
 )
 
-// exchange sends every command of script in one write (a pipeline) on a
+// txExchange sends every command of script in one write (a pipeline) on a
 // new connection to addr and returns the replies, one string each.
-func exchange(t *testing.T, addr string, script [][]string) []string {
+func txExchange(t *testing.T, addr string, script [][]string) []string {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -88,8 +88,8 @@ func TestTxSameAsRedis(t *testing.T) {
 		cmds("MULTI", "SET {u}z", "EXEC", "PING"),
 	}
 	for _, sc := range scripts {
-		want := exchange(t, direct.Addr, sc)
-		got := exchange(t, p.Addr(), sc)
+		want := txExchange(t, direct.Addr, sc)
+		got := txExchange(t, p.Addr(), sc)
 		for i := range sc {
 			if got[i] != want[i] {
 				t.Errorf("%v\n  command %v: proxy %q, redis %q", sc, sc[i], got[i], want[i])
@@ -111,15 +111,15 @@ func TestTxProxyRefusals(t *testing.T) {
 			other = k
 		}
 	}
-	got := exchange(t, p.Addr(), [][]string{{"MULTI"}, {"SET", "{u}a", "1"}, {"SET", other, "1"}, {"EXEC"}, {"EXISTS", "{u}a"}})
+	got := txExchange(t, p.Addr(), [][]string{{"MULTI"}, {"SET", "{u}a", "1"}, {"SET", other, "1"}, {"EXEC"}, {"EXISTS", "{u}a"}})
 	want := []string{"+OK\r\n", "+QUEUED\r\n", "-" + errCrossSlot + "\r\n", "-" + errExecAbort + "\r\n", ":0\r\n"}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("CROSSSLOT: reply %d = %q, want %q", i, got[i], want[i])
 		}
 	}
-	got = exchange(t, p.Addr(), [][]string{{"MULTI"}, {"SET", "{u}a", "1"}, {"KEYS", "*"}, {"MGET", "{u}a", other}, {"EXEC"}, {"EXISTS", "{u}a"}})
-	if !strings.HasPrefix(got[2], "-ERR command 'keys' runs on every shard") || got[3] != "-"+errCrossSlot+"\r\n" ||
+	got = txExchange(t, p.Addr(), [][]string{{"MULTI"}, {"SET", "{u}a", "1"}, {"DBSIZE"}, {"MGET", "{u}a", other}, {"EXEC"}, {"EXISTS", "{u}a"}})
+	if !strings.HasPrefix(got[2], "-ERR command 'dbsize' runs on every shard") || got[3] != "-"+errCrossSlot+"\r\n" ||
 		got[4] != "-"+errExecAbort+"\r\n" || got[5] != ":0\r\n" {
 		t.Errorf("fan-out in MULTI: %q", got)
 	}

@@ -1,0 +1,151 @@
+package router
+
+import (
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/command"
+	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/hashring"
+	"github.com/shardproxy/shardproxy/metrics"
+)
+
+// ringTopo is a ring pool's placement: the ring and the servers it picks
+// from, in configuration order. It is immutable; Reload swaps in a new one.
+type ringTopo struct {
+	p    *Pool
+	ring hashring.Ring
+	srvs []*backend.Server
+	bm   []*metrics.Backend // per server
+	conf []config.Server
+
+	hash, hashTag, distribution string // as configured, to tell a reload's changes
+}
+
+var _ topology = (*ringTopo)(nil)
+
+// startRing builds the hash ring and connects to every server.
+func (p *Pool) startRing() error {
+	t, err := p.buildRing(p.cfg, nil)
+	if err != nil {
+		return err
+	}
+	p.setTopology(t)
+	return nil
+}
+
+// buildRing makes the topology of pc, reusing the servers of old whose name
+// and address are unchanged, so that their connections carry on.
+func (p *Pool) buildRing(pc *config.Pool, old *ringTopo) (*ringTopo, error) {
+	if len(pc.Servers) > 1<<16 {
+		return nil, errors.New("too many servers")
+	}
+	nodes := make([]hashring.Node, len(pc.Servers))
+	for i, s := range pc.Servers {
+		nodes[i] = hashring.Node{Name: s.Name, Weight: s.Weight}
+	}
+	ring, err := hashring.New(pc.Distribution, pc.Hash, pc.HashTag, nodes)
+	if err != nil {
+		return nil, err
+	}
+	t := &ringTopo{
+		p:    p,
+		ring: ring,
+		srvs: make([]*backend.Server, len(pc.Servers)),
+		bm:   make([]*metrics.Backend, len(pc.Servers)),
+		conf: pc.Servers,
+
+		hash: pc.Hash, hashTag: pc.HashTag, distribution: pc.Distribution,
+	}
+	// Connect to the new servers in parallel: a dead one costs one
+	// timeout, not one per server.
+	var wg sync.WaitGroup
+	for i, sc := range pc.Servers {
+		if old != nil {
+			if j := old.index(sc); j >= 0 {
+				t.srvs[i], t.bm[i] = old.srvs[j], old.bm[j]
+				continue
+			}
+		}
+		t.bm[i] = p.metrics.Backend(pc.Name, sc.Name, sc.Addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.srvs[i] = backend.NewServer(p.serverOptions(sc.Name, sc.Addr, backendObserver{t.bm[i]}))
+		}()
+	}
+	wg.Wait()
+	return t, nil
+}
+
+// index returns the position of the server configured as sc, or -1.
+func (t *ringTopo) index(sc config.Server) int {
+	for i, c := range t.conf {
+		if c.Name == sc.Name && c.Addr == sc.Addr {
+			return i
+		}
+	}
+	return -1
+}
+
+func (t *ringTopo) part(key []byte) int { return t.ring.Pick(key) }
+
+func (t *ringTopo) server(part int, _ *command.Info, _ int) *backend.Server { return t.srvs[part] }
+
+func (t *ringTopo) shards() []*backend.Server { return t.srvs }
+
+func (t *ringTopo) servers() []*backend.Server { return t.srvs }
+
+func (t *ringTopo) backendMetrics(srv *backend.Server) *metrics.Backend {
+	if i := slices.Index(t.srvs, srv); i >= 0 {
+		return t.bm[i]
+	}
+	return nil
+}
+
+func (t *ringTopo) unready() string { return "" }
+
+func (t *ringTopo) refresh() {}
+
+func (t *ringTopo) redirector() redirector { return nil }
+
+// rebuild returns the ring of pc, or nil when pc places keys as t does.
+func (t *ringTopo) rebuild(pc *config.Pool) (topology, error) {
+	if !t.changed(pc) {
+		return nil, nil
+	}
+	return t.p.buildRing(pc, t)
+}
+
+// changed reports whether next places keys differently from t.
+func (t *ringTopo) changed(next *config.Pool) bool {
+	if t.hash != next.Hash || t.hashTag != next.HashTag || t.distribution != next.Distribution {
+		return true
+	}
+	return !slices.EqualFunc(t.conf, next.Servers, func(a, b config.Server) bool {
+		return a.Addr == b.Addr && a.Name == b.Name && a.Weight == b.Weight
+	})
+}
+
+// retire closes the servers of t that keep is not using, and forgets their
+// metrics.
+func (t *ringTopo) retire(keep topology) {
+	kept := keep.servers()
+	for i, s := range t.srvs {
+		if slices.Contains(kept, s) {
+			continue
+		}
+		s.Close()
+		t.p.metrics.RemoveBackend(t.p.cfg.Name, t.conf[i].Name)
+	}
+}
+
+func (t *ringTopo) close() {
+	for _, s := range t.srvs {
+		if s != nil { // nil while buildRing connects
+			s.Close()
+		}
+	}
+}
