@@ -65,6 +65,11 @@ type txState struct {
 	begun    bool // MULTI was sent on conn
 	watching bool // WATCH was sent on conn
 
+	holes  []txHole           // commands sent after MULTI, replies not read yet
+	rpool  []*backend.Request // requests of holes, reused
+	reqs   []*backend.Request // txDrain scratch
+	splice []byte             // txDrain scratch
+
 	pending  []byte    // keyless commands queued before the binding
 	npending int       // commands in pending
 	queued   int       // commands queued so far (for the splice)
@@ -184,6 +189,9 @@ func (s *Session) pinnedError(ci *command.Info, start int64, msg string) {
 // pinnedFlush hands the replies assembled so far to the client's writer:
 // before anything that may wait long, and at the end of a run.
 func (s *Session) pinnedFlush() {
+	if len(s.tx.holes) > 0 {
+		s.txDrain(nil)
+	}
 	if len(s.wbuf) > 0 {
 		s.w.write(s.wbuf)
 		s.wbuf = s.wbuf[:0]
@@ -308,6 +316,23 @@ func (s *Session) txWire(cmd []byte) ([]byte, int) {
 // MULTI, the commands queued so far and this one. In cluster mode a
 // redirect here is followed: nothing of the transaction has run yet.
 func (s *Session) txBegin(ci *command.Info, raw []byte, part int, start int64) {
+	if s.redir == nil {
+		// A ring server never redirects: bind, and send the command with
+		// the rest (txSend).
+		srv := s.topo.server(part, multiInfo, s.hint)
+		if srv == nil {
+			s.txRefuse(ci, start, errSlotDown)
+			return
+		}
+		d, err := s.pin(srv)
+		if err != nil {
+			s.txRefuse(ci, start, "ERR "+err.Error())
+			return
+		}
+		s.tx.part, s.tx.srv, s.tx.conn = part, srv, d
+		s.txSend(ci, raw, start)
+		return
+	}
 	wire, skip := s.txWire(raw)
 	reply, errText := s.bind(part, wire, skip, true)
 	if errText != "" {
@@ -329,25 +354,105 @@ func (s *Session) txSend(ci *command.Info, raw []byte, start int64) {
 		s.txRefuse(ci, start, "ERR the backend connection of the transaction closed; the transaction is aborted")
 		return
 	}
+	// The reply (+QUEUED, or an error) is read later, with those of the
+	// commands after it (txDrain): a pipelined MULTI ... EXEC costs one
+	// round trip to the shard, not one per command.
 	wire, skip := s.txWire(raw)
-	reply, err := s.doOn(t.conn, wire, skip)
-	if err != nil {
-		s.txBroken(ci, start, err)
-		return
-	}
+	r := s.txDeferReq()
+	r.Wire, r.Skip = wire, skip
+	t.holes = append(t.holes, txHole{r: r, at: len(s.wbuf), ci: ci, start: start})
 	t.begun, t.pending, t.npending = true, nil, 0
 	t.queued++
-	if kind, slot, addr := parseRedirect(reply); kind != redirectNone {
-		// The slot moved while the transaction was open: Redis flagged
-		// it, and retrying elsewhere would split it.
-		s.redirected(kind, slot, addr)
-		s.txRefuse(ci, start, "ERR the slot of the transaction moved to another node; the transaction is aborted")
-		return
+}
+
+// txHole is a queued command sent on the transaction's connection whose
+// reply is not read yet: it goes at s.wbuf[at], before what follows.
+type txHole struct {
+	r     *backend.Request
+	at    int
+	ci    *command.Info
+	start int64
+}
+
+// txDeferReq returns a request for txSend, reused across transactions.
+func (s *Session) txDeferReq() *backend.Request {
+	t := &s.tx
+	n := len(t.holes)
+	for len(t.rpool) <= n {
+		t.rpool = append(t.rpool, backend.NewRequest())
 	}
-	if len(reply) > 0 && reply[0] == '-' {
-		t.dirty = true
+	r := t.rpool[n]
+	r.Reset()
+	return r
+}
+
+// txDrain sends the queued commands not sent yet, and extra after them
+// (EXEC) when not nil, in one write, reads their replies and puts each in
+// its place among the replies assembled for the client. It returns the
+// error that broke the connection, if one did (then every hole says so).
+func (s *Session) txDrain(extra *backend.Request) *backend.Error {
+	t := &s.tx
+	if len(t.holes) == 0 && extra == nil {
+		return nil
 	}
-	s.pinnedRaw(ci, start, reply)
+	reqs := t.reqs[:0]
+	for _, h := range t.holes {
+		reqs = append(reqs, h.r)
+	}
+	if extra != nil {
+		reqs = append(reqs, extra)
+	}
+	t.reqs = reqs[:0]
+	var err *backend.Error
+	if t.conn == nil {
+		err = &backend.Error{Kind: backend.KindClosed, Cause: errSessionClosed}
+		for _, r := range reqs {
+			r.Err = err
+		}
+	} else {
+		err = t.conn.DoAll(reqs)
+	}
+	if len(t.holes) > 0 {
+		old := s.wbuf
+		out := t.splice[:0]
+		prev := 0
+		now := nanotime()
+		for _, h := range t.holes {
+			out = append(out, old[prev:h.at]...)
+			prev = h.at
+			lo := len(out)
+			res := resultOK
+			if kind, slot, addr := parseRedirect(h.r.Reply); h.r.Err == nil && kind != redirectNone {
+				// The slot moved while the transaction was open: Redis
+				// flagged it, and retrying elsewhere would split it.
+				s.redirected(kind, slot, addr)
+				out = resp.AppendError(out, "ERR the slot of the transaction moved to another node; the transaction is aborted")
+				res = resultProxyError
+			} else if h.r.Err != nil {
+				out = resp.AppendError(out, "ERR "+h.r.Err.Error())
+				res = resultProxyError
+			} else {
+				out = append(out, h.r.Reply...)
+				res = replyResult(h.r.Reply)
+			}
+			if out[lo] == '-' {
+				t.dirty = true
+			}
+			s.p.stats.command(h.ci, res, h.start, now)
+			h.r.Release()
+			h.r.Wire = nil
+		}
+		out = append(out, old[prev:]...)
+		s.wbuf, t.splice = out, old[:0]
+		clear(t.holes)
+		t.holes = t.holes[:0]
+	}
+	if err != nil && t.conn != nil {
+		s.unpin(t.conn)
+		t.conn, t.begun, t.watching = nil, false, false
+		t.dirty = t.dirty || t.multi
+	}
+	return err
 }
 
 // txBroken answers a command whose dedicated connection failed: the shard
@@ -398,11 +503,14 @@ func (s *Session) txExec(ci *command.Info, start int64) {
 		return
 	}
 	wire, skip := s.txWire(execWire)
-	reply, err := s.doOn(t.conn, wire, skip)
-	if err != nil {
-		s.txBroken(ci, start, err)
+	ex := s.pinReq()
+	ex.Wire, ex.Skip = wire, skip
+	if err := s.txDrain(ex); err != nil {
+		s.pinnedError(ci, start, "ERR "+err.Error())
 		return
 	}
+	reply := ex.Reply
+	ex.Release()
 	if kind, slot, addr := parseRedirect(reply); kind != redirectNone {
 		s.redirected(kind, slot, addr)
 		s.pinnedError(ci, start, "EXECABORT Transaction discarded because its slot moved to another node.")
@@ -461,6 +569,7 @@ func (s *Session) txDiscard(ci *command.Info, start int64) {
 // shard drops the transaction with it.
 func (s *Session) txAbandon() {
 	t := &s.tx
+	s.txDrain(nil)
 	if t.conn == nil {
 		return
 	}
@@ -490,8 +599,7 @@ func (s *Session) txEnd() {
 	if t.conn != nil {
 		s.unpin(t.conn)
 	}
-	req := t.req
-	*t = txState{req: req}
+	*t = txState{req: t.req, rpool: t.rpool, reqs: t.reqs, splice: t.splice, holes: t.holes[:0]}
 }
 
 // txWatch runs WATCH outside MULTI: it binds the session to the keys'
