@@ -295,3 +295,35 @@ func TestClientCommands(t *testing.T) {
 		t.Fatal("the killed client's transaction applied")
 	}
 }
+
+// TestBlockTimeout checks the timeout taken from each blocking command's
+// arguments.
+func TestBlockTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		args  string
+		want  time.Duration
+		timed bool
+	}{
+		{"blpop a b 0", 0, true},
+		{"blpop a 1.5", 1500 * time.Millisecond, true},
+		{"brpoplpush a b 2", 2 * time.Second, true},
+		{"blmove a b left right 0.01", 10 * time.Millisecond, true},
+		{"bzpopmin z 3", 3 * time.Second, true},
+		{"blmpop 0.5 2 a b left", 500 * time.Millisecond, true},
+		{"bzmpop 4 1 z min count 2", 4 * time.Second, true},
+		{"xread count 1 block 250 streams s $", 250 * time.Millisecond, true},
+		{"xreadgroup group g c block 0 streams s >", 0, true},
+		{"blpop a -1", 0, false},
+		{"blpop a nope", 0, false},
+	} {
+		args := strings.Fields(tc.args)
+		b := make([][]byte, len(args))
+		for i, a := range args {
+			b[i] = []byte(a)
+		}
+		d, timed := blockTimeout(args[0], b)
+		if d != tc.want || timed != tc.timed {
+			t.Errorf("%s: %v %v, want %v %v", tc.args, d, timed, tc.want, tc.timed)
+		}
+	}
+}

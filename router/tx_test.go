@@ -86,6 +86,8 @@ func TestTxSameAsRedis(t *testing.T) {
 		cmds("MULTI", "MGET {u}a {u}b", "MSET {u}x 1 {u}y 2", "DEL {u}x {u}y", "EXEC"),
 		cmds("MULTI", "LPUSH {u}q a", "BRPOPLPUSH {u}q {u}r 0", "WAIT 0 0", "EXEC"),
 		cmds("MULTI", "SET {u}z", "EXEC", "PING"),
+		cmds("MULTI", "SET {u}a 1", "FOO", "SET {u}b 2", "EXEC", "MGET {u}a {u}b"),
+		cmds("SET {u}w x", "MULTI", "INCR {u}w", "SET {u}v 1", "CLIENT GETNAME", "EXEC", "GET {u}v"),
 	}
 	for _, sc := range scripts {
 		want := txExchange(t, direct.Addr, sc)
