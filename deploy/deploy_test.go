@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bufio"
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,7 +29,8 @@ const (
 	containerfile = "container/Containerfile"
 )
 
-// proxyBinary builds the proxy once for every test of the package.
+// proxyBinary builds the proxy once for every test of the package, static
+// (CGO_ENABLED=0) as the container image needs it.
 var proxyBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "shardproxy-deploy-test-")
 	if err != nil {
@@ -40,7 +42,9 @@ var proxyBinary = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	out, err := exec.Command(goBin, "build", "-o", bin, "github.com/shardproxy/shardproxy/cmd/proxy").CombinedOutput()
+	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/shardproxy/shardproxy/cmd/proxy")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build ./cmd/proxy: %v\n%s", err, out)
 	}
@@ -250,8 +254,21 @@ func TestContainerImage(t *testing.T) {
 	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {
 		t.Fatalf("CA bundle: %v (apt-get install ca-certificates)", err)
 	}
+	// FROM scratch has no dynamic loader or libc: the binary must be static.
+	bin := buildProxy(t)
+	ef, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("%s is dynamically linked; the image needs CGO_ENABLED=0", bin)
+		}
+	}
+	ef.Close()
 	tag := fmt.Sprintf("localhost/shardproxy-test:%d", os.Getpid())
 	build := exec.Command("./container/build.sh", tag)
+	build.Env = append(os.Environ(), "SHARDPROXY_BINARY="+bin)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("container/build.sh: %v\n%s", err, out)
 	}

@@ -40,6 +40,9 @@ func (p *Proxy) reload(cfg *config.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if err := CheckConfig(cfg); err != nil { // ACL rules, command names: file:line
+		return err
+	}
 	var errs []error
 	byName := map[string]*config.Pool{}
 	for _, pc := range cfg.Pools {

@@ -244,6 +244,9 @@ func (s *Session) send(srv *backend.Server, r *backend.Request, idx int) {
 // local records a reply the proxy produced itself (appended to s.out by fn).
 func (s *Session) localItem(ci *command.Info, start int64, lo int) {
 	s.items = append(s.items, item{kind: itemLocal, ci: ci, lo: lo, hi: len(s.out), start: start})
+	if lo < len(s.out) && s.out[lo] == '-' {
+		s.p.stats.errorStats.add(s.out[lo+1:]) // INFO errorstats
+	}
 }
 
 // errorItem records an error reply.
@@ -251,7 +254,6 @@ func (s *Session) errorItem(ci *command.Info, start int64, msg string) {
 	lo := len(s.out)
 	s.out = resp.AppendError(s.out, msg)
 	s.localItem(ci, start, lo)
-	s.p.stats.errorStats.add(msg)
 }
 
 // add classifies one command and turns it into an item. It returns false,

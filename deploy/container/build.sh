@@ -6,7 +6,8 @@
 # `podman build --format docker` (docker build when podman is missing).
 #
 # Environment: CA_BUNDLE (default /etc/ssl/certs/ca-certificates.crt),
-# BUILDER (podman or docker).
+# BUILDER (podman or docker), SHARDPROXY_BINARY (a static binary to use
+# instead of building one; the tests pass the one they built).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +20,11 @@ builder=${BUILDER:-$(command -v podman >/dev/null 2>&1 && echo podman || echo do
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 
-(cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$ctx/shardproxy" ./cmd/proxy)
+if [[ -n ${SHARDPROXY_BINARY:-} ]]; then
+	cp "$SHARDPROXY_BINARY" "$ctx/shardproxy"
+else
+	(cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$ctx/shardproxy" ./cmd/proxy)
+fi
 cp "$ca" "$ctx/ca-certificates.crt"
 cp "$here/passwd" "$here/group" "$ctx/"
 

@@ -59,7 +59,9 @@ func startEnv(t *testing.T) env {
 	bin := testenv.BuildShardproxy(t)
 	port := testenv.FreePort(t)
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "compat:\n  listen: 127.0.0.1:%d\n  redis: true\n  timeout: 2000\n  servers:\n", port)
+	// FLUSHDB is the workload's clean slate; the proxy denies it unless
+	// allow_commands names it, as a test setup's configuration would.
+	fmt.Fprintf(&cfg, "compat:\n  listen: 127.0.0.1:%d\n  redis: true\n  timeout: 2000\n  allow_commands: [flushdb]\n  servers:\n", port)
 	for i, s := range shards {
 		fmt.Fprintf(&cfg, "    - %s:1 shard%d\n", s.Addr, i+1)
 	}
