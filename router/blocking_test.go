@@ -327,3 +327,24 @@ func TestBlockTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockingLongerThanTimeout: a BLPOP may block longer than the pool's
+// request timeout (its deadline is its own timeout plus the pool's), and
+// the shared connections keep serving meanwhile.
+func TestBlockingLongerThanTimeout(t *testing.T) {
+	rs := shards(t, 1)
+	p := startProxy(t, rs, func(pc *config.Pool) { pc.Timeout = 100 * time.Millisecond })
+	c := client(t, p)
+	done := make(chan error, 1)
+	go func() { done <- c.Do(ctx(), "BLPOP", "{q}slow", "0.6").Err() }()
+	waitBlocked(t, p, 1)
+	other := client(t, p)
+	for i := 0; i < 20; i++ {
+		if err := other.Set(ctx(), "k", i, 0).Err(); err != nil {
+			t.Fatalf("SET while a client is blocked: %v", err)
+		}
+	}
+	if err := <-done; err != redis.Nil {
+		t.Fatalf("BLPOP 0.6 with a 100 ms pool timeout: %v, want nil", err)
+	}
+}
