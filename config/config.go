@@ -93,7 +93,7 @@ type Pool struct {
 	// DefaultPinnedConnections.
 	PinnedConnections int
 	// MaxBlocking bounds the clients of the pool blocked at once in a
-	// blocking command or WAIT, each holding a backend connection (>= 1);
+	// blocking command (BLPOP, XREAD BLOCK, ...), each holding a backend connection (>= 1);
 	// default DefaultMaxBlocking. Beyond it a blocking command gets an
 	// error.
 	MaxBlocking int

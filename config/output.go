@@ -126,24 +126,14 @@ func ParseOutputLimit(s string) (OutputLimit, string) {
 	return OutputLimit{Hard: hard, Soft: soft, SoftSeconds: time.Duration(secs) * time.Second}, ""
 }
 
-// parseMemory parses a size as Redis's memtoull: a number of bytes, or one
-// with a unit.
+// parseMemory parses a size as Redis's memtoull (see parseSize), with the
+// error text of client_output_buffer_limit.
 func parseMemory(s string) (int64, string) {
-	num, mul := strings.ToLower(s), int64(1)
-	for _, u := range []struct {
-		suffix string
-		mul    int64
-	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"b", 1}} {
-		if strings.HasSuffix(num, u.suffix) {
-			num, mul = strings.TrimSuffix(num, u.suffix), u.mul
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || num == "" || num[0] == '+' || n > (1<<50)/mul {
+	n, ok := parseSize(s)
+	if !ok || n > 1<<50 {
 		return 0, fmt.Sprintf("want a size such as 256mb, 64kb or 1048576, got %q", s)
 	}
-	return n * mul, ""
+	return n, ""
 }
 
 // outputProblems checks the output limits of a pool built in code.

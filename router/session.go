@@ -500,6 +500,10 @@ func (s *Session) write() {
 // writer without waiting for the next item.
 const flushAt = 64 << 10
 
+// yieldsBeforeFlush is how many times await lets other goroutines run
+// before it sends the replies it holds and blocks.
+const yieldsBeforeFlush = 3
+
 // await waits for r, first sending the replies assembled so far if r is
 // not complete yet.
 func (s *Session) await(r *backend.Request) {
@@ -508,11 +512,15 @@ func (s *Session) await(r *backend.Request) {
 	}
 	if len(s.wbuf) > 0 {
 		// Let the backend readers run first: they are likely in the middle
-		// of this batch's replies, and if r completes meanwhile one write
-		// carries more of them.
-		runtime.Gosched()
-		if r.TryWait() {
-			return
+		// of this batch's replies (another shard's arrive a moment later),
+		// and if r completes meanwhile one write carries more of them. A
+		// few yields cost microseconds; a slow shard still gets the replies
+		// before its own sent at once.
+		for i := 0; i < yieldsBeforeFlush; i++ {
+			runtime.Gosched()
+			if r.TryWait() {
+				return
+			}
 		}
 	}
 	s.flush()
