@@ -65,10 +65,10 @@ type txState struct {
 	begun    bool // MULTI was sent on conn
 	watching bool // WATCH was sent on conn
 
-	holes  []txHole           // commands sent after MULTI, replies not read yet
-	rpool  []*backend.Request // requests of holes, reused
-	reqs   []*backend.Request // txDrain scratch
-	splice []byte             // txDrain scratch
+	holes     []txHole           // commands sent after MULTI, replies not read yet
+	rpool     []*backend.Request // requests of holes, reused
+	reqs      []*backend.Request // txDrain scratch
+	spliceBuf []byte             // txDrain scratch
 
 	pending  []byte    // keyless commands queued before the binding
 	npending int       // commands in pending
@@ -414,7 +414,7 @@ func (s *Session) txDrain(extra *backend.Request) *backend.Error {
 	}
 	if len(t.holes) > 0 {
 		old := s.wbuf
-		out := t.splice[:0]
+		out := t.spliceBuf[:0]
 		prev := 0
 		now := nanotime()
 		for _, h := range t.holes {
@@ -443,7 +443,7 @@ func (s *Session) txDrain(extra *backend.Request) *backend.Error {
 			h.r.Wire = nil
 		}
 		out = append(out, old[prev:]...)
-		s.wbuf, t.splice = out, old[:0]
+		s.wbuf, t.spliceBuf = out, old[:0]
 		clear(t.holes)
 		t.holes = t.holes[:0]
 	}
@@ -599,7 +599,7 @@ func (s *Session) txEnd() {
 	if t.conn != nil {
 		s.unpin(t.conn)
 	}
-	*t = txState{req: t.req, rpool: t.rpool, reqs: t.reqs, splice: t.splice, holes: t.holes[:0]}
+	*t = txState{req: t.req, rpool: t.rpool, reqs: t.reqs, spliceBuf: t.spliceBuf, holes: t.holes[:0]}
 }
 
 // txWatch runs WATCH outside MULTI: it binds the session to the keys'
