@@ -3,6 +3,7 @@ package backend
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,6 +37,9 @@ type Options struct {
 	DB int
 	// ReadOnly sends READONLY on every new connection (cluster replicas).
 	ReadOnly bool
+	// TLS, when not nil, wraps every connection in TLS. An empty
+	// ServerName is taken from Addr's host.
+	TLS *tls.Config
 	// QueueLimit bounds the requests waiting for a connection's writer;
 	// beyond it requests fail at once. Default 65536.
 	QueueLimit int
@@ -315,7 +319,32 @@ func (s *Server) dial() (net.Conn, *Error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	if s.opts.TLS != nil {
+		tc, err := tlsClient(s.ctx, nc, s.opts.TLS, s.opts.Addr, s.opts.Timeout)
+		if err != nil {
+			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
+		}
+		nc = tc
+	}
 	return nc, nil
+}
+
+// tlsClient runs a TLS handshake on nc within timeout; it closes nc when
+// the handshake fails.
+func tlsClient(ctx context.Context, nc net.Conn, cfg *tls.Config, addr string, timeout time.Duration) (net.Conn, error) {
+	if cfg.ServerName == "" {
+		host, _, _ := net.SplitHostPort(addr)
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(nc, cfg)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, nil
 }
 
 // handshake sends AUTH, SELECT and READONLY as configured on a new

@@ -123,6 +123,23 @@ type Pool struct {
 	// ClientIdleTimeout closes a client connection that sent nothing for
 	// this long (Redis's timeout); 0, the default, never does.
 	ClientIdleTimeout time.Duration
+	// TLS towards clients: the listener speaks TLS when TLSCertFile is
+	// set. TLSCAcertFile names the CAs that sign client certificates;
+	// TLSAuthClients ("yes", the default, "optional" or "no", as Redis's
+	// tls-auth-clients) says whether clients must present one. The files
+	// are read again on SIGHUP, so certificates rotate without dropping
+	// clients.
+	TLSCertFile, TLSKeyFile, TLSCACertFile string
+	TLSAuthClients                         string
+	// TLS towards the Redis servers (and cluster discovery): RedisTLS
+	// turns it on; RedisTLSCACertFile verifies the servers (default: the
+	// system's CAs), RedisTLSServerName is the name checked in their
+	// certificates (default: the host of each address), and
+	// RedisTLSCertFile/RedisTLSKeyFile are a client certificate to
+	// present.
+	RedisTLS                                              bool
+	RedisTLSCACertFile, RedisTLSCertFile, RedisTLSKeyFile string
+	RedisTLSServerName                                    string
 	// ShutdownTimeout is how long a stopping proxy lets busy clients
 	// finish before it closes them; default 10s.
 	ShutdownTimeout time.Duration

@@ -239,6 +239,14 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 		return true
 	}
 	switch key {
+	case "tls_cert_file", "tls_key_file", "tls_ca_cert_file", "tls_auth_clients",
+		"redis_tls_ca_cert_file", "redis_tls_cert_file", "redis_tls_key_file", "redis_tls_server_name":
+		s, msg := scalar(v)
+		if msg != "" {
+			return fail("want a string, got %s", msg)
+		}
+		*stringField(p, key) = s
+		return true
 	case "listen", "hash", "distribution", "mode", "redis_auth":
 		s, msg := scalar(v)
 		if msg != "" {
@@ -410,6 +418,8 @@ func knownKeys() []string {
 		"cluster_refresh_interval", "read_from_replicas", "max_redirects",
 		"max_clients", "proto_max_bulk_len", "client_query_buffer_limit",
 		"proto_inline_max_size", "client_idle_timeout", "shutdown_timeout",
+		"tls_cert_file", "tls_key_file", "tls_ca_cert_file", "tls_auth_clients",
+		"redis_tls", "redis_tls_ca_cert_file", "redis_tls_cert_file", "redis_tls_key_file", "redis_tls_server_name",
 		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
 		"max_blocking",
 		"redis_username", "requirepass", "users", "deny_commands", "allow_commands",
@@ -428,6 +438,8 @@ func boolField(p *Pool, key string) *bool {
 		return &p.TCPKeepalive
 	case "read_from_replicas":
 		return &p.ReadFromReplicas
+	case "redis_tls":
+		return &p.RedisTLS
 	}
 	return nil
 }
@@ -468,6 +480,28 @@ func msField(p *Pool, key string) *time.Duration {
 		return &p.ShutdownTimeout
 	case "client_write_timeout":
 		return &p.ClientWriteTimeout
+	}
+	return nil
+}
+
+func stringField(p *Pool, key string) *string {
+	switch key {
+	case "tls_cert_file":
+		return &p.TLSCertFile
+	case "tls_key_file":
+		return &p.TLSKeyFile
+	case "tls_ca_cert_file":
+		return &p.TLSCACertFile
+	case "tls_auth_clients":
+		return &p.TLSAuthClients
+	case "redis_tls_ca_cert_file":
+		return &p.RedisTLSCACertFile
+	case "redis_tls_cert_file":
+		return &p.RedisTLSCertFile
+	case "redis_tls_key_file":
+		return &p.RedisTLSKeyFile
+	case "redis_tls_server_name":
+		return &p.RedisTLSServerName
 	}
 	return nil
 }

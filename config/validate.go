@@ -164,6 +164,23 @@ func (p *Pool) problems() []problem {
 	if p.ClientIdleTimeout < 0 {
 		add("client_idle_timeout", "must be >= 0 (0 never closes idle clients), got %s", ms(p.ClientIdleTimeout))
 	}
+	if (p.TLSCertFile == "") != (p.TLSKeyFile == "") {
+		add("tls_cert_file", "tls_cert_file and tls_key_file go together")
+	}
+	if p.TLSCertFile == "" && (p.TLSCACertFile != "" || p.TLSAuthClients != "") {
+		add("tls_ca_cert_file", "client TLS settings without tls_cert_file")
+	}
+	switch p.TLSAuthClients {
+	case "", "yes", "no", "optional":
+	default:
+		add("tls_auth_clients", "want yes, no or optional (as Redis's tls-auth-clients), got %q", p.TLSAuthClients)
+	}
+	if (p.RedisTLSCertFile == "") != (p.RedisTLSKeyFile == "") {
+		add("redis_tls_cert_file", "redis_tls_cert_file and redis_tls_key_file go together")
+	}
+	if !p.RedisTLS && (p.RedisTLSCACertFile != "" || p.RedisTLSCertFile != "" || p.RedisTLSServerName != "") {
+		add("redis_tls", "redis_tls_* settings need redis_tls: true")
+	}
 	if p.ShutdownTimeout < 0 {
 		add("shutdown_timeout", "must be >= 0, got %s", ms(p.ShutdownTimeout))
 	}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,13 +54,16 @@ type Pool struct {
 	ln      net.Listener
 	gl      *guardListener // ln, with the client-side limits
 	fds     *fdBudget      // shared by every pool of the proxy
-	started time.Time
-	nextID  atomic.Int64
-	stats   poolStats
-	m       *metrics.Pool
-	metrics *metrics.Metrics
-	stop    chan struct{}
-	access  *poolAccess // client users and command policy (acl.go)
+
+	tlsServer atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
+	tlsBack   *tls.Config                // towards the servers; nil for plain TCP
+	started   time.Time
+	nextID    atomic.Int64
+	stats     poolStats
+	m         *metrics.Pool
+	metrics   *metrics.Metrics
+	stop      chan struct{}
+	access    *poolAccess // client users and command policy (acl.go)
 
 	idle       idleSet      // dedicated connections kept for reuse (pin.go)
 	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
@@ -112,7 +116,14 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		stop:    make(chan struct{}),
 	}
 	cluster := pc.Mode == config.ModeCluster
-	var err error
+	srvTLS, err := serverTLS(pc)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
+	p.tlsServer.Store(srvTLS)
+	if p.tlsBack, err = backendTLS(pc); err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
 	p.metrics = opts.Metrics
 	p.m, err = opts.Metrics.Pool(pc.Name, metrics.PoolOptions{
 		CommandNames:         command.Names(),
@@ -139,6 +150,9 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		opts.Metrics.RemovePool(pc.Name)
 		return nil, fmt.Errorf("pool %s: listen %s: %w", pc.Name, pc.Listen, err)
 	}
+	if srvTLS != nil {
+		ln = p.listenTLS(ln)
+	}
 	p.gl = newGuardListener(ln, p)
 	p.ln = p.gl
 	return p, nil
@@ -151,6 +165,7 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Connections: p.cfg.ServerConnections,
 		Timeout:     p.cfg.Timeout,
 		Auth:        p.cfg.RedisAuth,
+		TLS:         p.tlsBack,
 		Username:    p.cfg.RedisUsername,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
@@ -284,6 +299,7 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 		w := s.w
 		gc.refuseOut = func(b []byte) { w.write(b); w.drain() }
 		gc.busy = func() bool { return w.used.Load() > 0 || outClass(w.class.Load()) == outPubsub }
+		gc.unauthed = func() bool { return !s.authenticated() }
 	}
 	conn.SetContext(s)
 	if p.onSession != nil {

@@ -75,6 +75,12 @@ func (p *Proxy) reload(cfg *config.Config) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	for _, c := range cfg.Pools {
+		i := slices.IndexFunc(p.pools, func(pool *Pool) bool { return pool.cfg.Name == c.Name })
+		if err := p.pools[i].reloadTLS(c); err != nil {
+			return err
+		}
+	}
 	// Build every new topology before swapping any, so that a failure
 	// leaves the proxy as it was.
 	var built []change
@@ -150,6 +156,13 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("proto_inline_max_size", cur.ProtoInlineMaxSize != next.ProtoInlineMaxSize)
 	add("client_idle_timeout", cur.ClientIdleTimeout != next.ClientIdleTimeout)
 	add("shutdown_timeout", cur.ShutdownTimeout != next.ShutdownTimeout)
+	// Certificate files are read again on every reload; their names and
+	// the TLS switches need a restart.
+	add("tls_cert_file", cur.TLSCertFile != next.TLSCertFile || cur.TLSKeyFile != next.TLSKeyFile)
+	add("tls_ca_cert_file", cur.TLSCACertFile != next.TLSCACertFile || cur.TLSAuthClients != next.TLSAuthClients)
+	add("redis_tls", cur.RedisTLS != next.RedisTLS || cur.RedisTLSCACertFile != next.RedisTLSCACertFile ||
+		cur.RedisTLSCertFile != next.RedisTLSCertFile || cur.RedisTLSKeyFile != next.RedisTLSKeyFile ||
+		cur.RedisTLSServerName != next.RedisTLSServerName)
 	add("client_output_buffer_limit", cur.OutputLimitNormal != next.OutputLimitNormal || cur.OutputLimitPubsub != next.OutputLimitPubsub)
 	add("client_write_timeout", cur.ClientWriteTimeout != next.ClientWriteTimeout)
 	add("pinned_connections", cur.PinnedConnections != next.PinnedConnections)
