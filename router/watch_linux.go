@@ -3,6 +3,7 @@
 package router
 
 import (
+	"net"
 	"syscall"
 	"time"
 
@@ -16,7 +17,16 @@ import (
 // reading from it: whatever the client pipelined stays for the session.
 // stop waits for that goroutine.
 func (s *Session) watchClient(gone func()) (stop func()) {
-	sc, ok := s.nc.(syscall.Conn)
+	// Under TLS the socket is the connection the TLS one runs on: its
+	// FIN is what tells the client left.
+	raw := s.nc
+	if tc, ok := raw.(interface{ NetConn() net.Conn }); ok {
+		raw = tc.NetConn()
+	}
+	if gc, ok := raw.(*guardConn); ok {
+		raw = gc.Conn
+	}
+	sc, ok := raw.(syscall.Conn)
 	if !ok {
 		return func() {}
 	}
@@ -38,9 +48,9 @@ func (s *Session) watchClient(gone func()) (stop func()) {
 	return func() {
 		// A read deadline in the past wakes the watcher; no one else
 		// reads the socket until this returns.
-		s.nc.SetReadDeadline(time.Unix(1, 0))
+		raw.SetReadDeadline(time.Unix(1, 0))
 		<-done
-		s.nc.SetReadDeadline(time.Time{})
+		raw.SetReadDeadline(time.Time{})
 	}
 }
 
