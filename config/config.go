@@ -94,6 +94,11 @@ type Pool struct {
 	// may hold at once (transactions, blocking commands); default
 	// DefaultPinnedConnections.
 	PinnedConnections int
+	// MaxBlocking bounds the clients of the pool blocked at once in a
+	// blocking command (BLPOP, XREAD BLOCK, ...), each holding a backend connection (>= 1);
+	// default DefaultMaxBlocking. Beyond it a blocking command gets an
+	// error.
+	MaxBlocking int
 
 	// MaxRedirects bounds the MOVED/ASK redirections followed for one
 	// command (>= 1); default 5. Cluster mode only.

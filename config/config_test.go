@@ -459,6 +459,7 @@ func TestDefault(t *testing.T) {
 		OutputLimitPubsub:      OutputLimit{Hard: 32 << 20, Soft: 8 << 20, SoftSeconds: time.Minute},
 		ClientWriteTimeout:     30 * time.Second,
 		PinnedConnections:      8,
+		MaxBlocking:            1000,
 		Access:                 Access{DenyCommands: DefaultDenyCommands()},
 	}
 	if !reflect.DeepEqual(p, want) {

@@ -91,6 +91,7 @@ func Default(name string) *Pool {
 		OutputLimitPubsub:      DefaultOutputLimitPubsub,
 		ClientWriteTimeout:     DefaultClientWriteTimeout,
 		PinnedConnections:      DefaultPinnedConnections,
+		MaxBlocking:            DefaultMaxBlocking,
 		Access:                 Access{DenyCommands: DefaultDenyCommands()},
 	}
 }

@@ -521,6 +521,7 @@ func knownKeys() []string {
 		"tls_cert_file", "tls_key_file", "tls_ca_cert_file", "tls_auth_clients",
 		"redis_tls", "redis_tls_ca_cert_file", "redis_tls_cert_file", "redis_tls_key_file", "redis_tls_server_name",
 		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
+		"max_blocking",
 		"redis_username", "requirepass", "users", "deny_commands", "allow_commands",
 	}
 }
@@ -559,6 +560,8 @@ func intField(p *Pool, key string) *int {
 		return &p.MaxRedirects
 	case "pinned_connections":
 		return &p.PinnedConnections
+	case "max_blocking":
+		return &p.MaxBlocking
 	}
 	return nil
 }

@@ -81,6 +81,8 @@ type Metrics struct {
 	ejections        *prometheus.CounterVec
 	failovers        *prometheus.CounterVec
 	outputLimit      *prometheus.CounterVec
+	blockedClients   *prometheus.GaugeVec
+	dedicatedConns   *prometheus.GaugeVec
 
 	// Per backend.
 	backendUp         *prometheus.GaugeVec
@@ -167,6 +169,10 @@ func New(version, goVersion string) *Metrics {
 	m.outputLimit = counter("client_output_buffer_disconnects_total",
 		"Client connections closed because their output buffer went over the pool's client_output_buffer_limit, by class: normal or pubsub.",
 		labelPool, "class")
+	m.blockedClients = gauge("blocked_clients",
+		"Clients waiting in a blocking command (BLPOP, XREAD BLOCK, ...) or WAIT.", pool...)
+	m.dedicatedConns = gauge("dedicated_connections",
+		"Backend connections dedicated to one client (transactions, blocking commands, WAIT), including idle ones kept for reuse.", pool...)
 
 	m.backendUp = gauge("backend_up",
 		"Whether the proxy currently holds a working connection to the backend (1) or not (0).", backend...)
@@ -203,6 +209,7 @@ func New(version, goVersion string) *Metrics {
 		m.clientConns, m.clientConnsLimit, m.accepted, m.rejected,
 		m.acceptErrors, m.disconnects, m.commands, m.commandLatency, m.clientBatch, m.clientBytesIn, m.clientBytesOut,
 		m.redirects, m.slotRefreshes, m.slotsCovered, m.ejections, m.failovers, m.outputLimit,
+		m.blockedClients, m.dedicatedConns,
 	}
 	m.backendVecs = []deleter{
 		m.backendUp, m.backendRequests, m.backendErrors, m.backendInFlight,

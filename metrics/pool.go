@@ -93,6 +93,12 @@ type Pool struct {
 	// OutputLimitNormal and OutputLimitPubsub count clients disconnected
 	// for going over the output buffer limit of their class.
 	OutputLimitNormal, OutputLimitPubsub prometheus.Counter
+	// BlockedClients is the number of clients waiting in a blocking
+	// command or WAIT.
+	BlockedClients prometheus.Gauge
+	// DedicatedConnections is the number of backend connections dedicated
+	// to one client, idle ones kept for reuse included (set periodically).
+	DedicatedConnections prometheus.Gauge
 
 	m     *Metrics
 	name  string
@@ -136,6 +142,8 @@ func (m *Metrics) Pool(name string, opt PoolOptions) (*Pool, error) {
 		Failovers:              m.failovers.WithLabelValues(name),
 		OutputLimitNormal:      m.outputLimit.WithLabelValues(name, "normal"),
 		OutputLimitPubsub:      m.outputLimit.WithLabelValues(name, "pubsub"),
+		BlockedClients:         m.blockedClients.WithLabelValues(name),
+		DedicatedConnections:   m.dedicatedConns.WithLabelValues(name),
 		m:                      m,
 		name:                   name,
 		names:                  append([]string(nil), opt.CommandNames...),

@@ -54,10 +54,10 @@ type Pool struct {
 	// sentinel resolves the master names of a Sentinel-managed ring.
 	sentinel *backend.SentinelShards
 	// eject is the auto_eject_hosts state of a ring pool; nil when off.
-	eject   *ejection
-	ln      net.Listener
-	gl      *guardListener // ln, with the client-side limits
-	fds     *fdBudget      // shared by every pool of the proxy
+	eject *ejection
+	ln    net.Listener
+	gl    *guardListener // ln, with the client-side limits
+	fds   *fdBudget      // shared by every pool of the proxy
 
 	tlsServer atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
 	tlsBack   *tls.Config                // towards the servers; nil for plain TCP
@@ -68,6 +68,11 @@ type Pool struct {
 	metrics   *metrics.Metrics
 	stop      chan struct{}
 	access    *poolAccess // client users and command policy (acl.go)
+
+	idle       idleSet      // dedicated connections kept for reuse (pin.go)
+	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
+	blocked    atomic.Int64 // clients in a blocking command, up to max_blocking
+	backendIDs sync.Map     // *backend.Dedicated -> its backend client id
 
 	// onSession, set by tests before Serve, sees every new session.
 	onSession func(*Session)
@@ -276,6 +281,7 @@ func (p *Pool) close() {
 		p.ln.Close()
 	}
 	p.closeEjection()
+	p.idle.closeAll()
 	if t := p.topo.Load(); t != nil {
 		t.t.close()
 	}
@@ -304,6 +310,8 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 		nc = gc.Conn // the writer counts its bytes itself
 	}
 	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
+	s.nc = nc
+	p.register(s)
 	if guarded {
 		w := s.w
 		gc.refuseOut = func(b []byte) { w.write(b); w.drain() }
@@ -319,6 +327,7 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 
 func (p *Pool) closed(conn redcon.Conn, err error) {
 	if s, ok := conn.Context().(*Session); ok {
+		p.sessions.Delete(s.id)
 		p.fds.put()
 		s.close()
 		p.stats.clients.Add(-1)
@@ -342,6 +351,11 @@ func (p *Pool) sampleOps() {
 		case <-p.stop:
 			return
 		case <-t.C:
+			dedicated := 0
+			for _, s := range p.Servers() {
+				dedicated += s.Dedicated()
+			}
+			p.m.DedicatedConnections.Set(float64(dedicated))
 			now := p.stats.commands.Load()
 			p.stats.opsPerSec.Store(now - last)
 			last = now
