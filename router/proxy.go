@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,16 +51,28 @@ type Pool struct {
 	version string
 	log     *slog.Logger
 	topo    atomic.Pointer[topoBox] // where keys live; swapped whole by Reload
-	ln      net.Listener
-	gl      *guardListener // ln, with the client-side limits
-	fds     *fdBudget      // shared by every pool of the proxy
-	started time.Time
-	nextID  atomic.Int64
-	stats   poolStats
-	m       *metrics.Pool
-	metrics *metrics.Metrics
-	stop    chan struct{}
-	access  *poolAccess // client users and command policy (acl.go)
+	// sentinel resolves the master names of a Sentinel-managed ring.
+	sentinel *backend.SentinelShards
+	// eject is the auto_eject_hosts state of a ring pool; nil when off.
+	eject *ejection
+	ln    net.Listener
+	gl    *guardListener // ln, with the client-side limits
+	fds   *fdBudget      // shared by every pool of the proxy
+
+	tlsServer atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
+	tlsBack   *tls.Config                // towards the servers; nil for plain TCP
+	started   time.Time
+	nextID    atomic.Int64
+	stats     poolStats
+	m         *metrics.Pool
+	metrics   *metrics.Metrics
+	stop      chan struct{}
+	access    *poolAccess // client users and command policy (acl.go)
+
+	idle       idleSet      // dedicated connections kept for reuse (pin.go)
+	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
+	blocked    atomic.Int64 // clients in a blocking command, up to max_blocking
+	backendIDs sync.Map     // *backend.Dedicated -> its backend client id
 
 	// onSession, set by tests before Serve, sees every new session.
 	onSession func(*Session)
@@ -107,7 +120,14 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		stop:    make(chan struct{}),
 	}
 	cluster := pc.Mode == config.ModeCluster
-	var err error
+	srvTLS, err := serverTLS(pc)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
+	p.tlsServer.Store(srvTLS)
+	if p.tlsBack, err = backendTLS(pc); err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
 	p.metrics = opts.Metrics
 	p.m, err = opts.Metrics.Pool(pc.Name, metrics.PoolOptions{
 		CommandNames:         command.Names(),
@@ -118,9 +138,15 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		return nil, fmt.Errorf("pool %s: metrics: %w", pc.Name, err)
 	}
 	p.stats.m = p.m
-	if cluster {
+	switch {
+	case cluster:
 		err = p.startCluster(opts)
-	} else {
+	case pc.SentinelManaged():
+		err = p.startSentinelRing()
+	default:
+		if pc.AutoEjectHosts {
+			p.eject = &ejection{pool: p}
+		}
 		err = p.startRing()
 	}
 	if err != nil {
@@ -134,6 +160,9 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		opts.Metrics.RemovePool(pc.Name)
 		return nil, fmt.Errorf("pool %s: listen %s: %w", pc.Name, pc.Listen, err)
 	}
+	if srvTLS != nil {
+		ln = p.listenTLS(ln)
+	}
 	p.gl = newGuardListener(ln, p)
 	p.ln = p.gl
 	return p, nil
@@ -146,10 +175,14 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Connections: p.cfg.ServerConnections,
 		Timeout:     p.cfg.Timeout,
 		Auth:        p.cfg.RedisAuth,
+		TLS:         p.tlsBack,
 		Username:    p.cfg.RedisUsername,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
-		Observer:    obs,
+		// Every connection is PINGed this often: it feeds Up, /readyz
+		// and INFO (and the Ejector's own checks share the period).
+		HealthInterval: p.cfg.HealthCheckInterval,
+		Observer:       obs,
 	}
 }
 
@@ -247,8 +280,13 @@ func (p *Pool) close() {
 	if p.ln != nil {
 		p.ln.Close()
 	}
+	p.closeEjection()
+	p.idle.closeAll()
 	if t := p.topo.Load(); t != nil {
 		t.t.close()
+	}
+	if p.sentinel != nil {
+		p.sentinel.Close() // when the ring was never built
 	}
 }
 
@@ -272,10 +310,13 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 		nc = gc.Conn // the writer counts its bytes itself
 	}
 	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
+	s.nc = nc
+	p.register(s)
 	if guarded {
 		w := s.w
 		gc.refuseOut = func(b []byte) { w.write(b); w.drain() }
 		gc.busy = func() bool { return w.used.Load() > 0 || outClass(w.class.Load()) == outPubsub }
+		gc.unauthed = func() bool { return !s.authenticated() }
 	}
 	conn.SetContext(s)
 	if p.onSession != nil {
@@ -286,6 +327,7 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 
 func (p *Pool) closed(conn redcon.Conn, err error) {
 	if s, ok := conn.Context().(*Session); ok {
+		p.sessions.Delete(s.id)
 		p.fds.put()
 		s.close()
 		p.stats.clients.Add(-1)
@@ -309,6 +351,11 @@ func (p *Pool) sampleOps() {
 		case <-p.stop:
 			return
 		case <-t.C:
+			dedicated := 0
+			for _, s := range p.Servers() {
+				dedicated += s.Dedicated()
+			}
+			p.m.DedicatedConnections.Set(float64(dedicated))
 			now := p.stats.commands.Load()
 			p.stats.opsPerSec.Store(now - last)
 			last = now
