@@ -41,6 +41,9 @@ type Options struct {
 	// HealthInterval is the period of the PING sent on every connection to
 	// notice a dead server without traffic; default 1s.
 	HealthInterval time.Duration
+	// KeepAlive is the TCP keep-alive period of the connections: 0 means
+	// 30s, negative turns keep-alive off (nutcracker's tcpkeepalive: false).
+	KeepAlive time.Duration
 	// Observer receives events for metrics; default none.
 	Observer Observer
 	// Logger receives up/down transitions; default slog.Default().
@@ -287,7 +290,11 @@ func (s *Server) watch(c *Conn) {
 
 // connect dials the server and runs the handshake (AUTH, SELECT, READONLY).
 func (s *Server) connect() (*Conn, *Error) {
-	d := net.Dialer{Timeout: s.opts.Timeout, KeepAlive: 30 * time.Second}
+	keepAlive := s.opts.KeepAlive
+	if keepAlive == 0 {
+		keepAlive = 30 * time.Second
+	}
+	d := net.Dialer{Timeout: s.opts.Timeout, KeepAlive: keepAlive}
 	nc, err := d.DialContext(s.ctx, "tcp", s.opts.Addr)
 	if err != nil {
 		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: trimDialError(err)}

@@ -15,6 +15,8 @@ import (
 const redisVersion = "7.0.15"
 
 // addLocal answers a command the proxy handles itself.
+// Its error replies imitate Redis's (SELECT 1, HELLO 3, ...) and count as
+// Redis errors, except the refusal of a command it does not answer.
 func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 	lo := len(s.out)
 	switch ci.Name() {
@@ -66,10 +68,11 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 		case strings.HasSuffix(ci.Name(), "|help"):
 			s.out = append(s.out, ci.HelpReply()...)
 		default:
-			s.out = resp.AppendError(s.out, "ERR command '"+ci.Name()+"' is not supported by the proxy")
+			s.proxyErrorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy")
+			return
 		}
 	}
-	s.localItem(ci, start, lo)
+	s.localItem(ci, start, lo, replyResult(s.out[lo:]))
 }
 
 func (s *Session) appendSelect(dst []byte, db []byte) []byte {

@@ -112,7 +112,7 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		opts.Metrics.RemovePool(pc.Name)
 		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
-	ln, err := listen(pc.Listen, pc.Backlog)
+	ln, err := listen(pc.Listen, pc.Backlog, pc.ListenPerm)
 	if err != nil {
 		p.close()
 		opts.Metrics.RemovePool(pc.Name)
@@ -132,7 +132,18 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
 		Observer:    obs,
+		KeepAlive:   keepAlive(p.cfg.TCPKeepalive),
 	}
+}
+
+// keepAlive is the backend.Options.KeepAlive of nutcracker's tcpkeepalive:
+// off unless enabled, as in nutcracker. Dead servers are still noticed
+// without it: every connection sends a health PING each second.
+func keepAlive(enabled bool) time.Duration {
+	if enabled {
+		return 0 // the backend's default period
+	}
+	return -1
 }
 
 // Pools returns the pools in configuration order.

@@ -32,7 +32,7 @@ func (s *Session) addScan(ci *command.Info, args [][]byte, start int64) {
 	}
 	all := s.topo.shards()
 	if len(all) == 0 {
-		s.errorItem(ci, start, errSlotDown)
+		s.proxyErrorItem(ci, start, errSlotDown)
 		return
 	}
 	b := scanBits(len(all))

@@ -29,7 +29,7 @@ type item struct {
 	route  []uint16 // itemMerge of a split command: request of each key, in key order
 	extra  int      // merge-specific: SCAN shard index, INFO section bits
 	extra2 int      // merge-specific: SCAN shard count
-	res    result   // set once the reply is written
+	res    result   // itemLocal: set when the reply is made; others: once it is written
 	start  int64    // nanotime when the command was read, for latency
 }
 
@@ -166,16 +166,27 @@ func (s *Session) send(srv *backend.Server, r *backend.Request, idx int) {
 	s.groups = append(s.groups, group{srv: srv, reqs: []*backend.Request{r}})
 }
 
-// local records a reply the proxy produced itself (appended to s.out by fn).
-func (s *Session) localItem(ci *command.Info, start int64, lo int) {
-	s.items = append(s.items, item{kind: itemLocal, ci: ci, lo: lo, hi: len(s.out), start: start})
+// localItem records a reply the proxy produced itself, s.out[lo:], and its
+// result for the metrics, decided by whoever made the reply.
+func (s *Session) localItem(ci *command.Info, start int64, lo int, res result) {
+	s.items = append(s.items, item{kind: itemLocal, ci: ci, lo: lo, hi: len(s.out), res: res, start: start})
 }
 
-// errorItem records an error reply.
+// errorItem records an error reply that Redis itself would give (unknown
+// command, wrong number of arguments, ...): a resultError.
 func (s *Session) errorItem(ci *command.Info, start int64, msg string) {
 	lo := len(s.out)
 	s.out = resp.AppendError(s.out, msg)
-	s.localItem(ci, start, lo)
+	s.localItem(ci, start, lo, resultError)
+}
+
+// proxyErrorItem records the proxy's own refusal (CROSSSLOT, CLUSTERDOWN for
+// a slot without a master, a command it does not support): a
+// resultProxyError.
+func (s *Session) proxyErrorItem(ci *command.Info, start int64, msg string) {
+	lo := len(s.out)
+	s.out = resp.AppendError(s.out, msg)
+	s.localItem(ci, start, lo, resultProxyError)
 }
 
 // add classifies one command and turns it into an item.
@@ -198,9 +209,9 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) {
 	case command.ClassPinned:
 		// Until sessions pin backend connections: the stable text of the
 		// issue, without the table's reason.
-		s.errorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy yet")
+		s.proxyErrorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy yet")
 	default: // command.ClassRefused: the table holds the error text with its reason
-		s.errorItem(ci, start, reply)
+		s.proxyErrorItem(ci, start, reply)
 	}
 }
 
@@ -217,7 +228,7 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 	for _, k := range s.keys {
 		kp := s.topo.part(args[k])
 		if part >= 0 && kp != part {
-			s.errorItem(ci, start, errCrossSlot)
+			s.proxyErrorItem(ci, start, errCrossSlot)
 			return
 		}
 		part = kp
@@ -231,7 +242,7 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 	}
 	if srv == nil {
 		s.topo.refresh()
-		s.errorItem(ci, start, errSlotDown)
+		s.proxyErrorItem(ci, start, errSlotDown)
 		return
 	}
 	idx := s.forward(srv, raw)
@@ -264,7 +275,7 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 				s.topo.refresh()
 				s.used = first
 				s.routes = s.routes[:routeLo]
-				s.errorItem(ci, start, errSlotDown)
+				s.proxyErrorItem(ci, start, errSlotDown)
 				return
 			}
 			sub = uint16(len(s.counts))
@@ -313,7 +324,7 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 func (s *Session) addFanout(ci *command.Info, raw []byte, args [][]byte, start int64) {
 	op, ok := opOf(ci.Merge())
 	if !ok {
-		s.errorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy")
+		s.proxyErrorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy")
 		return
 	}
 	if op == opScan {
@@ -355,7 +366,7 @@ func (s *Session) write(conn redcon.Conn) {
 		case itemLocal:
 			b := s.out[it.lo:it.hi]
 			conn.WriteRaw(b)
-			res = localResult(b)
+			res = it.res
 		case itemForward:
 			r := s.reqs[it.first]
 			r.Wait()
