@@ -55,7 +55,12 @@ type Pool struct {
 	stats   poolStats
 	m       *metrics.Pool
 	metrics *metrics.Metrics
-	stop    chan struct{}
+	stop    chan struct{} // closed by close
+
+	mu       sync.Mutex     // guards closing and the Add of wg
+	closing  bool           // close has begun: spawn starts nothing
+	wg       sync.WaitGroup // goroutines started by spawn; close waits for them
+	sessions sync.WaitGroup // one per accepted client; serve waits for them
 }
 
 // New builds every pool of cfg: it connects to the servers and binds the
@@ -224,22 +229,47 @@ func (p *Pool) Ready() (bool, string) {
 	return false, fmt.Sprintf("pool %s: %s", p.cfg.Name, strings.Join(missing, "; "))
 }
 
+// serve serves clients until close, then waits for every client session to
+// end (redcon closes their connections when the listener goes).
 func (p *Pool) serve() error {
-	go p.sampleOps()
+	p.spawn(p.sampleOps)
 	err := redcon.Serve(p.ln, p.handle, p.accept, p.closed)
+	p.sessions.Wait()
 	return err
 }
 
-func (p *Pool) close() {
-	select {
-	case <-p.stop:
-		return
-	default:
+// spawn runs fn in a goroutine the pool owns: close waits for it, and fn
+// must return once p.stop is closed. After close has begun it runs nothing
+// and returns false.
+func (p *Pool) spawn(fn func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return false
 	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// close stops the listener and the pool's goroutines, waits for them, then
+// closes every backend server. It is idempotent.
+func (p *Pool) close() {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return
+	}
+	p.closing = true
+	p.mu.Unlock()
 	close(p.stop)
 	if p.ln != nil {
 		p.ln.Close()
 	}
+	p.wg.Wait()
 	if t := p.topo.Load(); t != nil {
 		t.t.close()
 	}
@@ -260,6 +290,9 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 	s := newSession(p, p.nextID.Add(1))
 	s.addr = conn.RemoteAddr()
 	conn.SetContext(s)
+	// redcon runs the session's goroutine and calls closed when it ends;
+	// accept runs in Serve's goroutine, so this Add precedes serve's Wait.
+	p.sessions.Add(1)
 	return true
 }
 
@@ -267,6 +300,7 @@ func (p *Pool) closed(conn redcon.Conn, err error) {
 	if conn.Context() != nil {
 		p.stats.clients.Add(-1)
 		p.m.ClientConnections.Dec()
+		p.sessions.Done()
 	}
 }
 
