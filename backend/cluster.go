@@ -276,7 +276,11 @@ func (c *Cluster) fetch(addr string) ([]shard, error) {
 	nc.SetDeadline(time.Now().Add(timeout))
 	br, bw := bufio.NewReader(nc), bufio.NewWriter(nc)
 	if c.opts.Server.Auth != "" {
-		v, err := roundTrip(bw, br, "AUTH", c.opts.Server.Auth)
+		args := []string{"AUTH", c.opts.Server.Auth}
+		if c.opts.Server.Username != "" {
+			args = []string{"AUTH", c.opts.Server.Username, c.opts.Server.Auth}
+		}
+		v, err := roundTrip(bw, br, args...)
 		if err != nil {
 			return nil, err
 		}

@@ -258,20 +258,7 @@ func (c *Conn) readLoop() {
 		// Replies that were already buffered arrived with the read that
 		// brought them: one clock reading per read, not per reply.
 		fresh := c.br.Buffered() == 0
-		var err error
-		r.Reply = r.Reply[:0]
-		for i := 0; i <= r.Skip && err == nil; i++ {
-			keep := len(r.Reply) > 0 && r.Reply[0] == '-'
-			if !keep {
-				r.Reply = r.Reply[:0]
-			}
-			start := len(r.Reply)
-			r.Reply, err = resp.ReadReply(c.br, r.Reply)
-			if keep {
-				r.Reply = r.Reply[:start]
-			}
-		}
-		if err != nil {
+		if err := readReplyOf(c.br, r); err != nil {
 			c.fail(c.ioError(err))
 			r.complete(c.err)
 			return
@@ -280,6 +267,13 @@ func (c *Conn) readLoop() {
 			now = time.Now().UnixNano()
 		}
 		c.s.obs.Replied(time.Duration(now-r.sent), len(r.Reply))
+		if !r.charge() {
+			// The client is over its output limit: the reply is off the
+			// connection (others' replies behind it are not held up) and
+			// dropped rather than buffered for a client that is going.
+			r.complete(&Error{Server: c.s.opts.Name, Kind: KindClosed, Cause: ErrReplyDropped})
+			continue
+		}
 		r.complete(nil)
 	}
 }
@@ -293,4 +287,23 @@ func (c *Conn) ioError(err error) *Error {
 		return &Error{Server: c.s.opts.Name, Kind: KindProtocol, Cause: err}
 	}
 	return &Error{Server: c.s.opts.Name, Kind: KindClosed, Cause: err}
+}
+
+// readReplyOf reads the reply to r into r.Reply: r.Skip leading replies are
+// dropped, unless one is an error, which then stands for the whole request.
+func readReplyOf(br *bufio.Reader, r *Request) error {
+	var err error
+	r.Reply = r.Reply[:0]
+	for i := 0; i <= r.Skip && err == nil; i++ {
+		keep := len(r.Reply) > 0 && r.Reply[0] == '-'
+		if !keep {
+			r.Reply = r.Reply[:0]
+		}
+		start := len(r.Reply)
+		r.Reply, err = resp.ReadReply(br, r.Reply)
+		if keep {
+			r.Reply = r.Reply[:start]
+		}
+	}
+	return err
 }

@@ -72,6 +72,9 @@ var (
 	// ErrServerClosed is the cause after Server.Close (shutdown, or a
 	// cluster node that left the slot map).
 	ErrServerClosed = errors.New("connection closed by the proxy")
+	// ErrReplyDropped is the cause when a reply arrived but the request's
+	// Sink refused it: the client is over its output buffer limit.
+	ErrReplyDropped = errors.New("reply dropped: client output buffer limit reached")
 	// ErrNotConnected is the cause before the first connection attempt ended.
 	ErrNotConnected = errors.New("not connected yet")
 )

@@ -23,7 +23,14 @@ type Request struct {
 	// Buf is scratch space for the request's owner (to build Wire in),
 	// kept across Reset so that a reused request does not allocate.
 	Buf []byte
+	// Sink, when not nil, is charged with the size of the reply as soon as
+	// it has been read, before the request completes; the reply then counts
+	// against the client's output buffer until Release. A Sink that refuses
+	// the charge gets the reply dropped and the request completed with
+	// ErrReplyDropped. Kept across Reset.
+	Sink ReplySink
 
+	charged  int   // bytes charged to Sink and not yet released
 	deadline int64 // unix nanoseconds; set by Enqueue
 	sent     int64 // unix nanoseconds; set by the writer
 	done     chan struct{}
@@ -34,17 +41,66 @@ func NewRequest() *Request {
 	return &Request{done: make(chan struct{}, 1)}
 }
 
+// ReplySink accounts reply bytes to the client that will receive them, so
+// that replies taken off a shared connection count against that client's
+// output buffer limit. Its methods are called from connection goroutines
+// and must be cheap and safe for concurrent use.
+type ReplySink interface {
+	// Charge accounts n more bytes; false means the client is over its
+	// limit or gone, and the reply is dropped.
+	Charge(n int) bool
+	// Release gives back n bytes charged earlier.
+	Release(n int)
+}
+
+// Release gives the bytes of the reply charged to Sink back, once the owner
+// has moved the reply on (into the client's output) or dropped it. It is
+// idempotent; Reset calls it.
+func (r *Request) Release() {
+	if r.charged > 0 {
+		r.Sink.Release(r.charged)
+		r.charged = 0
+	}
+}
+
+// charge accounts the reply just read to r.Sink; false when it was refused
+// and the reply dropped.
+func (r *Request) charge() bool {
+	if r.Sink == nil {
+		return true
+	}
+	if !r.Sink.Charge(len(r.Reply)) {
+		r.Reply = r.Reply[:0]
+		return false
+	}
+	r.charged = len(r.Reply)
+	return true
+}
+
 // Reset clears the request for reuse, keeping its buffers.
 func (r *Request) Reset() {
+	r.Release()
 	r.Wire = nil
 	r.Skip = 0
 	r.Reply = r.Reply[:0]
 	r.Err = nil
 }
 
-// Wait blocks until the request completes. It must be called exactly once
-// per Enqueue.
+// Wait blocks until the request completes. Per Enqueue, either Wait is
+// called once or TryWait until it returns true.
 func (r *Request) Wait() { <-r.done }
+
+// TryWait reports, without blocking, whether the request has completed;
+// once it has returned true the request is the owner's again, as after
+// Wait.
+func (r *Request) TryWait() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // complete hands the request back to its creator.
 func (r *Request) complete(err *Error) {

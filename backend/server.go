@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,9 @@ type Options struct {
 	// Auth, when not empty, is the password sent with AUTH on every new
 	// connection (nutcracker's redis_auth).
 	Auth string
+	// Username, when not empty, is the ACL user of Auth: the handshake
+	// sends AUTH <Username> <Auth>.
+	Username string
 	// DB, when not 0, is selected on every new connection.
 	DB int
 	// ReadOnly sends READONLY on every new connection (cluster replicas).
@@ -93,6 +97,10 @@ type Server struct {
 	ctx   context.Context
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
+
+	dmu       sync.Mutex
+	dedicated map[*Dedicated]struct{} // guarded by dmu; open dedicated conns
+	closed    bool                    // guarded by dmu
 }
 
 type slot struct {
@@ -175,22 +183,20 @@ func (s *Server) Pick(hint int) (*Conn, *Error) {
 	return nil, s.slots[hint%n].lastErr.Load()
 }
 
-// Close stops every connection, failing what they hold, and waits for the
-// background goroutines. It is idempotent.
+// Close stops every connection, failing what they hold, closes every
+// dedicated connection handed out, and waits for the background goroutines.
+// It is idempotent.
 func (s *Server) Close() {
 	s.stop()
-	s.wg.Wait()
-}
-
-// Dial opens a dedicated connection, not shared with other clients, with the
-// server's handshake done. The caller owns it and must Close it.
-func (s *Server) Dial() (*Conn, error) {
-	c, err := s.connect()
-	if err != nil {
-		return nil, err
+	s.dmu.Lock()
+	s.closed = true
+	open := s.dedicated
+	s.dedicated = nil
+	s.dmu.Unlock()
+	for d := range open {
+		d.close()
 	}
-	c.start()
-	return c, nil
+	s.wg.Wait()
 }
 
 // maintain keeps one slot connected for the server's lifetime.
@@ -290,6 +296,20 @@ func (s *Server) watch(c *Conn) {
 
 // connect dials the server and runs the handshake (AUTH, SELECT, READONLY).
 func (s *Server) connect() (*Conn, *Error) {
+	nc, err := s.dial()
+	if err != nil {
+		return nil, err
+	}
+	c := newConn(s, nc)
+	if err := s.handshake(nc, c.br); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// dial opens a TCP connection to the server, bounded by the timeout and
+// cancelled by Close.
+func (s *Server) dial() (net.Conn, *Error) {
 	keepAlive := s.opts.KeepAlive
 	if keepAlive == 0 {
 		keepAlive = 30 * time.Second
@@ -302,10 +322,17 @@ func (s *Server) connect() (*Conn, *Error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	return nc, nil
+}
+
+// handshake sends AUTH, SELECT and READONLY as configured on a new
+// connection and checks their replies, read through br. It closes nc when
+// it fails.
+func (s *Server) handshake(nc net.Conn, br *bufio.Reader) *Error {
 	var hs []byte
 	n := 0
 	if s.opts.Auth != "" {
-		hs = resp.AppendCommand(hs, "AUTH", s.opts.Auth)
+		hs = appendAuth(hs, s.opts.Username, s.opts.Auth)
 		n++
 	}
 	if s.opts.DB != 0 {
@@ -316,29 +343,29 @@ func (s *Server) connect() (*Conn, *Error) {
 		hs = resp.AppendCommand(hs, "READONLY")
 		n++
 	}
-	c := newConn(s, nc)
 	if n == 0 {
-		return c, nil
+		return nil
 	}
 	nc.SetDeadline(time.Now().Add(s.opts.Timeout))
 	if _, err := nc.Write(hs); err != nil {
 		nc.Close()
-		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
+		return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
 	}
 	var reply []byte
+	var err error
 	for i := 0; i < n; i++ {
-		reply, err = resp.ReadReply(c.br, reply[:0])
+		reply, err = resp.ReadReply(br, reply[:0])
 		if err != nil {
 			nc.Close()
-			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %w", err)}
+			return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %w", err)}
 		}
 		if reply[0] == '-' {
 			nc.Close()
-			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %s", trimCRLF(reply[1:]))}
+			return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %s", trimCRLF(reply[1:]))}
 		}
 	}
 	nc.SetDeadline(time.Time{})
-	return c, nil
+	return nil
 }
 
 // trimDialError drops the "dial tcp 127.0.0.1:7001:" prefix that repeats
@@ -375,4 +402,12 @@ func AppendBulk(dst, b []byte) []byte {
 	dst = append(dst, '\r', '\n')
 	dst = append(dst, b...)
 	return append(dst, '\r', '\n')
+}
+
+// appendAuth appends AUTH [user] pass.
+func appendAuth(dst []byte, user, pass string) []byte {
+	if user != "" {
+		return resp.AppendCommand(dst, "AUTH", user, pass)
+	}
+	return resp.AppendCommand(dst, "AUTH", pass)
 }

@@ -101,7 +101,7 @@ func (f *fakeRedis) serve(c net.Conn) {
 		case "GARBAGE":
 			reply = "?what\r\n"
 		case "AUTH":
-			if string(cmd.Args[1]) != "secret" {
+			if len(cmd.Args) == 3 && string(cmd.Args[1]) != "proxy" || string(cmd.Args[len(cmd.Args)-1]) != "secret" {
 				reply = "-WRONGPASS invalid username-password pair\r\n"
 			} else {
 				reply = "+OK\r\n"
@@ -303,6 +303,15 @@ func TestHandshake(t *testing.T) {
 	got := strings.Join(f.commands(), " ")
 	if got != "AUTH SELECT READONLY PING" {
 		t.Fatalf("commands seen %q", got)
+	}
+	// An ACL user: AUTH <user> <password>.
+	user := newTestServer(t, Options{Name: "user", Addr: f.addr(), Username: "proxy", Auth: "secret", Timeout: 200 * time.Millisecond})
+	if r := send(t, user, cmd("PING"))[0]; r.Err != nil {
+		t.Fatalf("AUTH proxy secret: %v", r.Err)
+	}
+	other := newTestServer(t, Options{Name: "other", Addr: f.addr(), Username: "nobody", Auth: "secret", Timeout: 200 * time.Millisecond})
+	if r := send(t, other, cmd("PING"))[0]; r.Err == nil || !strings.Contains(r.Err.Error(), "WRONGPASS") {
+		t.Fatalf("AUTH nobody secret: %v, want the AUTH failure", r.Err)
 	}
 	bad := newTestServer(t, Options{Name: "bad", Addr: f.addr(), Auth: "wrong", Timeout: 200 * time.Millisecond})
 	r := send(t, bad, cmd("PING"))[0]

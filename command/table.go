@@ -43,6 +43,9 @@ const (
 	MergeSame         // SCRIPT LOAD, FUNCTION LOAD/LIST/DUMP: every shard must reply the same
 	MergeAnd          // SCRIPT EXISTS: element-wise logical and
 	MergeScan         // SCAN: composite cursor over the shards
+	MergeEach         // CONFIG SET, CONFIG RESETSTAT, SLOWLOG RESET: +OK once every shard said OK
+	MergeSlow         // SLOWLOG GET: every shard's entries, newest first, tagged with the shard
+	MergeAny          // SCRIPT KILL, FUNCTION KILL: +OK if any shard killed one
 )
 
 // Flags are Redis's command flags (COMMAND INFO, element 3).

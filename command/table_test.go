@@ -280,11 +280,15 @@ func TestClasses(t *testing.T) {
 		{"reset", ClassPinned, MergeNone},
 		{"client|tracking", ClassPinned, MergeNone},
 		{"shutdown", ClassRefused, MergeNone},
-		{"config|set", ClassRefused, MergeNone},
+		{"config|set", ClassFanout, MergeEach},
+		{"config|rewrite", ClassRefused, MergeNone},
+		{"slowlog|get", ClassFanout, MergeSlow},
+		{"script|kill", ClassFanout, MergeAny},
 		{"cluster|info", ClassRefused, MergeNone},
 		{"migrate", ClassRefused, MergeNone},
 		{"move", ClassRefused, MergeNone},
-		{"acl|whoami", ClassRefused, MergeNone},
+		{"acl|whoami", ClassLocal, MergeNone},
+		{"acl|setuser", ClassRefused, MergeNone},
 		{"client|kill", ClassRefused, MergeNone},
 	}
 	for _, tt := range tests {

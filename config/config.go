@@ -59,6 +59,9 @@ type Pool struct {
 	// ServerConnections is the number of multiplexed connections per server.
 	ServerConnections int
 	// ClientConnections caps concurrent client connections; 0 means no cap.
+	// The file names it client_connections (nutcracker) or max_clients
+	// (Redis); a client over the cap gets "-ERR max number of clients
+	// reached", as from Redis.
 	ClientConnections  int
 	AutoEjectHosts     bool
 	ServerRetryTimeout time.Duration // default 30s
@@ -74,9 +77,48 @@ type Pool struct {
 	// ReadFromReplicas lets a cluster pool send read-only commands to
 	// replicas. Cluster mode only.
 	ReadFromReplicas bool
+	// OutputLimitNormal and OutputLimitPubsub are the pool's
+	// client_output_buffer_limit for ordinary and for subscribed clients
+	// (see OutputLimit); defaults DefaultOutputLimitNormal and
+	// DefaultOutputLimitPubsub.
+	OutputLimitNormal, OutputLimitPubsub OutputLimit
+	// ClientWriteTimeout is how long a write to a client may make no
+	// progress before the client is disconnected; 0 turns it off. Default
+	// DefaultClientWriteTimeout.
+	ClientWriteTimeout time.Duration
+	// PinnedConnections bounds the dedicated backend connections one client
+	// may hold at once (transactions, blocking commands); default
+	// DefaultPinnedConnections.
+	PinnedConnections int
+
 	// MaxRedirects bounds the MOVED/ASK redirections followed for one
 	// command (>= 1); default 5. Cluster mode only.
 	MaxRedirects int
+
+	// Access holds client authentication, ACL users, the command policy
+	// and the backend user (see auth.go).
+	Access
+
+	// Client limits, with Redis's names in parentheses. Sizes are in bytes;
+	// the file takes Redis's units ("512mb", "64kb").
+
+	// ProtoMaxBulkLen is the largest bulk string a client may send
+	// (proto-max-bulk-len); default 512 MB, at least 1 MB.
+	ProtoMaxBulkLen int64
+	// ClientQueryBufferLimit bounds the bytes of one client command that
+	// the proxy holds while it arrives (client-query-buffer-limit); a
+	// client crossing it is disconnected. Default 1 GB, at least 1 MB.
+	ClientQueryBufferLimit int64
+	// ProtoInlineMaxSize bounds an inline command, and a length line of a
+	// multibulk command, that has not ended when a read ends (Redis's
+	// compiled-in PROTO_INLINE_MAX_SIZE); default 64 KB.
+	ProtoInlineMaxSize int64
+	// ClientIdleTimeout closes a client connection that sent nothing for
+	// this long (Redis's timeout); 0, the default, never does.
+	ClientIdleTimeout time.Duration
+	// ShutdownTimeout is how long a stopping proxy lets busy clients
+	// finish before it closes them; default 10s.
+	ShutdownTimeout time.Duration
 }
 
 // ListenNetwork returns the network of p.Listen for net.Listen: "unix" for

@@ -72,6 +72,17 @@ func TestParseKeys(t *testing.T) {
 		{"server_connections", poolYAML("server_connections: 4"), func(p *Pool) any { return p.ServerConnections }, 4},
 		{"client_connections", poolYAML("client_connections: 1000"), func(p *Pool) any { return p.ClientConnections }, 1000},
 		{"client_connections unlimited", poolYAML("client_connections: 0"), func(p *Pool) any { return p.ClientConnections }, 0},
+		{"max_clients", poolYAML("max_clients: 10000"), func(p *Pool) any { return p.ClientConnections }, 10000},
+		{"client limits", poolYAML("proto_max_bulk_len: 64mb", "client_query_buffer_limit: 2GB", "proto_inline_max_size: 65536", "client_idle_timeout: 30000", "shutdown_timeout: 0"),
+			func(p *Pool) any {
+				return []any{p.ProtoMaxBulkLen, p.ClientQueryBufferLimit, p.ProtoInlineMaxSize, p.ClientIdleTimeout, p.ShutdownTimeout}
+			}, []any{int64(64 << 20), int64(2 << 30), int64(65536), 30 * time.Second, time.Duration(0)}},
+		{"client limits defaults", poolYAML(),
+			func(p *Pool) any {
+				return []any{p.ProtoMaxBulkLen, p.ClientQueryBufferLimit, p.ProtoInlineMaxSize, p.ClientIdleTimeout, p.ShutdownTimeout}
+			}, []any{int64(512 << 20), int64(1 << 30), int64(64 << 10), time.Duration(0), 10 * time.Second}},
+		{"size units", poolYAML("proto_max_bulk_len: 2000k", "client_query_buffer_limit: 3m"),
+			func(p *Pool) any { return []any{p.ProtoMaxBulkLen, p.ClientQueryBufferLimit} }, []any{int64(2e6), int64(3e6)}},
 		{"auto_eject_hosts", poolYAML("auto_eject_hosts: true"), func(p *Pool) any { return p.AutoEjectHosts }, true},
 		{"server_retry_timeout", poolYAML("server_retry_timeout: 2000"), func(p *Pool) any { return p.ServerRetryTimeout }, 2 * time.Second},
 		{"server_retry_timeout zero", poolYAML("server_retry_timeout: 0"), func(p *Pool) any { return p.ServerRetryTimeout }, time.Duration(0)},
@@ -122,6 +133,20 @@ func TestParseKeyErrors(t *testing.T) {
 		yaml string
 		want string // the whole joined error text
 	}{
+		{"max_clients and client_connections", poolYAML("client_connections: 10", "max_clients: 20"),
+			`f.yml:3: p.max_clients: client_connections (line 2) sets the same limit; keep one`},
+		{"proto_max_bulk_len unit", poolYAML("proto_max_bulk_len: 5 mb"),
+			`f.yml:2: p.proto_max_bulk_len: want a size in bytes or with a unit (kb, mb, gb), got "5 mb"`},
+		{"proto_max_bulk_len small", poolYAML("proto_max_bulk_len: 1000"),
+			`f.yml:2: p.proto_max_bulk_len: must be at least 1mb (as in Redis), got 1000 bytes`},
+		{"client_query_buffer_limit negative", poolYAML("client_query_buffer_limit: -1"),
+			`f.yml:2: p.client_query_buffer_limit: want a size in bytes or with a unit (kb, mb, gb), got "-1"`},
+		{"proto_inline_max_size small", poolYAML("proto_inline_max_size: 10"),
+			`f.yml:2: p.proto_inline_max_size: must be 1kb..client_query_buffer_limit, got 10 bytes`},
+		{"client_idle_timeout negative", poolYAML("client_idle_timeout: -5"),
+			`f.yml:2: p.client_idle_timeout: must be >= 0 (0 never closes idle clients), got -5 ms`},
+		{"shutdown_timeout list", poolYAML("shutdown_timeout: [1]"),
+			`f.yml:2: p.shutdown_timeout: want an integer number of milliseconds, got a list`},
 		{"listen no port", poolYAML("listen: 127.0.0.1"),
 			`f.yml:2: p.listen: "127.0.0.1" is not host:port`},
 		{"listen no host", poolYAML("listen: :6380"),
@@ -394,6 +419,15 @@ func TestDefault(t *testing.T) {
 		ServerFailureLimit:     2,
 		ClusterRefreshInterval: 5 * time.Second,
 		MaxRedirects:           5,
+		ProtoMaxBulkLen:        512 << 20,
+		ClientQueryBufferLimit: 1 << 30,
+		ProtoInlineMaxSize:     64 << 10,
+		ShutdownTimeout:        10 * time.Second,
+		OutputLimitNormal:      OutputLimit{Hard: 256 << 20},
+		OutputLimitPubsub:      OutputLimit{Hard: 32 << 20, Soft: 8 << 20, SoftSeconds: time.Minute},
+		ClientWriteTimeout:     30 * time.Second,
+		PinnedConnections:      8,
+		Access:                 Access{DenyCommands: DefaultDenyCommands()},
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("Default:\ngot  %+v\nwant %+v", p, want)
@@ -548,7 +582,11 @@ func TestErrorFormat(t *testing.T) {
 func TestEveryKnownKeyIsDecoded(t *testing.T) {
 	for _, key := range knownKeys() {
 		t.Run(key, func(t *testing.T) {
-			src := "p:\n  " + key + ": {x: 1}\n"
+			wrong := "{x: 1}"
+			if key == "client_output_buffer_limit" { // a mapping is its type
+				wrong = "[x]"
+			}
+			src := "p:\n  " + key + ": " + wrong + "\n"
 			_, err := Parse("f.yml", []byte(src))
 			var found *Error
 			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {

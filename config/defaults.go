@@ -35,6 +35,11 @@ const (
 	DefaultServerFailureLimit     = 2
 	DefaultClusterRefreshInterval = 5000 * time.Millisecond
 	DefaultMaxRedirects           = 5
+	// Redis's defaults for the client protocol limits.
+	DefaultProtoMaxBulkLen        = 512 << 20
+	DefaultClientQueryBufferLimit = 1 << 30
+	DefaultProtoInlineMaxSize     = 64 << 10
+	DefaultShutdownTimeout        = 10 * time.Second
 )
 
 // DefaultServerConnections is the default number of multiplexed connections
@@ -74,5 +79,14 @@ func Default(name string) *Pool {
 		ServerFailureLimit:     DefaultServerFailureLimit,
 		ClusterRefreshInterval: DefaultClusterRefreshInterval,
 		MaxRedirects:           DefaultMaxRedirects,
+		ProtoMaxBulkLen:        DefaultProtoMaxBulkLen,
+		ClientQueryBufferLimit: DefaultClientQueryBufferLimit,
+		ProtoInlineMaxSize:     DefaultProtoInlineMaxSize,
+		ShutdownTimeout:        DefaultShutdownTimeout,
+		OutputLimitNormal:      DefaultOutputLimitNormal,
+		OutputLimitPubsub:      DefaultOutputLimitPubsub,
+		ClientWriteTimeout:     DefaultClientWriteTimeout,
+		PinnedConnections:      DefaultPinnedConnections,
+		Access:                 Access{DenyCommands: DefaultDenyCommands()},
 	}
 }

@@ -28,6 +28,24 @@
 //	mode                   ring (default) or cluster
 //	cluster_refresh_interval, read_from_replicas, max_redirects
 //	                       cluster mode only; defaults 5000, false, 5
+//	client_output_buffer_limit
+//	                       mapping of class (normal, pubsub) to Redis's "<hard> <soft> <seconds>"
+//	                       (sizes as 32mb, 64kb, bytes); defaults normal "256mb 0 0" (Redis's
+//	                       unlimited default is refused: a client that stops reading must not
+//	                       grow the proxy without bound), pubsub "32mb 8mb 60" (Redis's)
+//	client_write_timeout   a write to a client making no progress this long disconnects it;
+//	                       0 = off; default 30000
+//	pinned_connections     dedicated backend connections one client may hold (transactions,
+//	                       blocking commands), >= 1; default 8
+//	redis_username         ACL user of redis_auth on the backends (AUTH user pass)
+//	requirepass            the clients' default-user password
+//	users                  list of Redis ACL users for clients ("alice on #<sha256> ~k:* +@read")
+//	deny_commands          list of commands or @categories refused; default flushall, flushdb, keys
+//	allow_commands         list re-enabling denied commands
+//
+// Access (auth.go) explains how client and backend credentials relate; the
+// ACL rules themselves are compiled, and reported with file:line, by the
+// router, which owns the command table.
 //
 // Compatibility trade-off: a nutcracker.yml keeps its key placement because
 // a ketama or modula pool without `hash` gets nutcracker's fnv1a_64, and a

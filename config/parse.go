@@ -150,6 +150,10 @@ func (ps *parser) pool(name string, line int, m *yaml.Node) (*Pool, *poolState) 
 		}
 	}
 	set := func(key string) bool { _, ok := st.lines[key]; return ok }
+	if set("max_clients") && set("client_connections") {
+		ps.errorf(st.lines["max_clients"], name, "max_clients", "client_connections (line %d) sets the same limit; keep one", st.lines["client_connections"])
+		st.failed["max_clients"] = true
+	}
 	if !set("redis") {
 		ps.errorf(line, name, "redis", "missing: this proxy serves only Redis pools; add \"redis: true\" "+
 			"(without it nutcracker treats the pool as memcached, which is out of scope)")
@@ -214,6 +218,18 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 		*f = n
 		return true
 	}
+	if f := sizeField(p, key); f != nil {
+		s, msg := scalar(v)
+		if msg != "" {
+			return fail("want a size such as 512mb, got %s", msg)
+		}
+		n, ok := parseSize(s)
+		if !ok {
+			return fail("want a size in bytes or with a unit (kb, mb, gb), got %q", s)
+		}
+		*f = n
+		return true
+	}
 	if f := msField(p, key); f != nil {
 		n, msg := integer(v, "an integer number of milliseconds")
 		if msg != "" {
@@ -253,6 +269,11 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 		return true
 	case "servers":
 		return ps.servers(p, line, v)
+	case "client_output_buffer_limit":
+		return ps.outputLimits(p, line, v)
+	}
+	if ok, known := ps.access(p, key, line, v); known {
+		return ok
 	}
 	if near := closest(key, knownKeys()); near != "" {
 		return fail("unknown key; did you mean %q?", near)
@@ -387,6 +408,10 @@ func knownKeys() []string {
 		"client_connections", "auto_eject_hosts", "server_retry_timeout",
 		"server_failure_limit", "tcpkeepalive", "servers", "mode",
 		"cluster_refresh_interval", "read_from_replicas", "max_redirects",
+		"max_clients", "proto_max_bulk_len", "client_query_buffer_limit",
+		"proto_inline_max_size", "client_idle_timeout", "shutdown_timeout",
+		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
+		"redis_username", "requirepass", "users", "deny_commands", "allow_commands",
 	}
 }
 
@@ -414,12 +439,14 @@ func intField(p *Pool, key string) *int {
 		return &p.RedisDB
 	case "server_connections":
 		return &p.ServerConnections
-	case "client_connections":
+	case "client_connections", "max_clients": // nutcracker's name, Redis's
 		return &p.ClientConnections
 	case "server_failure_limit":
 		return &p.ServerFailureLimit
 	case "max_redirects":
 		return &p.MaxRedirects
+	case "pinned_connections":
+		return &p.PinnedConnections
 	}
 	return nil
 }
@@ -432,8 +459,48 @@ func msField(p *Pool, key string) *time.Duration {
 		return &p.ServerRetryTimeout
 	case "cluster_refresh_interval":
 		return &p.ClusterRefreshInterval
+	case "client_idle_timeout":
+		return &p.ClientIdleTimeout
+	case "shutdown_timeout":
+		return &p.ShutdownTimeout
+	case "client_write_timeout":
+		return &p.ClientWriteTimeout
 	}
 	return nil
+}
+
+func sizeField(p *Pool, key string) *int64 {
+	switch key {
+	case "proto_max_bulk_len":
+		return &p.ProtoMaxBulkLen
+	case "client_query_buffer_limit":
+		return &p.ClientQueryBufferLimit
+	case "proto_inline_max_size":
+		return &p.ProtoInlineMaxSize
+	}
+	return nil
+}
+
+// parseSize reads a size as redis.conf writes it: bytes, or a number with
+// one of Redis's units (k = 1000, kb = 1024, m, mb, g, gb; any case).
+func parseSize(s string) (int64, bool) {
+	units := []struct {
+		suffix string
+		mul    int64
+	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"b", 1}}
+	ls := strings.ToLower(s)
+	mul := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(ls, u.suffix) {
+			ls, mul = strings.TrimSuffix(ls, u.suffix), u.mul
+			break
+		}
+	}
+	n, err := strconv.ParseInt(ls, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mul {
+		return 0, false
+	}
+	return n * mul, true
 }
 
 // keyName returns the text of a mapping key, or why it is not usable.

@@ -101,6 +101,7 @@ func (p *Pool) problems() []problem {
 	if msg := checkListen(p.Listen); msg != "" {
 		add("listen", "%s", msg)
 	}
+	p.outputProblems(add)
 	if p.ListenPerm&^0o777 != 0 {
 		add("listen", "socket permission %#o is not within 0777", uint32(p.ListenPerm))
 	}
@@ -150,6 +151,22 @@ func (p *Pool) problems() []problem {
 	if p.ClientConnections < 0 {
 		add("client_connections", "must be >= 0 (0 means no limit), got %d", p.ClientConnections)
 	}
+	const mb = 1 << 20
+	if p.ProtoMaxBulkLen < mb {
+		add("proto_max_bulk_len", "must be at least 1mb (as in Redis), got %d bytes", p.ProtoMaxBulkLen)
+	}
+	if p.ClientQueryBufferLimit < mb {
+		add("client_query_buffer_limit", "must be at least 1mb (as in Redis), got %d bytes", p.ClientQueryBufferLimit)
+	}
+	if p.ProtoInlineMaxSize < 1<<10 || p.ProtoInlineMaxSize > p.ClientQueryBufferLimit {
+		add("proto_inline_max_size", "must be 1kb..client_query_buffer_limit, got %d bytes", p.ProtoInlineMaxSize)
+	}
+	if p.ClientIdleTimeout < 0 {
+		add("client_idle_timeout", "must be >= 0 (0 never closes idle clients), got %s", ms(p.ClientIdleTimeout))
+	}
+	if p.ShutdownTimeout < 0 {
+		add("shutdown_timeout", "must be >= 0, got %s", ms(p.ShutdownTimeout))
+	}
 	if p.ServerRetryTimeout < 0 {
 		add("server_retry_timeout", "must be >= 0, got %s", ms(p.ServerRetryTimeout))
 	}
@@ -170,6 +187,7 @@ func (p *Pool) problems() []problem {
 			add("max_redirects", "must be >= 1, got %d", p.MaxRedirects)
 		}
 	}
+	ps = append(ps, p.Access.problems(p.RedisAuth)...)
 	return append(ps, serverProblems(p.Servers)...)
 }
 

@@ -179,6 +179,8 @@ func driveEverything(t testing.TB) *Metrics {
 		p.SlotRefreshes.Inc()
 		p.SlotsCovered.Set(16384)
 		p.Ejections.Inc()
+		p.OutputLimitNormal.Inc()
+		p.OutputLimitPubsub.Inc()
 		b := m.Backend(name, "s1", "127.0.0.1:7000")
 		b.Up.Set(1)
 		b.Requests.Inc()

@@ -68,6 +68,8 @@ type Metrics struct {
 	clientConnsLimit *prometheus.GaugeVec
 	accepted         *prometheus.CounterVec
 	rejected         *prometheus.CounterVec
+	acceptErrors     *prometheus.CounterVec
+	disconnects      *prometheus.CounterVec
 	commands         *prometheus.CounterVec
 	commandLatency   *prometheus.HistogramVec
 	clientBatch      *prometheus.HistogramVec
@@ -77,6 +79,7 @@ type Metrics struct {
 	slotRefreshes    *prometheus.CounterVec
 	slotsCovered     *prometheus.GaugeVec
 	ejections        *prometheus.CounterVec
+	outputLimit      *prometheus.CounterVec
 
 	// Per backend.
 	backendUp         *prometheus.GaugeVec
@@ -132,6 +135,11 @@ func New(version, goVersion string) *Metrics {
 		"Client connections accepted.", pool...)
 	m.rejected = counter("client_connections_rejected_total",
 		"Client connections refused because the pool was at its connection limit or shutting down.", pool...)
+	m.acceptErrors = counter("accept_errors_total",
+		"Failed accepts of client connections (such as no file descriptor left); the listener backs off after each.", pool...)
+	m.disconnects = counter("client_disconnects_total",
+		"Client connections closed by the proxy, by kind: protocol (a protocol error), query_buffer (client_query_buffer_limit), idle (client_idle_timeout) or shutdown (closed at shutdown_timeout).",
+		labelPool, labelKind)
 	m.commands = counter("commands_total",
 		"Commands answered, by result: ok, error (a Redis error reply) or proxy_error (unavailable, timeout, cross-slot or refused by the proxy).",
 		labelPool, labelCommand, labelResult)
@@ -153,6 +161,9 @@ func New(version, goVersion string) *Metrics {
 		"Hash slots (of 16384) that the current slot map of a cluster pool assigns to a reachable node.", pool...)
 	m.ejections = counter("ejections_total",
 		"Backends ejected from a pool's ring by the failure policy.", pool...)
+	m.outputLimit = counter("client_output_buffer_disconnects_total",
+		"Client connections closed because their output buffer went over the pool's client_output_buffer_limit, by class: normal or pubsub.",
+		labelPool, "class")
 
 	m.backendUp = gauge("backend_up",
 		"Whether the proxy currently holds a working connection to the backend (1) or not (0).", backend...)
@@ -187,8 +198,8 @@ func New(version, goVersion string) *Metrics {
 
 	m.poolVecs = []deleter{
 		m.clientConns, m.clientConnsLimit, m.accepted, m.rejected,
-		m.commands, m.commandLatency, m.clientBatch, m.clientBytesIn, m.clientBytesOut,
-		m.redirects, m.slotRefreshes, m.slotsCovered, m.ejections,
+		m.acceptErrors, m.disconnects, m.commands, m.commandLatency, m.clientBatch, m.clientBytesIn, m.clientBytesOut,
+		m.redirects, m.slotRefreshes, m.slotsCovered, m.ejections, m.outputLimit,
 	}
 	m.backendVecs = []deleter{
 		m.backendUp, m.backendRequests, m.backendErrors, m.backendInFlight,

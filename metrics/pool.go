@@ -64,6 +64,10 @@ type Pool struct {
 	Accepted prometheus.Counter
 	// Rejected counts client connections refused (limit reached, draining).
 	Rejected prometheus.Counter
+	// AcceptErrors counts failed accepts (file descriptors exhausted).
+	AcceptErrors prometheus.Counter
+	// Closed* count client connections the proxy closed, by cause.
+	ClosedProtocol, ClosedQueryBuffer, ClosedIdle, ClosedShutdown prometheus.Counter
 	// BatchSize observes the number of commands in each batch read from a
 	// client (1 for a client that does not pipeline).
 	BatchSize prometheus.Observer
@@ -83,6 +87,9 @@ type Pool struct {
 	SlotsCovered prometheus.Gauge
 	// Ejections counts backends ejected from the ring by the failure policy.
 	Ejections prometheus.Counter
+	// OutputLimitNormal and OutputLimitPubsub count clients disconnected
+	// for going over the output buffer limit of their class.
+	OutputLimitNormal, OutputLimitPubsub prometheus.Counter
 
 	m     *Metrics
 	name  string
@@ -114,10 +121,17 @@ func (m *Metrics) Pool(name string, opt PoolOptions) (*Pool, error) {
 		ClientConnectionsLimit: m.clientConnsLimit.WithLabelValues(name),
 		Accepted:               m.accepted.WithLabelValues(name),
 		Rejected:               m.rejected.WithLabelValues(name),
+		AcceptErrors:           m.acceptErrors.WithLabelValues(name),
+		ClosedProtocol:         m.disconnects.WithLabelValues(name, "protocol"),
+		ClosedQueryBuffer:      m.disconnects.WithLabelValues(name, "query_buffer"),
+		ClosedIdle:             m.disconnects.WithLabelValues(name, "idle"),
+		ClosedShutdown:         m.disconnects.WithLabelValues(name, "shutdown"),
 		BatchSize:              m.clientBatch.WithLabelValues(name),
 		ClientBytesIn:          m.clientBytesIn.WithLabelValues(name),
 		ClientBytesOut:         m.clientBytesOut.WithLabelValues(name),
 		Ejections:              m.ejections.WithLabelValues(name),
+		OutputLimitNormal:      m.outputLimit.WithLabelValues(name, "normal"),
+		OutputLimitPubsub:      m.outputLimit.WithLabelValues(name, "pubsub"),
 		m:                      m,
 		name:                   name,
 		names:                  append([]string(nil), opt.CommandNames...),

@@ -61,7 +61,7 @@ func TestClusterSlotsMatchRedis(t *testing.T) {
 
 func TestClusterCommands(t *testing.T) {
 	cl := testenv.StartCluster(t, 3, 1)
-	p := startClusterProxy(t, cl, nil)
+	p := startClusterProxy(t, cl, allow("flushall"))
 	c := client(t, p)
 	if ok, detail := p.Ready(); !ok {
 		t.Fatalf("not ready: %s", detail)

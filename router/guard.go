@@ -1,125 +1,424 @@
 package router
 
-import "net"
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
 
-// Limits of the client protocol, as Redis enforces them.
-const (
-	maxBulkLen      = 512 << 20 // proto-max-bulk-len
-	maxMultibulkLen = 1 << 20   // arguments per command
-	maxInlineLen    = 64 << 10  // an inline command without its newline
+	"github.com/shardproxy/shardproxy/metrics"
 )
 
-// guardListener wraps client connections in a guardConn.
+// Accept back-off after a failed accept (no file descriptor left): it
+// doubles from acceptDelayMin to acceptDelayMax, as net/http's does, so
+// that the listener neither spins nor stays deaf for long once descriptors
+// are free again.
+const (
+	acceptDelayMin = 5 * time.Millisecond
+	acceptDelayMax = time.Second
+	acceptLogEvery = 10 * time.Second
+)
+
+// drainGrace is how long a client of a stopping proxy may stay silent
+// before it is closed: enough for commands it sent before the signal to
+// arrive, short enough that idle clients go at once.
+const drainGrace = 100 * time.Millisecond
+
+// guardListener wraps client connections in a guardConn, backs off when
+// accepting fails, and keeps the set of open connections for a drain.
 type guardListener struct {
 	net.Listener
 	stats *poolStats
+	m     *metrics.Pool
+	log   *slog.Logger
+	lim   inputLimits
+	idle  time.Duration // client_idle_timeout; 0 = off
+	stop  <-chan struct{}
+
+	// Accept's own state: only the goroutine that accepts touches it.
+	delay    time.Duration
+	failures int
+	lastLog  time.Time
+
+	draining atomic.Bool
+	mu       sync.Mutex
+	conns    map[*guardConn]struct{}
+	gone     chan struct{} // signalled (non-blocking) when a conn leaves
 }
 
+func newGuardListener(ln net.Listener, p *Pool) *guardListener {
+	pc := p.cfg
+	return &guardListener{
+		Listener: ln,
+		stats:    &p.stats,
+		m:        p.m,
+		log:      p.log,
+		lim: inputLimits{
+			maxBulk:  pc.ProtoMaxBulkLen,
+			maxQuery: pc.ClientQueryBufferLimit,
+			maxLine:  pc.ProtoInlineMaxSize,
+		},
+		idle:  pc.ClientIdleTimeout,
+		stop:  p.stop,
+		conns: map[*guardConn]struct{}{},
+		gone:  make(chan struct{}, 1),
+	}
+}
+
+// Accept returns the next client connection. When accepting fails for
+// lack of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM) it backs off and
+// tries again, counting each failure and logging at most once per
+// acceptLogEvery, instead of returning the error to a caller that would
+// retry at once. While the pool drains it returns only when the drain is
+// over.
 func (l *guardListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			l.delay = 0
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetNoDelay(true)
+			}
+			g := &guardConn{Conn: c, l: l}
+			g.sc.lim = &l.lim
+			if !l.track(g) {
+				c.Close()
+				continue // draining: the socket was closed under Accept
+			}
+			return g, nil
+		}
+		if l.draining.Load() {
+			<-l.stop
+			return nil, net.ErrClosed
+		}
+		if !resourceShortage(err) {
+			return nil, err
+		}
+		l.m.AcceptErrors.Inc()
+		l.failures++
+		if now := time.Now(); now.Sub(l.lastLog) >= acceptLogEvery {
+			l.log.Warn("accepting client connections failed; backing off", "err", err,
+				"failures", l.failures, "hint", "raise the open-file limit (ulimit -n) or lower max_clients")
+			l.lastLog, l.failures = now, 0
+		}
+		l.delay = min(max(2*l.delay, acceptDelayMin), acceptDelayMax)
+		t := time.NewTimer(l.delay)
+		select {
+		case <-t.C:
+		case <-l.stop:
+			t.Stop()
+			return nil, net.ErrClosed
+		}
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
-	return &guardConn{Conn: c, l: l}, nil
 }
 
-// guardConn sits between a client socket and redcon's reader, for two
-// reasons.
+// resourceShortage reports whether an accept failed for lack of a
+// resource that may come back.
+func resourceShortage(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *guardListener) track(c *guardConn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.draining.Load() {
+		return false
+	}
+	l.conns[c] = struct{}{}
+	return true
+}
+
+func (l *guardListener) untrack(c *guardConn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
+	select {
+	case l.gone <- struct{}{}:
+	default:
+	}
+}
+
+// open returns the number of open client connections.
+func (l *guardListener) open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// startDrain stops accepting (the listening socket is closed, so new
+// clients are refused by the kernel) and wakes every client blocked in a
+// read, so that idle ones close and busy ones go on until they fall
+// silent (see guardConn.read).
+func (l *guardListener) startDrain() {
+	l.mu.Lock()
+	l.draining.Store(true)
+	conns := make([]*guardConn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	l.Listener.Close()
+	for _, c := range conns {
+		c.Conn.SetReadDeadline(time.Now().Add(drainGrace))
+	}
+}
+
+// closeAll closes every client connection still open and returns how many
+// there were.
+func (l *guardListener) closeAll() int {
+	l.mu.Lock()
+	conns := make([]*guardConn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.Conn.Close()
+	}
+	return len(conns)
+}
+
+// waitEmpty waits until no client connection is open or d has passed; it
+// reports whether none is open.
+func (l *guardListener) waitEmpty(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for l.open() > 0 {
+		select {
+		case <-l.gone:
+		case <-t.C:
+			return l.open() == 0
+		case <-l.stop: // closed meanwhile: nothing left to wait for
+			return true
+		}
+	}
+	return true
+}
+
+// guardConn sits between a client socket and redcon's reader.
 //
 // Limits: redcon grows its read buffer until a whole command is in memory,
-// whatever the lengths announce. The guard refuses, as Redis does, a bulk
-// over 512 MB, more than 1M arguments or an inline command over 64 KB,
-// answering with Redis's protocol error and closing the connection.
+// whatever the lengths announce, and its parser accepts frames Redis
+// refuses ("*+1", "$-0"). The guard's scanner (inscan.go) applies Redis's
+// rules and the pool's limits to every byte before redcon sees it. On a
+// protocol error the guard first delivers the commands before the bad
+// frame; once redcon has answered them and asks for more, the guard sends
+// Redis's error text and fails the read, which closes the connection: the
+// client sees the replies to everything it sent before, then the error, as
+// from Redis.
 //
 // Backpressure: when a read ends inside a command, redcon doubles its buffer
 // and keeps the bytes it already parsed, so a client streaming a long
 // pipeline grows it without bound. The guard hands redcon whole commands
 // only, holding back the tail of a read that ends mid-command until the
 // rest arrives; redcon then finds its buffer fully consumed after each batch
-// and reuses it from the start. A read holding no complete command (one
-// large command arriving in pieces) is passed on whole, so large commands
-// still work.
+// and reuses it from the start. Only a large payload (and an inline command,
+// bounded by proto_inline_max_size) goes to redcon in pieces.
 //
-// It follows the stream with a small state machine, costing one pass over
-// header bytes and none over bulk payloads.
+// A guardConn is used by its connection's goroutine; the listener only
+// sets deadlines on it and closes it.
 type guardConn struct {
 	net.Conn
-	l *guardListener
+	l  *guardListener
+	sc scanner
 
-	pend []byte // held-back bytes, starting at a command boundary
-	hold []byte // pend's backing array, reused
+	pend    []byte // bytes read but not delivered
+	scanned int    // pend[:scanned] was scanned
+	ready   int    // pend[:ready] may be delivered
+	hold    []byte // pend's backing array, reused
+	err     error  // returned once pend[:ready] is delivered
+	reply   string // protocol error to send before returning err
+	closed  atomic.Bool
 
-	state   uint8
-	num     int64 // number being parsed
-	neg     bool
-	args    int64 // bulks left in the current multibulk
-	skip    int64 // payload bytes (+CRLF) left to skip
-	inline  int   // bytes of the current inline line
-	invalid bool  // lost sync: leave it to redcon's parser
+	// Set by the pool when it accepts the connection (nil in tests):
+	// refuseOut sends the protocol error after every reply already
+	// queued for the client; busy reports a client that is not idle
+	// though it sends nothing (output still being written, subscribed).
+	refuseOut func(b []byte)
+	busy      func() bool
 }
 
-const (
-	gStart = iota
-	gMultibulkLen
-	gBulkHeader
-	gBulkLen
-	gBulkData
-	gInline
-)
+// maxHold is the capacity of the hold-back buffer kept between commands;
+// a larger one, grown by a rare large command, is let go.
+const maxHold = 64 << 10
 
 func (c *guardConn) Read(p []byte) (int, error) {
-	// Held-back bytes first. They hold no complete command (or they would
-	// have been delivered), so more must be read before redcon can parse.
-	n := copy(p, c.pend)
-	c.pend = c.pend[n:]
-	var err error
-	if len(c.pend) == 0 && n < len(p) {
-		var m int
-		m, err = c.Conn.Read(p[n:])
-		if m > 0 {
-			c.l.stats.read(m)
+	for {
+		if c.ready > 0 {
+			n := copy(p, c.pend[:c.ready])
+			c.pend, c.ready, c.scanned = c.pend[n:], c.ready-n, c.scanned-n
+			c.sc.shift(n)
+			c.release()
+			return n, nil
 		}
-		n += m
-		if n > 0 {
-			err = nil // deliver what we have; the error comes back next Read
+		if c.scanned < len(c.pend) {
+			// The scan stopped at an inline command; go on from there.
+			end, scanned, last, v := c.sc.scan(c.pend, c.scanned)
+			c.ready, end = c.decide(end, scanned, last, v)
+			c.pend, c.scanned = c.pend[:end], min(scanned, end)
+			continue
 		}
-	}
-	if n == 0 || c.invalid {
-		return n, err
-	}
-	msg, last := c.scan(p[:n])
-	if msg != "" {
-		c.Conn.Write([]byte("-ERR Protocol error: " + msg + "\r\n"))
-		return 0, errProtocolGuard
-	}
-	if last > 0 && last < n {
-		// Hold the partial command back; it is scanned again from a
-		// command boundary when delivered.
-		tail := p[last:n]
-		if len(c.pend) == 0 {
-			c.hold = append(c.hold[:0], tail...)
+		if c.err != nil {
+			if c.reply != "" {
+				b := []byte("-ERR " + c.reply + "\r\n")
+				if c.refuseOut != nil {
+					c.refuseOut(b)
+				} else {
+					c.Write(b)
+				}
+				c.reply = ""
+			}
+			return 0, c.err
+		}
+		// Read after the held-back bytes: into p when they fit, so that
+		// the common case costs no copy, else into pend itself.
+		var buf []byte
+		old := len(c.pend)
+		inP := old < len(p)
+		if inP {
+			copy(p, c.pend)
+			buf = p
 		} else {
-			c.hold = append(append(make([]byte, 0, len(tail)+len(c.pend)), tail...), c.pend...)
+			if cap(c.pend)-old < 4096 {
+				grown := make([]byte, old, max(2*cap(c.pend), old+16<<10))
+				copy(grown, c.pend)
+				c.pend, c.hold = grown, grown
+			}
+			buf = c.pend[:cap(c.pend)]
 		}
-		c.pend = c.hold
-		c.reset()
-		n = last
+		m, err := c.read(buf[old:])
+		if err != nil {
+			c.err = err
+		}
+		end, scanned, last, v := c.sc.scan(buf[:old+m], old)
+		deliver, end := c.decide(end, scanned, last, v)
+		scanned = min(scanned, end)
+		if inP {
+			c.pend = append(c.hold[:0], p[deliver:end]...)
+			c.hold = c.pend
+			c.scanned = scanned - deliver
+			c.sc.shift(deliver)
+			if deliver > 0 {
+				return deliver, nil
+			}
+			continue
+		}
+		c.pend, c.ready, c.scanned = buf[:end], deliver, scanned
 	}
-	return n, err
 }
 
-// reset puts the state machine at a command boundary.
-func (c *guardConn) reset() {
-	c.state, c.num, c.neg, c.args, c.skip, c.inline = gStart, 0, false, 0, 0, 0
+// decide returns how much of a scanned buffer may go to redcon now, and
+// the buffer's new end (cut after the last good command on an error).
+func (c *guardConn) decide(end, scanned, last int, v scanVerdict) (deliver, newEnd int) {
+	switch {
+	case v != vOK:
+		// Deliver the commands before the bad frame, then fail.
+		c.refuse(v)
+		return last, last
+	case c.sc.state == sStart:
+		return scanned, end
+	case last > 0:
+		return last, end
+	case c.sc.passThrough():
+		return scanned, end
+	}
+	return 0, end
+}
+
+// release lets go of a large hold-back buffer once it is empty.
+func (c *guardConn) release() {
+	if len(c.pend) == 0 {
+		if cap(c.hold) > maxHold {
+			c.hold = nil
+		}
+		c.pend = c.hold[:0]
+	}
+}
+
+// refuse records why the connection ends, for the next Read.
+func (c *guardConn) refuse(v scanVerdict) {
+	c.err = errProtocolGuard
+	switch v {
+	case vProtocol:
+		c.reply = c.sc.msg
+		c.l.m.ClosedProtocol.Inc()
+	case vQueryBuff:
+		// Redis closes such a client without a reply, and logs it.
+		c.l.m.ClosedQueryBuffer.Inc()
+		c.l.log.Warn("closing client that reached client_query_buffer_limit",
+			"addr", c.RemoteAddr().String(), "limit", c.l.lim.maxQuery)
+	}
+}
+
+// read reads from the socket with the deadline the pool's state asks for:
+// client_idle_timeout, or drainGrace while the pool drains.
+func (c *guardConn) read(b []byte) (int, error) {
+	l := c.l
+	if l.idle > 0 && !l.draining.Load() {
+		c.Conn.SetReadDeadline(time.Now().Add(l.idle))
+	}
+	if l.draining.Load() {
+		// Re-checked after setting the idle deadline: a drain that
+		// started meanwhile may have had its deadline overwritten.
+		c.Conn.SetReadDeadline(time.Now().Add(drainGrace))
+	}
+	for {
+		n, err := c.Conn.Read(b)
+		if n > 0 {
+			l.stats.read(n)
+		}
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		// Silent for the deadline. A client whose replies are still
+		// being written, or a subscriber, is not idle (Redis counts
+		// writes as interaction and never times out subscribers).
+		draining := l.draining.Load()
+		if c.busy != nil && c.busy() {
+			wait := l.idle
+			if draining || wait == 0 {
+				wait = drainGrace
+			}
+			c.Conn.SetReadDeadline(time.Now().Add(wait))
+			continue
+		}
+		if draining {
+			return n, io.EOF // done: everything it sent is answered
+		}
+		l.m.ClosedIdle.Inc()
+		return n, err
+	}
 }
 
 func (c *guardConn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		// redcon flushes its own (unused) buffer after every batch: the
+		// session writes through its clientWriter, so skip the empty write.
+		return 0, nil
+	}
 	n, err := c.Conn.Write(p)
 	c.l.stats.wrote(n)
 	return n, err
+}
+
+// Close closes the connection and forgets it.
+func (c *guardConn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	err := c.Conn.Close()
+	c.l.untrack(c)
+	return err
 }
 
 type guardError struct{}
@@ -127,88 +426,3 @@ type guardError struct{}
 func (guardError) Error() string { return "client protocol error" }
 
 var errProtocolGuard error = guardError{}
-
-// scan advances the state machine over b. It returns a protocol error text
-// when a limit is crossed, and the offset just after the last command that
-// ends in b (0 when none does).
-func (c *guardConn) scan(b []byte) (msg string, last int) {
-	for i := 0; i < len(b); i++ {
-		switch c.state {
-		case gStart:
-			if b[i] == '*' {
-				c.state, c.num, c.neg = gMultibulkLen, 0, false
-			} else if b[i] != '\r' && b[i] != '\n' {
-				c.state, c.inline = gInline, 1
-			}
-		case gInline:
-			if b[i] == '\n' {
-				c.state = gStart
-				last = i + 1
-				continue
-			}
-			c.inline++
-			if c.inline > maxInlineLen {
-				return "too big inline request", last
-			}
-		case gMultibulkLen, gBulkLen:
-			switch ch := b[i]; {
-			case ch >= '0' && ch <= '9':
-				c.num = c.num*10 + int64(ch-'0')
-				if c.num > 1<<40 {
-					c.num = 1 << 40 // saturate; far past every limit
-				}
-			case ch == '-' && c.num == 0:
-				c.neg = true
-			case ch == '\r':
-			case ch == '\n':
-				if c.state == gMultibulkLen {
-					if c.neg || c.num == 0 {
-						c.state = gStart // "*-1" or "*0": redcon decides
-						c.invalid = c.neg
-						continue
-					}
-					if c.num > maxMultibulkLen {
-						return "invalid multibulk length", last
-					}
-					c.args = c.num
-					c.state = gBulkHeader
-					continue
-				}
-				if c.neg {
-					c.invalid = true
-					return "", 0
-				}
-				if c.num > maxBulkLen {
-					return "invalid bulk length", last
-				}
-				c.skip = c.num + 2
-				c.state = gBulkData
-			default:
-				c.invalid = true
-				return "", 0
-			}
-		case gBulkHeader:
-			if b[i] != '$' {
-				c.invalid = true
-				return "", 0
-			}
-			c.state, c.num, c.neg = gBulkLen, 0, false
-		case gBulkData:
-			rest := int64(len(b) - i)
-			if rest < c.skip {
-				c.skip -= rest
-				return "", last
-			}
-			i += int(c.skip) - 1
-			c.skip = 0
-			c.args--
-			if c.args == 0 {
-				c.state = gStart
-				last = i + 1
-			} else {
-				c.state = gBulkHeader
-			}
-		}
-	}
-	return "", last
-}

@@ -19,10 +19,16 @@ const (
 	secStats
 	secBackends
 	secKeyspace
-	secDefault = secServer | secClients | secStats | secBackends | secKeyspace
+	secMemory       // info_shards.go
+	secPersistence  // info_shards.go
+	secReplication  // info_shards.go
+	secCPU          // info_shards.go
+	secErrorstats   // info_shards.go
+	secCommandstats // info_commands.go
+	secLatencystats // info_commands.go
+	secDefault      = secServer | secClients | secStats | secBackends | secKeyspace | secMemory | secPersistence | secReplication | secCPU | secErrorstats
+	secShards       = secKeyspace | secMemory | secPersistence | secErrorstats // need the shards' INFO
 )
-
-var infoKeyspaceWire = []byte("*2\r\n$4\r\nINFO\r\n$8\r\nkeyspace\r\n")
 
 // addInfo answers INFO [section ...]. The keyspace section sums the shards'
 // own, so it needs a round trip to every server; the rest is local.
@@ -43,11 +49,27 @@ func (s *Session) addInfo(ci *command.Info, args [][]byte, start int64) {
 			secs |= secBackends
 		case "keyspace":
 			secs |= secKeyspace
-		case "default", "all", "everything":
+		case "memory":
+			secs |= secMemory
+		case "persistence":
+			secs |= secPersistence
+		case "replication":
+			secs |= secReplication
+		case "cpu":
+			secs |= secCPU
+		case "errorstats":
+			secs |= secErrorstats
+		case "commandstats":
+			secs |= secCommandstats
+		case "latencystats":
+			secs |= secLatencystats
+		case "default":
 			secs |= secDefault
+		case "all", "everything":
+			secs |= secDefault | secCommandstats | secLatencystats
 		}
 	}
-	if secs&secKeyspace == 0 {
+	if secs&secShards == 0 {
 		lo := len(s.out)
 		s.out = resp.AppendBulkString(s.out, s.p.renderInfo(secs, nil))
 		s.localItem(ci, start, lo, resultOK)
@@ -56,7 +78,7 @@ func (s *Session) addInfo(ci *command.Info, args [][]byte, start int64) {
 	first := s.used
 	all := s.topo.shards()
 	for _, srv := range all {
-		s.forward(srv, infoKeyspaceWire)
+		s.forward(srv, infoShardsWire)
 	}
 	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: opInfo, extra: secs, start: start})
 }
@@ -87,12 +109,15 @@ type keyspace struct {
 	expires map[string]int64
 	ttlSum  map[string]int64 // avg_ttl weighted by keys
 	missing int
+
+	sections shardSections // memory, persistence, errorstats (info_shards.go)
 }
 
 func (k *keyspace) add(body string) {
 	if k.keys == nil {
 		k.keys, k.expires, k.ttlSum = map[string]int64{}, map[string]int64{}, map[string]int64{}
 	}
+	k.sections.add(body)
 	for _, line := range strings.Split(body, "\r\n") {
 		db, rest, ok := strings.Cut(line, ":")
 		if !ok || !strings.HasPrefix(db, "db") {
@@ -152,6 +177,14 @@ func (p *Pool) renderInfo(secs int, ks *keyspace) string {
 		field("connected_clients", st.clients.Load())
 		field("maxclients", p.cfg.ClientConnections)
 	}
+	if secs&secMemory != 0 && ks != nil {
+		section("Memory")
+		ks.sections.memory.render(&b)
+	}
+	if secs&secPersistence != 0 && ks != nil {
+		section("Persistence")
+		ks.sections.persistence.render(&b)
+	}
 	if secs&secStats != 0 {
 		section("Stats")
 		field("total_connections_received", st.accepted.Load())
@@ -162,6 +195,27 @@ func (p *Pool) renderInfo(secs int, ks *keyspace) string {
 		field("total_proxy_errors", st.proxyErrors.Load())
 		field("total_net_input_bytes", st.bytesIn.Load())
 		field("total_net_output_bytes", st.bytesOut.Load())
+	}
+	if secs&secReplication != 0 {
+		section("Replication")
+		field("role", "master")
+		field("connected_slaves", 0)
+	}
+	if secs&secCPU != 0 {
+		section("CPU")
+		renderCPU(&b)
+	}
+	if secs&secCommandstats != 0 {
+		section("Commandstats")
+		p.renderCommandstats(&b)
+	}
+	if secs&secErrorstats != 0 && ks != nil {
+		section("Errorstats")
+		st.errorStats.render(&b, &ks.sections.errorstats)
+	}
+	if secs&secLatencystats != 0 {
+		section("Latencystats")
+		p.renderLatencystats(&b)
 	}
 	if secs&secBackends != 0 {
 		section("Backends")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/command"
+	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/resp"
 )
 
@@ -34,7 +35,9 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 	case "select":
 		s.out = s.appendSelect(s.out, args[1])
 	case "auth":
-		s.out = resp.AppendError(s.out, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		s.out = s.appendAuth(s.out, args)
+	case "acl|whoami", "acl|cat", "acl|list", "acl|users":
+		s.out = s.appendACL(s.out, ci, args)
 	case "hello":
 		s.out = s.appendHello(s.out, args)
 	case "time":
@@ -43,7 +46,7 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 		s.out = resp.AppendBulkString(s.out, strconv.FormatInt(now.Unix(), 10))
 		s.out = resp.AppendBulkString(s.out, strconv.Itoa(now.Nanosecond()/1000))
 	case "config|get":
-		s.out = appendConfigGet(s.out, args[2:])
+		s.out = appendConfigGet(s.out, s.p.cfg, args[2:])
 	case "client|setname":
 		s.out = s.appendSetName(s.out, args[2])
 	case "client|getname":
@@ -127,22 +130,16 @@ func (s *Session) appendHello(dst []byte, args [][]byte) []byte {
 		if v != 2 {
 			return resp.AppendError(dst, "NOPROTO unsupported protocol version")
 		}
-		for i := 2; i < len(args); i++ {
-			switch opt := strings.ToLower(string(args[i])); {
-			case opt == "auth" && i+2 < len(args):
-				return resp.AppendError(dst, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-			case opt == "setname" && i+1 < len(args):
-				lo := len(dst)
-				dst = s.appendSetName(dst, args[i+1])
-				if dst[lo] == '-' {
-					return dst
-				}
-				dst = dst[:lo]
-				i++
-			default:
-				return resp.AppendError(dst, "ERR Syntax error in HELLO option '"+string(args[i])+"'")
-			}
-		}
+	}
+	user, pass, setname, errText := helloOptions(args)
+	if errText == "" {
+		errText = s.helloAuth(user, pass)
+	}
+	if errText != "" {
+		return resp.AppendError(dst, errText)
+	}
+	if setname != nil {
+		s.name = string(setname)
 	}
 	dst = resp.AppendArrayHeader(dst, 16)
 	dst = resp.AppendBulkString(dst, "server")
@@ -165,19 +162,24 @@ func (s *Session) appendHello(dst []byte, args [][]byte) []byte {
 }
 
 // configParams are the parameters CONFIG GET reports: what tools such as
-// redis-benchmark ask, with values true of the proxy as a whole.
-var configParams = [][2]string{
-	{"save", ""},
-	{"appendonly", "no"},
-	{"databases", "1"},
-	{"cluster-enabled", "no"},
-	{"proto-max-bulk-len", strconv.Itoa(maxBulkLen)},
+// redis-benchmark ask, with values true of the proxy as a whole, and the
+// client limits of the pool.
+func configParams(pc *config.Pool) [][2]string {
+	return [][2]string{
+		{"save", ""},
+		{"appendonly", "no"},
+		{"databases", "1"},
+		{"cluster-enabled", "no"},
+		{"proto-max-bulk-len", strconv.FormatInt(pc.ProtoMaxBulkLen, 10)},
+		{"client-query-buffer-limit", strconv.FormatInt(pc.ClientQueryBufferLimit, 10)},
+		{"timeout", strconv.FormatInt(int64(pc.ClientIdleTimeout/time.Second), 10)},
+	}
 }
 
-func appendConfigGet(dst []byte, patterns [][]byte) []byte {
+func appendConfigGet(dst []byte, pc *config.Pool, patterns [][]byte) []byte {
 	n := 0
 	var body []byte
-	for _, p := range configParams {
+	for _, p := range configParams(pc) {
 		for _, pat := range patterns {
 			if resp.Match(pat, []byte(p[0]), true) {
 				body = resp.AppendBulkString(body, p[0])

@@ -21,6 +21,9 @@ const (
 	opAnd                   // SCRIPT EXISTS: 1 only where every shard says 1
 	opScan                  // SCAN: see scan.go
 	opInfo                  // INFO: local sections plus keyspace of every shard
+	opEach                  // admin: +OK when every shard says OK (admin.go)
+	opSlow                  // SLOWLOG GET (admin.go)
+	opAny                   // SCRIPT KILL, FUNCTION KILL (admin.go)
 )
 
 // result classifies a reply for metrics and INFO.
@@ -58,6 +61,12 @@ func opOf(k command.Merge) (mergeOp, bool) {
 		return opAnd, true
 	case command.MergeScan:
 		return opScan, true
+	case command.MergeEach:
+		return opEach, true
+	case command.MergeSlow:
+		return opSlow, true
+	case command.MergeAny:
+		return opAny, true
 	}
 	return 0, false
 }
@@ -73,6 +82,9 @@ func (s *Session) merge(it *item) ([]byte, result) {
 			s.out = resp.AppendError(s.out, "ERR "+r.Err.Error())
 			return s.out[lo:], resultProxyError
 		}
+	}
+	if it.op >= opEach {
+		return s.mergeAdmin(it, reqs)
 	}
 	if it.op != opRandom && it.op != opScan && it.op != opInfo {
 		for _, r := range reqs {

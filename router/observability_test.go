@@ -524,19 +524,21 @@ func TestInfoThroughProxy(t *testing.T) {
 		c.mustReply("+OK\r\n")
 	}
 
-	all := []string{"Server", "Clients", "Stats", "Backends", "Keyspace"}
+	all := []string{"Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Errorstats", "Backends", "Keyspace"}
+	withStats := []string{"Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Commandstats", "Errorstats", "Latencystats", "Backends", "Keyspace"}
 	for _, tc := range []struct {
 		args []string
 		want []string
 	}{
 		{nil, all},
 		{[]string{"default"}, all},
-		{[]string{"all"}, all},
-		{[]string{"everything"}, all},
+		{[]string{"all"}, withStats},
+		{[]string{"everything"}, withStats},
 		{[]string{"server"}, []string{"Server"}},
 		{[]string{"SERVER", "Clients"}, []string{"Server", "Clients"}},
 		{[]string{"keyspace"}, []string{"Keyspace"}},
 		{[]string{"stats", "backends"}, []string{"Stats", "Backends"}},
+		{[]string{"cpu", "memory"}, []string{"Memory", "CPU"}},
 		{[]string{"nosuchsection"}, nil},
 	} {
 		name := strings.Join(tc.args, "+")

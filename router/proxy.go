@@ -40,6 +40,7 @@ type Proxy struct {
 	reloadMu sync.Mutex
 	wg       sync.WaitGroup
 	once     sync.Once
+	draining atomic.Bool
 }
 
 // Pool is one configured pool: a listener, its client sessions and the
@@ -50,17 +51,23 @@ type Pool struct {
 	log     *slog.Logger
 	topo    atomic.Pointer[topoBox] // where keys live; swapped whole by Reload
 	ln      net.Listener
+	gl      *guardListener // ln, with the client-side limits
+	fds     *fdBudget      // shared by every pool of the proxy
 	started time.Time
 	nextID  atomic.Int64
 	stats   poolStats
 	m       *metrics.Pool
 	metrics *metrics.Metrics
 	stop    chan struct{} // closed by close
+	access  *poolAccess   // client users and command policy (acl.go)
 
 	mu       sync.Mutex     // guards closing and the Add of wg
 	closing  bool           // close has begun: spawn starts nothing
 	wg       sync.WaitGroup // goroutines started by spawn; close waits for them
 	sessions sync.WaitGroup // one per accepted client; serve waits for them
+
+	// onSession, set by tests before Serve, sees every new session.
+	onSession func(*Session)
 }
 
 // New builds every pool of cfg: it connects to the servers and binds the
@@ -76,13 +83,22 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		opts.Metrics = metrics.New(opts.Version, runtime.Version())
 	}
 	p := &Proxy{log: opts.Logger, metrics: opts.Metrics}
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
+	}
 	for _, pc := range cfg.Pools {
+		access, _ := newPoolAccess(cfg.File, pc) // checked above
 		pool, err := newPool(pc, opts)
 		if err != nil {
 			p.Close()
 			return nil, err
 		}
+		pool.access = access
 		p.pools = append(p.pools, pool)
+	}
+	fds := newFDBudget(cfg.Pools, p.log)
+	for _, pool := range p.pools {
+		pool.fds = fds
 	}
 	return p, nil
 }
@@ -123,7 +139,8 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		opts.Metrics.RemovePool(pc.Name)
 		return nil, fmt.Errorf("pool %s: listen %s: %w", pc.Name, pc.Listen, err)
 	}
-	p.ln = &guardListener{Listener: ln, stats: &p.stats}
+	p.gl = newGuardListener(ln, p)
+	p.ln = p.gl
 	return p, nil
 }
 
@@ -134,6 +151,7 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Connections: p.cfg.ServerConnections,
 		Timeout:     p.cfg.Timeout,
 		Auth:        p.cfg.RedisAuth,
+		Username:    p.cfg.RedisUsername,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
 		Observer:    obs,
@@ -277,7 +295,7 @@ func (p *Pool) close() {
 
 func (p *Pool) accept(conn redcon.Conn) bool {
 	n := p.stats.clients.Add(1)
-	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) {
+	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) || !p.fds.take() {
 		p.stats.clients.Add(-1)
 		p.stats.rejected.Add(1)
 		p.m.Rejected.Inc()
@@ -289,15 +307,31 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 	p.m.ClientConnections.Inc()
 	s := newSession(p, p.nextID.Add(1))
 	s.addr = conn.RemoteAddr()
+	nc := conn.NetConn()
+	gc, guarded := nc.(*guardConn)
+	if guarded {
+		nc = gc.Conn // the writer counts its bytes itself
+	}
+	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
+	if guarded {
+		w := s.w
+		gc.refuseOut = func(b []byte) { w.write(b); w.drain() }
+		gc.busy = func() bool { return w.used.Load() > 0 || outClass(w.class.Load()) == outPubsub }
+	}
 	conn.SetContext(s)
 	// redcon runs the session's goroutine and calls closed when it ends;
 	// accept runs in Serve's goroutine, so this Add precedes serve's Wait.
 	p.sessions.Add(1)
+	if p.onSession != nil {
+		p.onSession(s)
+	}
 	return true
 }
 
 func (p *Pool) closed(conn redcon.Conn, err error) {
-	if conn.Context() != nil {
+	if s, ok := conn.Context().(*Session); ok {
+		p.fds.put()
+		s.close()
 		p.stats.clients.Add(-1)
 		p.m.ClientConnections.Dec()
 		p.sessions.Done()
@@ -340,6 +374,7 @@ type poolStats struct {
 	commands, errors, proxyErrors atomic.Int64
 	opsPerSec                     atomic.Int64
 	bytesIn, bytesOut             atomic.Uint64
+	errorStats                    errorStats // INFO errorstats (info_shards.go)
 }
 
 // batch accounts one client batch of n commands.

@@ -189,7 +189,7 @@ func TestMultiKeyCommands(t *testing.T) {
 
 func TestScanEveryKeyOnce(t *testing.T) {
 	rs := shards(t, 3)
-	c := client(t, startProxy(t, rs, nil))
+	c := client(t, startProxy(t, rs, allow("keys")))
 	const n = 10000
 	pipe := c.Pipeline()
 	for i := 0; i < n; i++ {
@@ -416,7 +416,7 @@ func TestConcurrentClientsKeepOrder(t *testing.T) {
 
 func TestLocalAndFanoutCommands(t *testing.T) {
 	rs := shards(t, 3)
-	p := startProxy(t, rs, nil)
+	p := startProxy(t, rs, allow("flushdb"))
 	c := client(t, p)
 	check := func(name string, got any, err error, want any) {
 		t.Helper()
@@ -475,7 +475,7 @@ func TestLocalAndFanoutCommands(t *testing.T) {
 		t.Fatalf("HELLO 2 = %v %v", hello, err)
 	}
 	// Refused and not-yet-supported commands keep the connection open.
-	for _, cmd := range [][]any{{"SHUTDOWN"}, {"DEBUG", "SLEEP", "0"}, {"CONFIG", "SET", "save", ""}, {"MONITOR"}, {"CLUSTER", "INFO"}, {"MOVE", "k", "1"}} {
+	for _, cmd := range [][]any{{"SHUTDOWN"}, {"DEBUG", "SLEEP", "0"}, {"CONFIG", "REWRITE"}, {"MONITOR"}, {"CLUSTER", "INFO"}, {"MOVE", "k", "1"}} {
 		err := c.Do(ctx(), cmd...).Err()
 		if err == nil || !strings.Contains(err.Error(), "is not supported by the proxy") {
 			t.Fatalf("%v: %v", cmd, err)
@@ -548,7 +548,8 @@ func TestRedisAuthAndDB(t *testing.T) {
 		pc.RedisAuth = "s3cret"
 		pc.RedisDB = 3
 	})
-	c := client(t, p)
+	// nutcracker compatibility: clients authenticate with redis_auth.
+	c := clientAuth(t, p, "", "s3cret")
 	if err := c.Set(ctx(), "in-db-3", "v", 0).Err(); err != nil {
 		t.Fatalf("SET through an authenticated pool: %v", err)
 	}
@@ -565,7 +566,7 @@ func TestRedisAuthAndDB(t *testing.T) {
 	}
 	// A wrong password is a clear error for the clients, not a hang.
 	bad := startProxy(t, []*testenv.Redis{r}, func(pc *config.Pool) { pc.RedisAuth = "wrong" })
-	err := client(t, bad).Get(ctx(), "in-db-3").Err()
+	err := clientAuth(t, bad, "", "wrong").Get(ctx(), "in-db-3").Err()
 	if err == nil || !strings.Contains(err.Error(), "unavailable") || !strings.Contains(err.Error(), "WRONGPASS") {
 		t.Fatalf("GET with a wrong redis_auth: %v", err)
 	}

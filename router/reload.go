@@ -40,6 +40,9 @@ func (p *Proxy) reload(cfg *config.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if err := CheckConfig(cfg); err != nil { // ACL rules, command names: file:line
+		return err
+	}
 	var errs []error
 	byName := map[string]*config.Pool{}
 	for _, pc := range cfg.Pools {
@@ -152,6 +155,16 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("cluster_refresh_interval", cur.ClusterRefreshInterval != next.ClusterRefreshInterval)
 	add("read_from_replicas", cur.ReadFromReplicas != next.ReadFromReplicas)
 	add("max_redirects", cur.MaxRedirects != next.MaxRedirects)
+	add("proto_max_bulk_len", cur.ProtoMaxBulkLen != next.ProtoMaxBulkLen)
+	add("client_query_buffer_limit", cur.ClientQueryBufferLimit != next.ClientQueryBufferLimit)
+	add("proto_inline_max_size", cur.ProtoInlineMaxSize != next.ProtoInlineMaxSize)
+	add("client_idle_timeout", cur.ClientIdleTimeout != next.ClientIdleTimeout)
+	add("shutdown_timeout", cur.ShutdownTimeout != next.ShutdownTimeout)
+	add("client_output_buffer_limit", cur.OutputLimitNormal != next.OutputLimitNormal || cur.OutputLimitPubsub != next.OutputLimitPubsub)
+	add("client_write_timeout", cur.ClientWriteTimeout != next.ClientWriteTimeout)
+	add("pinned_connections", cur.PinnedConnections != next.PinnedConnections)
+	add("redis_username", cur.RedisUsername != next.RedisUsername)
+	add("requirepass/users/deny_commands/allow_commands", !cur.Access.SameClientPolicy(&next.Access))
 	if cur.Mode == config.ModeCluster {
 		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool { return a.Addr == b.Addr }))
 	}

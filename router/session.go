@@ -1,6 +1,8 @@
 package router
 
 import (
+	"runtime"
+
 	"github.com/tidwall/redcon"
 
 	"github.com/shardproxy/shardproxy/backend"
@@ -34,13 +36,15 @@ type item struct {
 }
 
 // Session is the proxy side of one client connection. It is used by the
-// connection's goroutine only; nothing in it is shared.
+// connection's goroutine only, except its writer (safe for pushes from any
+// goroutine) and its pinned connections (guarded by their own lock).
 //
 // A batch is the commands redcon parsed from one read: every routed command
 // becomes a backend request grouped by server, the groups are enqueued, and
-// the replies are written back in command order before the next read.
-// Requests, items and buffers are kept between batches, so a steady stream of
-// batches allocates little.
+// the replies are written back in command order, each as soon as it and
+// every one before it are complete, before the next read. Requests, items
+// and buffers are kept between batches, so a steady stream of batches
+// allocates little.
 type Session struct {
 	p     *Pool
 	topo  topology   // the pool's topology for the current batch
@@ -64,6 +68,15 @@ type Session struct {
 	elems  [][]byte       // merge scratch
 	askBuf []byte         // ASKING + command, for ASK redirects
 	quit   bool
+
+	w       *clientWriter // the client's output
+	wbuf    []byte        // replies assembled for the next write to w
+	written int           // items of the batch whose reply is in wbuf or sent
+	counted int           // items of the batch whose metrics are recorded
+
+	pins pinSet // dedicated backend connections
+
+	auth sessionAuth // the authenticated user (auth.go)
 }
 
 // group is the requests of one batch for one server.
@@ -75,7 +88,17 @@ type group struct {
 func newSession(p *Pool, id int64) *Session {
 	// Everything else is allocated on first use: an idle client costs the
 	// proxy little beyond redcon's own buffers.
-	return &Session{p: p, id: id, hint: int(id)}
+	return &Session{p: p, id: id, hint: int(id), pins: pinSet{max: p.cfg.PinnedConnections},
+		auth: sessionAuth{user: p.access.initial()}}
+}
+
+// close releases what the session holds once its client has gone: its
+// pinned connections and its writer (waiting for its flusher).
+func (s *Session) close() {
+	s.pins.closeAll()
+	if s.w != nil {
+		s.w.close()
+	}
 }
 
 // serve runs one batch: first plus the rest of the pipeline redcon holds.
@@ -95,8 +118,9 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 	}
 	s.p.stats.batch(len(s.items))
 	s.dispatch()
-	s.write(conn)
+	s.write()
 	if s.quit {
+		s.w.drain() // +OK first, as Redis does
 		conn.Close()
 	}
 	s.trim()
@@ -115,15 +139,24 @@ func (s *Session) trim() {
 	if cap(s.elems) > keep/16 {
 		s.elems = nil
 	}
+	if cap(s.wbuf) > keep {
+		s.wbuf = nil
+	}
 	if len(s.reqs) > 4096 {
 		s.reqs, s.srvOf = nil, nil
 	}
+	// Reply buffers are kept for reuse up to a budget per session, not per
+	// request: a batch of 2,000 GETs of 100 KB values must not leave 200 MB
+	// behind, out of reach of the output buffer limit.
+	budget := keep * 4
 	for _, r := range s.reqs[:min(s.used, len(s.reqs))] {
 		if cap(r.Buf) > keep {
 			r.Buf = nil
 		}
-		if cap(r.Reply) > keep {
+		if c := cap(r.Reply); c > budget {
 			r.Reply = nil
+		} else {
+			budget -= c
 		}
 	}
 }
@@ -131,7 +164,9 @@ func (s *Session) trim() {
 // request returns the next reusable request of the batch.
 func (s *Session) request() (*backend.Request, int) {
 	if s.used == len(s.reqs) {
-		s.reqs = append(s.reqs, backend.NewRequest())
+		r := backend.NewRequest()
+		r.Sink = s.w // replies count against the client's output limit
+		s.reqs = append(s.reqs, r)
 		s.srvOf = append(s.srvOf, nil)
 	}
 	r := s.reqs[s.used]
@@ -170,6 +205,9 @@ func (s *Session) send(srv *backend.Server, r *backend.Request, idx int) {
 // result for the metrics, decided by whoever made the reply.
 func (s *Session) localItem(ci *command.Info, start int64, lo int, res result) {
 	s.items = append(s.items, item{kind: itemLocal, ci: ci, lo: lo, hi: len(s.out), res: res, start: start})
+	if lo < len(s.out) && s.out[lo] == '-' {
+		s.p.stats.errorStats.add(s.out[lo+1:]) // INFO errorstats
+	}
 }
 
 // errorItem records an error reply that Redis itself would give (unknown
@@ -195,6 +233,12 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) {
 	if ci == nil {
 		s.errorItem(nil, start, errText)
 		return
+	}
+	if v := s.auth.user.verdict[ci.Index()]; v != vAllow {
+		if msg := s.checkAccess(v, ci, args); msg != "" {
+			s.errorItem(ci, start, msg)
+			return
+		}
 	}
 	class, reply := ci.Classify(args)
 	switch class {
@@ -336,7 +380,8 @@ func (s *Session) addFanout(ci *command.Info, raw []byte, args [][]byte, start i
 	for _, srv := range all {
 		s.forward(srv, raw)
 	}
-	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: op, start: start})
+	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: op, start: start,
+		extra: fanoutExtra(op, args)})
 }
 
 // dispatch enqueues each server's group on the session's connection to it.
@@ -357,48 +402,112 @@ func (s *Session) dispatch() {
 	s.groups = s.groups[:0]
 }
 
-// write waits for each item's requests in order and writes its reply.
-func (s *Session) write(conn redcon.Conn) {
+// write writes each item's reply in order, each as soon as it and every
+// one before it are complete: whenever the next item must be waited for,
+// the replies ready so far go out first (streaming), and a client that
+// pipelines against a slow shard sees the fast shard's replies at once. A
+// batch whose replies are all ready by the time they are needed (the
+// unpipelined client) costs one write.
+func (s *Session) write() {
+	s.written, s.counted = 0, 0
 	for i := range s.items {
 		it := &s.items[i]
 		var res result
 		switch it.kind {
 		case itemLocal:
 			b := s.out[it.lo:it.hi]
-			conn.WriteRaw(b)
+			s.wbuf = append(s.wbuf, b...)
 			res = it.res
 		case itemForward:
 			r := s.reqs[it.first]
-			r.Wait()
+			s.await(r)
 			s.settle(it.first)
 			if r.Err != nil {
-				conn.WriteError("ERR " + r.Err.Error())
+				s.wbuf = resp.AppendError(s.wbuf, "ERR "+r.Err.Error())
 				res = resultProxyError
 			} else {
-				conn.WriteRaw(r.Reply)
+				s.wbuf = append(s.wbuf, r.Reply...)
 				res = replyResult(r.Reply)
 			}
+			r.Release()
 		case itemMerge:
 			for j := it.first; j < it.first+it.n; j++ {
-				s.reqs[j].Wait()
+				s.await(s.reqs[j])
 				s.settle(j)
 			}
 			var b []byte
 			b, res = s.merge(it)
-			conn.WriteRaw(b)
+			s.wbuf = append(s.wbuf, b...)
+			for j := it.first; j < it.first+it.n; j++ {
+				s.reqs[j].Release()
+			}
 		}
 		it.res = res
+		s.written = i + 1
+		// Bound what waits here unaccounted: beyond this the writer takes
+		// it (and counts it against the client's limit).
+		if len(s.wbuf) >= flushAt {
+			s.flush()
+		}
 	}
-	// Every reply of the batch reaches the client with the one flush that
-	// follows, so one clock reading serves as every command's end time.
-	now := nanotime()
-	for i := range s.items {
-		it := &s.items[i]
-		s.p.stats.command(it.ci, it.res, it.start, now)
-	}
+	s.flush()
 	// Drop references to client memory and servers held by this batch.
 	for i, r := range s.reqs[:s.used] {
 		r.Wire = nil
 		s.srvOf[i] = nil
 	}
 }
+
+// flushAt is the size of assembled replies that the session hands to its
+// writer without waiting for the next item.
+const flushAt = 64 << 10
+
+// yieldsBeforeFlush is how many times await lets other goroutines run
+// before it sends the replies it holds and blocks.
+const yieldsBeforeFlush = 3
+
+// await waits for r, first sending the replies assembled so far if r is
+// not complete yet.
+func (s *Session) await(r *backend.Request) {
+	if r.TryWait() {
+		return
+	}
+	if len(s.wbuf) > 0 {
+		// Let the backend readers run first: they are likely in the middle
+		// of this batch's replies (another shard's arrive a moment later),
+		// and if r completes meanwhile one write carries more of them. A
+		// few yields cost microseconds; a slow shard still gets the replies
+		// before its own sent at once.
+		for i := 0; i < yieldsBeforeFlush; i++ {
+			runtime.Gosched()
+			if r.TryWait() {
+				return
+			}
+		}
+	}
+	s.flush()
+	r.Wait()
+}
+
+// flush hands the assembled replies to the writer and records the
+// metrics of their commands: each command ends when its reply is sent.
+func (s *Session) flush() {
+	if len(s.wbuf) > 0 {
+		s.w.write(s.wbuf)
+		s.wbuf = s.wbuf[:0]
+	}
+	if s.counted == s.written {
+		return
+	}
+	now := nanotime()
+	for i := s.counted; i < s.written; i++ {
+		it := &s.items[i]
+		s.p.stats.command(it.ci, it.res, it.start, now)
+	}
+	s.counted = s.written
+}
+
+// push writes b to the client from any goroutine, between batch replies:
+// the path of pub/sub messages and RESP3 pushes. It never blocks; a client
+// that does not read has b buffered up to its output limit.
+func (s *Session) push(b []byte) { s.w.write(b) }

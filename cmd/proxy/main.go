@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/metrics"
@@ -22,13 +25,17 @@ var version = "dev"
 
 func main() {
 	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, stop))
 }
 
 // run is the whole program: it parses args, serves until a signal arrives on
 // stop and returns the exit status: 0 on success, 1 when the configuration
 // is invalid or serving fails, 2 for bad flags.
+//
+// Signals: SIGHUP reloads the configuration, SIGUSR1 reopens the -o log
+// file (nutcracker uses SIGHUP for that; here SIGHUP keeps meaning reload),
+// SIGINT and SIGTERM stop the proxy.
 func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	fs := flag.NewFlagSet("shardproxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -41,7 +48,10 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 		pprof         = fs.Bool("pprof", false, "serve /debug/pprof/ on the metrics address")
 		procs         = fs.Int("procs", 0, "CPUs the proxy may run Go code on at once (GOMAXPROCS); 0 keeps Go's default, all CPUs")
+		healthcheck   = fs.String("healthcheck", "", "GET this URL (e.g. http://127.0.0.1:9122/healthz) and exit 0 on 200, else 1; for container HEALTHCHECKs in images without curl")
 	)
+	var nc ncFlags
+	nc.register(fs, confPath, testOnly)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -52,10 +62,18 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		fmt.Fprintf(stderr, "shardproxy: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if *showVersion {
+	if *showVersion || nc.version {
 		fmt.Fprintf(stdout, "shardproxy %s (%s)\n", version, runtime.Version())
 		return 0
 	}
+	if *healthcheck != "" {
+		return checkHealth(*healthcheck, stdout, stderr)
+	}
+	if nc.describeStats {
+		describeStats(stdout)
+		return 0
+	}
+	set := setFlags(fs)
 	if *procs < 0 {
 		fmt.Fprintf(stderr, "shardproxy: bad --procs %d: want 0 (all CPUs) or more\n", *procs)
 		return 2
@@ -66,12 +84,32 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		// the README's performance notes.
 		runtime.GOMAXPROCS(*procs)
 	}
-	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if anySet(set, "v", "verbose", "verbosity") {
+		if set["log-level"] {
+			fmt.Fprintln(stderr, "shardproxy: -v and --log-level both given: use one")
+			return 2
+		}
+		lv, err := verbosityLevel(nc.verbosity)
+		if err != nil {
+			fmt.Fprintln(stderr, "shardproxy:", err)
+			return 2
+		}
+		*logLevel = lv
+	}
+	// Check the log flags before anything else happens.
+	if _, err := newLogger(io.Discard, *logLevel, *logFormat); err != nil {
+		fmt.Fprintln(stderr, "shardproxy:", err)
+		return 2
+	}
+	statsAddr, statsInterval, err := nc.statsListen(set)
 	if err != nil {
 		fmt.Fprintln(stderr, "shardproxy:", err)
 		return 2
 	}
 	cfg, err := config.Load(*confPath)
+	if err == nil {
+		err = router.CheckConfig(cfg) // ACL users and command names
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "shardproxy: configuration file '%s' syntax is invalid:\n%v\n", *confPath, err)
 		return 1
@@ -80,32 +118,101 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		fmt.Fprintf(stdout, "shardproxy: configuration file '%s' syntax is ok\n", *confPath)
 		return 0
 	}
+	ready := daemonChild()
+	if nc.daemonize && ready == nil {
+		return daemonize(args, stderr)
+	}
+	// fail reports a start-up failure to the log and, for a daemon child,
+	// to the waiting parent.
+	var log *slog.Logger
+	fail := func(msg string, err error, attrs ...any) int {
+		log.Error(msg, append(attrs, "err", err)...)
+		notifyReady(ready, fmt.Errorf("%s: %w", msg, err))
+		return 1
+	}
+
+	logOut := stderr
+	var lf *logFile
+	if nc.output != "" && nc.output != "stderr" {
+		if lf, err = openLogFile(nc.output); err != nil {
+			fmt.Fprintln(stderr, "shardproxy:", err)
+			notifyReady(ready, err)
+			return 1
+		}
+		defer lf.Close()
+		logOut = lf
+	}
+	log, _ = newLogger(logOut, *logLevel, *logFormat)
+	logIgnored(log, set)
+
 	m := metrics.New(version, runtime.Version())
 	p, err := router.New(cfg, router.Options{Version: version, Logger: log, Metrics: m})
 	if err != nil {
-		log.Error("start failed", "err", err)
-		return 1
+		return fail("start failed", err)
 	}
 	ms, err := serveMetrics(p, m, *metricsListen, *pprof, log)
 	if err != nil {
 		p.Close()
-		log.Error("metrics listener failed", "addr", *metricsListen, "err", err)
-		return 1
+		return fail("metrics listener failed", err, "addr", *metricsListen)
 	}
 	defer ms.Close()
-	logStartup(log, cfg, p, ms.Addr(), *pprof)
+	if statsAddr != "" {
+		host, _ := os.Hostname()
+		ss, err := metrics.ServeTwemproxyStats(statsAddr, statsInterval, m,
+			metrics.StatsInfo{Source: host, Version: version, Started: time.Now()}, log)
+		if err != nil {
+			p.Close()
+			return fail("stats listener failed", err, "addr", statsAddr)
+		}
+		defer ss.Close()
+		statsAddr = ss.Addr()
+	}
+	if nc.pidFile != "" {
+		remove, err := writePidFile(nc.pidFile)
+		if err != nil {
+			p.Close()
+			return fail("start failed", err, "pid_file", nc.pidFile)
+		}
+		defer remove()
+	}
+	logStartup(log, cfg, p, ms.Addr(), statsAddr, *pprof)
+	notifyReady(ready, nil)
 
+	// The signal loop and a graceful shutdown it starts end before run
+	// returns: Serve returns once the proxy is closed, and both are
+	// waited for.
+	var bg sync.WaitGroup
+	defer bg.Wait()
 	done := make(chan struct{})
 	defer close(done)
+	bg.Add(1)
 	go func() {
+		defer bg.Done()
+		draining := false
 		for {
 			select {
 			case sig := <-stop:
-				if sig == syscall.SIGHUP {
+				switch sig {
+				case syscall.SIGHUP:
 					reload(log, p, *confPath)
 					continue
+				case syscall.SIGUSR1:
+					reopenLog(log, lf)
+					continue
 				}
-				log.Info("shutting down", "signal", sig.String())
+				if !draining {
+					// First SIGTERM/SIGINT: /readyz turns 503 now;
+					// clients are drained, then the proxy stops.
+					draining = true
+					log.Info("shutting down: draining clients (a second signal stops at once)", "signal", sig.String())
+					bg.Add(1)
+					go func() {
+						defer bg.Done()
+						p.Shutdown()
+					}()
+					continue
+				}
+				log.Warn("second signal: stopping at once", "signal", sig.String())
 				p.Close()
 				return
 			case <-done:
@@ -118,6 +225,19 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		return 1
 	}
 	return 0
+}
+
+// reopenLog reopens the -o log file on SIGUSR1 (after logrotate moved it).
+func reopenLog(log *slog.Logger, lf *logFile) {
+	if lf == nil {
+		log.Info("SIGUSR1: no log file to reopen (logging to stderr)")
+		return
+	}
+	if err := lf.Reopen(); err != nil {
+		log.Error("log file not reopened", "file", lf.path, "err", err)
+		return
+	}
+	log.Info("log file reopened", "file", lf.path)
 }
 
 // reload re-reads the configuration file on SIGHUP and applies what can
@@ -137,7 +257,7 @@ func reload(log *slog.Logger, p *router.Proxy, path string) {
 
 // logStartup logs the start-up summary: one line per pool, then one for
 // the process.
-func logStartup(log *slog.Logger, cfg *config.Config, p *router.Proxy, metricsAddr string, pprof bool) {
+func logStartup(log *slog.Logger, cfg *config.Config, p *router.Proxy, metricsAddr, statsAddr string, pprof bool) {
 	for i, pool := range p.Pools() {
 		pc := cfg.Pools[i] // router.New keeps the configuration's order
 		up := 0
@@ -150,7 +270,7 @@ func logStartup(log *slog.Logger, cfg *config.Config, p *router.Proxy, metricsAd
 			"distribution", pc.Distribution, "hash", pc.Hash, "servers", len(pool.Servers()), "servers_up", up)
 	}
 	log.Info("shardproxy started", "version", version, "go", runtime.Version(), "pid", os.Getpid(),
-		"config", cfg.File, "metrics", metricsAddr, "pprof", pprof)
+		"config", cfg.File, "metrics", metricsAddr, "stats", statsAddr, "pprof", pprof)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -166,4 +286,22 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+}
+
+// checkHealth is --healthcheck: one GET with a short timeout.
+func checkHealth(url string, stdout, stderr io.Writer) int {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintln(stderr, "shardproxy: healthcheck:", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "shardproxy: healthcheck: %s: %s\n%s", url, resp.Status, body)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s", body)
+	return 0
 }

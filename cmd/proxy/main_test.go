@@ -69,6 +69,7 @@ func TestFlags(t *testing.T) {
 	good := writeFile(t, "good.yml", "alpha:\n  listen: 127.0.0.1:0\n  redis: true\n  servers:\n    - 127.0.0.1:7001:1 s1\n")
 	bad := writeFile(t, "bad.yml", "alpha:\n  listen: 127.0.0.1:0\n  redis: true\n  hash: fnv9\n  servers:\n    - 127.0.0.1:7001:1 s1\n  tiemout: 100\n")
 	missing := filepath.Join(t.TempDir(), "missing.yml")
+	badACL := writeFile(t, "acl.yml", "alpha:\n  redis: true\n  servers:\n    - 127.0.0.1:7001:1 s1\n  users:\n    - alice on +nosuch\n")
 	for _, tc := range []struct {
 		name       string
 		args       []string
@@ -84,6 +85,9 @@ func TestFlags(t *testing.T) {
 			bad + ":4: alpha.hash: ",
 			bad + ":7: alpha.tiemout: ",
 		}, true},
+		{"check-bad-acl", []string{"-t", "-c", badACL}, 1, nil, []string{
+			badACL + `:6: alpha.users: user alice: rule "+nosuch": Unknown command or category name in ACL`,
+		}, true},
 		{"check-missing", []string{"-t", "-c", missing}, 1, nil, []string{missing}, true},
 		{"serve-bad-config", []string{"-c", bad, "--metrics-listen", ""}, 1, nil, []string{bad + ":4: alpha.hash: "}, true},
 		{"bad-log-level", []string{"--log-level", "loud", "-t", "-c", good}, 2, nil, []string{`bad --log-level "loud"`}, true},
@@ -91,6 +95,15 @@ func TestFlags(t *testing.T) {
 		{"unknown-flag", []string{"--nosuch"}, 2, nil, []string{"flag provided but not defined: -nosuch"}, true},
 		{"extra-argument", []string{"-c", good, "extra"}, 2, nil, []string{`unexpected argument "extra"`}, true},
 		{"help", []string{"-h"}, 0, nil, []string{"-metrics-listen", "-pprof", "-log-format"}, true},
+		// nutcracker's command line.
+		{"nutcracker-version", []string{"-V"}, 0, []string{"shardproxy dev ("}, nil, false},
+		{"nutcracker-long-options", []string{"--test-conf", "--conf-file=" + good, "--verbose=7", "--mbuf-size=512", "-e"}, 0, []string{"syntax is ok"}, nil, false},
+		{"describe-stats", []string{"-D"}, 0, []string{"pool stats:", "client_eof", "server stats:", "server_ejected_at", "out_queue_bytes"}, nil, false},
+		{"verbosity-and-log-level", []string{"-v", "7", "--log-level", "info", "-t", "-c", good}, 2, nil, []string{"-v and --log-level both given"}, true},
+		{"bad-verbosity", []string{"-v", "12", "-t", "-c", good}, 2, nil, []string{"bad -v 12: want 0..11"}, true},
+		{"bad-stats-interval", []string{"-i", "0", "-t", "-c", good}, 2, nil, []string{"bad -i 0"}, true},
+		{"bad-stats-port", []string{"-s", "70000", "-t", "-c", good}, 2, nil, []string{"bad -s 70000"}, true},
+		{"daemon-bad-config", []string{"-d", "-c", bad}, 1, nil, []string{bad + ":4: alpha.hash: "}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr syncBuffer
@@ -332,7 +345,8 @@ func TestServe(t *testing.T) {
 	slices.Sort(msgs)
 	want := []string{
 		"INFO backend up shard1", "INFO backend up shard2", "INFO backend up shard2",
-		"INFO pool serving <nil>", "INFO shardproxy started <nil>", "INFO shutting down <nil>",
+		"INFO clients drained <nil>", "INFO pool serving <nil>", "INFO shardproxy started <nil>",
+		"INFO shutting down: draining clients (a second signal stops at once) <nil>",
 		"WARN backend down shard2",
 	}
 	if !slices.Equal(msgs, want) {

@@ -46,8 +46,12 @@ func serveMetrics(p *router.Proxy, m *metrics.Metrics, addr string, pprof bool, 
 }
 
 // ready reports whether every pool can serve every key; when not, the
-// detail names what is missing, one pool per line.
+// detail names what is missing, one pool per line. A proxy shutting down
+// is not ready, so that a load balancer stops sending it clients.
 func ready(p *router.Proxy) (bool, string) {
+	if p.Draining() {
+		return false, "shutting down"
+	}
 	var missing []string
 	for _, pool := range p.Pools() {
 		if ok, detail := pool.Ready(); !ok {

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # ensure-deps.sh: make sure the system packages that the tests and the local
 # sandbox need are installed (redis-server, redis-cli, redis-benchmark,
-# redis-sentinel, nutcracker, prometheus, promtool).
+# redis-sentinel, nutcracker, prometheus, promtool), with the client runtimes
+# of the compatibility matrix (internal/compat: redis-py, redis-rb, hiredis
+# and a C compiler, Node.js with npm) and the deployment checks' tools
+# (systemd-analyze, podman with runc, the CA bundle copied into the image).
+#
+# Node.js: nodejs and npm come from Debian only when node or npm is missing,
+# so an installation from elsewhere (NodeSource's nodejs, which conflicts
+# with Debian's npm) is kept.
 #
 # Idempotent: does nothing when every binary is present. Otherwise, as root,
 # runs apt-get update and installs the Debian packages without letting their
@@ -15,9 +22,20 @@ set -euo pipefail
 # nutcracker lives in /usr/sbin, often missing from a non-root PATH.
 export PATH="$PATH:/usr/sbin:/sbin"
 
-PACKAGES=(redis-server redis-tools redis-sentinel nutcracker prometheus)
-# binary:package that provides it
+PACKAGES=(redis-server redis-tools redis-sentinel nutcracker prometheus
+	python3-redis ruby-redis libhiredis-dev gcc libc6-dev systemd podman runc ca-certificates)
+# binary:package that provides it; an absolute path names a file instead of
+# a command (a library or a header; a glob matches any version).
 BINARIES=(
+	/usr/lib/python3/dist-packages/redis/__init__.py:python3-redis
+	/usr/share/rubygems-integration/all/gems/redis-*/lib/redis.rb:ruby-redis
+	/usr/include/hiredis/hiredis.h:libhiredis-dev
+	ruby:ruby-redis
+	cc:gcc
+	systemd-analyze:systemd
+	podman:podman
+	runc:runc
+	/etc/ssl/certs/ca-certificates.crt:ca-certificates
 	redis-server:redis-server
 	redis-cli:redis-tools
 	redis-benchmark:redis-tools
@@ -38,10 +56,24 @@ case "${1:-}" in
 	;;
 esac
 
+# present NAME: a command on PATH, or an existing file for an absolute path.
+present() {
+	if [[ $1 == /* ]]; then
+		compgen -G "$1" >/dev/null
+	else
+		command -v "$1" >/dev/null 2>&1
+	fi
+}
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	PACKAGES+=(nodejs npm)
+	BINARIES+=(node:nodejs npm:npm)
+fi
+
 missing=()
 for entry in "${BINARIES[@]}"; do
 	bin=${entry%%:*}
-	if ! command -v "$bin" >/dev/null 2>&1; then
+	if ! present "$bin"; then
 		missing+=("$bin (package ${entry#*:})")
 	fi
 done
@@ -94,7 +126,7 @@ done
 
 for entry in "${BINARIES[@]}"; do
 	bin=${entry%%:*}
-	if ! command -v "$bin" >/dev/null 2>&1; then
+	if ! present "$bin"; then
 		echo "ensure-deps: $bin still missing after installing ${PACKAGES[*]}" >&2
 		exit 1
 	fi

@@ -23,6 +23,14 @@ func killGroup(pid int) error {
 	return p.Kill()
 }
 
+// signalGroup can only kill.
+func signalGroup(pid int, sig syscall.Signal) error {
+	if sig == syscall.SIGKILL {
+		return killGroup(pid)
+	}
+	return errors.New("signals are not supported on " + runtime.GOOS)
+}
+
 var errNoPause = errors.New("pausing a process is not supported on " + runtime.GOOS)
 
 func stopGroup(int) error { return errNoPause }

@@ -13,3 +13,5 @@ func killGroup(pid int) error { return syscall.Kill(-pid, syscall.SIGKILL) }
 func stopGroup(pid int) error { return syscall.Kill(-pid, syscall.SIGSTOP) }
 
 func contGroup(pid int) error { return syscall.Kill(-pid, syscall.SIGCONT) }
+
+func signalGroup(pid int, sig syscall.Signal) error { return syscall.Kill(-pid, sig) }

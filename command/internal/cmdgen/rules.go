@@ -52,7 +52,11 @@ func proxyRules() map[string]rule {
 		"quit":           local(),
 		"select":         local(),
 		"hello":          local(),
-		"auth":           local(), // no proxy password yet: Redis's "no password configured" error
+		"auth":           local(), // the pool's users (requirepass, users)
+		"acl|whoami":     local(),
+		"acl|cat":        local(),
+		"acl|list":       local(),
+		"acl|users":      local(),
 		"time":           local(),
 		"info":           local(),
 		"command":        local(),
@@ -81,6 +85,15 @@ func proxyRules() map[string]rule {
 		"function|list":    fanout("MergeSame"),
 		"function|dump":    fanout("MergeSame"),
 		"function|stats":   fanout("MergeSame"),
+
+		// Admin commands, every shard; denied by default (deny_commands).
+		"config|set":       fanout("MergeEach"),
+		"config|resetstat": fanout("MergeEach"),
+		"slowlog|get":      fanout("MergeSlow"),
+		"slowlog|len":      fanout("MergeSum"),
+		"slowlog|reset":    fanout("MergeEach"),
+		"script|kill":      fanout("MergeAny"),
+		"function|kill":    fanout("MergeAny"),
 
 		// Split by shard and merged.
 		"mget":   split("MergeArray", 1),
@@ -130,14 +143,11 @@ func proxyRules() map[string]rule {
 		"shutdown":            refused(whyAdmin),
 		"debug":               refused(whyAdmin),
 		"monitor":             refused("MONITOR would watch one backend, not the proxy"),
-		"config|set":          refused(whyAdmin),
 		"config|rewrite":      refused(whyAdmin),
-		"config|resetstat":    refused(whyAdmin),
 		"save":                refused(whyAdmin),
 		"bgsave":              refused(whyAdmin),
 		"bgrewriteaof":        refused(whyAdmin),
 		"lastsave":            refused(whyAdmin),
-		"slowlog|*":           refused(whyAdmin),
 		"latency|*":           refused(whyAdmin),
 		"memory|doctor":       refused(whyAdmin),
 		"memory|malloc-stats": refused(whyAdmin),
@@ -153,9 +163,7 @@ func proxyRules() map[string]rule {
 		"client|pause":        refused(whyClients),
 		"client|unpause":      refused(whyClients),
 		"client|unblock":      refused(whyClients),
-		"script|kill":         refused(whyScriptRun),
 		"script|debug":        refused(whyScriptRun),
-		"function|kill":       refused(whyScriptRun),
 		"replicaof":           refused(whyRepl),
 		"slaveof":             refused(whyRepl),
 		"sync":                refused(whyRepl),

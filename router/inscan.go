@@ -1,0 +1,343 @@
+package router
+
+import (
+	"math"
+)
+
+// inputLimits are a pool's limits on what one client may send, Redis's
+// limits under Redis's names (see config.Pool).
+type inputLimits struct {
+	maxBulk  int64 // proto-max-bulk-len
+	maxQuery int64 // client-query-buffer-limit: bytes of one command held
+	maxLine  int64 // PROTO_INLINE_MAX_SIZE: an unfinished inline or length line
+}
+
+// bigArg is the payload size from which the guard lets a command that is
+// still arriving through to redcon (Redis's PROTO_MBULK_BIG_ARG): below it
+// the guard holds the command back until it is whole, so that redcon, which
+// re-parses an unfinished command from its start on every read, parses a
+// command of many small arguments once.
+const bigArg = 32 << 10
+
+// Scanner states.
+const (
+	sStart    = iota // at a command boundary
+	sInline          // inside an inline command, until '\n'
+	sCount           // in "*<count>", until '\r'
+	sBulkHdr         // expecting the first byte of "$<len>"
+	sBulkLen         // in a bulk header line, until '\r'
+	sLF              // the byte after a length line's '\r'
+	sBulkData        // in a bulk payload
+	sBulkCR          // the two bytes after a payload
+	sBulkLF
+)
+
+// scanVerdict is the outcome of a scan.
+type scanVerdict uint8
+
+const (
+	vOK        scanVerdict = iota
+	vProtocol              // a protocol error: reply with msg, then close
+	vQueryBuff             // the query buffer limit: close without a reply, as Redis does
+)
+
+// scanner follows a client's byte stream with the rules of Redis 7.0's
+// processInlineBuffer and processMultibulkBuffer, so that every frame Redis
+// refuses is refused here with Redis's text, and every frame Redis accepts
+// reaches redcon in a form redcon accepts too. It looks at each byte once,
+// across reads, and skips bulk payloads without looking at them.
+//
+// Where redcon is stricter than Redis it rewrites the stream in place:
+// Redis takes the byte after a length line's '\r' and the two bytes after
+// a payload without checking them, so the scanner writes "\n" and "\r\n"
+// there; and it cuts out "*0" and "*-1" frames, which Redis ignores and
+// redcon refuses.
+type scanner struct {
+	lim    *inputLimits
+	unauth bool // Redis's stricter limits before AUTH (for client auth)
+
+	state uint8
+	after uint8 // state after sLF
+	drop  bool  // sLF ends a frame that is cut out
+
+	// The number of a length line, with string2ll's rules.
+	num   uint64
+	nch   int // characters seen after '*' or '$'
+	ndig  int
+	neg   bool
+	bad   bool
+	lead0 bool
+
+	q     uint8 // quoting state of an inline command
+	first byte  // first byte of a bulk header line
+	line  int64 // bytes of the unfinished line
+	args  int64 // bulks left in the multibulk
+	count int64 // bulks of the multibulk
+	skip  int64 // payload bytes left
+	cmd   int64 // bytes of the current command scanned in earlier scans
+	frame int   // where the current multibulk starts in the scanned buffer
+	msg   string
+}
+
+// scan scans b[from:] (b[:from] was scanned before and is still held).
+// It returns the new end of b (shorter when a frame was cut out), how far
+// it scanned, the offset just after the last command that ends in b (0 if
+// none), and a scanVerdict; for vProtocol, s.msg is the error text without
+// "ERR ".
+//
+// It stops before an inline command that follows other commands, and just
+// after an inline command: redcon must get an inline command alone, since
+// when it cannot split one (a quote inside an argument, which Redis
+// allows) it drops every command of its batch, and those before must be
+// answered.
+func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdict) {
+	end = len(b)
+	seg := from // bytes of the current command from here on are not in s.cmd yet
+	for i := from; i < end; i++ {
+		switch s.state {
+		case sStart:
+			switch b[i] {
+			case '*':
+				s.state, s.frame, s.line = sCount, i, 1
+				s.resetNum()
+			case '\n': // an empty inline line
+				last, seg = i+1, i+1
+			default:
+				if i > 0 {
+					return end, i, i, vOK
+				}
+				s.state, s.line = sInline, 0
+				i-- // sInline counts this byte
+			}
+		case sInline:
+			if b[i] != '\n' {
+				s.quote(b[i])
+				s.line++
+				break
+			}
+			if s.q != qOut && s.q != qClosed {
+				return end, i, last, s.fail("Protocol error: unbalanced quotes in request")
+			}
+			s.state, s.cmd, s.q = sStart, 0, qOut
+			return end, i + 1, i + 1, vOK
+		case sCount:
+			if b[i] != '\r' {
+				s.digit(b[i])
+				s.line++
+				break
+			}
+			n, ok := s.value()
+			switch {
+			case !ok || n > math.MaxInt32:
+				return end, i, last, s.fail("Protocol error: invalid multibulk length")
+			case n > 10 && s.unauth:
+				return end, i, last, s.fail("Protocol error: unauthenticated multibulk length")
+			case n <= 0:
+				s.drop = true
+			default:
+				s.args, s.count, s.after = n, n, sBulkHdr
+			}
+			s.state = sLF
+		case sBulkHdr:
+			s.first, s.state, s.line = b[i], sBulkLen, 1
+			s.resetNum()
+			if b[i] == '\r' {
+				i-- // an empty header line: judge it at once
+				s.line = 0
+			}
+		case sBulkLen:
+			if b[i] != '\r' {
+				s.digit(b[i])
+				s.line++
+				break
+			}
+			if s.first != '$' {
+				c := s.first
+				if c == '\r' || c == '\n' {
+					c = ' ' // Redis replaces newlines in error texts
+				}
+				return end, i, last, s.fail("Protocol error: expected '$', got '" + string(c) + "'")
+			}
+			n, ok := s.value()
+			switch {
+			case !ok || n < 0 || n > s.lim.maxBulk:
+				return end, i, last, s.fail("Protocol error: invalid bulk length")
+			case n > 16384 && s.unauth:
+				return end, i, last, s.fail("Protocol error: unauthenticated bulk length")
+			}
+			s.skip, s.after, s.state = n, sBulkData, sLF
+		case sLF:
+			b[i] = '\n'
+			if s.drop {
+				// Cut the frame out: Redis ignores "*0" and "*-1".
+				s.drop = false
+				cut := i + 1 - s.frame
+				copy(b[s.frame:], b[i+1:end])
+				end -= cut
+				i = s.frame - 1
+				s.state, s.cmd = sStart, 0
+				last, seg = s.frame, s.frame
+				break
+			}
+			s.state = s.after
+		case sBulkData:
+			n := min(int64(end-i), s.skip)
+			s.skip -= n
+			i += int(n) - 1
+			if s.skip == 0 {
+				s.state = sBulkCR
+			}
+		case sBulkCR:
+			b[i] = '\r'
+			s.state = sBulkLF
+		case sBulkLF:
+			b[i] = '\n'
+			s.args--
+			if s.args == 0 {
+				if s.cmd+int64(i+1-seg) > s.lim.maxQuery {
+					return end, i, last, vQueryBuff
+				}
+				s.state, s.cmd = sStart, 0
+				last, seg = i+1, i+1
+			} else {
+				s.state = sBulkHdr
+			}
+		}
+	}
+	if s.state == sStart {
+		return end, end, last, vOK
+	}
+	s.cmd += int64(end - seg)
+	if s.cmd > s.lim.maxQuery {
+		return end, end, last, vQueryBuff
+	}
+	if s.line > s.lim.maxLine {
+		// Redis judges an unfinished line when a read ends, as here.
+		switch s.state {
+		case sInline:
+			return end, end, last, s.fail("Protocol error: too big inline request")
+		case sCount:
+			return end, end, last, s.fail("Protocol error: too big mbulk count string")
+		case sBulkLen:
+			return end, end, last, s.fail("Protocol error: too big bulk count string")
+		}
+	}
+	return end, end, last, vOK
+}
+
+// passThrough reports whether an unfinished command may go to redcon in
+// pieces: inline commands (bounded by maxLine) and large payloads of
+// commands with few arguments. redcon walks the declared count on every
+// parse of an unfinished command, so "*2147483647" is never handed over
+// unfinished: it waits for the rest (and meets the query buffer limit).
+func (s *scanner) passThrough() bool {
+	return s.state == sInline || s.state == sBulkData && s.skip >= bigArg && s.count <= passThroughArgs
+}
+
+// passThroughArgs is the largest argument count of a command handed to
+// redcon unfinished.
+const passThroughArgs = 4096
+
+// shift tells the scanner that n bytes before the unscanned ones left the
+// buffer.
+func (s *scanner) shift(n int) { s.frame -= n }
+
+// Quoting states of an inline command, as Redis's sdssplitargs splits it.
+const (
+	qOut    = iota // outside quotes
+	qDQ            // in "..."
+	qDQEsc         // after a backslash in "..."
+	qSQ            // in '...'
+	qSQEsc         // after a backslash in '...'
+	qClosed        // just after a closing quote: a space or the end must follow
+	qBad           // a closing quote followed by something else
+)
+
+// quote follows sdssplitargs' quoting over one byte of an inline command;
+// only its scanVerdict matters (redcon splits the arguments).
+func (s *scanner) quote(c byte) {
+	switch s.q {
+	case qOut:
+		switch c {
+		case '"':
+			s.q = qDQ
+		case '\'':
+			s.q = qSQ
+		}
+	case qDQ:
+		switch c {
+		case '\\':
+			s.q = qDQEsc
+		case '"':
+			s.q = qClosed
+		}
+	case qDQEsc:
+		s.q = qDQ
+	case qSQ:
+		switch c {
+		case '\\':
+			s.q = qSQEsc
+		case '\'':
+			s.q = qClosed
+		}
+	case qSQEsc:
+		// Only \' is an escape in single quotes; otherwise the backslash
+		// is a character and c is read afresh.
+		s.q = qSQ
+		if c != '\'' {
+			s.quote(c)
+		}
+	case qClosed:
+		switch c {
+		case ' ', '\t', '\r', '\v', '\f':
+			s.q = qOut
+		default:
+			s.q = qBad
+		}
+	}
+}
+
+func (s *scanner) fail(msg string) scanVerdict {
+	s.msg = msg
+	return vProtocol
+}
+
+func (s *scanner) resetNum() {
+	s.num, s.nch, s.ndig, s.neg, s.bad, s.lead0 = 0, 0, 0, false, false, false
+}
+
+// digit adds one character of a length line's number.
+func (s *scanner) digit(c byte) {
+	switch {
+	case c == '-' && s.nch == 0:
+		s.neg = true
+	case c >= '0' && c <= '9':
+		if s.ndig == 0 && c == '0' {
+			s.lead0 = true
+		}
+		s.ndig++
+		if s.num > (math.MaxUint64-9)/10 {
+			s.bad = true
+		} else {
+			s.num = s.num*10 + uint64(c-'0')
+		}
+	default:
+		s.bad = true
+	}
+	s.nch++
+}
+
+// value returns the number of a length line with Redis's string2ll rules:
+// an optional '-', digits, no leading zero (so "-0" and "01" fail), no '+',
+// no space, within int64.
+func (s *scanner) value() (int64, bool) {
+	switch {
+	case s.bad || s.ndig == 0 || s.lead0 && (s.ndig > 1 || s.neg):
+		return 0, false
+	case s.neg && s.num <= 1<<63:
+		return -int64(s.num), true // -(1<<63) wraps to itself: math.MinInt64
+	case !s.neg && s.num <= math.MaxInt64:
+		return int64(s.num), true
+	}
+	return 0, false
+}
