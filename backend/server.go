@@ -384,26 +384,6 @@ func trimCRLF(b []byte) string {
 	return string(b)
 }
 
-// AppendArgs appends byte-slice args encoded as a RESP array of bulk strings.
-func AppendArgs(dst []byte, args [][]byte) []byte {
-	dst = append(dst, '*')
-	dst = strconv.AppendInt(dst, int64(len(args)), 10)
-	dst = append(dst, '\r', '\n')
-	for _, a := range args {
-		dst = AppendBulk(dst, a)
-	}
-	return dst
-}
-
-// AppendBulk appends one RESP bulk string.
-func AppendBulk(dst, b []byte) []byte {
-	dst = append(dst, '$')
-	dst = strconv.AppendInt(dst, int64(len(b)), 10)
-	dst = append(dst, '\r', '\n')
-	dst = append(dst, b...)
-	return append(dst, '\r', '\n')
-}
-
 // appendAuth appends AUTH [user] pass.
 func appendAuth(dst []byte, user, pass string) []byte {
 	if user != "" {

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/resp"
@@ -23,12 +22,12 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 	switch ci.Name() {
 	case "ping":
 		if len(args) > 1 {
-			s.out = backend.AppendBulk(s.out, args[1])
+			s.out = resp.AppendBulk(s.out, args[1])
 		} else {
 			s.out = resp.AppendSimple(s.out, "PONG")
 		}
 	case "echo":
-		s.out = backend.AppendBulk(s.out, args[1])
+		s.out = resp.AppendBulk(s.out, args[1])
 	case "quit":
 		s.out = resp.AppendSimple(s.out, "OK")
 		s.quit = true

@@ -344,12 +344,12 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 	for sub := 0; sub < n; sub++ {
 		r := s.reqs[first+sub]
 		r.Wire = resp.AppendArrayHeader(r.Buf[:0], 1+s.counts[sub]*step)
-		r.Wire = backend.AppendBulk(r.Wire, args[0])
+		r.Wire = resp.AppendBulk(r.Wire, args[0])
 	}
 	for i, k := 0, 1; i < nkeys; i, k = i+1, k+step {
 		r := s.reqs[first+int(s.routes[routeLo+i])]
 		for j := 0; j < step; j++ {
-			r.Wire = backend.AppendBulk(r.Wire, args[k+j])
+			r.Wire = resp.AppendBulk(r.Wire, args[k+j])
 		}
 	}
 	for sub := 0; sub < n; sub++ {
