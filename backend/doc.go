@@ -15,6 +15,16 @@
 // delays every request queued behind it on the same connection; the
 // per-request timeout bounds that delay.
 //
+// High availability for ring pools lives here too. A Sentinel watcher
+// follows master names and believes a new address only when a majority of
+// the configured sentinels report it (one lying or partitioned sentinel
+// cannot move a shard); SentinelShards keeps one Server per master name and
+// moves it to the new address in place (Server.SetAddr), so a hash ring
+// over the names never moves a key. Requests already written to the old
+// master are answered by it or fail; they are never retried, because a
+// write may have happened. An Ejector implements nutcracker's
+// auto_eject_hosts for cache pools.
+//
 // A Dedicated connection is the other kind: handed out by Server.Dedicate
 // to one client session (transactions, blocking commands, subscribers),
 // never shared, with no goroutines of its own (the session writes and reads

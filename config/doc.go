@@ -37,6 +37,8 @@
 //	                       0 = off; default 30000
 //	pinned_connections     dedicated backend connections one client may hold (transactions,
 //	                       blocking commands), >= 1; default 8
+//	max_blocking           clients of the pool blocked at once (BLPOP, XREAD BLOCK, ...), each
+//	                       on a backend connection of its own, >= 1; default 1000
 //	redis_username         ACL user of redis_auth on the backends (AUTH user pass)
 //	requirepass            the clients' default-user password
 //	users                  list of Redis ACL users for clients ("alice on #<sha256> ~k:* +@read")

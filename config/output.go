@@ -45,6 +45,10 @@ const DefaultClientWriteTimeout = 30 * time.Second
 // transaction or blocking command on, rarely more than a few.
 const DefaultPinnedConnections = 8
 
+// DefaultMaxBlocking is the default bound on a pool's clients blocked at
+// once (max_blocking).
+const DefaultMaxBlocking = 1000
+
 // outputLimits decodes client_output_buffer_limit: a mapping of class
 // (normal, pubsub) to "<hard> <soft> <soft seconds>" as Redis writes it.
 func (ps *parser) outputLimits(p *Pool, line int, v *yaml.Node) bool {
@@ -144,6 +148,9 @@ func (p *Pool) outputProblems(add func(key, format string, args ...any)) {
 	}
 	if p.OutputLimitNormal.Hard == 0 && p.OutputLimitNormal.Soft == 0 {
 		add("client_output_buffer_limit", "normal: no limit (0 0 0) would let a client that stops reading grow the proxy without bound; set a hard limit such as 256mb")
+	}
+	if p.MaxBlocking < 1 {
+		add("max_blocking", "must be >= 1, got %d", p.MaxBlocking)
 	}
 	if p.PinnedConnections < 1 {
 		add("pinned_connections", "must be >= 1, got %d", p.PinnedConnections)

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,21 +51,33 @@ type Pool struct {
 	version string
 	log     *slog.Logger
 	topo    atomic.Pointer[topoBox] // where keys live; swapped whole by Reload
-	ln      net.Listener
-	gl      *guardListener // ln, with the client-side limits
-	fds     *fdBudget      // shared by every pool of the proxy
-	started time.Time
-	nextID  atomic.Int64
-	stats   poolStats
-	m       *metrics.Pool
-	metrics *metrics.Metrics
-	stop    chan struct{} // closed by close
-	access  *poolAccess   // client users and command policy (acl.go)
+	// sentinel resolves the master names of a Sentinel-managed ring.
+	sentinel *backend.SentinelShards
+	// eject is the auto_eject_hosts state of a ring pool; nil when off.
+	eject *ejection
+	ln    net.Listener
+	gl    *guardListener // ln, with the client-side limits
+	fds   *fdBudget      // shared by every pool of the proxy
 
-	mu       sync.Mutex     // guards closing and the Add of wg
-	closing  bool           // close has begun: spawn starts nothing
-	wg       sync.WaitGroup // goroutines started by spawn; close waits for them
-	sessions sync.WaitGroup // one per accepted client; serve waits for them
+	tlsServer atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
+	tlsBack   *tls.Config                // towards the servers; nil for plain TCP
+	started   time.Time
+	nextID    atomic.Int64
+	stats     poolStats
+	m         *metrics.Pool
+	metrics   *metrics.Metrics
+	stop      chan struct{} // closed by close
+	access    *poolAccess   // client users and command policy (acl.go)
+
+	idle       idleSet      // dedicated connections kept for reuse (pin.go)
+	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
+	blocked    atomic.Int64 // clients in a blocking command, up to max_blocking
+	backendIDs sync.Map     // *backend.Dedicated -> its backend client id
+
+	mu      sync.Mutex     // guards closing and the Add of wg
+	closing bool           // close has begun: spawn starts nothing
+	wg      sync.WaitGroup // goroutines started by spawn; close waits for them
+	live    sync.WaitGroup // one per accepted client; serve waits for them
 
 	// onSession, set by tests before Serve, sees every new session.
 	onSession func(*Session)
@@ -112,7 +125,14 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		stop:    make(chan struct{}),
 	}
 	cluster := pc.Mode == config.ModeCluster
-	var err error
+	srvTLS, err := serverTLS(pc)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
+	p.tlsServer.Store(srvTLS)
+	if p.tlsBack, err = backendTLS(pc); err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
 	p.metrics = opts.Metrics
 	p.m, err = opts.Metrics.Pool(pc.Name, metrics.PoolOptions{
 		CommandNames:         command.Names(),
@@ -123,9 +143,15 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		return nil, fmt.Errorf("pool %s: metrics: %w", pc.Name, err)
 	}
 	p.stats.m = p.m
-	if cluster {
+	switch {
+	case cluster:
 		err = p.startCluster(opts)
-	} else {
+	case pc.SentinelManaged():
+		err = p.startSentinelRing()
+	default:
+		if pc.AutoEjectHosts {
+			p.eject = &ejection{pool: p}
+		}
 		err = p.startRing()
 	}
 	if err != nil {
@@ -139,6 +165,9 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		opts.Metrics.RemovePool(pc.Name)
 		return nil, fmt.Errorf("pool %s: listen %s: %w", pc.Name, pc.Listen, err)
 	}
+	if srvTLS != nil {
+		ln = p.listenTLS(ln)
+	}
 	p.gl = newGuardListener(ln, p)
 	p.ln = p.gl
 	return p, nil
@@ -151,11 +180,15 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Connections: p.cfg.ServerConnections,
 		Timeout:     p.cfg.Timeout,
 		Auth:        p.cfg.RedisAuth,
+		TLS:         p.tlsBack,
 		Username:    p.cfg.RedisUsername,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
-		Observer:    obs,
-		KeepAlive:   keepAlive(p.cfg.TCPKeepalive),
+		// Every connection is PINGed this often: it feeds Up, /readyz
+		// and INFO (and the Ejector's own checks share the period).
+		HealthInterval: p.cfg.HealthCheckInterval,
+		Observer:       obs,
+		KeepAlive:      keepAlive(p.cfg.TCPKeepalive),
 	}
 }
 
@@ -252,7 +285,7 @@ func (p *Pool) Ready() (bool, string) {
 func (p *Pool) serve() error {
 	p.spawn(p.sampleOps)
 	err := redcon.Serve(p.ln, p.handle, p.accept, p.closed)
-	p.sessions.Wait()
+	p.live.Wait()
 	return err
 }
 
@@ -288,8 +321,13 @@ func (p *Pool) close() {
 		p.ln.Close()
 	}
 	p.wg.Wait()
+	p.closeEjection()
+	p.idle.closeAll()
 	if t := p.topo.Load(); t != nil {
 		t.t.close()
+	}
+	if p.sentinel != nil {
+		p.sentinel.Close() // when the ring was never built
 	}
 }
 
@@ -313,15 +351,18 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 		nc = gc.Conn // the writer counts its bytes itself
 	}
 	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
+	s.nc = nc
+	p.register(s)
 	if guarded {
 		w := s.w
 		gc.refuseOut = func(b []byte) { w.write(b); w.drain() }
 		gc.busy = func() bool { return w.used.Load() > 0 || outClass(w.class.Load()) == outPubsub }
+		gc.unauthed = func() bool { return !s.authenticated() }
 	}
 	conn.SetContext(s)
 	// redcon runs the session's goroutine and calls closed when it ends;
 	// accept runs in Serve's goroutine, so this Add precedes serve's Wait.
-	p.sessions.Add(1)
+	p.live.Add(1)
 	if p.onSession != nil {
 		p.onSession(s)
 	}
@@ -330,11 +371,12 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 
 func (p *Pool) closed(conn redcon.Conn, err error) {
 	if s, ok := conn.Context().(*Session); ok {
+		p.sessions.Delete(s.id)
 		p.fds.put()
 		s.close()
 		p.stats.clients.Add(-1)
 		p.m.ClientConnections.Dec()
-		p.sessions.Done()
+		p.live.Done()
 	}
 }
 
@@ -354,6 +396,11 @@ func (p *Pool) sampleOps() {
 		case <-p.stop:
 			return
 		case <-t.C:
+			dedicated := 0
+			for _, s := range p.Servers() {
+				dedicated += s.Dedicated()
+			}
+			p.m.DedicatedConnections.Set(float64(dedicated))
 			now := p.stats.commands.Load()
 			p.stats.opsPerSec.Store(now - last)
 			last = now

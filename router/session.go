@@ -1,6 +1,8 @@
 package router
 
 import (
+	"net"
+
 	"runtime"
 
 	"github.com/tidwall/redcon"
@@ -74,9 +76,13 @@ type Session struct {
 	written int           // items of the batch whose reply is in wbuf or sent
 	counted int           // items of the batch whose metrics are recorded
 
-	pins pinSet // dedicated backend connections
-
-	auth sessionAuth // the authenticated user (auth.go)
+	pins  pinSet             // dedicated backend connections
+	auth  sessionAuth        // the authenticated user (auth.go)
+	keep  *backend.Dedicated // a clean pinned connection kept for reuse (pin.go)
+	tx    txState            // MULTI/WATCH (tx.go)
+	pub   sessionPub         // what CLIENT LIST shows of the session (clients.go)
+	nc    net.Conn           // the client's connection, watched while blocked
+	wrote []*backend.Server  // servers written to since the last WAIT
 }
 
 // group is the requests of one batch for one server.
@@ -95,6 +101,15 @@ func newSession(p *Pool, id int64) *Session {
 // close releases what the session holds once its client has gone: its
 // pinned connections and its writer (waiting for its flusher).
 func (s *Session) close() {
+	if s.keep != nil && !s.tx.multi && !s.tx.watching {
+		s.handBack(s.keep)
+		s.keep = nil
+	}
+	s.pins.mu.Lock()
+	for _, d := range s.pins.conns {
+		s.p.backendIDs.Delete(d)
+	}
+	s.pins.mu.Unlock()
 	s.pins.closeAll()
 	if s.w != nil {
 		s.w.close()
@@ -108,22 +123,47 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 	// a split and its merge must agree on the servers.
 	s.topo = s.p.topology()
 	s.redir = s.topo.redirector()
-	s.used, s.out, s.routes, s.items = 0, s.out[:0], s.routes[:0], s.items[:0]
-	s.add(first.Raw, first.Args, start)
-	for i := range rest {
-		if s.quit {
-			break
-		}
-		s.add(rest[i].Raw, rest[i].Args, start)
+	s.begin()
+	i := -1 // the command being added: first, then rest[i]
+	if s.tx.multi {
+		i = s.pinnedRun(first, rest, i, start)
 	}
-	s.p.stats.batch(len(s.items))
-	s.dispatch()
-	s.write()
+	for ; i < len(rest) && !s.quit; i++ {
+		cmd := first
+		if i >= 0 {
+			cmd = rest[i]
+		}
+		if s.add(cmd.Raw, cmd.Args, start) {
+			continue
+		}
+		// A command for the pinned path (tx.go): what came before it is
+		// answered first, then it and what follows run in order.
+		s.finish()
+		s.begin()
+		i = s.pinnedRun(first, rest, i, start) - 1
+	}
+	s.finish()
 	if s.quit {
 		s.w.drain() // +OK first, as Redis does
 		conn.Close()
 	}
 	s.trim()
+}
+
+// begin starts a batch (or the part of one after a pinned run).
+func (s *Session) begin() {
+	s.used, s.out, s.routes, s.items = 0, s.out[:0], s.routes[:0], s.items[:0]
+}
+
+// finish sends the batch's requests and writes its replies.
+func (s *Session) finish() {
+	if len(s.items) == 0 {
+		return
+	}
+	s.p.stats.batch(len(s.items))
+	s.lastCmd(s.items[len(s.items)-1].ci, s.items[0].start)
+	s.dispatch()
+	s.write()
 }
 
 // trim lets go of scratch space a rare huge batch left behind (a 100,000
@@ -227,17 +267,18 @@ func (s *Session) proxyErrorItem(ci *command.Info, start int64, msg string) {
 	s.localItem(ci, start, lo, resultProxyError)
 }
 
-// add classifies one command and turns it into an item.
-func (s *Session) add(raw []byte, args [][]byte, start int64) {
+// add classifies one command and turns it into an item. It returns false,
+// adding nothing, for a command that needs the pinned path.
+func (s *Session) add(raw []byte, args [][]byte, start int64) bool {
 	ci, errText := command.Lookup(args)
 	if ci == nil {
 		s.errorItem(nil, start, errText)
-		return
+		return true
 	}
 	if v := s.auth.user.verdict[ci.Index()]; v != vAllow {
 		if msg := s.checkAccess(v, ci, args); msg != "" {
 			s.errorItem(ci, start, msg)
-			return
+			return true
 		}
 	}
 	class, reply := ci.Classify(args)
@@ -251,12 +292,11 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) {
 	case command.ClassLocal:
 		s.addLocal(ci, args, start)
 	case command.ClassPinned:
-		// Until sessions pin backend connections: the stable text of the
-		// issue, without the table's reason.
-		s.proxyErrorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy yet")
+		return false
 	default: // command.ClassRefused: the table holds the error text with its reason
 		s.proxyErrorItem(ci, start, reply)
 	}
+	return true
 }
 
 // addKeyed routes a command whose keys must all live on one shard (one
@@ -289,6 +329,13 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 		s.proxyErrorItem(ci, start, errSlotDown)
 		return
 	}
+	if msg := fencedWrite(ci, srv); msg != "" {
+		s.proxyErrorItem(ci, start, msg)
+		return
+	}
+	if ci.Flags()&writeFlags != 0 {
+		s.noteWrite(srv) // for WAIT
+	}
 	idx := s.forward(srv, raw)
 	s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start})
 }
@@ -315,12 +362,19 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 		sub, ok := s.partOf[part]
 		if !ok {
 			srv := s.topo.server(part, ci, s.hint)
+			msg := fencedWrite(ci, srv)
 			if srv == nil {
 				s.topo.refresh()
+				msg = errSlotDown
+			}
+			if msg != "" {
 				s.used = first
 				s.routes = s.routes[:routeLo]
-				s.proxyErrorItem(ci, start, errSlotDown)
+				s.proxyErrorItem(ci, start, msg)
 				return
+			}
+			if ci.Flags()&writeFlags != 0 {
+				s.noteWrite(srv) // for WAIT
 			}
 			sub = uint16(len(s.counts))
 			s.partOf[part] = sub
@@ -378,6 +432,9 @@ func (s *Session) addFanout(ci *command.Info, raw []byte, args [][]byte, start i
 	first := s.used
 	all := s.topo.shards()
 	for _, srv := range all {
+		if ci.Flags()&writeFlags != 0 {
+			s.noteWrite(srv) // for WAIT
+		}
 		s.forward(srv, raw)
 	}
 	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: op, start: start,
@@ -422,6 +479,7 @@ func (s *Session) write() {
 			r := s.reqs[it.first]
 			s.await(r)
 			s.settle(it.first)
+			s.fenceMoved(it.ci, it.first)
 			if r.Err != nil {
 				s.wbuf = resp.AppendError(s.wbuf, "ERR "+r.Err.Error())
 				res = resultProxyError
@@ -434,6 +492,7 @@ func (s *Session) write() {
 			for j := it.first; j < it.first+it.n; j++ {
 				s.await(s.reqs[j])
 				s.settle(j)
+				s.fenceMoved(it.ci, j)
 			}
 			var b []byte
 			b, res = s.merge(it)
