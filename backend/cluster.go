@@ -357,8 +357,14 @@ func (c *Cluster) apply(shards []shard) {
 	if changed > 0 || len(dropped) > 0 || old.covered != t.covered {
 		c.log.Info("cluster slot map updated", "masters", len(t.masters), "covered", t.covered, "slots_moved", changed, "nodes_dropped", len(dropped))
 	}
+	// Close dropped nodes off the refresh path (Close waits for their
+	// requests to fail); c.wg owns these goroutines, so Close waits for
+	// them too. refresh runs before loop starts or inside it, so this Add
+	// never races with Close's Wait.
 	for _, s := range dropped {
+		c.wg.Add(1)
 		go func() {
+			defer c.wg.Done()
 			s.Close()
 			if c.opts.Dropped != nil {
 				c.opts.Dropped(s.Addr())

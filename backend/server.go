@@ -57,6 +57,9 @@ type Options struct {
 	// HealthInterval is the period of the PING sent on every connection to
 	// notice a dead server without traffic; default 1s.
 	HealthInterval time.Duration
+	// KeepAlive is the TCP keep-alive period of the connections: 0 means
+	// 30s, negative turns keep-alive off (nutcracker's tcpkeepalive: false).
+	KeepAlive time.Duration
 	// Observer receives events for metrics; default none.
 	Observer Observer
 	// Logger receives up/down transitions; default slog.Default().
@@ -375,7 +378,11 @@ func (s *Server) connect() (*Conn, *Error) {
 // dial opens a TCP connection to the server, bounded by the timeout and
 // cancelled by Close.
 func (s *Server) dial() (net.Conn, *Error) {
-	d := net.Dialer{Timeout: s.opts.Timeout, KeepAlive: 30 * time.Second}
+	keepAlive := s.opts.KeepAlive
+	if keepAlive == 0 {
+		keepAlive = 30 * time.Second
+	}
+	d := net.Dialer{Timeout: s.opts.Timeout, KeepAlive: keepAlive}
 	addr := s.Addr()
 	if addr == "" {
 		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: ErrNoAddr}
@@ -485,26 +492,6 @@ func trimCRLF(b []byte) string {
 		b = b[:len(b)-1]
 	}
 	return string(b)
-}
-
-// AppendArgs appends byte-slice args encoded as a RESP array of bulk strings.
-func AppendArgs(dst []byte, args [][]byte) []byte {
-	dst = append(dst, '*')
-	dst = strconv.AppendInt(dst, int64(len(args)), 10)
-	dst = append(dst, '\r', '\n')
-	for _, a := range args {
-		dst = AppendBulk(dst, a)
-	}
-	return dst
-}
-
-// AppendBulk appends one RESP bulk string.
-func AppendBulk(dst, b []byte) []byte {
-	dst = append(dst, '$')
-	dst = strconv.AppendInt(dst, int64(len(b)), 10)
-	dst = append(dst, '\r', '\n')
-	dst = append(dst, b...)
-	return append(dst, '\r', '\n')
 }
 
 // appendAuth appends AUTH [user] pass.

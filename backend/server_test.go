@@ -26,6 +26,8 @@ type fakeRedis struct {
 	seen     []string
 	answered []string // commands whose reply was written (or failed to be)
 	accepted atomic.Int32
+	done     chan struct{}  // closed by close: cuts SLEEP short
+	wg       sync.WaitGroup // acceptLoop and serve; close waits for them
 }
 
 func startFake(t *testing.T) *fakeRedis {
@@ -34,15 +36,23 @@ func startFake(t *testing.T) *fakeRedis {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeRedis{ln: ln}
-	go f.acceptLoop()
+	f := serveFake(ln)
 	t.Cleanup(f.close)
+	return f
+}
+
+// serveFake serves ln until close.
+func serveFake(ln net.Listener) *fakeRedis {
+	f := &fakeRedis{ln: ln, done: make(chan struct{})}
+	f.wg.Add(1)
+	go f.acceptLoop()
 	return f
 }
 
 func (f *fakeRedis) addr() string { return f.ln.Addr().String() }
 
 func (f *fakeRedis) acceptLoop() {
+	defer f.wg.Done()
 	for {
 		c, err := f.ln.Accept()
 		if err != nil {
@@ -56,12 +66,14 @@ func (f *fakeRedis) acceptLoop() {
 			continue
 		}
 		f.conns = append(f.conns, c)
+		f.wg.Add(1) // under mu, before close can Wait
 		f.mu.Unlock()
 		go f.serve(c)
 	}
 }
 
 func (f *fakeRedis) serve(c net.Conn) {
+	defer f.wg.Done()
 	defer c.Close()
 	rd := redcon.NewReader(c)
 	for {
@@ -79,7 +91,11 @@ func (f *fakeRedis) serve(c net.Conn) {
 			reply = fmt.Sprintf("$%d\r\n%s\r\n", len(cmd.Args[1]), cmd.Args[1])
 		case "SLEEP":
 			ms, _ := strconv.Atoi(string(cmd.Args[1]))
-			time.Sleep(time.Duration(ms) * time.Millisecond)
+			select {
+			case <-time.After(time.Duration(ms) * time.Millisecond):
+			case <-f.done:
+				return
+			}
 			reply = "+OK\r\n"
 		case "DROP":
 			return
@@ -116,10 +132,14 @@ func (f *fakeRedis) dropAll() {
 
 func (f *fakeRedis) close() {
 	f.mu.Lock()
+	if !f.closed {
+		close(f.done)
+	}
 	f.closed = true
 	f.mu.Unlock()
 	f.ln.Close()
 	f.dropAll()
+	f.wg.Wait()
 }
 
 // replied returns how many replies to name the fake has written.
@@ -300,8 +320,7 @@ func TestServerDownAndBack(t *testing.T) {
 	if err != nil {
 		t.Skipf("port %s was taken meanwhile: %v", addr, err)
 	}
-	f := &fakeRedis{ln: ln2}
-	go f.acceptLoop()
+	f := serveFake(ln2)
 	t.Cleanup(f.close)
 	waitUp(t, s)
 	if r := send(t, s, cmd("GET", "a"))[0]; r.Err != nil {
@@ -386,8 +405,7 @@ func BenchmarkPipeline(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	f := &fakeRedis{ln: ln}
-	go f.acceptLoop()
+	f := serveFake(ln)
 	defer f.close()
 	s := NewServer(Options{Addr: f.addr()})
 	defer s.Close()

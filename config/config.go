@@ -68,10 +68,8 @@ type Pool struct {
 	AutoEjectHosts     bool
 	ServerRetryTimeout time.Duration // default 30s
 	ServerFailureLimit int           // default 2
-	// TCPKeepalive is nutcracker's `tcpkeepalive` (default false). It is
-	// recorded for compatibility only: Go's net package enables TCP
-	// keep-alive on every connection by default, so false does not turn it
-	// off, and true changes nothing.
+	// TCPKeepalive is nutcracker's `tcpkeepalive` (default false): TCP
+	// keep-alive on the connections to the servers.
 	TCPKeepalive bool
 	Servers      []Server
 

@@ -6,7 +6,7 @@
 // kept in file order, holding these keys (durations are integer
 // milliseconds):
 //
-//	listen                 host:port, or /unix/path [octal perm]; default 127.0.0.1:6380
+//	listen                 host:port, or /unix/path [octal perm] (the socket's mode); default 127.0.0.1:6380
 //	redis                  must be true; required (nutcracker's default, false, means memcached)
 //	servers                list of "host:port:weight [name]"; ":weight" may be left out (1);
 //	                       IPv6 as "[::1]:7001:1"; names and addresses unique in a pool
@@ -24,7 +24,7 @@
 //	auto_eject_hosts       bool
 //	server_retry_timeout   default 30000
 //	server_failure_limit   default 2
-//	tcpkeepalive           bool; recorded only (Go keeps TCP keep-alive on regardless)
+//	tcpkeepalive           bool: TCP keep-alive on server connections
 //	mode                   ring (default) or cluster
 //	cluster_refresh_interval, read_from_replicas, max_redirects
 //	                       cluster mode only; defaults 5000, false, 5

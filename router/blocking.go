@@ -54,7 +54,7 @@ func (s *Session) block(ci *command.Info, raw []byte, args [][]byte, start int64
 	for _, k := range s.keys {
 		kp := s.topo.part(args[k])
 		if part >= 0 && kp != part {
-			s.pinnedError(ci, start, errCrossSlot)
+			s.pinnedProxyError(ci, start, errCrossSlot)
 			return
 		}
 		part = kp
@@ -65,7 +65,7 @@ func (s *Session) block(ci *command.Info, raw []byte, args [][]byte, start int64
 	}
 	if n := s.p.blocked.Add(1); s.p.cfg.MaxBlocking > 0 && n > int64(s.p.cfg.MaxBlocking) {
 		s.p.blocked.Add(-1)
-		s.pinnedError(ci, start, "ERR max number of blocked clients reached (max_blocking "+strconv.Itoa(s.p.cfg.MaxBlocking)+")")
+		s.pinnedProxyError(ci, start, "ERR max number of blocked clients reached (max_blocking "+strconv.Itoa(s.p.cfg.MaxBlocking)+")")
 		return
 	}
 	s.p.m.BlockedClients.Inc()
@@ -85,18 +85,18 @@ func (s *Session) block(ci *command.Info, raw []byte, args [][]byte, start int64
 		}
 		if srv == nil {
 			s.topo.refresh()
-			s.pinnedError(ci, start, errSlotDown)
+			s.pinnedProxyError(ci, start, errSlotDown)
 			return
 		}
 		d, err := s.pin(srv)
 		if err != nil {
-			s.pinnedError(ci, start, "ERR "+err.Error())
+			s.pinnedProxyError(ci, start, "ERR "+err.Error())
 			return
 		}
 		reply, berr := s.blockOn(ci, d, wire, skip, timeout, timed)
 		if berr != nil {
 			s.dropPin(d)
-			s.pinnedError(ci, start, "ERR "+berr.Error())
+			s.pinnedProxyError(ci, start, "ERR "+berr.Error())
 			return
 		}
 		kind, slot, addr := redirectNone, 0, ""
@@ -258,7 +258,7 @@ func (s *Session) wait(ci *command.Info, args [][]byte, start int64) {
 		// No writes: WAIT answers at once how many replicas are connected.
 		srv := s.anyServer()
 		if srv == nil {
-			s.pinnedError(ci, start, errSlotDown)
+			s.pinnedProxyError(ci, start, errSlotDown)
 			return
 		}
 		servers, publish = []*backend.Server{srv}, false
@@ -326,7 +326,7 @@ func (s *Session) wait(ci *command.Info, args [][]byte, start int64) {
 	min := int64(-1)
 	for _, r := range results {
 		if r.err != "" {
-			s.pinnedError(ci, start, r.err)
+			s.pinnedProxyError(ci, start, r.err)
 			return
 		}
 		n, ok := resp.IntValue(r.reply)

@@ -72,7 +72,7 @@ func (s *Session) addInfo(ci *command.Info, args [][]byte, start int64) {
 	if secs&secShards == 0 {
 		lo := len(s.out)
 		s.out = resp.AppendBulkString(s.out, s.p.renderInfo(secs, nil))
-		s.localItem(ci, start, lo)
+		s.localItem(ci, start, lo, resultOK)
 		return
 	}
 	first := s.used

@@ -4,59 +4,36 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
-	"syscall"
 )
 
 // listen binds addr ("host:port", or an absolute path for a unix socket)
-// with the configured accept backlog. The standard library always uses the
-// kernel's somaxconn, so TCP sockets are made by hand to honour `backlog`
-// as nutcracker does (the kernel still caps it at net.core.somaxconn).
-func listen(addr string, backlog int) (net.Listener, error) {
+// with the configured accept backlog. A unix socket gets perm as its file
+// mode when perm is not 0 (nutcracker's "listen: /path 0666"); otherwise the
+// process umask decides. The standard library always uses the kernel's
+// somaxconn, so on Unix-like systems TCP sockets are made by hand to honour
+// `backlog` as nutcracker does (the kernel still caps it at
+// net.core.somaxconn); elsewhere the system's default backlog applies.
+func listen(addr string, backlog int, perm os.FileMode) (net.Listener, error) {
 	if len(addr) > 0 && addr[0] == '/' {
-		return net.Listen("unix", addr)
+		return listenUnix(addr, perm)
 	}
 	if backlog <= 0 {
 		return net.Listen("tcp", addr)
 	}
-	tcp, err := net.ResolveTCPAddr("tcp", addr)
+	return listenBacklog(addr, backlog)
+}
+
+// listenUnix binds a unix socket at path and gives it mode perm (unless 0).
+func listenUnix(path string, perm os.FileMode) (net.Listener, error) {
+	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return nil, err
 	}
-	family, sa := syscall.AF_INET, syscall.Sockaddr(nil)
-	if ip4 := tcp.IP.To4(); ip4 != nil || tcp.IP == nil {
-		a := &syscall.SockaddrInet4{Port: tcp.Port}
-		if ip4 != nil {
-			copy(a.Addr[:], ip4)
+	if perm != 0 {
+		if err := os.Chmod(path, perm); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("socket permission %#o: %w", uint32(perm), err)
 		}
-		sa = a
-	} else {
-		family = syscall.AF_INET6
-		a := &syscall.SockaddrInet6{Port: tcp.Port}
-		copy(a.Addr[:], tcp.IP.To16())
-		sa = a
-	}
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
-	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
-		syscall.Close(fd)
-		return nil, os.NewSyscallError("setsockopt", err)
-	}
-	if err := syscall.Bind(fd, sa); err != nil {
-		syscall.Close(fd)
-		return nil, os.NewSyscallError("bind", err)
-	}
-	if err := syscall.Listen(fd, backlog); err != nil {
-		syscall.Close(fd)
-		return nil, os.NewSyscallError("listen", err)
-	}
-	f := os.NewFile(uintptr(fd), "tcp:"+addr)
-	defer f.Close()
-	ln, err := net.FileListener(f)
-	if err != nil {
-		return nil, fmt.Errorf("listener for fd %s: %w", strconv.Itoa(fd), err)
 	}
 	return ln, nil
 }

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/resp"
@@ -16,17 +15,19 @@ import (
 const redisVersion = "7.0.15"
 
 // addLocal answers a command the proxy handles itself.
+// Its error replies imitate Redis's (SELECT 1, HELLO 3, ...) and count as
+// Redis errors, except the refusal of a command it does not answer.
 func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 	lo := len(s.out)
 	switch ci.Name() {
 	case "ping":
 		if len(args) > 1 {
-			s.out = backend.AppendBulk(s.out, args[1])
+			s.out = resp.AppendBulk(s.out, args[1])
 		} else {
 			s.out = resp.AppendSimple(s.out, "PONG")
 		}
 	case "echo":
-		s.out = backend.AppendBulk(s.out, args[1])
+		s.out = resp.AppendBulk(s.out, args[1])
 	case "quit":
 		s.out = resp.AppendSimple(s.out, "OK")
 		s.quit = true
@@ -75,10 +76,11 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 		case strings.HasSuffix(ci.Name(), "|help"):
 			s.out = append(s.out, ci.HelpReply()...)
 		default:
-			s.out = resp.AppendError(s.out, "ERR command '"+ci.Name()+"' is not supported by the proxy")
+			s.proxyErrorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy")
+			return
 		}
 	}
-	s.localItem(ci, start, lo)
+	s.localItem(ci, start, lo, replyResult(s.out[lo:]))
 }
 
 func (s *Session) appendSelect(dst []byte, db []byte) []byte {

@@ -644,27 +644,51 @@ func TestInfoThroughProxy(t *testing.T) {
 	})
 }
 
-// TestLocalResult checks which of the proxy's own replies count as proxy
-// errors.
+// TestLocalResult checks the result the session records for the replies the
+// proxy makes itself: its own refusals (CROSSSLOT, a command it does not
+// support) are proxy errors, errors that imitate Redis's (wrong number of
+// arguments, unknown command, SELECT 1) are Redis errors. The result is
+// set when the reply is made, whatever its text.
 func TestLocalResult(t *testing.T) {
+	rs := shards(t, 2)
+	p := startProxy(t, rs, nil)
+	// Two keys on different shards, for CROSSSLOT.
+	a, b := "a", ""
+	for i := 0; b == ""; i++ {
+		if k := fmt.Sprint("b", i); p.pick([]byte(k)) != p.pick([]byte(a)) {
+			b = k
+		}
+	}
 	for _, tc := range []struct {
-		reply string
-		want  result
+		args []string
+		want result
 	}{
-		{"+PONG\r\n", resultOK},
-		{"$1\r\nx\r\n", resultOK},
-		{"", resultOK},
-		{"-" + errCrossSlot + "\r\n", resultProxyError},
-		{"-CLUSTERDOWN Hash slot not served\r\n", resultProxyError},
-		{"-ERR command 'multi' is not supported by the proxy yet\r\n", resultProxyError},
-		{"-ERR command 'shutdown' is not supported by the proxy: it would stop a shard\r\n", resultProxyError},
-		{"-ERR wrong number of arguments for 'get' command\r\n", resultError},
-		{"-ERR unknown command 'foo', with args beginning with: \r\n", resultError},
-		{"-ERR DB index is out of range\r\n", resultError},
+		{[]string{"PING"}, resultOK},
+		{[]string{"ECHO", "x"}, resultOK},
+		{[]string{"RENAME", a, b}, resultProxyError},
+		{[]string{"SHUTDOWN"}, resultProxyError},
+		{[]string{"GET"}, resultError},
+		{[]string{"FOO"}, resultError},
+		{[]string{"SELECT", "1"}, resultError},
+		{[]string{"SELECT", "00"}, resultError},
+		{[]string{"HELLO", "3"}, resultError},
+		// A Redis error that mentions the proxy's refusal text is still a
+		// Redis error: nothing is guessed from the text.
+		{[]string{"FOO", "' is not supported by the proxy"}, resultError},
 	} {
-		t.Run(strings.TrimSpace(tc.reply), func(t *testing.T) {
-			if got := localResult([]byte(tc.reply)); got != tc.want {
-				t.Errorf("localResult(%q) = %d, want %d", tc.reply, got, tc.want)
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			s := newSession(p, 1)
+			s.topo = p.topology()
+			args := make([][]byte, len(tc.args))
+			for i, a := range tc.args {
+				args[i] = []byte(a)
+			}
+			s.add(resp.AppendCommandBytes(nil, args), args, 0)
+			if len(s.items) != 1 || s.items[0].kind != itemLocal {
+				t.Fatalf("items %+v, want one local item", s.items)
+			}
+			if got := s.items[0].res; got != tc.want {
+				t.Errorf("result %d (reply %q), want %d", got, s.out, tc.want)
 			}
 		})
 	}

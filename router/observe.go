@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bytes"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,23 +99,3 @@ func bucketQuantile(q float64, buckets []*dto.Bucket, n uint64) float64 {
 	}
 	return lower
 }
-
-// localResult classifies a reply the proxy made itself for the metrics: the
-// proxy's own refusals (CROSSSLOT, CLUSTERDOWN for a slot without a master,
-// a command it does not support) are proxy errors, any other error reply imitates Redis's (wrong number of
-// arguments, unknown command) and counts as a Redis error. It relies on the
-// stable error texts of DESIGN.md.
-func localResult(b []byte) result {
-	switch {
-	case len(b) == 0 || b[0] != '-':
-		return resultOK
-	case bytes.HasPrefix(b, []byte("-CROSSSLOT ")), bytes.HasPrefix(b, []byte("-CLUSTERDOWN ")),
-		bytes.Contains(b, []byte(notSupportedText)):
-		return resultProxyError
-	}
-	return resultError
-}
-
-// notSupportedText is the part every refusal of a command by the proxy has
-// in common, with or without a reason or "yet" after it.
-const notSupportedText = "' is not supported by the proxy"

@@ -66,13 +66,18 @@ type Pool struct {
 	stats     poolStats
 	m         *metrics.Pool
 	metrics   *metrics.Metrics
-	stop      chan struct{}
-	access    *poolAccess // client users and command policy (acl.go)
+	stop      chan struct{} // closed by close
+	access    *poolAccess   // client users and command policy (acl.go)
 
 	idle       idleSet      // dedicated connections kept for reuse (pin.go)
 	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
 	blocked    atomic.Int64 // clients in a blocking command, up to max_blocking
 	backendIDs sync.Map     // *backend.Dedicated -> its backend client id
+
+	mu      sync.Mutex     // guards closing and the Add of wg
+	closing bool           // close has begun: spawn starts nothing
+	wg      sync.WaitGroup // goroutines started by spawn; close waits for them
+	live    sync.WaitGroup // one per accepted client; serve waits for them
 
 	// onSession, set by tests before Serve, sees every new session.
 	onSession func(*Session)
@@ -154,7 +159,7 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		opts.Metrics.RemovePool(pc.Name)
 		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
-	ln, err := listen(pc.Listen, pc.Backlog)
+	ln, err := listen(pc.Listen, pc.Backlog, pc.ListenPerm)
 	if err != nil {
 		p.close()
 		opts.Metrics.RemovePool(pc.Name)
@@ -183,7 +188,18 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		// and INFO (and the Ejector's own checks share the period).
 		HealthInterval: p.cfg.HealthCheckInterval,
 		Observer:       obs,
+		KeepAlive:      keepAlive(p.cfg.TCPKeepalive),
 	}
+}
+
+// keepAlive is the backend.Options.KeepAlive of nutcracker's tcpkeepalive:
+// off unless enabled, as in nutcracker. Dead servers are still noticed
+// without it: every connection sends a health PING each second.
+func keepAlive(enabled bool) time.Duration {
+	if enabled {
+		return 0 // the backend's default period
+	}
+	return -1
 }
 
 // Pools returns the pools in configuration order.
@@ -264,22 +280,47 @@ func (p *Pool) Ready() (bool, string) {
 	return false, fmt.Sprintf("pool %s: %s", p.cfg.Name, strings.Join(missing, "; "))
 }
 
+// serve serves clients until close, then waits for every client session to
+// end (redcon closes their connections when the listener goes).
 func (p *Pool) serve() error {
-	go p.sampleOps()
+	p.spawn(p.sampleOps)
 	err := redcon.Serve(p.ln, p.handle, p.accept, p.closed)
+	p.live.Wait()
 	return err
 }
 
-func (p *Pool) close() {
-	select {
-	case <-p.stop:
-		return
-	default:
+// spawn runs fn in a goroutine the pool owns: close waits for it, and fn
+// must return once p.stop is closed. After close has begun it runs nothing
+// and returns false.
+func (p *Pool) spawn(fn func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return false
 	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// close stops the listener and the pool's goroutines, waits for them, then
+// closes every backend server. It is idempotent.
+func (p *Pool) close() {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return
+	}
+	p.closing = true
+	p.mu.Unlock()
 	close(p.stop)
 	if p.ln != nil {
 		p.ln.Close()
 	}
+	p.wg.Wait()
 	p.closeEjection()
 	p.idle.closeAll()
 	if t := p.topo.Load(); t != nil {
@@ -319,6 +360,9 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 		gc.unauthed = func() bool { return !s.authenticated() }
 	}
 	conn.SetContext(s)
+	// redcon runs the session's goroutine and calls closed when it ends;
+	// accept runs in Serve's goroutine, so this Add precedes serve's Wait.
+	p.live.Add(1)
 	if p.onSession != nil {
 		p.onSession(s)
 	}
@@ -332,6 +376,7 @@ func (p *Pool) closed(conn redcon.Conn, err error) {
 		s.close()
 		p.stats.clients.Add(-1)
 		p.m.ClientConnections.Dec()
+		p.live.Done()
 	}
 }
 

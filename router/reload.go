@@ -125,11 +125,21 @@ func (p *Pool) swapTopology(pc *config.Pool, t topology) {
 	p.log.Info("config reloaded", "servers", n, "added", n-(len(old.servers())-removed),
 		"removed", removed, "distribution", pc.Distribution, "hash", pc.Hash)
 	// Sessions that loaded the old topology may still have requests on
-	// the removed servers: give them the request timeout, twice, first.
-	go func() {
-		time.Sleep(2*p.cfg.Timeout + time.Second)
+	// the removed servers: give them the request timeout, twice, first. A
+	// pool closing meanwhile retires them at once; one already closed
+	// retires them here.
+	grace := 2*p.cfg.Timeout + time.Second
+	if !p.spawn(func() {
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-p.stop:
+		}
 		old.retire(t)
-	}()
+	}) {
+		old.retire(t)
+	}
 }
 
 // restartKeys lists the keys whose change a reload cannot apply.

@@ -177,3 +177,41 @@ func TestReloadRefusesRestartChanges(t *testing.T) {
 		t.Fatal("pool broken after the reloads")
 	}
 }
+
+// clientCount is the number of connections redis at addr has, not counting
+// the one asking.
+func clientCount(t *testing.T, addr string) int {
+	t.Helper()
+	v, err := testenv.Do(addr, "CLIENT", "LIST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(strings.TrimSpace(v.(string)), "\n")
+}
+
+// TestCloseRetiresReloadedServersAtOnce checks that the delayed close of a
+// server a reload removed has an owner: closing the proxy during the grace
+// period does not wait for it to run out, does not leave the goroutine
+// behind (goleak in TestMain), and leaves no connection open on the shard.
+func TestCloseRetiresReloadedServersAtOnce(t *testing.T) {
+	rs := shards(t, 2)
+	f := startReloadable(t, rs)
+	if n := clientCount(t, rs[1].Addr); n == 0 {
+		t.Fatal("the proxy has no connection to the second shard")
+	}
+	next := ringPool(t, rs[:1], nil)
+	if err := f.px.Reload(&config.Config{Pools: []*config.Pool{next}}); err != nil {
+		t.Fatal(err)
+	}
+	grace := 2*next.Timeout + time.Second
+	start := time.Now()
+	f.px.Close()
+	if d := time.Since(start); d >= grace {
+		t.Fatalf("Close took %v, the whole grace period of the removed server", d)
+	}
+	testenv.WaitFor(t, time.Second, func() bool { return clientCount(t, rs[1].Addr) == 0 },
+		"connections to the removed shard still open after Close")
+	if n := clientCount(t, rs[0].Addr); n != 0 {
+		t.Fatalf("%d connections to the kept shard still open after Close", n)
+	}
+}

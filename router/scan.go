@@ -4,7 +4,6 @@ import (
 	"math/bits"
 	"strconv"
 
-	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/resp"
 )
@@ -32,7 +31,7 @@ func (s *Session) addScan(ci *command.Info, args [][]byte, start int64) {
 	}
 	all := s.topo.shards()
 	if len(all) == 0 {
-		s.errorItem(ci, start, errSlotDown)
+		s.proxyErrorItem(ci, start, errSlotDown)
 		return
 	}
 	b := scanBits(len(all))
@@ -43,11 +42,11 @@ func (s *Session) addScan(ci *command.Info, args [][]byte, start int64) {
 	}
 	r, idx := s.request()
 	w := resp.AppendArrayHeader(r.Buf[:0], len(args))
-	w = backend.AppendBulk(w, args[0])
+	w = resp.AppendBulk(w, args[0])
 	var num [20]byte
-	w = backend.AppendBulk(w, strconv.AppendUint(num[:0], cur>>b, 10))
+	w = resp.AppendBulk(w, strconv.AppendUint(num[:0], cur>>b, 10))
 	for _, a := range args[2:] {
-		w = backend.AppendBulk(w, a)
+		w = resp.AppendBulk(w, a)
 	}
 	r.Wire, r.Buf = w, w
 	s.send(all[srv], r, idx)

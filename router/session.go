@@ -33,7 +33,7 @@ type item struct {
 	route  []uint16 // itemMerge of a split command: request of each key, in key order
 	extra  int      // merge-specific: SCAN shard index, INFO section bits
 	extra2 int      // merge-specific: SCAN shard count
-	res    result   // set once the reply is written
+	res    result   // itemLocal: set when the reply is made; others: once it is written
 	start  int64    // nanotime when the command was read, for latency
 }
 
@@ -241,19 +241,30 @@ func (s *Session) send(srv *backend.Server, r *backend.Request, idx int) {
 	s.groups = append(s.groups, group{srv: srv, reqs: []*backend.Request{r}})
 }
 
-// local records a reply the proxy produced itself (appended to s.out by fn).
-func (s *Session) localItem(ci *command.Info, start int64, lo int) {
-	s.items = append(s.items, item{kind: itemLocal, ci: ci, lo: lo, hi: len(s.out), start: start})
+// localItem records a reply the proxy produced itself, s.out[lo:], and its
+// result for the metrics, decided by whoever made the reply.
+func (s *Session) localItem(ci *command.Info, start int64, lo int, res result) {
+	s.items = append(s.items, item{kind: itemLocal, ci: ci, lo: lo, hi: len(s.out), res: res, start: start})
 	if lo < len(s.out) && s.out[lo] == '-' {
 		s.p.stats.errorStats.add(s.out[lo+1:]) // INFO errorstats
 	}
 }
 
-// errorItem records an error reply.
+// errorItem records an error reply that Redis itself would give (unknown
+// command, wrong number of arguments, ...): a resultError.
 func (s *Session) errorItem(ci *command.Info, start int64, msg string) {
 	lo := len(s.out)
 	s.out = resp.AppendError(s.out, msg)
-	s.localItem(ci, start, lo)
+	s.localItem(ci, start, lo, resultError)
+}
+
+// proxyErrorItem records the proxy's own refusal (CROSSSLOT, CLUSTERDOWN for
+// a slot without a master, a command it does not support): a
+// resultProxyError.
+func (s *Session) proxyErrorItem(ci *command.Info, start int64, msg string) {
+	lo := len(s.out)
+	s.out = resp.AppendError(s.out, msg)
+	s.localItem(ci, start, lo, resultProxyError)
 }
 
 // add classifies one command and turns it into an item. It returns false,
@@ -283,7 +294,7 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) bool {
 	case command.ClassPinned:
 		return false
 	default: // command.ClassRefused: the table holds the error text with its reason
-		s.errorItem(ci, start, reply)
+		s.proxyErrorItem(ci, start, reply)
 	}
 	return true
 }
@@ -301,7 +312,7 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 	for _, k := range s.keys {
 		kp := s.topo.part(args[k])
 		if part >= 0 && kp != part {
-			s.errorItem(ci, start, errCrossSlot)
+			s.proxyErrorItem(ci, start, errCrossSlot)
 			return
 		}
 		part = kp
@@ -315,11 +326,11 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 	}
 	if srv == nil {
 		s.topo.refresh()
-		s.errorItem(ci, start, errSlotDown)
+		s.proxyErrorItem(ci, start, errSlotDown)
 		return
 	}
 	if msg := fencedWrite(ci, srv); msg != "" {
-		s.errorItem(ci, start, msg)
+		s.proxyErrorItem(ci, start, msg)
 		return
 	}
 	if ci.Flags()&writeFlags != 0 {
@@ -359,7 +370,7 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 			if msg != "" {
 				s.used = first
 				s.routes = s.routes[:routeLo]
-				s.errorItem(ci, start, msg)
+				s.proxyErrorItem(ci, start, msg)
 				return
 			}
 			if ci.Flags()&writeFlags != 0 {
@@ -387,12 +398,12 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 	for sub := 0; sub < n; sub++ {
 		r := s.reqs[first+sub]
 		r.Wire = resp.AppendArrayHeader(r.Buf[:0], 1+s.counts[sub]*step)
-		r.Wire = backend.AppendBulk(r.Wire, args[0])
+		r.Wire = resp.AppendBulk(r.Wire, args[0])
 	}
 	for i, k := 0, 1; i < nkeys; i, k = i+1, k+step {
 		r := s.reqs[first+int(s.routes[routeLo+i])]
 		for j := 0; j < step; j++ {
-			r.Wire = backend.AppendBulk(r.Wire, args[k+j])
+			r.Wire = resp.AppendBulk(r.Wire, args[k+j])
 		}
 	}
 	for sub := 0; sub < n; sub++ {
@@ -411,7 +422,7 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 func (s *Session) addFanout(ci *command.Info, raw []byte, args [][]byte, start int64) {
 	op, ok := opOf(ci.Merge())
 	if !ok {
-		s.errorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy")
+		s.proxyErrorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy")
 		return
 	}
 	if op == opScan {
@@ -463,7 +474,7 @@ func (s *Session) write() {
 		case itemLocal:
 			b := s.out[it.lo:it.hi]
 			s.wbuf = append(s.wbuf, b...)
-			res = localResult(b)
+			res = it.res
 		case itemForward:
 			r := s.reqs[it.first]
 			s.await(r)

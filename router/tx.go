@@ -157,7 +157,7 @@ func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command
 		} else {
 			reply = "ERR command '" + ci.Name() + "' is not supported by the proxy yet"
 		}
-		s.pinnedError(ci, start, reply)
+		s.pinnedProxyError(ci, start, reply)
 	}
 	return ci
 }
@@ -179,11 +179,18 @@ func (s *Session) pinnedRaw(ci *command.Info, start int64, reply []byte) {
 	s.pinnedReply(ci, start, append(s.wbuf, reply...))
 }
 
-// pinnedError appends an error the proxy produced.
+// pinnedError appends an error reply that Redis itself would give: a
+// resultError.
 func (s *Session) pinnedError(ci *command.Info, start int64, msg string) {
-	lo := len(s.wbuf)
 	s.wbuf = resp.AppendError(s.wbuf, msg)
-	s.p.stats.command(ci, localResult(s.wbuf[lo:]), start, nanotime())
+	s.p.stats.command(ci, resultError, start, nanotime())
+}
+
+// pinnedProxyError appends the proxy's own error (CROSSSLOT, CLUSTERDOWN, a
+// backend failure, a refused command): a resultProxyError.
+func (s *Session) pinnedProxyError(ci *command.Info, start int64, msg string) {
+	s.wbuf = resp.AppendError(s.wbuf, msg)
+	s.p.stats.command(ci, resultProxyError, start, nanotime())
 }
 
 // pinnedFlush hands the replies assembled so far to the client's writer:
@@ -224,14 +231,14 @@ func (s *Session) txQueue(ci *command.Info, raw []byte, args [][]byte, start int
 	class, reply := ci.Classify(args)
 	switch class {
 	case command.ClassRefused:
-		s.txRefuse(ci, start, reply)
+		s.txRefuse(ci, start, reply, resultProxyError)
 		return
 	case command.ClassFanout:
-		s.txRefuse(ci, start, "ERR command '"+ci.Name()+"' runs on every shard and cannot be part of a transaction, which runs on one")
+		s.txRefuse(ci, start, "ERR command '"+ci.Name()+"' runs on every shard and cannot be part of a transaction, which runs on one", resultProxyError)
 		return
 	case command.ClassLocal:
 		if ci.Name() == "info" {
-			s.txRefuse(ci, start, "ERR command 'info' runs on every shard and cannot be part of a transaction, which runs on one")
+			s.txRefuse(ci, start, "ERR command 'info' runs on every shard and cannot be part of a transaction, which runs on one", resultProxyError)
 			return
 		}
 		cp := make([][]byte, len(args))
@@ -246,21 +253,21 @@ func (s *Session) txQueue(ci *command.Info, raw []byte, args [][]byte, start int
 		// Blocking commands and WAIT are queued and do not block inside
 		// MULTI, as in Redis; the other pinned commands are not supported.
 		if ci.Flags()&command.FlagBlocking == 0 && ci.Name() != "wait" && ci.Name() != "unwatch" {
-			s.txRefuse(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy yet")
+			s.txRefuse(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy yet", resultProxyError)
 			return
 		}
 	}
 	var errText string
 	s.keys, errText = ci.AppendKeyIndexes(s.keys[:0], args)
 	if errText != "" {
-		s.txRefuse(ci, start, errText)
+		s.txRefuse(ci, start, errText, resultError)
 		return
 	}
 	part := -1
 	for _, k := range s.keys {
 		kp := s.topo.part(args[k])
 		if part >= 0 && kp != part {
-			s.txRefuse(ci, start, errCrossSlot)
+			s.txRefuse(ci, start, errCrossSlot, resultProxyError)
 			return
 		}
 		part = kp
@@ -269,7 +276,7 @@ func (s *Session) txQueue(ci *command.Info, raw []byte, args [][]byte, start int
 	case part >= 0 && t.srv == nil:
 		s.txBegin(ci, raw, part, start)
 	case part >= 0 && !s.samePart(part):
-		s.txRefuse(ci, start, errCrossSlot)
+		s.txRefuse(ci, start, errCrossSlot, resultProxyError)
 	case t.srv == nil:
 		// Keyless, shard not known yet: queue it here.
 		t.pending = append(t.pending, raw...)
@@ -293,9 +300,12 @@ func (s *Session) samePart(part int) bool {
 
 // txRefuse answers a command refused inside MULTI and marks the
 // transaction so that EXEC fails, as Redis does.
-func (s *Session) txRefuse(ci *command.Info, start int64, msg string) {
+// res is resultError for Redis's own errors, resultProxyError for the
+// proxy's refusals.
+func (s *Session) txRefuse(ci *command.Info, start int64, msg string, res result) {
 	s.tx.dirty = true
-	s.pinnedError(ci, start, msg)
+	s.wbuf = resp.AppendError(s.wbuf, msg)
+	s.p.stats.command(ci, res, start, nanotime())
 }
 
 // txWire returns the bytes that open the transaction on its connection
@@ -321,12 +331,12 @@ func (s *Session) txBegin(ci *command.Info, raw []byte, part int, start int64) {
 		// the rest (txSend).
 		srv := s.topo.server(part, multiInfo, s.hint)
 		if srv == nil {
-			s.txRefuse(ci, start, errSlotDown)
+			s.txRefuse(ci, start, errSlotDown, resultProxyError)
 			return
 		}
 		d, err := s.pin(srv)
 		if err != nil {
-			s.txRefuse(ci, start, "ERR "+err.Error())
+			s.txRefuse(ci, start, "ERR "+err.Error(), resultProxyError)
 			return
 		}
 		s.tx.part, s.tx.srv, s.tx.conn = part, srv, d
@@ -336,7 +346,7 @@ func (s *Session) txBegin(ci *command.Info, raw []byte, part int, start int64) {
 	wire, skip := s.txWire(raw)
 	reply, errText := s.bind(part, wire, skip, true)
 	if errText != "" {
-		s.txRefuse(ci, start, errText)
+		s.txRefuse(ci, start, errText, resultError)
 		return
 	}
 	s.tx.begun, s.tx.pending, s.tx.npending = true, nil, 0
@@ -351,7 +361,7 @@ func (s *Session) txBegin(ci *command.Info, raw []byte, part int, start int64) {
 func (s *Session) txSend(ci *command.Info, raw []byte, start int64) {
 	t := &s.tx
 	if t.conn == nil {
-		s.txRefuse(ci, start, "ERR the backend connection of the transaction closed; the transaction is aborted")
+		s.txRefuse(ci, start, "ERR the backend connection of the transaction closed; the transaction is aborted", resultProxyError)
 		return
 	}
 	// The reply (+QUEUED, or an error) is read later, with those of the
@@ -462,7 +472,7 @@ func (s *Session) txBroken(ci *command.Info, start int64, err *backend.Error) {
 	s.tx.conn, s.tx.begun, s.tx.watching = nil, false, false
 	// Keep srv and part: later keys are still checked against them.
 	s.tx.dirty = s.tx.multi
-	s.pinnedError(ci, start, "ERR "+err.Error())
+	s.pinnedProxyError(ci, start, "ERR "+err.Error())
 }
 
 // txExec runs EXEC.
@@ -478,12 +488,12 @@ func (s *Session) txExec(ci *command.Info, start int64) {
 		// Only keyless commands: any shard runs them.
 		srv := s.anyServer()
 		if srv == nil {
-			s.pinnedError(ci, start, errSlotDown)
+			s.pinnedProxyError(ci, start, errSlotDown)
 			return
 		}
 		d, err := s.pin(srv)
 		if err != nil {
-			s.pinnedError(ci, start, "ERR "+err.Error())
+			s.pinnedProxyError(ci, start, "ERR "+err.Error())
 			return
 		}
 		t.srv, t.conn = srv, d
@@ -506,14 +516,14 @@ func (s *Session) txExec(ci *command.Info, start int64) {
 	ex := s.pinReq()
 	ex.Wire, ex.Skip = wire, skip
 	if err := s.txDrain(ex); err != nil {
-		s.pinnedError(ci, start, "ERR "+err.Error())
+		s.pinnedProxyError(ci, start, "ERR "+err.Error())
 		return
 	}
 	reply := ex.Reply
 	ex.Release()
 	if kind, slot, addr := parseRedirect(reply); kind != redirectNone {
 		s.redirected(kind, slot, addr)
-		s.pinnedError(ci, start, "EXECABORT Transaction discarded because its slot moved to another node.")
+		s.pinnedProxyError(ci, start, "EXECABORT Transaction discarded because its slot moved to another node.")
 		return
 	}
 	if len(t.locals) > 0 && len(reply) > 0 && reply[0] == '*' && reply[1] != '-' {
@@ -610,13 +620,13 @@ func (s *Session) txWatch(ci *command.Info, raw []byte, args [][]byte, start int
 	for _, k := range args[1:] {
 		kp := s.topo.part(k)
 		if part >= 0 && kp != part {
-			s.pinnedError(ci, start, errCrossSlot)
+			s.pinnedProxyError(ci, start, errCrossSlot)
 			return
 		}
 		part = kp
 	}
 	if t.srv != nil && !s.samePart(part) {
-		s.pinnedError(ci, start, errCrossSlot)
+		s.pinnedProxyError(ci, start, errCrossSlot)
 		return
 	}
 	if t.conn == nil {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -134,7 +133,7 @@ func (p *process) kill() {
 	}
 	// Negative pid: the whole group, including anything the server forked
 	// (redis forks for BGSAVE and full resyncs).
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = killGroup(cmd.Process.Pid)
 	select {
 	case <-done:
 	case <-time.After(killTimeout):
@@ -142,15 +141,16 @@ func (p *process) kill() {
 	}
 }
 
-// signal sends sig to the process group of a running process.
-func (p *process) signal(sig syscall.Signal) error {
+// signal applies send (stopGroup, contGroup) to the process group of a
+// running process.
+func (p *process) signal(send func(pid int) error) error {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
 	p.mu.Unlock()
 	if done == nil || isClosed(done) {
 		return fmt.Errorf("%s is not running", p.name)
 	}
-	return syscall.Kill(-cmd.Process.Pid, sig)
+	return send(cmd.Process.Pid)
 }
 
 // pid returns the process id of the running process, or 0.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -141,7 +140,7 @@ func (r *Redis) Restart() {
 // answered, as with a hung host. Undo with Resume.
 func (r *Redis) Pause() {
 	r.tb.Helper()
-	if err := r.proc.signal(syscall.SIGSTOP); err != nil {
+	if err := r.proc.signal(stopGroup); err != nil {
 		r.tb.Fatalf("testenv: pause %s: %v", r.Addr, err)
 	}
 }
@@ -149,7 +148,7 @@ func (r *Redis) Pause() {
 // Resume continues a paused server with SIGCONT.
 func (r *Redis) Resume() {
 	r.tb.Helper()
-	if err := r.proc.signal(syscall.SIGCONT); err != nil {
+	if err := r.proc.signal(contGroup); err != nil {
 		r.tb.Fatalf("testenv: resume %s: %v", r.Addr, err)
 	}
 }

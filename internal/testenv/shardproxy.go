@@ -66,7 +66,9 @@ func (p *Shardproxy) Restart() {
 }
 
 // Signal sends sig to the proxy's process group.
-func (p *Shardproxy) Signal(sig syscall.Signal) error { return p.proc.signal(sig) }
+func (p *Shardproxy) Signal(sig syscall.Signal) error {
+	return p.proc.signal(func(pid int) error { return signalGroup(pid, sig) })
+}
 
 // Kill sends SIGKILL and waits for the process to exit. It is idempotent.
 func (p *Shardproxy) Kill() { p.proc.kill() }
