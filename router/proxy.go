@@ -60,6 +60,7 @@ type Pool struct {
 	metrics *metrics.Metrics
 	stop    chan struct{}
 	access  *poolAccess // client users and command policy (acl.go)
+	hub     *pubsubHub  // shared subscriber connections (pubsub.go)
 
 	// onSession, set by tests before Serve, sees every new session.
 	onSession func(*Session)
@@ -106,6 +107,7 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		started: time.Now(),
 		stop:    make(chan struct{}),
 	}
+	p.hub = newPubsubHub(p)
 	cluster := pc.Mode == config.ModeCluster
 	var err error
 	p.metrics = opts.Metrics
@@ -247,6 +249,7 @@ func (p *Pool) close() {
 	if p.ln != nil {
 		p.ln.Close()
 	}
+	p.hub.close()
 	if t := p.topo.Load(); t != nil {
 		t.t.close()
 	}

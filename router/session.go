@@ -77,6 +77,9 @@ type Session struct {
 	pins pinSet // dedicated backend connections
 
 	auth sessionAuth // the authenticated user (auth.go)
+
+	sub   *subState // subscriptions (subscribed.go); nil when none
+	proto int       // RESP version chosen by HELLO (resp3.go); 0 = 2
 }
 
 // group is the requests of one batch for one server.
@@ -95,6 +98,7 @@ func newSession(p *Pool, id int64) *Session {
 // close releases what the session holds once its client has gone: its
 // pinned connections and its writer (waiting for its flusher).
 func (s *Session) close() {
+	s.closePubsub()
 	s.pins.closeAll()
 	if s.w != nil {
 		s.w.close()
@@ -226,6 +230,10 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) {
 			s.errorItem(ci, start, msg)
 			return
 		}
+	}
+	if (ci.Flags()&command.FlagPubSub != 0 || s.sub != nil || ci.Class() == command.ClassPinned) &&
+		s.addPubsub(ci, raw, args, start) {
+		return
 	}
 	class, reply := ci.Classify(args)
 	switch class {
@@ -403,7 +411,11 @@ func (s *Session) write() {
 		switch it.kind {
 		case itemLocal:
 			b := s.out[it.lo:it.hi]
-			s.wbuf = append(s.wbuf, b...)
+			if s.proto == 3 {
+				s.wbuf = appendRESP3(s.wbuf, b)
+			} else {
+				s.wbuf = append(s.wbuf, b...)
+			}
 			res = localResult(b)
 		case itemForward:
 			r := s.reqs[it.first]
@@ -413,7 +425,11 @@ func (s *Session) write() {
 				s.wbuf = resp.AppendError(s.wbuf, "ERR "+r.Err.Error())
 				res = resultProxyError
 			} else {
-				s.wbuf = append(s.wbuf, r.Reply...)
+				if s.proto == 3 {
+					s.wbuf = appendRESP3(s.wbuf, r.Reply)
+				} else {
+					s.wbuf = append(s.wbuf, r.Reply...)
+				}
 				res = replyResult(r.Reply)
 			}
 			r.Release()
@@ -424,7 +440,11 @@ func (s *Session) write() {
 			}
 			var b []byte
 			b, res = s.merge(it)
-			s.wbuf = append(s.wbuf, b...)
+			if s.proto == 3 {
+				s.wbuf = appendRESP3(s.wbuf, b)
+			} else {
+				s.wbuf = append(s.wbuf, b...)
+			}
 			for j := it.first; j < it.first+it.n; j++ {
 				s.reqs[j].Release()
 			}
