@@ -13,12 +13,13 @@ LDFLAGS := -X main.version=$(VERSION)
 # FUZZ_BUDGET plus build time as targets are added.
 FUZZ_BUDGET ?= 45
 
-.PHONY: help build run run-cluster deps test vet fuzz lint clean
+.PHONY: help build run run-cluster run-sentinel deps test vet fuzz lint clean
 
 help:
 	@echo "make build   build bin/shardproxy (version $(VERSION))"
 	@echo "make run     local sandbox: 3 redis shards + proxy on 127.0.0.1:6380"
 	@echo "make run-cluster  local sandbox: Redis Cluster 3+3 on 127.0.0.1:7101-7106 + proxy on 127.0.0.1:6381"
+	@echo "make run-sentinel local sandbox: 3 Sentinel-managed masters + 3 replicas + 3 sentinels + proxy on 127.0.0.1:6382"
 	@echo "make test    system deps, go vet, go test -race, short fuzzing"
 	@echo "make lint    gofmt and go vet"
 	@echo "make fuzz    run every Fuzz target briefly (FUZZ_BUDGET=$(FUZZ_BUDGET)s in total)"
@@ -33,6 +34,9 @@ run:
 
 run-cluster:
 	./deploy/local/run-cluster.sh
+
+run-sentinel:
+	./deploy/local/run-sentinel.sh
 
 deps:
 	./deploy/local/ensure-deps.sh

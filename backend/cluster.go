@@ -272,6 +272,11 @@ func (c *Cluster) fetch(addr string) ([]shard, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.opts.Server.TLS != nil {
+		if nc, err = tlsClient(c.ctx, nc, c.opts.Server.TLS, addr, timeout); err != nil {
+			return nil, err
+		}
+	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(timeout))
 	br, bw := bufio.NewReader(nc), bufio.NewWriter(nc)

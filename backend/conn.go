@@ -19,10 +19,11 @@ import (
 // by position. When anything goes wrong the connection fails every request
 // it still holds and closes for good; its Server then dials a replacement.
 type Conn struct {
-	s  *Server
-	nc net.Conn
-	br *bufio.Reader
-	bw *bufio.Writer
+	s   *Server
+	gen uint64 // the server's address generation when dialled
+	nc  net.Conn
+	br  *bufio.Reader
+	bw  *bufio.Writer
 
 	mu     sync.Mutex
 	queue  []*Request // guarded by mu; waiting for the writer
@@ -106,6 +107,7 @@ func (c *Conn) Enqueue(reqs ...*Request) {
 	}
 	for _, r := range reqs {
 		r.deadline = deadline
+		r.gen = c.gen
 	}
 	c.queue = append(c.queue, reqs...)
 	c.mu.Unlock()
@@ -267,6 +269,9 @@ func (c *Conn) readLoop() {
 			now = time.Now().UnixNano()
 		}
 		c.s.obs.Replied(time.Duration(now-r.sent), len(r.Reply))
+		if r.Reply[0] == '-' && c.s.opts.NotMaster != nil && isReadOnlyReply(r.Reply) {
+			c.s.opts.NotMaster() // a demoted master: its address is stale
+		}
 		if !r.charge() {
 			// The client is over its output limit: the reply is off the
 			// connection (others' replies behind it are not held up) and

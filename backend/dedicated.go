@@ -40,6 +40,7 @@ func (s *Server) Dedicate() (*Dedicated, *Error) {
 	if s.isClosed() {
 		return nil, s.closedError()
 	}
+	gen := s.mv.gen.Load() // before dial reads the address (failover.go)
 	nc, err := s.dial()
 	if err != nil {
 		s.obs.Failed(KindConnect)
@@ -61,6 +62,9 @@ func (s *Server) Dedicate() (*Dedicated, *Error) {
 	}
 	s.dedicated[d] = struct{}{}
 	s.dmu.Unlock()
+	if s.mv.gen.Load() != gen {
+		d.closeMoved() // SetAddr ran meanwhile: never talk to an old master
+	}
 	return d, nil
 }
 

@@ -280,3 +280,82 @@ func TestServerCloseClosesDedicated(t *testing.T) {
 		t.Fatalf("Dedicate after Close: %v", err)
 	}
 }
+
+// budgetSink is a ReplySink with a byte budget.
+type budgetSink struct {
+	mu          sync.Mutex
+	used, limit int
+}
+
+func (b *budgetSink) Charge(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.limit {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *budgetSink) Release(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used -= n
+}
+
+func (b *budgetSink) load() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// Replies are charged to their request's sink as they are read; a refused
+// reply is dropped without disturbing the shared connection.
+func TestReplySinkChargesAndDrops(t *testing.T) {
+	r := testenv.StartRedis(t)
+	if _, err := testenv.Do(r.Addr, "SET", "k", strings.Repeat("x", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(t, Options{Addr: r.Addr, Connections: 1, Timeout: time.Second})
+	sink := &budgetSink{limit: 2500}
+	reqs := make([]*Request, 4)
+	for i := range reqs {
+		reqs[i] = NewRequest()
+		reqs[i].Sink = sink
+		reqs[i].Wire = cmd("GET", "k")
+	}
+	c, err := s.Pick(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Enqueue(reqs...)
+	for _, r := range reqs {
+		r.Wait()
+	}
+	// 1009 bytes each: two fit in 2500, the third and fourth are dropped.
+	for i, r := range reqs {
+		if i < 2 {
+			if r.Err != nil || len(r.Reply) != 1009 {
+				t.Fatalf("request %d: %d bytes, %v", i, len(r.Reply), r.Err)
+			}
+			continue
+		}
+		if r.Err == nil || !errors.Is(r.Err, ErrReplyDropped) || len(r.Reply) != 0 {
+			t.Fatalf("request %d over budget: %d bytes, %v", i, len(r.Reply), r.Err)
+		}
+	}
+	if got := sink.load(); got != 2018 {
+		t.Fatalf("sink holds %d bytes, want 2018", got)
+	}
+	reqs[0].Release()
+	reqs[0].Release() // idempotent
+	reqs[1].Reset()   // Reset releases too
+	if got := sink.load(); got != 0 {
+		t.Fatalf("sink holds %d bytes after release, want 0", got)
+	}
+	// The shared connection is intact: the next request gets its own reply.
+	ping := send(t, s, cmd("PING"))[0]
+	if ping.Err != nil || string(ping.Reply) != "+PONG\r\n" {
+		t.Fatalf("PING after dropped replies: %q %v", ping.Reply, ping.Err)
+	}
+}

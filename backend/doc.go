@@ -14,4 +14,27 @@
 // far fewer system calls per request under load. A slow command therefore
 // delays every request queued behind it on the same connection; the
 // per-request timeout bounds that delay.
+//
+// High availability for ring pools lives here too. A Sentinel watcher
+// follows master names and believes a new address only when a majority of
+// the configured sentinels report it (one lying or partitioned sentinel
+// cannot move a shard); SentinelShards keeps one Server per master name and
+// moves it to the new address in place (Server.SetAddr), so a hash ring
+// over the names never moves a key. Requests already written to the old
+// master are answered by it or fail; they are never retried, because a
+// write may have happened. An Ejector implements nutcracker's
+// auto_eject_hosts for cache pools.
+//
+// A Dedicated connection is the other kind: handed out by Server.Dedicate
+// to one client session (transactions, blocking commands, subscribers),
+// never shared, with no goroutines of its own (the session writes and reads
+// on it directly) and a deadline per request, so that BLPOP's legitimate
+// wait is neither a timeout nor a failure. The Server tracks the ones it
+// handed out and closes them on Close (shutdown, a reload or slot map that
+// drops the server).
+//
+// Replies are taken off a shared connection as soon as they arrive, whatever
+// the client does with them: a Request's ReplySink charges each reply to the
+// client's output buffer, and drops it once that client is over its limit,
+// so a client that stops reading never holds up the others.
 package backend

@@ -30,9 +30,10 @@ type Request struct {
 	// ErrReplyDropped. Kept across Reset.
 	Sink ReplySink
 
-	charged  int   // bytes charged to Sink and not yet released
-	deadline int64 // unix nanoseconds; set by Enqueue
-	sent     int64 // unix nanoseconds; set by the writer
+	charged  int    // bytes charged to Sink and not yet released
+	deadline int64  // unix nanoseconds; set by Enqueue
+	gen      uint64 // the connection's address generation; set by Enqueue
+	sent     int64  // unix nanoseconds; set by the writer
 	done     chan struct{}
 }
 

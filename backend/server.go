@@ -3,6 +3,7 @@ package backend
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,6 +37,17 @@ type Options struct {
 	DB int
 	// ReadOnly sends READONLY on every new connection (cluster replicas).
 	ReadOnly bool
+	// TLS, when not nil, wraps every connection in TLS. An empty
+	// ServerName is taken from Addr's host.
+	TLS *tls.Config
+	// RequireMaster checks ROLE on every new connection and refuses a
+	// server that is not a master (a Sentinel-managed master that was
+	// demoted). See failover.go.
+	RequireMaster bool
+	// NotMaster, when set, is called (from connection goroutines; it must
+	// not block) when RequireMaster refuses a connection or a reply is a
+	// -READONLY error: the server's address is probably stale.
+	NotMaster func()
 	// QueueLimit bounds the requests waiting for a connection's writer;
 	// beyond it requests fail at once. Default 65536.
 	QueueLimit int
@@ -91,6 +103,8 @@ type Server struct {
 
 	slots []slot
 	live  atomic.Int32 // connections currently usable
+	addr  atomic.Pointer[string]
+	mv    mover // address changes and dedicated connections; failover.go
 	ctx   context.Context
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
@@ -114,11 +128,13 @@ func NewServer(opts Options) *Server {
 	s := &Server{
 		opts:  opts,
 		obs:   opts.Observer,
-		log:   opts.Logger.With("server", opts.Name, "addr", opts.Addr),
+		log:   opts.Logger.With("server", opts.Name),
 		slots: make([]slot, opts.Connections),
 		ctx:   ctx,
 		stop:  cancel,
 	}
+	s.addr.Store(&opts.Addr)
+	s.mv.init()
 	var first sync.WaitGroup
 	for i := range s.slots {
 		s.slots[i].lastErr.Store(&Error{Server: opts.Name, Kind: KindConnect, Cause: ErrNotConnected})
@@ -133,8 +149,8 @@ func NewServer(opts Options) *Server {
 // Name returns the server's name.
 func (s *Server) Name() string { return s.opts.Name }
 
-// Addr returns the server's address.
-func (s *Server) Addr() string { return s.opts.Addr }
+// Addr returns the server's current address (see SetAddr).
+func (s *Server) Addr() string { return *s.addr.Load() }
 
 // Timeout returns the per-request timeout.
 func (s *Server) Timeout() time.Duration { return s.opts.Timeout }
@@ -157,27 +173,48 @@ func (s *Server) InFlight() int {
 // client session keeps using the same connection (which keeps its commands in
 // order). When none is usable it returns the last connection error.
 func (s *Server) Pick(hint int) (*Conn, *Error) {
+	c, err, stale := s.pick(hint)
+	if stale {
+		// The address just changed and the new connections are being
+		// dialled: wait for them rather than fail (see awaitMove).
+		return s.awaitMove(hint)
+	}
+	return c, err
+}
+
+// pick is one pass of Pick. stale reports usable connections that are
+// still to the server's previous address, which are never handed out.
+func (s *Server) pick(hint int) (*Conn, *Error, bool) {
 	n := len(s.slots)
 	if hint < 0 {
 		hint = -hint
 	}
+	gen := s.mv.gen.Load()
 	var dying *Error
+	stale := false
 	for i := 0; i < n; i++ {
 		sl := &s.slots[(hint+i)%n]
 		if c := sl.cur.Load(); c != nil {
 			err := c.Err()
 			if err == nil {
-				return c, nil
+				if c.gen == gen {
+					return c, nil, false
+				}
+				stale = true
+				continue
 			}
 			if dying == nil {
 				dying = err // fresher than lastErr until the slot notices
 			}
 		}
 	}
-	if dying != nil {
-		return nil, dying
+	if stale {
+		return nil, nil, true
 	}
-	return nil, s.slots[hint%n].lastErr.Load()
+	if dying != nil {
+		return nil, dying, false
+	}
+	return nil, s.slots[hint%n].lastErr.Load(), false
 }
 
 // Close stops every connection, failing what they hold, closes every
@@ -210,6 +247,7 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 	defer signal()
 	everUp := false
 	for {
+		moved := s.mv.current()
 		c, err := s.connect()
 		if err != nil {
 			sl.lastErr.Store(err)
@@ -218,6 +256,9 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 			select {
 			case <-s.ctx.Done():
 				return
+			case <-moved:
+				backoff = s.opts.MinBackoff // a new address: try it at once
+				continue
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, s.opts.MaxBackoff)
@@ -229,24 +270,31 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		everUp = true
 		c.start()
 		sl.cur.Store(c)
+		s.mv.check(c, moved) // SetAddr may have run while connecting
 		if s.live.Add(1) == 1 {
 			s.obs.Up(true)
-			s.log.Info("backend up")
+			s.log.Info("backend up", "addr", s.Addr())
 		}
 		signal()
 		upSince := time.Now()
-		s.watch(c)
+		c = s.watch(sl, c, moved)
 		sl.cur.Store(nil)
 		sl.lastErr.Store(c.err)
 		if s.live.Add(-1) == 0 {
 			s.obs.Up(false)
 			if s.ctx.Err() == nil {
-				s.log.Warn("backend down", "cause", c.err.Error())
+				s.log.Warn("backend down", "addr", s.Addr(), "cause", c.err.Error())
 			}
 		}
 		<-c.drained
 		if s.ctx.Err() != nil {
 			return
+		}
+		if isClosed(moved) {
+			// The address changed during this connection's life: the
+			// next one goes to the new address, at once.
+			backoff = s.opts.MinBackoff
+			continue
 		}
 		// A connection that lived a while earned an immediate redial; one
 		// that died young keeps backing off.
@@ -267,21 +315,39 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 // HealthInterval.
 var pingWire = resp.AppendCommand(nil, "PING")
 
-// watch returns once c has failed or the server is closing (closing c). It
-// pings the connection periodically: a connection only reads while a
-// request is in flight, so without traffic a dead server would go
-// unnoticed, and the server would look up to /readyz and INFO.
-func (s *Server) watch(c *Conn) {
+// watch returns once the slot's connection has failed or the server is
+// closing (closing it), and returns that connection. It pings the
+// connection periodically: a connection only reads while a request is in
+// flight, so without traffic a dead server would go unnoticed, and the
+// server would look up to /readyz and INFO. When the server's address
+// changes (moved is closed) it dials the new address, swaps the new
+// connection in and retires the old one (see retire).
+func (s *Server) watch(sl *slot, c *Conn, moved chan struct{}) *Conn {
 	t := time.NewTicker(s.opts.HealthInterval)
 	defer t.Stop()
 	ping := NewRequest()
 	for {
 		select {
 		case <-c.dying:
-			return
+			return c
 		case <-s.ctx.Done():
 			c.Close()
-			return
+			return c
+		case <-moved:
+			moved = s.mv.current()
+			nc, err := s.connect()
+			if err != nil {
+				// The new master is not reachable yet: never keep using
+				// the old one, which may still accept writes that the new
+				// master will not have.
+				c.fail(movedError(s))
+				return c
+			}
+			nc.start()
+			sl.cur.Store(nc)
+			s.mv.check(nc, moved)
+			s.retire(c)
+			c = nc
 		case <-t.C:
 			ping.Reset()
 			ping.Wire = pingWire
@@ -293,11 +359,13 @@ func (s *Server) watch(c *Conn) {
 
 // connect dials the server and runs the handshake (AUTH, SELECT, READONLY).
 func (s *Server) connect() (*Conn, *Error) {
+	gen := s.mv.gen.Load() // before dial reads the address: see SetAddr
 	nc, err := s.dial()
 	if err != nil {
 		return nil, err
 	}
 	c := newConn(s, nc)
+	c.gen = gen
 	if err := s.handshake(nc, c.br); err != nil {
 		return nil, err
 	}
@@ -308,14 +376,43 @@ func (s *Server) connect() (*Conn, *Error) {
 // cancelled by Close.
 func (s *Server) dial() (net.Conn, *Error) {
 	d := net.Dialer{Timeout: s.opts.Timeout, KeepAlive: 30 * time.Second}
-	nc, err := d.DialContext(s.ctx, "tcp", s.opts.Addr)
+	addr := s.Addr()
+	if addr == "" {
+		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: ErrNoAddr}
+	}
+	nc, err := d.DialContext(s.ctx, "tcp", addr)
 	if err != nil {
 		return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: trimDialError(err)}
 	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	if s.opts.TLS != nil {
+		tc, err := tlsClient(s.ctx, nc, s.opts.TLS, s.opts.Addr, s.opts.Timeout)
+		if err != nil {
+			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
+		}
+		nc = tc
+	}
 	return nc, nil
+}
+
+// tlsClient runs a TLS handshake on nc within timeout; it closes nc when
+// the handshake fails.
+func tlsClient(ctx context.Context, nc net.Conn, cfg *tls.Config, addr string, timeout time.Duration) (net.Conn, error) {
+	if cfg.ServerName == "" {
+		host, _, _ := net.SplitHostPort(addr)
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(nc, cfg)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, nil
 }
 
 // handshake sends AUTH, SELECT and READONLY as configured on a new
@@ -334,6 +431,10 @@ func (s *Server) handshake(nc net.Conn, br *bufio.Reader) *Error {
 	}
 	if s.opts.ReadOnly {
 		hs = resp.AppendCommand(hs, "READONLY")
+		n++
+	}
+	if s.opts.RequireMaster {
+		hs = resp.AppendCommand(hs, "ROLE")
 		n++
 	}
 	if n == 0 {
@@ -355,6 +456,15 @@ func (s *Server) handshake(nc net.Conn, br *bufio.Reader) *Error {
 		if reply[0] == '-' {
 			nc.Close()
 			return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: fmt.Errorf("handshake: %s", trimCRLF(reply[1:]))}
+		}
+		if s.opts.RequireMaster && i == n-1 {
+			if err := checkRole(reply); err != nil {
+				nc.Close()
+				if s.opts.NotMaster != nil {
+					s.opts.NotMaster()
+				}
+				return &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
+			}
 		}
 	}
 	nc.SetDeadline(time.Time{})

@@ -289,7 +289,8 @@ func TestClasses(t *testing.T) {
 		{"move", ClassRefused, MergeNone},
 		{"acl|whoami", ClassLocal, MergeNone},
 		{"acl|setuser", ClassRefused, MergeNone},
-		{"client|kill", ClassRefused, MergeNone},
+		{"client|kill", ClassLocal, MergeNone},
+		{"client|pause", ClassRefused, MergeNone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,7 +15,9 @@ type Config struct {
 
 // Server is one entry of a pool's `servers` list.
 type Server struct {
-	// Addr is "host:port"; an IPv6 host is bracketed ("[::1]:7001").
+	// Addr is "host:port"; an IPv6 host is bracketed ("[::1]:7001"). It is
+	// empty in a pool with sentinels, whose entries are master names that
+	// Sentinel resolves.
 	Addr string
 	// Weight is the configured weight (1..MaxWeight; 1 when omitted). Cluster
 	// pools ignore it.
@@ -92,10 +94,34 @@ type Pool struct {
 	// may hold at once (transactions, blocking commands); default
 	// DefaultPinnedConnections.
 	PinnedConnections int
+	// MaxBlocking bounds the clients of the pool blocked at once in a
+	// blocking command (BLPOP, XREAD BLOCK, ...), each holding a backend connection (>= 1);
+	// default DefaultMaxBlocking. Beyond it a blocking command gets an
+	// error.
+	MaxBlocking int
 
 	// MaxRedirects bounds the MOVED/ASK redirections followed for one
 	// command (>= 1); default 5. Cluster mode only.
 	MaxRedirects int
+
+	// Sentinels are the "host:port" addresses of the Redis Sentinels that
+	// manage a ring pool's shards. With sentinels, each servers entry is
+	// "master-name[:weight]": the ring hashes the stable name and Sentinel
+	// gives the address, so a failover moves no key. Ring mode only.
+	Sentinels []string
+	// SentinelAuth is the password for the sentinels (their requirepass);
+	// SentinelUsername, when set, sends AUTH username password.
+	SentinelAuth     string
+	SentinelUsername string
+	// ReplicaMaxLag is the largest replication lag (whole seconds, as the
+	// master's INFO replication reports it) of a replica that still
+	// serves reads with read_from_replicas in a Sentinel ring pool; 0
+	// disables the check. Default 10s.
+	ReplicaMaxLag time.Duration
+	// HealthCheckInterval is the period of the PING health check of every
+	// backend connection, which feeds /readyz and auto_eject_hosts;
+	// default 1s.
+	HealthCheckInterval time.Duration
 
 	// Access holds client authentication, ACL users, the command policy
 	// and the backend user (see auth.go).
@@ -118,10 +144,31 @@ type Pool struct {
 	// ClientIdleTimeout closes a client connection that sent nothing for
 	// this long (Redis's timeout); 0, the default, never does.
 	ClientIdleTimeout time.Duration
+	// TLS towards clients: the listener speaks TLS when TLSCertFile is
+	// set. TLSCAcertFile names the CAs that sign client certificates;
+	// TLSAuthClients ("yes", the default, "optional" or "no", as Redis's
+	// tls-auth-clients) says whether clients must present one. The files
+	// are read again on SIGHUP, so certificates rotate without dropping
+	// clients.
+	TLSCertFile, TLSKeyFile, TLSCACertFile string
+	TLSAuthClients                         string
+	// TLS towards the Redis servers (and cluster discovery): RedisTLS
+	// turns it on; RedisTLSCACertFile verifies the servers (default: the
+	// system's CAs), RedisTLSServerName is the name checked in their
+	// certificates (default: the host of each address), and
+	// RedisTLSCertFile/RedisTLSKeyFile are a client certificate to
+	// present.
+	RedisTLS                                              bool
+	RedisTLSCACertFile, RedisTLSCertFile, RedisTLSKeyFile string
+	RedisTLSServerName                                    string
 	// ShutdownTimeout is how long a stopping proxy lets busy clients
 	// finish before it closes them; default 10s.
 	ShutdownTimeout time.Duration
 }
+
+// SentinelManaged reports whether the pool's servers are Sentinel master
+// names.
+func (p *Pool) SentinelManaged() bool { return len(p.Sentinels) > 0 }
 
 // ListenNetwork returns the network of p.Listen for net.Listen: "unix" for
 // an absolute path, otherwise "tcp".

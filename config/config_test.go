@@ -58,6 +58,14 @@ func TestParseKeys(t *testing.T) {
 		{"hash default modula", poolYAML("distribution: modula"), func(p *Pool) any { return p.Hash }, "fnv1a_64"},
 		{"hash default consistent", poolYAML("distribution: consistent"), func(p *Pool) any { return p.Hash }, "xxhash"},
 		{"hash_tag", poolYAML(`hash_tag: "$$"`), func(p *Pool) any { return p.HashTag }, "$$"},
+		{"sentinel pool", poolYAML("servers: [shard1:2, shard2]", "sentinels: [127.0.0.1:26379, 127.0.0.1:26380]",
+			"sentinel_auth: pw", "sentinel_username: proxy", "read_from_replicas: true", "replica_max_lag: 3", "health_check_interval: 250"),
+			func(p *Pool) any {
+				return []any{p.Servers[0].Name, p.Servers[0].Weight, p.Servers[0].Addr, p.Servers[1].Name, p.Servers[1].Weight,
+					p.Sentinels, p.SentinelAuth, p.SentinelUsername, p.ReadFromReplicas, p.ReplicaMaxLag, p.HealthCheckInterval, p.SentinelManaged()}
+			},
+			[]any{"shard1", 2, "", "shard2", 1, []string{"127.0.0.1:26379", "127.0.0.1:26380"}, "pw", "proxy", true,
+				3 * time.Second, 250 * time.Millisecond, true}},
 		{"hash_tag empty", poolYAML(`hash_tag: ""`), func(p *Pool) any { return p.HashTag }, ""},
 		{"distribution modula", poolYAML("distribution: modula"), func(p *Pool) any { return p.Distribution }, "modula"},
 		{"timeout", poolYAML("timeout: 400"), func(p *Pool) any { return p.Timeout }, 400 * time.Millisecond},
@@ -230,8 +238,30 @@ func TestParseKeyErrors(t *testing.T) {
 		{"cluster key in ring", poolYAML("max_redirects: 3"),
 			`f.yml:2: p.max_redirects: applies only to mode cluster`},
 		{"cluster keys in ring", poolYAML("read_from_replicas: true", "cluster_refresh_interval: 100"),
-			"f.yml:2: p.read_from_replicas: applies only to mode cluster\n" +
+			"f.yml:2: p.read_from_replicas: a ring pool needs sentinels for this: standalone servers have no replicas the proxy knows of\n" +
 				"f.yml:3: p.cluster_refresh_interval: applies only to mode cluster"},
+		{"sentinels not a list", poolYAML("sentinels: 127.0.0.1:26379", "servers: [m1]"),
+			`f.yml:2: p.sentinels: want a list of "host:port" addresses, got "127.0.0.1:26379"`},
+		{"sentinel bad address", poolYAML("sentinels: [127.0.0.1]", "servers: [m1]"),
+			`f.yml:2: p.sentinels: "127.0.0.1" is not host:port`},
+		{"sentinel twice", "p:\n  redis: true\n  sentinels:\n    - 127.0.0.1:26379\n    - 127.0.0.1:26379\n  servers: [m1]\n",
+			`f.yml:5: p.sentinels: 127.0.0.1:26379 listed twice`},
+		{"sentinel server is an address", "p:\n  redis: true\n  servers:\n    - 127.0.0.1:7001:1\n  sentinels: [127.0.0.1:26379]\n",
+			`f.yml:4: p.servers: "127.0.0.1:7001:1" has an invalid weight "7001:1"; want "master-name:weight" (with sentinels, servers are Sentinel master names, not addresses)`},
+		{"sentinel master twice", "p:\n  redis: true\n  sentinels: [127.0.0.1:26379]\n  servers:\n    - m1:1\n    - m1:2\n",
+			`f.yml:6: p.servers: master name "m1" listed twice (first at line 5)`},
+		{"sentinel weight", "p:\n  redis: true\n  sentinels: [127.0.0.1:26379]\n  servers:\n    - m1:0\n",
+			`f.yml:5: p.servers: m1: weight must be 1..65536, got 0`},
+		{"sentinels in cluster", poolYAML("mode: cluster", "sentinels: [127.0.0.1:26379]"),
+			`f.yml:3: p.sentinels: applies only to mode ring: Redis Cluster fails over by itself`},
+		{"replica lag without sentinels", poolYAML("replica_max_lag: 5"),
+			`f.yml:2: p.replica_max_lag: a ring pool needs sentinels for this: standalone servers have no replicas the proxy knows of`},
+		{"replica lag negative", poolYAML("sentinels: [127.0.0.1:26379]", "servers: [m1]", "read_from_replicas: true", "replica_max_lag: -1"),
+			`f.yml:5: p.replica_max_lag: must be >= 0 seconds (0 disables the check), got -1s`},
+		{"eject with sentinels", poolYAML("sentinels: [127.0.0.1:26379]", "servers: [m1]", "auto_eject_hosts: true"),
+			`f.yml:4: p.auto_eject_hosts: does not apply to a pool with sentinels: Sentinel fails a shard over, while ejecting it would move its keys to other shards (auto_eject_hosts is for cache pools)`},
+		{"health check interval", poolYAML("health_check_interval: 0"),
+			`f.yml:2: p.health_check_interval: must be > 0, got 0 ms`},
 		{"cluster hash", poolYAML("mode: cluster", "hash: crc16"),
 			`f.yml:3: p.hash: does not apply to mode cluster: Redis Cluster places keys by CRC16 slot; remove it`},
 		{"cluster distribution", poolYAML("mode: cluster", "distribution: ketama"),
@@ -419,6 +449,8 @@ func TestDefault(t *testing.T) {
 		ServerFailureLimit:     2,
 		ClusterRefreshInterval: 5 * time.Second,
 		MaxRedirects:           5,
+		ReplicaMaxLag:          10 * time.Second,
+		HealthCheckInterval:    time.Second,
 		ProtoMaxBulkLen:        512 << 20,
 		ClientQueryBufferLimit: 1 << 30,
 		ProtoInlineMaxSize:     64 << 10,
@@ -427,6 +459,7 @@ func TestDefault(t *testing.T) {
 		OutputLimitPubsub:      OutputLimit{Hard: 32 << 20, Soft: 8 << 20, SoftSeconds: time.Minute},
 		ClientWriteTimeout:     30 * time.Second,
 		PinnedConnections:      8,
+		MaxBlocking:            1000,
 		Access:                 Access{DenyCommands: DefaultDenyCommands()},
 	}
 	if !reflect.DeepEqual(p, want) {
@@ -746,5 +779,18 @@ func TestNutcrackerHashImpliesKetama(t *testing.T) {
 	}
 	if p := cfg.Pools[0]; p.Distribution != DistConsistent {
 		t.Fatalf("xxhash pool got distribution %q, want consistent", p.Distribution)
+	}
+}
+
+// TestSentinelSandboxConfig: the `make run-sentinel` pool loads as a
+// Sentinel-managed ring.
+func TestSentinelSandboxConfig(t *testing.T) {
+	c, err := Load("../deploy/local/shardproxy-sentinel.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Pools[0]
+	if !p.SentinelManaged() || len(p.Sentinels) != 3 || len(p.Servers) != 3 || p.Servers[0].Name != "shard1" || p.Servers[0].Addr != "" {
+		t.Fatalf("sandbox pool: %+v", p)
 	}
 }

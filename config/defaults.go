@@ -35,6 +35,8 @@ const (
 	DefaultServerFailureLimit     = 2
 	DefaultClusterRefreshInterval = 5000 * time.Millisecond
 	DefaultMaxRedirects           = 5
+	DefaultReplicaMaxLag          = 10 * time.Second
+	DefaultHealthCheckInterval    = 1000 * time.Millisecond
 	// Redis's defaults for the client protocol limits.
 	DefaultProtoMaxBulkLen        = 512 << 20
 	DefaultClientQueryBufferLimit = 1 << 30
@@ -79,6 +81,8 @@ func Default(name string) *Pool {
 		ServerFailureLimit:     DefaultServerFailureLimit,
 		ClusterRefreshInterval: DefaultClusterRefreshInterval,
 		MaxRedirects:           DefaultMaxRedirects,
+		ReplicaMaxLag:          DefaultReplicaMaxLag,
+		HealthCheckInterval:    DefaultHealthCheckInterval,
 		ProtoMaxBulkLen:        DefaultProtoMaxBulkLen,
 		ClientQueryBufferLimit: DefaultClientQueryBufferLimit,
 		ProtoInlineMaxSize:     DefaultProtoInlineMaxSize,
@@ -87,6 +91,7 @@ func Default(name string) *Pool {
 		OutputLimitPubsub:      DefaultOutputLimitPubsub,
 		ClientWriteTimeout:     DefaultClientWriteTimeout,
 		PinnedConnections:      DefaultPinnedConnections,
+		MaxBlocking:            DefaultMaxBlocking,
 		Access:                 Access{DenyCommands: DefaultDenyCommands()},
 	}
 }

@@ -28,6 +28,17 @@
 //	mode                   ring (default) or cluster
 //	cluster_refresh_interval, read_from_replicas, max_redirects
 //	                       cluster mode only; defaults 5000, false, 5
+//	client_output_buffer_limit
+//	                       mapping of class (normal, pubsub) to Redis's "<hard> <soft> <seconds>"
+//	                       (sizes as 32mb, 64kb, bytes); defaults normal "256mb 0 0" (Redis's
+//	                       unlimited default is refused: a client that stops reading must not
+//	                       grow the proxy without bound), pubsub "32mb 8mb 60" (Redis's)
+//	client_write_timeout   a write to a client making no progress this long disconnects it;
+//	                       0 = off; default 30000
+//	pinned_connections     dedicated backend connections one client may hold (transactions,
+//	                       blocking commands), >= 1; default 8
+//	max_blocking           clients of the pool blocked at once (BLPOP, XREAD BLOCK, ...), each
+//	                       on a backend connection of its own, >= 1; default 1000
 //	redis_username         ACL user of redis_auth on the backends (AUTH user pass)
 //	requirepass            the clients' default-user password
 //	users                  list of Redis ACL users for clients ("alice on #<sha256> ~k:* +@read")

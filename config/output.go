@@ -45,6 +45,10 @@ const DefaultClientWriteTimeout = 30 * time.Second
 // transaction or blocking command on, rarely more than a few.
 const DefaultPinnedConnections = 8
 
+// DefaultMaxBlocking is the default bound on a pool's clients blocked at
+// once (max_blocking).
+const DefaultMaxBlocking = 1000
+
 // outputLimits decodes client_output_buffer_limit: a mapping of class
 // (normal, pubsub) to "<hard> <soft> <soft seconds>" as Redis writes it.
 func (ps *parser) outputLimits(p *Pool, line int, v *yaml.Node) bool {
@@ -122,24 +126,14 @@ func ParseOutputLimit(s string) (OutputLimit, string) {
 	return OutputLimit{Hard: hard, Soft: soft, SoftSeconds: time.Duration(secs) * time.Second}, ""
 }
 
-// parseMemory parses a size as Redis's memtoull: a number of bytes, or one
-// with a unit.
+// parseMemory parses a size as Redis's memtoull (see parseSize), with the
+// error text of client_output_buffer_limit.
 func parseMemory(s string) (int64, string) {
-	num, mul := strings.ToLower(s), int64(1)
-	for _, u := range []struct {
-		suffix string
-		mul    int64
-	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"b", 1}} {
-		if strings.HasSuffix(num, u.suffix) {
-			num, mul = strings.TrimSuffix(num, u.suffix), u.mul
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || num == "" || num[0] == '+' || n > (1<<50)/mul {
+	n, ok := parseSize(s)
+	if !ok || n > 1<<50 {
 		return 0, fmt.Sprintf("want a size such as 256mb, 64kb or 1048576, got %q", s)
 	}
-	return n * mul, ""
+	return n, ""
 }
 
 // outputProblems checks the output limits of a pool built in code.
@@ -154,6 +148,9 @@ func (p *Pool) outputProblems(add func(key, format string, args ...any)) {
 	}
 	if p.OutputLimitNormal.Hard == 0 && p.OutputLimitNormal.Soft == 0 {
 		add("client_output_buffer_limit", "normal: no limit (0 0 0) would let a client that stops reading grow the proxy without bound; set a hard limit such as 256mb")
+	}
+	if p.MaxBlocking < 1 {
+		add("max_blocking", "must be >= 1, got %d", p.MaxBlocking)
 	}
 	if p.PinnedConnections < 1 {
 		add("pinned_connections", "must be >= 1, got %d", p.PinnedConnections)

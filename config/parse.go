@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,6 +134,7 @@ func (ps *parser) pool(name string, line int, m *yaml.Node) (*Pool, *poolState) 
 	p := Default(name)
 	p.Line = line
 	st := &poolState{lines: map[string]int{}, failed: map[string]bool{}}
+	var serversNode *yaml.Node
 	for j := 0; j+1 < len(m.Content); j += 2 {
 		k, v := m.Content[j], m.Content[j+1]
 		key, msg := keyName(k)
@@ -145,9 +147,18 @@ func (ps *parser) pool(name string, line int, m *yaml.Node) (*Pool, *poolState) 
 			continue
 		}
 		st.lines[key] = k.Line
+		if key == "servers" {
+			serversNode = v // decoded below, once sentinels are known
+			continue
+		}
 		if !ps.set(p, key, k.Line, v) {
 			st.failed[key] = true
 		}
+	}
+	_, withSentinels := st.lines["sentinels"]
+	withSentinels = withSentinels && p.Mode != ModeCluster
+	if serversNode != nil && !ps.servers(p, st.lines["servers"], serversNode, withSentinels) {
+		st.failed["servers"] = true
 	}
 	set := func(key string) bool { _, ok := st.lines[key]; return ok }
 	if set("max_clients") && set("client_connections") {
@@ -169,6 +180,12 @@ func (ps *parser) pool(name string, line int, m *yaml.Node) (*Pool, *poolState) 
 	}
 	switch p.Mode {
 	case ModeCluster:
+		for _, key := range []string{"sentinels", "sentinel_auth", "sentinel_username", "replica_max_lag"} {
+			if set(key) && !st.failed[key] {
+				ps.errorf(st.lines[key], name, key, "applies only to mode ring: Redis Cluster fails over by itself")
+				st.failed[key] = true
+			}
+		}
 		for _, key := range []string{"hash", "distribution"} {
 			if set(key) && !st.failed[key] {
 				ps.errorf(st.lines[key], name, key, "does not apply to mode cluster: Redis Cluster places keys by CRC16 slot; remove it")
@@ -176,10 +193,19 @@ func (ps *parser) pool(name string, line int, m *yaml.Node) (*Pool, *poolState) 
 			}
 		}
 	case ModeRing:
-		for _, key := range []string{"cluster_refresh_interval", "read_from_replicas", "max_redirects"} {
+		for _, key := range []string{"cluster_refresh_interval", "max_redirects"} {
 			if set(key) && !st.failed[key] {
 				ps.errorf(st.lines[key], name, key, "applies only to mode cluster")
 				st.failed[key] = true
+			}
+		}
+		if !p.SentinelManaged() {
+			for _, key := range []string{"read_from_replicas", "replica_max_lag", "sentinel_auth", "sentinel_username"} {
+				if set(key) && !st.failed[key] && (key != "read_from_replicas" || p.ReadFromReplicas) {
+					ps.errorf(st.lines[key], name, key, "a ring pool needs sentinels for this: "+
+						"standalone servers have no replicas the proxy knows of")
+					st.failed[key] = true
+				}
 			}
 		}
 	}
@@ -239,7 +265,15 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 		return true
 	}
 	switch key {
-	case "listen", "hash", "distribution", "mode", "redis_auth":
+	case "tls_cert_file", "tls_key_file", "tls_ca_cert_file", "tls_auth_clients",
+		"redis_tls_ca_cert_file", "redis_tls_cert_file", "redis_tls_key_file", "redis_tls_server_name":
+		s, msg := scalar(v)
+		if msg != "" {
+			return fail("want a string, got %s", msg)
+		}
+		*stringField(p, key) = s
+		return true
+	case "listen", "hash", "distribution", "mode", "redis_auth", "sentinel_auth", "sentinel_username":
 		s, msg := scalar(v)
 		if msg != "" {
 			return fail("want a string, got %s", msg)
@@ -255,8 +289,21 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 			p.Mode = s
 		case "redis_auth":
 			p.RedisAuth = s
+		case "sentinel_auth":
+			p.SentinelAuth = s
+		case "sentinel_username":
+			p.SentinelUsername = s
 		}
 		return true
+	case "replica_max_lag":
+		n, msg := integer(v, "an integer number of seconds")
+		if msg != "" {
+			return fail("%s", msg)
+		}
+		p.ReplicaMaxLag = time.Duration(n) * time.Second
+		return true
+	case "sentinels":
+		return ps.sentinels(p, line, v)
 	case "hash_tag":
 		if (v.Kind == yaml.MappingNode || v.Kind == yaml.SequenceNode) && len(v.Content) == 0 {
 			return fail("write the tag in quotes, such as hash_tag: \"{}\" (unquoted, YAML reads an empty %s)", describe(v))
@@ -268,7 +315,7 @@ func (ps *parser) set(p *Pool, key string, line int, v *yaml.Node) bool {
 		p.HashTag = s
 		return true
 	case "servers":
-		return ps.servers(p, line, v)
+		return ps.servers(p, line, v, p.SentinelManaged())
 	case "client_output_buffer_limit":
 		return ps.outputLimits(p, line, v)
 	}
@@ -305,11 +352,16 @@ func (ps *parser) listen(p *Pool, line int, s string) bool {
 	return true
 }
 
-// servers decodes the servers list; every bad entry is reported at its own
-// line.
-func (ps *parser) servers(p *Pool, line int, v *yaml.Node) bool {
+// servers decodes the servers list, of master names when sentinel is set;
+// every bad entry is reported at its own line.
+func (ps *parser) servers(p *Pool, line int, v *yaml.Node, sentinel bool) bool {
+	form := "host:port:weight [name]"
+	parse := parseServer
+	if sentinel {
+		form, parse = "master-name:weight", parseSentinelServer
+	}
 	if v.Kind != yaml.SequenceNode {
-		ps.errorf(line, p.Name, "servers", "want a list of \"host:port:weight [name]\" entries, got %s", describe(v))
+		ps.errorf(line, p.Name, "servers", "want a list of \"%s\" entries, got %s", form, describe(v))
 		return false
 	}
 	ok := true
@@ -318,13 +370,13 @@ func (ps *parser) servers(p *Pool, line int, v *yaml.Node) bool {
 		s, msg := scalar(e)
 		if msg == "" {
 			var srv Server
-			if srv, msg = parseServer(s); msg == "" {
+			if srv, msg = parse(s); msg == "" {
 				srv.Line = e.Line
 				p.Servers = append(p.Servers, srv)
 				continue
 			}
 		} else {
-			msg = "want \"host:port:weight [name]\", got " + msg
+			msg = "want \"" + form + "\", got " + msg
 		}
 		ps.errorf(e.Line, p.Name, "servers", "%s", msg)
 		ok = false
@@ -400,6 +452,60 @@ func parseServer(entry string) (Server, string) {
 	return s, ""
 }
 
+// parseSentinelServer parses a servers entry of a pool with sentinels:
+// "master-name" or "master-name:weight".
+func parseSentinelServer(entry string) (Server, string) {
+	f := strings.Fields(entry)
+	if len(f) != 1 {
+		return Server{}, fmt.Sprintf("%q: want \"master-name:weight\" (with sentinels, servers are Sentinel master names)", entry)
+	}
+	name, weight, hasWeight := strings.Cut(f[0], ":")
+	s := Server{Name: name, Weight: 1}
+	if hasWeight {
+		w, err := strconv.Atoi(weight)
+		if err != nil {
+			return Server{}, fmt.Sprintf("%q has an invalid weight %q; want \"master-name:weight\" "+
+				"(with sentinels, servers are Sentinel master names, not addresses)", entry, weight)
+		}
+		s.Weight = w
+	}
+	return s, ""
+}
+
+// sentinels decodes the list of sentinel addresses.
+func (ps *parser) sentinels(p *Pool, line int, v *yaml.Node) bool {
+	if v.Kind != yaml.SequenceNode {
+		ps.errorf(line, p.Name, "sentinels", "want a list of \"host:port\" addresses, got %s", describe(v))
+		// Keep the pool Sentinel-managed so that its servers are judged
+		// as master names, not reported again as bad addresses.
+		p.Sentinels = []string{v.Value}
+		return false
+	}
+	ok := true
+	p.Sentinels = make([]string, 0, len(v.Content))
+	for _, e := range v.Content {
+		s, msg := scalar(e)
+		if msg == "" {
+			msg = checkHostPort(s, 1)
+		} else {
+			msg = "want \"host:port\", got " + msg
+		}
+		if msg != "" {
+			ps.errorf(e.Line, p.Name, "sentinels", "%s", msg)
+			p.Sentinels = append(p.Sentinels, s) // see above; Validate's report is dropped
+			ok = false
+			continue
+		}
+		if slices.Contains(p.Sentinels, s) {
+			ps.errorf(e.Line, p.Name, "sentinels", "%s listed twice", s)
+			ok = false
+			continue
+		}
+		p.Sentinels = append(p.Sentinels, s)
+	}
+	return ok
+}
+
 // knownKeys lists every pool key, for "did you mean".
 func knownKeys() []string {
 	return []string{
@@ -408,9 +514,14 @@ func knownKeys() []string {
 		"client_connections", "auto_eject_hosts", "server_retry_timeout",
 		"server_failure_limit", "tcpkeepalive", "servers", "mode",
 		"cluster_refresh_interval", "read_from_replicas", "max_redirects",
+		"sentinels", "sentinel_auth", "sentinel_username", "replica_max_lag",
+		"health_check_interval",
 		"max_clients", "proto_max_bulk_len", "client_query_buffer_limit",
 		"proto_inline_max_size", "client_idle_timeout", "shutdown_timeout",
+		"tls_cert_file", "tls_key_file", "tls_ca_cert_file", "tls_auth_clients",
+		"redis_tls", "redis_tls_ca_cert_file", "redis_tls_cert_file", "redis_tls_key_file", "redis_tls_server_name",
 		"client_output_buffer_limit", "client_write_timeout", "pinned_connections",
+		"max_blocking",
 		"redis_username", "requirepass", "users", "deny_commands", "allow_commands",
 	}
 }
@@ -427,6 +538,8 @@ func boolField(p *Pool, key string) *bool {
 		return &p.TCPKeepalive
 	case "read_from_replicas":
 		return &p.ReadFromReplicas
+	case "redis_tls":
+		return &p.RedisTLS
 	}
 	return nil
 }
@@ -447,6 +560,8 @@ func intField(p *Pool, key string) *int {
 		return &p.MaxRedirects
 	case "pinned_connections":
 		return &p.PinnedConnections
+	case "max_blocking":
+		return &p.MaxBlocking
 	}
 	return nil
 }
@@ -459,12 +574,36 @@ func msField(p *Pool, key string) *time.Duration {
 		return &p.ServerRetryTimeout
 	case "cluster_refresh_interval":
 		return &p.ClusterRefreshInterval
+	case "health_check_interval":
+		return &p.HealthCheckInterval
 	case "client_idle_timeout":
 		return &p.ClientIdleTimeout
 	case "shutdown_timeout":
 		return &p.ShutdownTimeout
 	case "client_write_timeout":
 		return &p.ClientWriteTimeout
+	}
+	return nil
+}
+
+func stringField(p *Pool, key string) *string {
+	switch key {
+	case "tls_cert_file":
+		return &p.TLSCertFile
+	case "tls_key_file":
+		return &p.TLSKeyFile
+	case "tls_ca_cert_file":
+		return &p.TLSCACertFile
+	case "tls_auth_clients":
+		return &p.TLSAuthClients
+	case "redis_tls_ca_cert_file":
+		return &p.RedisTLSCACertFile
+	case "redis_tls_cert_file":
+		return &p.RedisTLSCertFile
+	case "redis_tls_key_file":
+		return &p.RedisTLSKeyFile
+	case "redis_tls_server_name":
+		return &p.RedisTLSServerName
 	}
 	return nil
 }

@@ -164,6 +164,23 @@ func (p *Pool) problems() []problem {
 	if p.ClientIdleTimeout < 0 {
 		add("client_idle_timeout", "must be >= 0 (0 never closes idle clients), got %s", ms(p.ClientIdleTimeout))
 	}
+	if (p.TLSCertFile == "") != (p.TLSKeyFile == "") {
+		add("tls_cert_file", "tls_cert_file and tls_key_file go together")
+	}
+	if p.TLSCertFile == "" && (p.TLSCACertFile != "" || p.TLSAuthClients != "") {
+		add("tls_ca_cert_file", "client TLS settings without tls_cert_file")
+	}
+	switch p.TLSAuthClients {
+	case "", "yes", "no", "optional":
+	default:
+		add("tls_auth_clients", "want yes, no or optional (as Redis's tls-auth-clients), got %q", p.TLSAuthClients)
+	}
+	if (p.RedisTLSCertFile == "") != (p.RedisTLSKeyFile == "") {
+		add("redis_tls_cert_file", "redis_tls_cert_file and redis_tls_key_file go together")
+	}
+	if !p.RedisTLS && (p.RedisTLSCACertFile != "" || p.RedisTLSCertFile != "" || p.RedisTLSServerName != "") {
+		add("redis_tls", "redis_tls_* settings need redis_tls: true")
+	}
 	if p.ShutdownTimeout < 0 {
 		add("shutdown_timeout", "must be >= 0, got %s", ms(p.ShutdownTimeout))
 	}
@@ -188,7 +205,62 @@ func (p *Pool) problems() []problem {
 		}
 	}
 	ps = append(ps, p.Access.problems(p.RedisAuth)...)
+	if p.HealthCheckInterval <= 0 {
+		add("health_check_interval", "must be > 0, got %s", ms(p.HealthCheckInterval))
+	}
+	if p.SentinelManaged() {
+		if cluster {
+			add("sentinels", "applies only to mode ring: Redis Cluster fails over by itself")
+		}
+		for _, a := range p.Sentinels {
+			if msg := checkHostPort(a, 1); msg != "" {
+				add("sentinels", "%s", msg)
+			}
+		}
+		if p.AutoEjectHosts {
+			add("auto_eject_hosts", "does not apply to a pool with sentinels: Sentinel fails a shard over, "+
+				"while ejecting it would move its keys to other shards (auto_eject_hosts is for cache pools)")
+		}
+		if p.ReplicaMaxLag < 0 {
+			add("replica_max_lag", "must be >= 0 seconds (0 disables the check), got %s", p.ReplicaMaxLag)
+		}
+		if !cluster {
+			return append(ps, sentinelServerProblems(p.Servers)...)
+		}
+	}
 	return append(ps, serverProblems(p.Servers)...)
+}
+
+// sentinelServerProblems checks the servers of a pool with sentinels:
+// master names, unique, with valid weights.
+func sentinelServerProblems(servers []Server) []problem {
+	if len(servers) == 0 {
+		return []problem{{key: "servers", msg: "no servers (with sentinels, list the Sentinel master names)"}}
+	}
+	var ps []problem
+	names := map[string]Server{}
+	for _, s := range servers {
+		add := func(format string, args ...any) {
+			ps = append(ps, problem{key: "servers", line: s.Line, msg: fmt.Sprintf(format, args...)})
+		}
+		switch {
+		case s.Name == "":
+			add("empty master name")
+		case strings.ContainsFunc(s.Name, unicode.IsSpace):
+			add("master name %q contains white space", s.Name)
+		case s.Addr != "":
+			add("%s: with sentinels, servers are master names; the address comes from Sentinel", s.Addr)
+		}
+		if s.Weight < 1 || s.Weight > MaxWeight {
+			add("%s: weight must be 1..%d, got %d", s.Name, MaxWeight, s.Weight)
+		}
+		if first, dup := names[s.Name]; dup && s.Name != "" {
+			add("master name %q listed twice (first at %s)", s.Name, where(first.Line))
+		} else {
+			names[s.Name] = s
+		}
+	}
+	return ps
 }
 
 // serverProblems checks a servers list: not empty, every entry valid, names

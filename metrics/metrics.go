@@ -79,7 +79,10 @@ type Metrics struct {
 	slotRefreshes    *prometheus.CounterVec
 	slotsCovered     *prometheus.GaugeVec
 	ejections        *prometheus.CounterVec
+	failovers        *prometheus.CounterVec
 	outputLimit      *prometheus.CounterVec
+	blockedClients   *prometheus.GaugeVec
+	dedicatedConns   *prometheus.GaugeVec
 
 	// Per backend.
 	backendUp         *prometheus.GaugeVec
@@ -161,9 +164,15 @@ func New(version, goVersion string) *Metrics {
 		"Hash slots (of 16384) that the current slot map of a cluster pool assigns to a reachable node.", pool...)
 	m.ejections = counter("ejections_total",
 		"Backends ejected from a pool's ring by the failure policy.", pool...)
+	m.failovers = counter("failovers_total",
+		"Master address changes of a Sentinel-managed pool that the proxy followed.", pool...)
 	m.outputLimit = counter("client_output_buffer_disconnects_total",
 		"Client connections closed because their output buffer went over the pool's client_output_buffer_limit, by class: normal or pubsub.",
 		labelPool, "class")
+	m.blockedClients = gauge("blocked_clients",
+		"Clients waiting in a blocking command (BLPOP, XREAD BLOCK, ...) or WAIT.", pool...)
+	m.dedicatedConns = gauge("dedicated_connections",
+		"Backend connections dedicated to one client (transactions, blocking commands, WAIT), including idle ones kept for reuse.", pool...)
 
 	m.backendUp = gauge("backend_up",
 		"Whether the proxy currently holds a working connection to the backend (1) or not (0).", backend...)
@@ -199,7 +208,8 @@ func New(version, goVersion string) *Metrics {
 	m.poolVecs = []deleter{
 		m.clientConns, m.clientConnsLimit, m.accepted, m.rejected,
 		m.acceptErrors, m.disconnects, m.commands, m.commandLatency, m.clientBatch, m.clientBytesIn, m.clientBytesOut,
-		m.redirects, m.slotRefreshes, m.slotsCovered, m.ejections, m.outputLimit,
+		m.redirects, m.slotRefreshes, m.slotsCovered, m.ejections, m.failovers, m.outputLimit,
+		m.blockedClients, m.dedicatedConns,
 	}
 	m.backendVecs = []deleter{
 		m.backendUp, m.backendRequests, m.backendErrors, m.backendInFlight,

@@ -87,9 +87,18 @@ type Pool struct {
 	SlotsCovered prometheus.Gauge
 	// Ejections counts backends ejected from the ring by the failure policy.
 	Ejections prometheus.Counter
+	// Failovers counts master address changes followed in a
+	// Sentinel-managed pool.
+	Failovers prometheus.Counter
 	// OutputLimitNormal and OutputLimitPubsub count clients disconnected
 	// for going over the output buffer limit of their class.
 	OutputLimitNormal, OutputLimitPubsub prometheus.Counter
+	// BlockedClients is the number of clients waiting in a blocking
+	// command or WAIT.
+	BlockedClients prometheus.Gauge
+	// DedicatedConnections is the number of backend connections dedicated
+	// to one client, idle ones kept for reuse included (set periodically).
+	DedicatedConnections prometheus.Gauge
 
 	m     *Metrics
 	name  string
@@ -130,8 +139,11 @@ func (m *Metrics) Pool(name string, opt PoolOptions) (*Pool, error) {
 		ClientBytesIn:          m.clientBytesIn.WithLabelValues(name),
 		ClientBytesOut:         m.clientBytesOut.WithLabelValues(name),
 		Ejections:              m.ejections.WithLabelValues(name),
+		Failovers:              m.failovers.WithLabelValues(name),
 		OutputLimitNormal:      m.outputLimit.WithLabelValues(name, "normal"),
 		OutputLimitPubsub:      m.outputLimit.WithLabelValues(name, "pubsub"),
+		BlockedClients:         m.blockedClients.WithLabelValues(name),
+		DedicatedConnections:   m.dedicatedConns.WithLabelValues(name),
 		m:                      m,
 		name:                   name,
 		names:                  append([]string(nil), opt.CommandNames...),

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -182,8 +183,11 @@ func (s *Session) settle(idx int) {
 	}
 	r := s.reqs[idx]
 	if r.Err != nil {
-		if r.Err.Kind == backend.KindConnect || r.Err.Kind == backend.KindClosed {
-			c.refresh() // the node may be gone or replaced
+		// The node may be gone or replaced; but a reply dropped because
+		// this client is over its output limit says nothing about it.
+		if (r.Err.Kind == backend.KindConnect || r.Err.Kind == backend.KindClosed) &&
+			!errors.Is(r.Err, backend.ErrReplyDropped) {
+			c.refresh()
 		}
 		return
 	}

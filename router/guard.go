@@ -246,6 +246,9 @@ type guardConn struct {
 	// though it sends nothing (output still being written, subscribed).
 	refuseOut func(b []byte)
 	busy      func() bool
+	// unauthed reports a session that has not authenticated, for Redis's
+	// stricter limits before AUTH (10 arguments, 16 KB bulks).
+	unauthed func() bool
 }
 
 // maxHold is the capacity of the hold-back buffer kept between commands;
@@ -299,6 +302,9 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		m, err := c.read(buf[old:])
 		if err != nil {
 			c.err = err
+		}
+		if c.unauthed != nil {
+			c.sc.unauth = c.unauthed()
 		}
 		end, scanned, last, v := c.sc.scan(buf[:old+m], old)
 		deliver, end := c.decide(end, scanned, last, v)

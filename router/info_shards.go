@@ -210,14 +210,22 @@ type errorStats struct {
 	n  map[string]int64
 }
 
-func (e *errorStats) add(msg string) {
-	code, _, _ := strings.Cut(msg, " ")
+// add counts the error reply msg (without its '-'); it allocates only for
+// a code it has not seen.
+func (e *errorStats) add(msg []byte) {
+	end := 0
+	for end < len(msg) && msg[end] != ' ' && msg[end] != '\r' {
+		end++
+	}
+	code := msg[:end]
 	e.mu.Lock()
 	if e.n == nil {
 		e.n = map[string]int64{}
 	}
-	if _, ok := e.n[code]; ok || len(e.n) < maxErrorCodes {
-		e.n[code]++
+	if _, ok := e.n[string(code)]; ok {
+		e.n[string(code)]++
+	} else if len(e.n) < maxErrorCodes {
+		e.n[string(code)] = 1
 	}
 	e.mu.Unlock()
 }

@@ -31,6 +31,7 @@ func TestInfoShardSections(t *testing.T) {
 	c.Incr(ctx(), "str")                      // ERR from a shard
 	c.Do(ctx(), "NOSUCHCOMMAND")              // ERR from the proxy
 	c.Do(ctx(), "MSETNX", "a", "1", "b", "2") // CROSSSLOT from the proxy, if a and b are apart
+	c.Do(ctx(), "AUTH", "nobody", "x")        // WRONGPASS from the proxy
 	crossslot := p.pick([]byte("a")) != p.pick([]byte("b"))
 
 	var usedSum, changesSum int64
@@ -69,6 +70,9 @@ func TestInfoShardSections(t *testing.T) {
 	}
 	if n, _ := strconv.Atoi(strings.TrimPrefix(f["errorstat_ERR"], "count=")); n < 2 {
 		t.Errorf("errorstat_ERR %q, want the shard's and the proxy's errors", f["errorstat_ERR"])
+	}
+	if f["errorstat_WRONGPASS"] != "count=1" {
+		t.Errorf("errorstat_WRONGPASS %q", f["errorstat_WRONGPASS"])
 	}
 	if crossslot && f["errorstat_CROSSSLOT"] != "count=1" {
 		t.Errorf("errorstat_CROSSSLOT %q", f["errorstat_CROSSSLOT"])
@@ -127,5 +131,23 @@ func TestMergeValues(t *testing.T) {
 		if got := bytesToHuman(n); got != want {
 			t.Errorf("bytesToHuman(%v) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestErrorStatsCap: a client inventing error codes cannot grow the table
+// beyond Redis's 128 codes; known codes keep counting.
+func TestErrorStatsCap(t *testing.T) {
+	var e errorStats
+	for i := 0; i < 1000; i++ {
+		e.add([]byte("CODE" + strconv.Itoa(i) + " text\r\n"))
+	}
+	e.add([]byte("CODE0 again\r\n"))
+	if len(e.n) != maxErrorCodes || e.n["CODE0"] != 2 {
+		t.Fatalf("%d codes, CODE0 = %d", len(e.n), e.n["CODE0"])
+	}
+	var b strings.Builder
+	e.render(&b, &shardSection{values: map[string][]string{"errorstat_CODE0": {"count=3", "count=4"}}})
+	if !strings.HasPrefix(b.String(), "errorstat_CODE0:count=9\r\n") {
+		t.Fatalf("render: %q", b.String()[:40])
 	}
 }

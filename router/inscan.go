@@ -37,8 +37,8 @@ type scanVerdict uint8
 
 const (
 	vOK        scanVerdict = iota
-	vProtocol          // a protocol error: reply with msg, then close
-	vQueryBuff         // the query buffer limit: close without a reply, as Redis does
+	vProtocol              // a protocol error: reply with msg, then close
+	vQueryBuff             // the query buffer limit: close without a reply, as Redis does
 )
 
 // scanner follows a client's byte stream with the rules of Redis 7.0's

@@ -194,3 +194,21 @@ func TestGuardInlineQuotes(t *testing.T) {
 		}
 	}
 }
+
+// Before AUTH, Redis refuses more than 10 arguments and bulks over 16 KB.
+func TestGuardUnauthenticatedLimits(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"*11\r\n", "-ERR Protocol error: unauthenticated multibulk length\r\n"},
+		{"*2\r\n$4\r\nAUTH\r\n$16385\r\n", "-ERR Protocol error: unauthenticated bulk length\r\n"},
+		{"*10\r\n$4\r\nAUTH\r\n$16384\r\n", ""},
+	} {
+		cc := &chunkConn{chunks: [][]byte{[]byte(tt.in)}}
+		g := newTestGuard(t, cc, testLimits())
+		g.unauthed = func() bool { return true }
+		rd := redcon.NewReader(g)
+		rd.ReadCommand()
+		if got := cc.wrote.String(); got != tt.want {
+			t.Errorf("%q: wrote %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -57,6 +57,12 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 		s.out = resp.AppendInt(s.out, s.id)
 	case "client|setinfo":
 		s.out = appendClientSetInfo(s.out, args)
+	case "client|list":
+		s.out = append(s.out, s.clientList(args)...)
+	case "client|kill":
+		s.out = append(s.out, s.clientKill(args)...)
+	case "client|unblock":
+		s.out = append(s.out, s.clientUnblock(args)...)
 	case "client|info":
 		s.out = resp.AppendBulkString(s.out, s.clientInfo())
 	case "info":
@@ -95,6 +101,8 @@ func (s *Session) appendSetName(dst []byte, name []byte) []byte {
 		}
 	}
 	s.name = string(name)
+	n := s.name
+	s.pub.name.Store(&n)
 	return resp.AppendSimple(dst, "OK")
 }
 

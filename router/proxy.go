@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,17 +51,29 @@ type Pool struct {
 	version string
 	log     *slog.Logger
 	topo    atomic.Pointer[topoBox] // where keys live; swapped whole by Reload
-	ln      net.Listener
-	gl      *guardListener // ln, with the client-side limits
-	fds     *fdBudget      // shared by every pool of the proxy
-	started time.Time
-	nextID  atomic.Int64
-	stats   poolStats
-	m       *metrics.Pool
-	metrics *metrics.Metrics
-	stop    chan struct{}
-	access  *poolAccess // client users and command policy (acl.go)
-	hub     *pubsubHub  // shared subscriber connections (pubsub.go)
+	// sentinel resolves the master names of a Sentinel-managed ring.
+	sentinel *backend.SentinelShards
+	// eject is the auto_eject_hosts state of a ring pool; nil when off.
+	eject *ejection
+	ln    net.Listener
+	gl    *guardListener // ln, with the client-side limits
+	fds   *fdBudget      // shared by every pool of the proxy
+
+	tlsServer atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
+	tlsBack   *tls.Config                // towards the servers; nil for plain TCP
+	started   time.Time
+	nextID    atomic.Int64
+	stats     poolStats
+	m         *metrics.Pool
+	metrics   *metrics.Metrics
+	stop      chan struct{}
+	access    *poolAccess // client users and command policy (acl.go)
+	hub       *pubsubHub  // shared subscriber connections (pubsub.go)
+
+	idle       idleSet      // dedicated connections kept for reuse (pin.go)
+	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
+	blocked    atomic.Int64 // clients in a blocking command, up to max_blocking
+	backendIDs sync.Map     // *backend.Dedicated -> its backend client id
 
 	// onSession, set by tests before Serve, sees every new session.
 	onSession func(*Session)
@@ -109,7 +122,14 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	}
 	p.hub = newPubsubHub(p)
 	cluster := pc.Mode == config.ModeCluster
-	var err error
+	srvTLS, err := serverTLS(pc)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
+	p.tlsServer.Store(srvTLS)
+	if p.tlsBack, err = backendTLS(pc); err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
 	p.metrics = opts.Metrics
 	p.m, err = opts.Metrics.Pool(pc.Name, metrics.PoolOptions{
 		CommandNames:         command.Names(),
@@ -120,9 +140,15 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		return nil, fmt.Errorf("pool %s: metrics: %w", pc.Name, err)
 	}
 	p.stats.m = p.m
-	if cluster {
+	switch {
+	case cluster:
 		err = p.startCluster(opts)
-	} else {
+	case pc.SentinelManaged():
+		err = p.startSentinelRing()
+	default:
+		if pc.AutoEjectHosts {
+			p.eject = &ejection{pool: p}
+		}
 		err = p.startRing()
 	}
 	if err != nil {
@@ -136,6 +162,9 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		opts.Metrics.RemovePool(pc.Name)
 		return nil, fmt.Errorf("pool %s: listen %s: %w", pc.Name, pc.Listen, err)
 	}
+	if srvTLS != nil {
+		ln = p.listenTLS(ln)
+	}
 	p.gl = newGuardListener(ln, p)
 	p.ln = p.gl
 	return p, nil
@@ -148,10 +177,14 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Connections: p.cfg.ServerConnections,
 		Timeout:     p.cfg.Timeout,
 		Auth:        p.cfg.RedisAuth,
+		TLS:         p.tlsBack,
 		Username:    p.cfg.RedisUsername,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
-		Observer:    obs,
+		// Every connection is PINGed this often: it feeds Up, /readyz
+		// and INFO (and the Ejector's own checks share the period).
+		HealthInterval: p.cfg.HealthCheckInterval,
+		Observer:       obs,
 	}
 }
 
@@ -250,8 +283,13 @@ func (p *Pool) close() {
 		p.ln.Close()
 	}
 	p.hub.close()
+	p.closeEjection()
+	p.idle.closeAll()
 	if t := p.topo.Load(); t != nil {
 		t.t.close()
+	}
+	if p.sentinel != nil {
+		p.sentinel.Close() // when the ring was never built
 	}
 }
 
@@ -275,10 +313,13 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 		nc = gc.Conn // the writer counts its bytes itself
 	}
 	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
+	s.nc = nc
+	p.register(s)
 	if guarded {
 		w := s.w
 		gc.refuseOut = func(b []byte) { w.write(b); w.drain() }
 		gc.busy = func() bool { return w.used.Load() > 0 || outClass(w.class.Load()) == outPubsub }
+		gc.unauthed = func() bool { return !s.authenticated() }
 	}
 	conn.SetContext(s)
 	if p.onSession != nil {
@@ -289,6 +330,7 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 
 func (p *Pool) closed(conn redcon.Conn, err error) {
 	if s, ok := conn.Context().(*Session); ok {
+		p.sessions.Delete(s.id)
 		p.fds.put()
 		s.close()
 		p.stats.clients.Add(-1)
@@ -312,6 +354,11 @@ func (p *Pool) sampleOps() {
 		case <-p.stop:
 			return
 		case <-t.C:
+			dedicated := 0
+			for _, s := range p.Servers() {
+				dedicated += s.Dedicated()
+			}
+			p.m.DedicatedConnections.Set(float64(dedicated))
 			now := p.stats.commands.Load()
 			p.stats.opsPerSec.Store(now - last)
 			last = now

@@ -481,13 +481,6 @@ func TestLocalAndFanoutCommands(t *testing.T) {
 			t.Fatalf("%v: %v", cmd, err)
 		}
 	}
-	for _, cmd := range [][]any{{"MULTI"}, {"BLPOP", "k", "0"}, {"WATCH", "k"}} {
-		err := c.Do(ctx(), cmd...).Err()
-		want := fmt.Sprintf("ERR command '%s' is not supported by the proxy yet", strings.ToLower(cmd[0].(string)))
-		if err == nil || err.Error() != want {
-			t.Fatalf("%v: %v, want %q", cmd, err, want)
-		}
-	}
 	check("PING after refusals", c.Ping(ctx()).Val(), nil, "PONG")
 
 	// Fan-out: FLUSHDB, DBSIZE, RANDOMKEY, SCRIPT.

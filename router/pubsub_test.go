@@ -270,7 +270,7 @@ func TestPubsubSharedSubscription(t *testing.T) {
 		c.send("UNSUBSCRIBE news\r\n")
 		c.mustReply("*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:0\r\n")
 	}
-	waitFor(t, func() bool {
+	waitForD(t, "the subscriptions", 10*time.Second, func() bool {
 		got, _ := shard.PubSubNumSub(ctx(), "news").Result()
 		return got["news"] == 0
 	})
@@ -341,14 +341,14 @@ func TestPubsubShardRestart(t *testing.T) {
 	psub := rawSubscribe(t, p.Addr(), "PSUBSCRIBE *\r\n", 1)
 	r := rs[p.pick([]byte("a"))]
 	r.Restart()
-	waitFor(t, func() bool {
+	waitForD(t, "the subscriptions", 10*time.Second, func() bool {
 		got, _ := r.Client(t).PubSubNumSub(ctx(), "a").Result()
 		n, _ := r.Client(t).PubSubNumPat(ctx()).Result()
 		return got["a"] == 1 && n == 1
 	})
 	// The shared data connections reconnect on their own schedule.
 	pub := client(t, p)
-	waitFor(t, func() bool { return pub.Publish(ctx(), "a", "back").Err() == nil })
+	waitForD(t, "a publish", 10*time.Second, func() bool { return pub.Publish(ctx(), "a", "back").Err() == nil })
 	sub.mustReply("*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$4\r\nback\r\n")
 	psub.mustReply("*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\na\r\n$4\r\nback\r\n")
 }
@@ -409,16 +409,4 @@ func TestRESP3GoRedisDefault(t *testing.T) {
 	ps.Unsubscribe(ctx(), "news")
 	c.Publish(ctx(), "news", "again")
 	raw.mustReply(">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nagain\r\n")
-}
-
-// waitFor polls cond for up to 10 seconds.
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

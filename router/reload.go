@@ -40,6 +40,9 @@ func (p *Proxy) reload(cfg *config.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if err := CheckConfig(cfg); err != nil { // ACL rules, command names: file:line
+		return err
+	}
 	var errs []error
 	byName := map[string]*config.Pool{}
 	for _, pc := range cfg.Pools {
@@ -72,6 +75,12 @@ func (p *Proxy) reload(cfg *config.Config) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	for _, c := range cfg.Pools {
+		i := slices.IndexFunc(p.pools, func(pool *Pool) bool { return pool.cfg.Name == c.Name })
+		if err := p.pools[i].reloadTLS(c); err != nil {
+			return err
+		}
+	}
 	// Build every new topology before swapping any, so that a failure
 	// leaves the proxy as it was.
 	var built []change
@@ -100,7 +109,12 @@ func (p *Proxy) reload(cfg *config.Config) error {
 // swapTopology installs t and retires the servers of the old topology that
 // t does not use.
 func (p *Pool) swapTopology(pc *config.Pool, t topology) {
-	old := p.setTopology(t)
+	var old topology
+	if rt, ok := t.(*ringTopo); ok {
+		old = p.installRing(rt) // the whole ring, even while servers are ejected
+	} else {
+		old = p.setTopology(t)
+	}
 	removed := 0
 	for _, s := range old.servers() {
 		if !slices.Contains(t.servers(), s) {
@@ -147,13 +161,29 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("proto_inline_max_size", cur.ProtoInlineMaxSize != next.ProtoInlineMaxSize)
 	add("client_idle_timeout", cur.ClientIdleTimeout != next.ClientIdleTimeout)
 	add("shutdown_timeout", cur.ShutdownTimeout != next.ShutdownTimeout)
+	// Certificate files are read again on every reload; their names and
+	// the TLS switches need a restart.
+	add("tls_cert_file", cur.TLSCertFile != next.TLSCertFile || cur.TLSKeyFile != next.TLSKeyFile)
+	add("tls_ca_cert_file", cur.TLSCACertFile != next.TLSCACertFile || cur.TLSAuthClients != next.TLSAuthClients)
+	add("redis_tls", cur.RedisTLS != next.RedisTLS || cur.RedisTLSCACertFile != next.RedisTLSCACertFile ||
+		cur.RedisTLSCertFile != next.RedisTLSCertFile || cur.RedisTLSKeyFile != next.RedisTLSKeyFile ||
+		cur.RedisTLSServerName != next.RedisTLSServerName)
 	add("client_output_buffer_limit", cur.OutputLimitNormal != next.OutputLimitNormal || cur.OutputLimitPubsub != next.OutputLimitPubsub)
 	add("client_write_timeout", cur.ClientWriteTimeout != next.ClientWriteTimeout)
 	add("pinned_connections", cur.PinnedConnections != next.PinnedConnections)
 	add("redis_username", cur.RedisUsername != next.RedisUsername)
 	add("requirepass/users/deny_commands/allow_commands", !cur.Access.SameClientPolicy(&next.Access))
-	if cur.Mode == config.ModeCluster {
-		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool { return a.Addr == b.Addr }))
+	add("sentinels", !slices.Equal(cur.Sentinels, next.Sentinels))
+	add("sentinel_auth", cur.SentinelAuth != next.SentinelAuth)
+	add("sentinel_username", cur.SentinelUsername != next.SentinelUsername)
+	add("replica_max_lag", cur.ReplicaMaxLag != next.ReplicaMaxLag)
+	add("health_check_interval", cur.HealthCheckInterval != next.HealthCheckInterval)
+	if cur.Mode == config.ModeCluster || cur.SentinelManaged() {
+		// A Sentinel ring's master Servers live as long as the pool.
+		sentinel := cur.SentinelManaged()
+		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool {
+			return a.Addr == b.Addr && (!sentinel || a.Name == b.Name && a.Weight == b.Weight)
+		}))
 	}
 	return keys
 }

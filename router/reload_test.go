@@ -154,8 +154,20 @@ func TestReloadRefusesRestartChanges(t *testing.T) {
 		!strings.Contains(err.Error(), "pool test removed") || !strings.Contains(err.Error(), "pool other added") {
 		t.Fatalf("reload renaming the pool: %v", err)
 	}
-	if got := f.reloads(t, "failure"); got != 2 {
-		t.Fatalf("config_reloads_total{result=failure} = %v, want 2", got)
+	// Client access changes need a restart; rules that do not compile
+	// are reported as such first.
+	users := ringPool(t, rs, func(pc *config.Pool) { pc.Users = config.Entries("app on >x ~* +@all") })
+	if err := f.px.Reload(&config.Config{Pools: []*config.Pool{users}}); err == nil ||
+		!strings.Contains(err.Error(), "requirepass/users/deny_commands/allow_commands") || !strings.Contains(err.Error(), "needs a restart") {
+		t.Fatalf("reload adding users: %v", err)
+	}
+	bad := ringPool(t, rs, func(pc *config.Pool) { pc.Users = config.Entries("app on +nosuch") })
+	if err := f.px.Reload(&config.Config{Pools: []*config.Pool{bad}}); err == nil ||
+		!strings.Contains(err.Error(), `rule "+nosuch": Unknown command or category name in ACL`) {
+		t.Fatalf("reload with a bad ACL rule: %v", err)
+	}
+	if got := f.reloads(t, "failure"); got != 4 {
+		t.Fatalf("config_reloads_total{result=failure} = %v, want 4", got)
 	}
 	// The same configuration again is a successful no-op.
 	if err := f.px.Reload(&config.Config{Pools: []*config.Pool{ringPool(t, rs, nil)}}); err != nil {

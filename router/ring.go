@@ -14,12 +14,24 @@ import (
 
 // ringTopo is a ring pool's placement: the ring and the servers it picks
 // from, in configuration order. It is immutable; Reload swaps in a new one.
+//
+// Two variants share it. In a Sentinel-managed ring (ss set) the servers
+// are the stable master Servers of backend.SentinelShards, whose addresses
+// follow failovers in place, and read-only commands may go to replicas.
+// With auto_eject_hosts, a ring without the ejected servers (full set) is
+// swapped in and out by the ejection state; it answers rebuild, retire and
+// close for the full ring it was cut from.
 type ringTopo struct {
 	p    *Pool
 	ring hashring.Ring
 	srvs []*backend.Server
 	bm   []*metrics.Backend // per server
 	conf []config.Server
+
+	ss           *backend.SentinelShards // Sentinel rings
+	sidx         []int                   // Sentinel rings: the master index of each server
+	readReplicas bool                    // Sentinel rings: read_from_replicas
+	full         *ringTopo               // a ring without ejected servers: the whole ring
 
 	hash, hashTag, distribution string // as configured, to tell a reload's changes
 }
@@ -32,7 +44,7 @@ func (p *Pool) startRing() error {
 	if err != nil {
 		return err
 	}
-	p.setTopology(t)
+	p.installRing(t)
 	return nil
 }
 
@@ -62,7 +74,16 @@ func (p *Pool) buildRing(pc *config.Pool, old *ringTopo) (*ringTopo, error) {
 	// Connect to the new servers in parallel: a dead one costs one
 	// timeout, not one per server.
 	var wg sync.WaitGroup
+	if p.sentinel != nil {
+		t.ss, t.readReplicas = p.sentinel, pc.ReadFromReplicas
+		t.sidx = make([]int, len(pc.Servers))
+	}
 	for i, sc := range pc.Servers {
+		if t.ss != nil {
+			t.srvs[i], t.bm[i] = p.sentinelMaster(i, sc)
+			t.sidx[i] = i
+			continue
+		}
 		if old != nil {
 			if j := old.index(sc); j >= 0 {
 				t.srvs[i], t.bm[i] = old.srvs[j], old.bm[j]
@@ -92,7 +113,14 @@ func (t *ringTopo) index(sc config.Server) int {
 
 func (t *ringTopo) part(key []byte) int { return t.ring.Pick(key) }
 
-func (t *ringTopo) server(part int, _ *command.Info, _ int) *backend.Server { return t.srvs[part] }
+// server returns the ring server of part; in a Sentinel ring with
+// read_from_replicas, a healthy replica of it for a read-only command.
+func (t *ringTopo) server(part int, ci *command.Info, hint int) *backend.Server {
+	if t.readReplicas && ci != nil && ci.Flags()&command.FlagReadonly != 0 {
+		return t.ss.Replica(t.sidx[part], hint)
+	}
+	return t.srvs[part]
+}
 
 func (t *ringTopo) shards() []*backend.Server { return t.srvs }
 
@@ -113,6 +141,9 @@ func (t *ringTopo) redirector() redirector { return nil }
 
 // rebuild returns the ring of pc, or nil when pc places keys as t does.
 func (t *ringTopo) rebuild(pc *config.Pool) (topology, error) {
+	if t.full != nil {
+		return t.full.rebuild(pc)
+	}
 	if !t.changed(pc) {
 		return nil, nil
 	}
@@ -132,7 +163,14 @@ func (t *ringTopo) changed(next *config.Pool) bool {
 // retire closes the servers of t that keep is not using, and forgets their
 // metrics.
 func (t *ringTopo) retire(keep topology) {
+	if t.full != nil {
+		t.full.retire(keep)
+		return
+	}
 	kept := keep.servers()
+	if k, ok := keep.(*ringTopo); ok && k.full != nil {
+		kept = k.full.srvs
+	}
 	for i, s := range t.srvs {
 		if slices.Contains(kept, s) {
 			continue
@@ -143,6 +181,13 @@ func (t *ringTopo) retire(keep topology) {
 }
 
 func (t *ringTopo) close() {
+	if t.full != nil {
+		t.full.close()
+		return
+	}
+	if t.ss != nil {
+		t.ss.Close() // masters and replicas
+	}
 	for _, s := range t.srvs {
 		if s != nil { // nil while buildRing connects
 			s.Close()

@@ -1,6 +1,8 @@
 package router
 
 import (
+	"net"
+
 	"runtime"
 
 	"github.com/tidwall/redcon"
@@ -74,9 +76,13 @@ type Session struct {
 	written int           // items of the batch whose reply is in wbuf or sent
 	counted int           // items of the batch whose metrics are recorded
 
-	pins pinSet // dedicated backend connections
-
-	auth sessionAuth // the authenticated user (auth.go)
+	pins  pinSet             // dedicated backend connections
+	auth  sessionAuth        // the authenticated user (auth.go)
+	keep  *backend.Dedicated // a clean pinned connection kept for reuse (pin.go)
+	tx    txState            // MULTI/WATCH (tx.go)
+	pub   sessionPub         // what CLIENT LIST shows of the session (clients.go)
+	nc    net.Conn           // the client's connection, watched while blocked
+	wrote []*backend.Server  // servers written to since the last WAIT
 
 	sub   *subState // subscriptions (subscribed.go); nil when none
 	proto int       // RESP version chosen by HELLO (resp3.go); 0 = 2
@@ -99,6 +105,15 @@ func newSession(p *Pool, id int64) *Session {
 // pinned connections and its writer (waiting for its flusher).
 func (s *Session) close() {
 	s.closePubsub()
+	if s.keep != nil && !s.tx.multi && !s.tx.watching {
+		s.handBack(s.keep)
+		s.keep = nil
+	}
+	s.pins.mu.Lock()
+	for _, d := range s.pins.conns {
+		s.p.backendIDs.Delete(d)
+	}
+	s.pins.mu.Unlock()
 	s.pins.closeAll()
 	if s.w != nil {
 		s.w.close()
@@ -112,22 +127,47 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 	// a split and its merge must agree on the servers.
 	s.topo = s.p.topology()
 	s.redir = s.topo.redirector()
-	s.used, s.out, s.routes, s.items = 0, s.out[:0], s.routes[:0], s.items[:0]
-	s.add(first.Raw, first.Args, start)
-	for i := range rest {
-		if s.quit {
-			break
-		}
-		s.add(rest[i].Raw, rest[i].Args, start)
+	s.begin()
+	i := -1 // the command being added: first, then rest[i]
+	if s.tx.multi {
+		i = s.pinnedRun(first, rest, i, start)
 	}
-	s.p.stats.batch(len(s.items))
-	s.dispatch()
-	s.write()
+	for ; i < len(rest) && !s.quit; i++ {
+		cmd := first
+		if i >= 0 {
+			cmd = rest[i]
+		}
+		if s.add(cmd.Raw, cmd.Args, start) {
+			continue
+		}
+		// A command for the pinned path (tx.go): what came before it is
+		// answered first, then it and what follows run in order.
+		s.finish()
+		s.begin()
+		i = s.pinnedRun(first, rest, i, start) - 1
+	}
+	s.finish()
 	if s.quit {
 		s.w.drain() // +OK first, as Redis does
 		conn.Close()
 	}
 	s.trim()
+}
+
+// begin starts a batch (or the part of one after a pinned run).
+func (s *Session) begin() {
+	s.used, s.out, s.routes, s.items = 0, s.out[:0], s.routes[:0], s.items[:0]
+}
+
+// finish sends the batch's requests and writes its replies.
+func (s *Session) finish() {
+	if len(s.items) == 0 {
+		return
+	}
+	s.p.stats.batch(len(s.items))
+	s.lastCmd(s.items[len(s.items)-1].ci, s.items[0].start)
+	s.dispatch()
+	s.write()
 }
 
 // trim lets go of scratch space a rare huge batch left behind (a 100,000
@@ -208,6 +248,9 @@ func (s *Session) send(srv *backend.Server, r *backend.Request, idx int) {
 // local records a reply the proxy produced itself (appended to s.out by fn).
 func (s *Session) localItem(ci *command.Info, start int64, lo int) {
 	s.items = append(s.items, item{kind: itemLocal, ci: ci, lo: lo, hi: len(s.out), start: start})
+	if lo < len(s.out) && s.out[lo] == '-' {
+		s.p.stats.errorStats.add(s.out[lo+1:]) // INFO errorstats
+	}
 }
 
 // errorItem records an error reply.
@@ -215,25 +258,25 @@ func (s *Session) errorItem(ci *command.Info, start int64, msg string) {
 	lo := len(s.out)
 	s.out = resp.AppendError(s.out, msg)
 	s.localItem(ci, start, lo)
-	s.p.stats.errorStats.add(msg)
 }
 
-// add classifies one command and turns it into an item.
-func (s *Session) add(raw []byte, args [][]byte, start int64) {
+// add classifies one command and turns it into an item. It returns false,
+// adding nothing, for a command that needs the pinned path.
+func (s *Session) add(raw []byte, args [][]byte, start int64) bool {
 	ci, errText := command.Lookup(args)
 	if ci == nil {
 		s.errorItem(nil, start, errText)
-		return
+		return true
 	}
 	if v := s.auth.user.verdict[ci.Index()]; v != vAllow {
 		if msg := s.checkAccess(v, ci, args); msg != "" {
 			s.errorItem(ci, start, msg)
-			return
+			return true
 		}
 	}
 	if (ci.Flags()&command.FlagPubSub != 0 || s.sub != nil || ci.Class() == command.ClassPinned) &&
 		s.addPubsub(ci, raw, args, start) {
-		return
+		return true
 	}
 	class, reply := ci.Classify(args)
 	switch class {
@@ -246,12 +289,11 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) {
 	case command.ClassLocal:
 		s.addLocal(ci, args, start)
 	case command.ClassPinned:
-		// Until sessions pin backend connections: the stable text of the
-		// issue, without the table's reason.
-		s.errorItem(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy yet")
+		return false
 	default: // command.ClassRefused: the table holds the error text with its reason
 		s.errorItem(ci, start, reply)
 	}
+	return true
 }
 
 // addKeyed routes a command whose keys must all live on one shard (one
@@ -284,6 +326,13 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 		s.errorItem(ci, start, errSlotDown)
 		return
 	}
+	if msg := fencedWrite(ci, srv); msg != "" {
+		s.errorItem(ci, start, msg)
+		return
+	}
+	if ci.Flags()&writeFlags != 0 {
+		s.noteWrite(srv) // for WAIT
+	}
 	idx := s.forward(srv, raw)
 	s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start})
 }
@@ -310,12 +359,19 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 		sub, ok := s.partOf[part]
 		if !ok {
 			srv := s.topo.server(part, ci, s.hint)
+			msg := fencedWrite(ci, srv)
 			if srv == nil {
 				s.topo.refresh()
+				msg = errSlotDown
+			}
+			if msg != "" {
 				s.used = first
 				s.routes = s.routes[:routeLo]
-				s.errorItem(ci, start, errSlotDown)
+				s.errorItem(ci, start, msg)
 				return
+			}
+			if ci.Flags()&writeFlags != 0 {
+				s.noteWrite(srv) // for WAIT
 			}
 			sub = uint16(len(s.counts))
 			s.partOf[part] = sub
@@ -373,6 +429,9 @@ func (s *Session) addFanout(ci *command.Info, raw []byte, args [][]byte, start i
 	first := s.used
 	all := s.topo.shards()
 	for _, srv := range all {
+		if ci.Flags()&writeFlags != 0 {
+			s.noteWrite(srv) // for WAIT
+		}
 		s.forward(srv, raw)
 	}
 	s.items = append(s.items, item{kind: itemMerge, ci: ci, first: first, n: len(all), op: op, start: start,
@@ -421,6 +480,7 @@ func (s *Session) write() {
 			r := s.reqs[it.first]
 			s.await(r)
 			s.settle(it.first)
+			s.fenceMoved(it.ci, it.first)
 			if r.Err != nil {
 				s.wbuf = resp.AppendError(s.wbuf, "ERR "+r.Err.Error())
 				res = resultProxyError
@@ -437,6 +497,7 @@ func (s *Session) write() {
 			for j := it.first; j < it.first+it.n; j++ {
 				s.await(s.reqs[j])
 				s.settle(j)
+				s.fenceMoved(it.ci, j)
 			}
 			var b []byte
 			b, res = s.merge(it)
@@ -469,6 +530,10 @@ func (s *Session) write() {
 // writer without waiting for the next item.
 const flushAt = 64 << 10
 
+// yieldsBeforeFlush is how many times await lets other goroutines run
+// before it sends the replies it holds and blocks.
+const yieldsBeforeFlush = 3
+
 // await waits for r, first sending the replies assembled so far if r is
 // not complete yet.
 func (s *Session) await(r *backend.Request) {
@@ -477,11 +542,15 @@ func (s *Session) await(r *backend.Request) {
 	}
 	if len(s.wbuf) > 0 {
 		// Let the backend readers run first: they are likely in the middle
-		// of this batch's replies, and if r completes meanwhile one write
-		// carries more of them.
-		runtime.Gosched()
-		if r.TryWait() {
-			return
+		// of this batch's replies (another shard's arrive a moment later),
+		// and if r completes meanwhile one write carries more of them. A
+		// few yields cost microseconds; a slow shard still gets the replies
+		// before its own sent at once.
+		for i := 0; i < yieldsBeforeFlush; i++ {
+			runtime.Gosched()
+			if r.TryWait() {
+				return
+			}
 		}
 	}
 	s.flush()

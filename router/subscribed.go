@@ -111,11 +111,8 @@ func (s *Session) addPublish(ci *command.Info, raw []byte, args [][]byte, start 
 // cutBatch writes the replies of the batch so far and starts a new one, so
 // that what the session writes next follows them.
 func (s *Session) cutBatch() {
-	if len(s.items) > 0 {
-		s.dispatch()
-		s.write()
-	}
-	s.used, s.out, s.routes, s.items = 0, s.out[:0], s.routes[:0], s.items[:0]
+	s.finish()
+	s.begin()
 }
 
 // pubsub returns the pool's hub.

@@ -13,7 +13,8 @@ import (
 // (standalone shards on a consistent-hash ring, immutable, replaced whole by
 // a reload) and clusterTopo (Redis Cluster slots; the slot map inside
 // backend.Cluster changes on its own and the topology value stays). A ring
-// whose masters are managed by Sentinel is a ringTopo rebuilt on failover.
+// whose masters are managed by Sentinel is a ringTopo over master Servers whose
+// addresses follow failovers in place (ha.go), so it is never rebuilt for one.
 //
 // A session loads the pool's topology once per batch (Pool.topology) so that
 // a split and its merge see the same servers even if a reload swaps it

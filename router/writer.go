@@ -65,6 +65,7 @@ type clientWriter struct {
 	mu       sync.Mutex
 	q        outQueue // output the socket did not take yet, for the flusher
 	flushing bool     // a flusher goroutine owns the socket's writes
+	quitting bool     // QUIT: what is queued goes out, nothing more is taken
 	closed   bool     // no flusher may start any more
 	wg       sync.WaitGroup
 }
@@ -103,7 +104,7 @@ func (w *clientWriter) write(b []byte) {
 		return
 	}
 	w.mu.Lock()
-	if w.closed {
+	if w.closed || w.quitting {
 		w.mu.Unlock()
 		return
 	}
@@ -309,7 +310,7 @@ func (w *clientWriter) drop() {
 // client before the connection closes.
 func (w *clientWriter) drain() {
 	w.mu.Lock()
-	w.closed = true
+	w.quitting = true
 	w.mu.Unlock()
 	w.wg.Wait()
 }

@@ -427,3 +427,30 @@ func TestOutQueue(t *testing.T) {
 		t.Fatalf("after take and recycle: len %d, spare %v", q.len(), q.spare != nil)
 	}
 }
+
+// QUIT's +OK, and every reply before it, reaches a client that was slow
+// to read them before the connection closes.
+func TestQuitDrainsBacklog(t *testing.T) {
+	rs := shards(t, 1)
+	// A generous timeout: 20 MB of replies under the race detector on a
+	// busy machine; the test is about order and completeness.
+	p := startProxy(t, rs, func(pc *config.Pool) { pc.Timeout = 30 * time.Second })
+	c := client(t, p)
+	value := strings.Repeat("q", 100<<10)
+	if err := c.Set(ctx(), "q", value, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	raw := dialRaw(t, p)
+	// 200 x 100 KB: far more than the socket buffers hold while the
+	// client does not read, so most of it waits in the writer.
+	raw.send(strings.Repeat("*2\r\n$3\r\nGET\r\n$1\r\nq\r\n", 200) + "QUIT\r\n")
+	time.Sleep(300 * time.Millisecond)
+	want := fmt.Sprintf("$%d\r\n%s\r\n", len(value), value)
+	for i := 0; i < 200; i++ {
+		raw.mustReply(want)
+	}
+	raw.mustReply("+OK\r\n")
+	if _, err := raw.reply(); err == nil {
+		t.Fatal("connection still open after QUIT")
+	}
+}

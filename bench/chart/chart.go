@@ -58,12 +58,24 @@ func Write(r *report.Results, dir, prefix string) ([]string, error) {
 // opsChart draws grouped bars of median ops/s per test at pipeline depth
 // p. It reports false when there is nothing to draw.
 func opsChart(r *report.Results, p int, file string) (bool, error) {
-	tests := report.BenchTests()
+	targets := r.BenchTargets()
+	// Only the tests that ran (a focused run may skip some).
+	var tests []string
+	for _, test := range report.BenchTests() {
+		for _, target := range targets {
+			if _, ok := report.Find(r.Bench, target, test, p); ok {
+				tests = append(tests, test)
+				break
+			}
+		}
+	}
+	if len(tests) == 0 {
+		return false, nil
+	}
 	pl := plot.New()
 	pl.Title.Text = fmt.Sprintf("redis-benchmark -c %d -P %d: median ops/s", r.Clients, p)
 	pl.Y.Label.Text = "ops/s"
 	pl.Legend.Top = true
-	targets := []string{report.Direct, report.Twemproxy, report.Shardproxy}
 	colors := targetColors()
 	w := vg.Points(14)
 	drawn := false
@@ -80,8 +92,12 @@ func opsChart(r *report.Results, p int, file string) (bool, error) {
 			return false, err
 		}
 		bars.Color = colors[target]
+		if bars.Color == nil {
+			// Another shardproxy run (--procs N): light blue.
+			bars.Color = color.RGBA{R: 0x7f, G: 0xb6, B: 0xea, A: 0xff}
+		}
 		bars.LineStyle.Width = 0
-		bars.Offset = w * vg.Length(i-1)
+		bars.Offset = w * (vg.Length(i) - vg.Length(len(targets)-1)/2)
 		pl.Add(bars)
 		pl.Legend.Add(target, bars)
 	}

@@ -29,12 +29,23 @@ func TestWrite(t *testing.T) {
 		{RTT: 0, Commands: 1000, Sequential: 40 * time.Millisecond, Pipelined: time.Millisecond},
 		{RTT: 2 * time.Millisecond, Commands: 1000, Sequential: 2 * time.Second, Pipelined: 3 * time.Millisecond},
 	}
+	// A focused run: four targets, SET and GET at -P 1 only.
+	four := []string{report.Direct, report.Twemproxy, report.Shardproxy, report.ShardproxyProcs(1)}
+	partial := &report.Results{Clients: 50, Targets: four}
+	for i, target := range four {
+		for _, test := range []string{"SET", "GET"} {
+			partial.Samples = append(partial.Samples, report.Sample{Target: target, Test: test, Pipeline: 1, Requests: 1000,
+				Row: report.BenchRow{RPS: float64(10000 * (i + 1))}})
+		}
+	}
+	partial.Bench = report.Summarize(partial.Samples)
 	for _, tc := range []struct {
 		name  string
 		r     *report.Results
 		files []string
 	}{
 		{"everything", full, []string{"x-ops-P1.png", "x-ops-P16.png", "x-batch.png", "x-latency.png"}},
+		{"partial", partial, []string{"x-ops-P1.png"}},
 		{"nothing", &report.Results{}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,6 +20,10 @@ type env struct {
 	twemAddr   string
 	sp         *proc
 	spAddr     string
+	// sp2 is shardproxy run with --procs procs2 (nil when not configured).
+	sp2     *proc
+	sp2Addr string
+	procs2  int
 	// metricsAddr is shardproxy's HTTP address (metrics, pprof).
 	metricsAddr string
 	spConfig    string
@@ -47,9 +51,19 @@ func (e *env) shardproxy() target {
 	return target{name: report.Shardproxy, addr: e.spAddr, proc: e.sp}
 }
 
-// targets returns direct, twemproxy and shardproxy, in round order.
+// shardproxyProcs is the second shardproxy, run with --procs.
+func (e *env) shardproxyProcs() target {
+	return target{name: report.ShardproxyProcs(e.procs2), addr: e.sp2Addr, proc: e.sp2}
+}
+
+// targets returns direct, twemproxy, shardproxy and, when configured,
+// shardproxy --procs N, in round order.
 func (e *env) targets() []target {
-	return []target{e.direct(), e.twemproxy(), e.shardproxy()}
+	ts := []target{e.direct(), e.twemproxy(), e.shardproxy()}
+	if e.sp2 != nil {
+		ts = append(ts, e.shardproxyProcs())
+	}
+	return ts
 }
 
 // proxies returns shardproxy and twemproxy, for the memory tests.
@@ -74,6 +88,9 @@ func (e *env) all() []*proc {
 	}
 	if e.sp != nil {
 		ps = append(ps, e.sp)
+	}
+	if e.sp2 != nil {
+		ps = append(ps, e.sp2)
 	}
 	return ps
 }
@@ -174,9 +191,7 @@ func startEnv(ctx context.Context, cfg *Config, bins bins, dir string, log *slog
 	if cfg.ProfileDir != "" {
 		args = append(args, "--pprof")
 	}
-	if cfg.Procs > 0 {
-		args = append(args, "--procs", strconv.Itoa(cfg.Procs))
-	}
+	// Default flags: what users run, and what the targets judge.
 	e.sp, err = startProc("shardproxy", bins.shardproxy, filepath.Join(dir, "shardproxy.log"), args...)
 	if err != nil {
 		return nil, err
@@ -184,6 +199,41 @@ func startEnv(ctx context.Context, cfg *Config, bins bins, dir string, log *slog
 	if err := waitPong(ctx, e.sp, e.spAddr); err != nil {
 		return nil, err
 	}
-	log.Info("servers up", "shards", e.shardAddrs, "twemproxy", e.twemAddr, "shardproxy", e.spAddr, "metrics", e.metricsAddr)
+	if cfg.Procs > 0 {
+		if e.sp2, err = startProcsVariant(ctx, e, bins, dir, cfg.Procs); err != nil {
+			return nil, err
+		}
+	}
+	log.Info("servers up", "shards", e.shardAddrs, "twemproxy", e.twemAddr, "shardproxy", e.spAddr, "metrics", e.metricsAddr,
+		"shardproxy_procs", e.sp2Addr)
 	return e, nil
+}
+
+// startProcsVariant starts a second shardproxy with the same pool on its
+// own ports, run with --procs procs.
+func startProcsVariant(ctx context.Context, e *env, bins bins, dir string, procs int) (*proc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	mport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	e.procs2 = procs
+	e.sp2Addr = hostPort(port)
+	file := filepath.Join(dir, fmt.Sprintf("shardproxy-procs%d.yml", procs))
+	if err := os.WriteFile(file, []byte(poolYAML(e.sp2Addr, e.shardAddrs)), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := startProc(report.ShardproxyProcs(procs), bins.shardproxy, filepath.Join(dir, fmt.Sprintf("shardproxy-procs%d.log", procs)),
+		"-c", file, "--metrics-listen", hostPort(mport), "--log-level", "warn", "--procs", strconv.Itoa(procs))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitPong(ctx, p, e.sp2Addr); err != nil {
+		p.stop()
+		return nil, err
+	}
+	return p, nil
 }

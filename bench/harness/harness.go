@@ -26,8 +26,17 @@ type Config struct {
 	// shardproxy during -P 1 and -P 16 SET runs are written (shardproxy
 	// is started with --pprof).
 	ProfileDir string
-	// Procs is shardproxy's --procs (GOMAXPROCS); 0 leaves Go's default.
+	// Procs, when > 0, adds a second shardproxy target run with --procs
+	// Procs (GOMAXPROCS), measured in the same interleaved redis-benchmark
+	// rounds as shardproxy with default flags. The default is what the
+	// targets judge and what the other phases measure.
 	Procs int
+	// Phases, when not empty, runs only these phases (PhaseNames lists
+	// them); empty runs every phase.
+	Phases []string
+	// Tests, when not empty, runs only these redis-benchmark tests (names
+	// as in TestNames, case-insensitive); empty runs all of them.
+	Tests []string
 	// Plan is what to measure and how much.
 	Plan Plan
 	// Logger receives progress; nil discards it.
@@ -119,6 +128,92 @@ type runner struct {
 	env  *env
 	log  *slog.Logger
 	res  *report.Results
+	// tests are the redis-benchmark tests this run measures.
+	tests []benchTest
+}
+
+type phase struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// phases are the measurement phases in run order.
+func (r *runner) phases() []phase {
+	return []phase{
+		{"rb", r.benchPhase},
+		{"profile", r.profilePhase},
+		{"batch", r.batchPhase},
+		{"latency", r.latencyPhase},
+		// Idle first: twemproxy keeps the buffers a long pipeline made it
+		// allocate, which would hide what idle connections cost.
+		{"idle", r.idlePhase},
+		{"stream", r.streamPhase},
+	}
+}
+
+// PhaseNames lists the phases Config.Phases may name, in run order: rb
+// (redis-benchmark), profile (only with ProfileDir), batch (batch sizes),
+// latency (latency multiplier), idle (idle connections' RSS) and stream
+// (peak RSS of a long pipeline).
+func PhaseNames() []string {
+	var r runner
+	var names []string
+	for _, ph := range r.phases() {
+		names = append(names, ph.name)
+	}
+	return names
+}
+
+// TestNames lists the redis-benchmark tests Config.Tests may name.
+func TestNames() []string {
+	var names []string
+	for _, bt := range benchTests() {
+		names = append(names, bt.flag)
+	}
+	return names
+}
+
+// selectTests returns the tests named in names (all when empty), in table
+// order.
+func selectTests(names []string) []benchTest {
+	var out []benchTest
+	for _, bt := range benchTests() {
+		if len(names) == 0 || containsFold(names, bt.flag) {
+			out = append(out, bt)
+		}
+	}
+	return out
+}
+
+// CheckSelection returns an error if phases or tests name an unknown
+// phase or redis-benchmark test.
+func CheckSelection(phases, tests []string) error {
+	if err := validate(phases, PhaseNames()); err != nil {
+		return fmt.Errorf("harness: phase %w", err)
+	}
+	if err := validate(tests, TestNames()); err != nil {
+		return fmt.Errorf("harness: test %w", err)
+	}
+	return nil
+}
+
+// validate returns an error naming the first of got not in known.
+func validate(got, known []string) error {
+	for _, g := range got {
+		if !containsFold(known, g) {
+			return fmt.Errorf("%q unknown (known: %s)", g, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // Run starts the servers, measures everything in cfg.Plan and stops the
@@ -127,6 +222,9 @@ type runner struct {
 func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 	if cfg.Plan.Rounds < 1 || cfg.Plan.Clients < 1 || cfg.WorkDir == "" {
 		return nil, errors.New("harness: Config needs a Plan with Rounds and Clients, and a WorkDir")
+	}
+	if err := CheckSelection(cfg.Phases, cfg.Tests); err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -152,7 +250,11 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 	}
 	defer e.stop()
 
-	r := &runner{cfg: &cfg, plan: cfg.Plan, bins: b, env: e, log: log}
+	r := &runner{cfg: &cfg, plan: cfg.Plan, bins: b, env: e, log: log, tests: selectTests(cfg.Tests)}
+	var names []string
+	for _, t := range e.targets() {
+		names = append(names, t.name)
+	}
 	r.res = &report.Results{
 		Date:              time.Now(),
 		Smoke:             cfg.Plan.Smoke,
@@ -163,6 +265,7 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 		Clients:           cfg.Plan.Clients,
 		KeySpace:          cfg.Plan.KeySpace,
 		Rounds:            cfg.Plan.Rounds,
+		Targets:           names,
 		Requests:          map[string]int{},
 		ShardproxyConfig:  e.spConfig,
 		TwemproxyConfig:   e.twemConfig,
@@ -171,20 +274,10 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 		"redis-benchmark prints `WARNING: Could not fetch server CONFIG` against twemproxy, which does not serve CONFIG GET; the runs are otherwise unaffected.",
 		fmt.Sprintf("RLIMIT_NOFILE for the harness and the servers: %d.", got))
 	loadBefore := procstat.LoadAvg()
-	phases := []struct {
-		name string
-		fn   func(context.Context) error
-	}{
-		{"redis-benchmark", r.benchPhase},
-		{"profiles", r.profilePhase},
-		{"batch sizes", r.batchPhase},
-		{"latency multiplier", r.latencyPhase},
-		// Idle first: twemproxy keeps the buffers a long pipeline made it
-		// allocate, which would hide what idle connections cost.
-		{"idle connections", r.idlePhase},
-		{"pipeline memory", r.streamPhase},
-	}
-	for _, ph := range phases {
+	for _, ph := range r.phases() {
+		if len(cfg.Phases) > 0 && !containsFold(cfg.Phases, ph.name) {
+			continue
+		}
 		start := time.Now()
 		log.Info("phase start", "phase", ph.name)
 		if err := ph.fn(ctx); err != nil {
@@ -201,23 +294,25 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 	return r.res, nil
 }
 
-// benchTest is one redis-benchmark test: its table name and arguments.
+// benchTest is one redis-benchmark test: its table name, its name for
+// the -tests flag and its arguments.
 type benchTest struct {
 	name string
+	flag string
 	args []string
 	slow bool
 }
 
 func benchTests() []benchTest {
 	return []benchTest{
-		{name: "SET", args: []string{"-t", "set"}},
-		{name: "GET", args: []string{"-t", "get"}},
-		{name: "INCR", args: []string{"-t", "incr"}},
-		{name: "LPUSH", args: []string{"-t", "lpush"}},
+		{name: "SET", flag: "set", args: []string{"-t", "set"}},
+		{name: "GET", flag: "get", args: []string{"-t", "get"}},
+		{name: "INCR", flag: "incr", args: []string{"-t", "incr"}},
+		{name: "LPUSH", flag: "lpush", args: []string{"-t", "lpush"}},
 		// A custom command instead of -t lrange_100, which would first
 		// LPUSH -n elements each run; the list is prepared once instead.
-		{name: "LRANGE_100", args: []string{"lrange", "mylist", "0", "99"}, slow: true},
-		{name: "MSET (10 keys)", args: []string{"-t", "mset"}, slow: true},
+		{name: "LRANGE_100", flag: "lrange_100", args: []string{"lrange", "mylist", "0", "99"}, slow: true},
+		{name: "MSET (10 keys)", flag: "mset", args: []string{"-t", "mset"}, slow: true},
 	}
 }
 
@@ -245,7 +340,7 @@ func (r *runner) benchPhase(ctx context.Context) error {
 	}
 	for round := range r.plan.Rounds {
 		for _, p := range []int{1, 16} {
-			for _, bt := range benchTests() {
+			for _, bt := range r.tests {
 				n := r.plan.Requests[p]
 				if bt.slow {
 					n = r.plan.SlowRequests[p]

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shardproxy/shardproxy/bench/report"
 )
 
 func TestStale(t *testing.T) {
@@ -90,15 +92,19 @@ func TestSmoke(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	res, err := Run(ctx, Config{ShardproxyBin: bin, WorkDir: t.TempDir(), Plan: SmokePlan()})
+	res, err := Run(ctx, Config{ShardproxyBin: bin, WorkDir: t.TempDir(), Plan: SmokePlan(), Procs: 1})
 	if errors.Is(err, errMissing) && os.Getenv("CI") != "true" {
 		t.Skip(err)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 3 * 2 * len(benchTests()); len(res.Samples) != want {
+	// direct, twemproxy, shardproxy (default flags), shardproxy --procs 1.
+	if want := 4 * 2 * len(benchTests()); len(res.Samples) != want {
 		t.Errorf("%d redis-benchmark samples, want %d", len(res.Samples), want)
+	}
+	if _, ok := report.Find(res.Bench, report.ShardproxyProcs(1), "SET", 1); !ok {
+		t.Errorf("no summary for %s", report.ShardproxyProcs(1))
 	}
 	for _, s := range res.Bench {
 		if s.RPS <= 0 || s.P99Ms <= 0 {
@@ -123,12 +129,45 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	md := string(res.Markdown())
-	for _, want := range []string{"## Targets", "| SET |", "## Batch size", "## Latency multiplier", "idle client connections"} {
+	for _, want := range []string{"## Targets", "| SET |", "## Batch size", "## Latency multiplier", "idle client connections",
+		"shardproxy --procs 1 ops/s", "## shardproxy by flags"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("results lack %q", want)
 		}
 	}
 	if got := len(res.Checks()); got != 6 {
 		t.Errorf("%d target checks, want 6", got)
+	}
+}
+
+func TestSelection(t *testing.T) {
+	if got := PhaseNames(); strings.Join(got, ",") != "rb,profile,batch,latency,idle,stream" {
+		t.Errorf("PhaseNames = %v", got)
+	}
+	var names []string
+	for _, bt := range selectTests([]string{"GET", "set"}) {
+		names = append(names, bt.name)
+	}
+	if strings.Join(names, ",") != "SET,GET" {
+		t.Errorf("selectTests(GET, set) = %v, want SET,GET in table order", names)
+	}
+	if n := len(selectTests(nil)); n != len(benchTests()) {
+		t.Errorf("selectTests(nil) has %d tests, want all %d", n, len(benchTests()))
+	}
+	if err := CheckSelection([]string{"rb"}, []string{"set", "MSET", "lrange_100"}); err != nil {
+		t.Errorf("valid selection: %v", err)
+	}
+	for _, bad := range []struct{ phases, tests []string }{
+		{[]string{"redis-benchmark"}, nil},
+		{nil, []string{"hset"}},
+	} {
+		if err := CheckSelection(bad.phases, bad.tests); err == nil {
+			t.Errorf("CheckSelection(%v, %v) accepted an unknown name", bad.phases, bad.tests)
+		}
+	}
+	// Run refuses before starting anything.
+	_, err := Run(context.Background(), Config{ShardproxyBin: "/nonexistent", WorkDir: t.TempDir(), Plan: SmokePlan(), Phases: []string{"bogus"}})
+	if err == nil || !strings.Contains(err.Error(), "bogus") {
+		t.Errorf("Run with an unknown phase: %v", err)
 	}
 }

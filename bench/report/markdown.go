@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -47,7 +48,8 @@ func (r *Results) Markdown() []byte {
 	r.memoryTables(&b)
 
 	b.WriteString("## Configuration\n\n")
-	fmt.Fprintf(&b, "redis-benchmark `-c %d -r %d`, %d interleaved round(s) (direct, twemproxy, shardproxy, for each test in turn). Requests per run (`-n`):", r.Clients, r.KeySpace, r.Rounds)
+	fmt.Fprintf(&b, "redis-benchmark `-c %d -r %d`, %d interleaved round(s) (%s, for each test in turn). Requests per run (`-n`):",
+		r.Clients, r.KeySpace, r.Rounds, strings.Join(r.BenchTargets(), ", "))
 	keys := make([]string, 0, len(r.Requests))
 	for k := range r.Requests {
 		keys = append(keys, k)
@@ -73,27 +75,160 @@ func (r *Results) Markdown() []byte {
 }
 
 func (r *Results) benchTables(b *bytes.Buffer) {
+	targets := r.BenchTargets()
+	var sps []string
+	for _, t := range targets {
+		if IsShardproxy(t) {
+			sps = append(sps, t)
+		}
+	}
+	abbrevs := make([]string, len(targets))
+	for i, t := range targets {
+		abbrevs[i] = Abbrev(t)
+	}
+	list := strings.Join(abbrevs, " / ")
 	for _, p := range []int{1, 16} {
-		fmt.Fprintf(b, "## redis-benchmark, -P %d (medians)\n\n", p)
-		b.WriteString("| test | direct ops/s | twemproxy ops/s | shardproxy ops/s | sp/direct | sp/twem | p50 ms d / t / s | p99 ms d / t / s | CPU s/Mreq redis / twem / sp |\n")
-		b.WriteString("|---|---:|---:|---:|---:|---:|---|---|---|\n")
+		var rows []string
 		for _, test := range BenchTests() {
-			d, okd := Find(r.Bench, Direct, test, p)
-			t, okt := Find(r.Bench, Twemproxy, test, p)
-			s, oks := Find(r.Bench, Shardproxy, test, p)
-			if !okd && !okt && !oks {
+			sums := make([]Summary, len(targets))
+			seen := false
+			for i, t := range targets {
+				var ok bool
+				sums[i], ok = Find(r.Bench, t, test, p)
+				seen = seen || ok
+			}
+			if !seen {
 				continue
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s / %s / %s | %s / %s / %s | %s / %s / %s |\n", test,
-				ops(d.RPS), ops(t.RPS), ops(s.RPS), ratio(s.RPS, d.RPS), ratio(s.RPS, t.RPS),
-				ms(d.P50Ms), ms(t.P50Ms), ms(s.P50Ms), ms(d.P99Ms), ms(t.P99Ms), ms(s.P99Ms),
-				cpu(d.CPUPerMreq), cpu(t.CPUPerMreq), cpu(s.CPUPerMreq))
+			get := func(name string) Summary {
+				for i, t := range targets {
+					if t == name {
+						return sums[i]
+					}
+				}
+				return Summary{}
+			}
+			d, tw := get(Direct), get(Twemproxy)
+			cells := []string{test}
+			for _, s := range sums {
+				cells = append(cells, ops(s.RPS))
+			}
+			cells = append(cells, ratio(get(Shardproxy).RPS, d.RPS))
+			for _, sp := range sps {
+				cells = append(cells, ratio(get(sp).RPS, tw.RPS))
+			}
+			var p50, p99, cpus []string
+			for _, s := range sums {
+				p50 = append(p50, ms(s.P50Ms))
+				p99 = append(p99, ms(s.P99Ms))
+				cpus = append(cpus, cpu(s.CPUPerMreq))
+			}
+			cells = append(cells, strings.Join(p50, " / "), strings.Join(p99, " / "), strings.Join(cpus, " / "))
+			for _, sp := range sps {
+				cells = append(cells, ratio(get(sp).CPUPerMreq, tw.CPUPerMreq))
+			}
+			rows = append(rows, "| "+strings.Join(cells, " | ")+" |\n")
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "## redis-benchmark, -P %d (medians)\n\n", p)
+		head := []string{"test"}
+		align := []string{"---"}
+		for _, t := range targets {
+			head = append(head, t+" ops/s")
+			align = append(align, "---:")
+		}
+		head = append(head, "s/d")
+		align = append(align, "---:")
+		for _, sp := range sps {
+			head = append(head, Abbrev(sp)+"/t")
+			align = append(align, "---:")
+		}
+		head = append(head, "p50 ms "+list, "p99 ms "+list, "CPU s/Mreq "+list)
+		align = append(align, "---", "---", "---")
+		for _, sp := range sps {
+			head = append(head, "CPU "+Abbrev(sp)+"/t")
+			align = append(align, "---:")
+		}
+		b.WriteString("| " + strings.Join(head, " | ") + " |\n")
+		b.WriteString("|" + strings.Join(align, "|") + "|\n")
+		for _, row := range rows {
+			b.WriteString(row)
 		}
 		b.WriteString("\n")
 	}
+	var legend []string
+	for _, t := range targets {
+		name := t
+		if t == Shardproxy {
+			name = "shardproxy with default flags"
+		}
+		legend = append(legend, Abbrev(t)+" = "+name)
+	}
+	b.WriteString(strings.Join(legend, ", ") + ". ")
 	b.WriteString("CPU s/Mreq is user+system CPU seconds of the measured process per million requests " +
-		"(for direct: the redis-server shard; for the proxies: the proxy process alone, not the shards behind it). " +
+		"(for direct: the redis-server shard; for the proxies: the proxy process alone, not the shards behind it); " +
+		"CPU s/t is shardproxy's CPU per request over twemproxy's. " +
 		"LRANGE_100 reads a 100-element list `mylist`; MSET sets 10 random keys, which both proxies split over the shards.\n\n")
+	r.flagsTable(b, sps)
+}
+
+// flagsTable sets shardproxy's runs (default flags and the others) side by
+// side relative to twemproxy, as issue 8 states where things stand.
+func (r *Results) flagsTable(b *bytes.Buffer, sps []string) {
+	if len(sps) < 2 {
+		return
+	}
+	type metric struct {
+		name string
+		get  func(Summary) float64
+	}
+	metrics := []metric{
+		{"ops/s", func(s Summary) float64 { return s.RPS }},
+		{"proxy CPU per request", func(s Summary) float64 { return s.CPUPerMreq }},
+		{"p99", func(s Summary) float64 { return s.P99Ms }},
+	}
+	var rows []string
+	for _, p := range []int{1, 16} {
+		for _, m := range metrics {
+			cells := []string{fmt.Sprintf("-P %d SET / GET %s vs twemproxy", p, m.name)}
+			found := false
+			for _, sp := range sps {
+				var parts []string
+				for _, test := range []string{"SET", "GET"} {
+					s, ok1 := Find(r.Bench, sp, test, p)
+					t, ok2 := Find(r.Bench, Twemproxy, test, p)
+					found = found || (ok1 && ok2)
+					parts = append(parts, ratio(m.get(s), m.get(t)))
+				}
+				cells = append(cells, strings.Join(parts, " / "))
+			}
+			if found {
+				rows = append(rows, "| "+strings.Join(cells, " | ")+" | 1 |\n")
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("## shardproxy by flags, relative to twemproxy\n\n")
+	head := []string{"measure"}
+	align := []string{"---"}
+	for _, sp := range sps {
+		name := sp
+		if sp == Shardproxy {
+			name = "shardproxy default"
+		}
+		head = append(head, name)
+		align = append(align, "---")
+	}
+	b.WriteString("| " + strings.Join(head, " | ") + " | twemproxy |\n|" + strings.Join(align, "|") + "|---|\n")
+	for _, row := range rows {
+		b.WriteString(row)
+	}
+	b.WriteString("\nMedians from the same interleaved rounds. The targets judge the default; " +
+		"for ops/s higher is better, for CPU per request and p99 lower is better.\n\n")
 }
 
 func (r *Results) batchTable(b *bytes.Buffer) {

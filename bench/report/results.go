@@ -2,17 +2,48 @@ package report
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shardproxy/shardproxy/bench/procstat"
 )
 
-// The targets compared, in the order they run in each round.
+// The targets compared, in the order they run in each round. Shardproxy
+// runs with default flags (what users run, and what the targets judge);
+// ShardproxyProcs names a second shardproxy run with --procs n.
 const (
 	Direct     = "direct"
 	Twemproxy  = "twemproxy"
 	Shardproxy = "shardproxy"
 )
+
+// procsPrefix starts the name of a shardproxy run with --procs.
+const procsPrefix = Shardproxy + " --procs "
+
+// ShardproxyProcs names the shardproxy target run with --procs n.
+func ShardproxyProcs(n int) string { return procsPrefix + strconv.Itoa(n) }
+
+// IsShardproxy reports whether target is a shardproxy run, default or not.
+func IsShardproxy(target string) bool {
+	return target == Shardproxy || strings.HasPrefix(target, procsPrefix)
+}
+
+// Abbrev is the short name of a target in table headers: d, t, s, and
+// s<n> for shardproxy --procs n.
+func Abbrev(target string) string {
+	switch {
+	case target == Direct:
+		return "d"
+	case target == Twemproxy:
+		return "t"
+	case target == Shardproxy:
+		return "s"
+	case strings.HasPrefix(target, procsPrefix):
+		return "s" + strings.TrimPrefix(target, procsPrefix)
+	}
+	return target
+}
 
 // Sample is one redis-benchmark run of one test against one target.
 type Sample struct {
@@ -163,6 +194,9 @@ type Results struct {
 	// Clients, KeySpace and Rounds are the redis-benchmark -c and -r and
 	// the number of interleaved rounds.
 	Clients, KeySpace, Rounds int
+	// Targets are the redis-benchmark targets in round order; empty means
+	// direct, twemproxy, shardproxy.
+	Targets []string
 	// Requests maps "<test> -P <n>" to the -n used.
 	Requests map[string]int
 	Bench    []Summary
@@ -175,4 +209,12 @@ type Results struct {
 	ShardproxyConfig, TwemproxyConfig string
 	// Notes are remarks shown at the end of the file.
 	Notes []string
+}
+
+// BenchTargets returns the redis-benchmark targets in round order.
+func (r *Results) BenchTargets() []string {
+	if len(r.Targets) > 0 {
+		return r.Targets
+	}
+	return []string{Direct, Twemproxy, Shardproxy}
 }

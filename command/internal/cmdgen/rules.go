@@ -66,6 +66,9 @@ func proxyRules() map[string]rule {
 		"client|getname": local(),
 		"client|id":      local(),
 		"client|info":    local(),
+		"client|list":    local(), // the proxy's own clients
+		"client|kill":    local(),
+		"client|unblock": local(),
 		"client|setinfo": local(), // proxy-only entry, see extraCommands
 
 		// Every shard, replies merged.
@@ -158,11 +161,8 @@ func proxyRules() map[string]rule {
 		"pfdebug":             refused(whyAdmin),
 		"pfselftest":          refused(whyAdmin),
 		"acl|*":               refused(whyACL),
-		"client|kill":         refused(whyClients),
-		"client|list":         refused(whyClients),
 		"client|pause":        refused(whyClients),
 		"client|unpause":      refused(whyClients),
-		"client|unblock":      refused(whyClients),
 		"script|debug":        refused(whyScriptRun),
 		"replicaof":           refused(whyRepl),
 		"slaveof":             refused(whyRepl),

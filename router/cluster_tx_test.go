@@ -1,0 +1,161 @@
+package router
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/hashring"
+	"github.com/shardproxy/shardproxy/internal/testenv"
+)
+
+// TestClusterTx runs transactions and blocking commands through a cluster
+// pool (3 masters, 3 replicas): the seed's TxPipelined, CROSSSLOT between
+// two slots of one node, MOVED followed while binding, BLPOP, WAIT.
+func TestClusterTx(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 1)
+	p := startClusterProxy(t, cl, func(pc *config.Pool) { pc.ClusterRefreshInterval = time.Hour })
+	c := client(t, p)
+	cmds, err := c.TxPipelined(ctx(), func(pipe redis.Pipeliner) error {
+		pipe.HSet(ctx(), "{user:1000}:profile", "name", "Ada")
+		pipe.Incr(ctx(), "{user:1000}:visits")
+		pipe.HGet(ctx(), "{user:1000}:profile", "name")
+		return nil
+	})
+	if err != nil || cmds[1].(*redis.IntCmd).Val() != 1 || cmds[2].(*redis.StringCmd).Val() != "Ada" {
+		t.Fatalf("TxPipelined: %v %v", cmds, err)
+	}
+	// Two slots, even of one node: CROSSSLOT inside MULTI, then EXECABORT.
+	got := txExchange(t, p.Addr(), [][]string{{"MULTI"}, {"SET", "{a}1", "x"}, {"SET", "{b}1", "x"}, {"EXEC"}})
+	if got[2] != "-"+errCrossSlot+"\r\n" || got[3] != "-"+errExecAbort+"\r\n" {
+		t.Fatalf("CROSSSLOT in a cluster transaction: %q", got)
+	}
+
+	// MOVED while binding: move an empty slot behind the proxy's back.
+	key := "{moved}k"
+	slot := int(hashring.Slot([]byte(key)))
+	src := p.backendCluster().Master(slot).Addr()
+	var dst string
+	for _, m := range cl.Masters(t) {
+		if m.Addr != src {
+			dst = m.Addr
+			break
+		}
+	}
+	dstID := nodeID(t, direct(t, dst))
+	for _, m := range cl.Masters(t) {
+		must(t, direct(t, m.Addr).Do(ctx(), "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
+	}
+	moved := testutil.ToFloat64(p.m.RedirectMoved)
+	got = txExchange(t, p.Addr(), [][]string{{"MULTI"}, {"SET", key, "1"}, {"INCR", key}, {"EXEC"}})
+	if got[1] != "+QUEUED\r\n" || got[3] != "*2\r\n+OK\r\n:2\r\n" {
+		t.Fatalf("transaction on a moved slot: %q", got)
+	}
+	if v := direct(t, dst).Get(ctx(), key).Val(); v != "2" {
+		t.Fatalf("value on the new owner = %q", v)
+	}
+	if testutil.ToFloat64(p.m.RedirectMoved) <= moved {
+		t.Fatal("the MOVED was not followed")
+	}
+
+	// BLPOP woken by a push, WAIT with a replica behind every master.
+	done := make(chan string, 1)
+	go func() {
+		c2 := client(t, p)
+		v, err := c2.BLPop(ctx(), 0, "{job}q").Result()
+		if err != nil {
+			t.Errorf("BLPOP: %v", err)
+		}
+		done <- strings.Join(v, ",")
+	}()
+	waitBlocked(t, p, 1)
+	c.LPush(ctx(), "{job}q", "j")
+	if v := <-done; v != "{job}q,j" {
+		t.Fatalf("BLPOP = %q", v)
+	}
+	c.Set(ctx(), "w", "1", 0)
+	if n, err := c.Do(ctx(), "WAIT", "1", "2000").Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT = %d %v", n, err)
+	}
+}
+
+// TestClusterReshardUnderTx moves a slot between masters while clients run
+// transactions on its keys: every transaction either applies whole or not
+// at all (the proxy never retries half of one elsewhere).
+func TestClusterReshardUnderTx(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 0)
+	p := startClusterProxy(t, cl, nil)
+	const tag = "{resh}"
+	slot := int(hashring.Slot([]byte(tag)))
+	src := p.backendCluster().Master(slot).Addr()
+	var dst string
+	for _, a := range cl.Addrs {
+		if a != src {
+			dst = a
+			break
+		}
+	}
+	var ok, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := client(t, p)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, err := c.TxPipelined(ctx(), func(pipe redis.Pipeliner) error {
+					pipe.Incr(ctx(), tag+"a")
+					pipe.Incr(ctx(), tag+"b")
+					return nil
+				})
+				if err == nil {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	srcC, dstC := direct(t, src), direct(t, dst)
+	srcID, dstID := nodeID(t, srcC), nodeID(t, dstC)
+	must(t, dstC.Do(ctx(), "CLUSTER", "SETSLOT", slot, "IMPORTING", srcID).Err())
+	must(t, srcC.Do(ctx(), "CLUSTER", "SETSLOT", slot, "MIGRATING", dstID).Err())
+	time.Sleep(100 * time.Millisecond)
+	for {
+		keys := srcC.Do(ctx(), "CLUSTER", "GETKEYSINSLOT", slot, 100).Val().([]any)
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"MIGRATE", dstHost(dst), dstPort(dst), "", 0, 5000, "KEYS"}
+		args = append(args, keys...)
+		must(t, srcC.Do(ctx(), args...).Err())
+	}
+	for _, a := range cl.Addrs {
+		must(t, direct(t, a).Do(ctx(), "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	a, _ := dstC.Get(ctx(), tag+"a").Int64()
+	b, _ := dstC.Get(ctx(), tag+"b").Int64()
+	t.Logf("transactions: %d applied, %d failed; a=%d b=%d", ok.Load(), failed.Load(), a, b)
+	if a != b || a != ok.Load() {
+		t.Fatalf("a=%d b=%d, %d transactions succeeded: one applied in part", a, b, ok.Load())
+	}
+	if ok.Load() == 0 {
+		t.Fatal("no transaction succeeded")
+	}
+}

@@ -1,0 +1,754 @@
+package router
+
+import (
+	"net"
+	"time"
+
+	"github.com/tidwall/redcon"
+
+	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/command"
+	"github.com/shardproxy/shardproxy/resp"
+)
+
+// Transactions, and the pinned path of a session.
+//
+// The shared path (session.go) routes every command of a batch in parallel
+// and merges the replies in order. A command that needs the client's own
+// backend connection (MULTI, WATCH, a blocking command, WAIT) ends that: the
+// commands read before it are finished first, then it and the commands after
+// it run here, one after the other, in order, until the session leaves the
+// pinned state (EXEC, DISCARD), when the rest of the batch goes back to the
+// shared path. So the hot path pays one branch per command for all of this.
+//
+// A transaction is bound to one shard (ring) or one slot (cluster), as Redis
+// Cluster binds it, at its first keyed command or at WATCH: the session takes
+// a dedicated connection to that shard (pin.go) and the transaction runs
+// there for real, so Redis itself queues the commands, checks WATCH and runs
+// EXEC atomically. Before the binding, keyless commands (PING, EVAL with no
+// keys) are queued by the proxy and sent after MULTI once the shard is
+// known. Commands the proxy answers itself are answered +QUEUED and their
+// replies spliced into EXEC's array. Whatever the proxy refuses inside MULTI
+// (a key of another shard, a fan-out, an unknown command) marks the
+// transaction so that EXEC answers EXECABORT, as Redis does for a command
+// error while queueing.
+
+const (
+	errExecAbort    = "EXECABORT Transaction discarded because of previous errors."
+	errNestedMulti  = "ERR MULTI calls can not be nested"
+	errWatchInMulti = "ERR WATCH inside MULTI is not allowed"
+	errExecNoMulti  = "ERR EXEC without MULTI"
+	errDiscNoMulti  = "ERR DISCARD without MULTI"
+)
+
+var (
+	multiWire   = []byte("*1\r\n$5\r\nMULTI\r\n")
+	execWire    = []byte("*1\r\n$4\r\nEXEC\r\n")
+	discardWire = []byte("*1\r\n$7\r\nDISCARD\r\n")
+	unwatchWire = []byte("*1\r\n$7\r\nUNWATCH\r\n")
+	// multiInfo is passed where a server is chosen for the transaction:
+	// never read-only, so never a replica.
+	multiInfo = command.Find([][]byte{[]byte("multi")})
+)
+
+// txState is a session's transaction: MULTI and what was queued, and the
+// WATCHed shard. The zero value is "no transaction".
+type txState struct {
+	multi bool // between MULTI and EXEC/DISCARD
+	dirty bool // something was refused while queueing: EXEC answers EXECABORT
+
+	// The binding: srv and conn are nil until the first keyed command or
+	// WATCH. part is the ring index or the cluster slot.
+	part     int
+	srv      *backend.Server
+	conn     *backend.Dedicated
+	begun    bool // MULTI was sent on conn
+	watching bool // WATCH was sent on conn
+
+	holes     []txHole           // commands sent after MULTI, replies not read yet
+	rpool     []*backend.Request // requests of holes, reused
+	reqs      []*backend.Request // txDrain scratch
+	spliceBuf []byte             // txDrain scratch
+
+	pending  []byte    // keyless commands queued before the binding
+	npending int       // commands in pending
+	queued   int       // commands queued so far (for the splice)
+	locals   []txLocal // commands the proxy answers, spliced into EXEC's reply
+	req      *backend.Request
+}
+
+// txLocal is a command answered by the proxy, queued in a transaction.
+type txLocal struct {
+	at   int // its position among the queued commands
+	ci   *command.Info
+	args [][]byte // copies
+}
+
+// pinnedRun serves the batch's commands from i on (-1: first, else
+// rest[i]) on the pinned path while the session needs it (see above) and
+// returns the index of the first command left for the shared path.
+func (s *Session) pinnedRun(first redcon.Command, rest []redcon.Command, i int, start int64) int {
+	n := 0
+	for ; i < len(rest) && !s.quit; i++ {
+		cmd := first
+		if i >= 0 {
+			cmd = rest[i]
+		}
+		ci := s.pinnedCommand(cmd.Raw, cmd.Args, start)
+		s.pinnedCmd(ci)
+		n++
+		if !s.tx.multi {
+			i++
+			break
+		}
+		if len(s.wbuf) >= flushAt {
+			s.pinnedFlush()
+		}
+	}
+	s.pinnedFlush()
+	s.p.stats.batch(n)
+	return i
+}
+
+// pinnedCommand runs one command on the pinned path.
+func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command.Info {
+	ci, errText := command.Lookup(args)
+	if ci == nil {
+		s.tx.dirty = s.tx.dirty || s.tx.multi
+		s.pinnedError(nil, start, errText)
+		return nil
+	}
+	s.pinnedCmd(ci)
+	if v := s.auth.user.verdict[ci.Index()]; v != vAllow {
+		if msg := s.checkAccess(v, ci, args); msg != "" {
+			// Refused before queueing: Redis flags the transaction too.
+			s.tx.dirty = s.tx.dirty || s.tx.multi
+			s.pinnedError(ci, start, msg)
+			return ci
+		}
+	}
+	if s.tx.multi {
+		s.txQueue(ci, raw, args, start)
+		return ci
+	}
+	switch ci.Name() {
+	case "multi":
+		s.tx.multi, s.tx.dirty, s.tx.queued = true, false, 0
+		s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "OK"))
+	case "exec":
+		s.pinnedError(ci, start, errExecNoMulti)
+	case "discard":
+		s.pinnedError(ci, start, errDiscNoMulti)
+	case "watch":
+		s.txWatch(ci, raw, args, start)
+	case "unwatch":
+		s.txUnwatch(ci, start)
+	case "wait":
+		s.wait(ci, args, start)
+	default:
+		class, reply := ci.Classify(args)
+		if ci.Flags()&command.FlagBlocking != 0 && class == command.ClassPinned {
+			s.block(ci, raw, args, start)
+			return ci
+		}
+		// Another pinned command (pub/sub, RESET, ...): not supported yet.
+		if class != command.ClassPinned {
+			reply = "ERR command '" + ci.Name() + "' is not supported by the proxy"
+		} else {
+			reply = "ERR command '" + ci.Name() + "' is not supported by the proxy yet"
+		}
+		s.pinnedError(ci, start, reply)
+	}
+	return ci
+}
+
+// pinnedReply records the reply the caller appended to s.wbuf (b is the
+// whole of s.wbuf, as returned by resp.AppendX(s.wbuf, ...)).
+func (s *Session) pinnedReply(ci *command.Info, start int64, b []byte) {
+	lo := len(s.wbuf)
+	s.wbuf = b
+	res := resultOK
+	if lo < len(b) && b[lo] == '-' {
+		res = resultError
+	}
+	s.p.stats.command(ci, res, start, nanotime())
+}
+
+// pinnedRaw appends a reply read from a backend.
+func (s *Session) pinnedRaw(ci *command.Info, start int64, reply []byte) {
+	s.pinnedReply(ci, start, append(s.wbuf, reply...))
+}
+
+// pinnedError appends an error the proxy produced.
+func (s *Session) pinnedError(ci *command.Info, start int64, msg string) {
+	lo := len(s.wbuf)
+	s.wbuf = resp.AppendError(s.wbuf, msg)
+	s.p.stats.command(ci, localResult(s.wbuf[lo:]), start, nanotime())
+}
+
+// pinnedFlush hands the replies assembled so far to the client's writer:
+// before anything that may wait long, and at the end of a run.
+func (s *Session) pinnedFlush() {
+	if len(s.tx.holes) > 0 {
+		s.txDrain(nil)
+	}
+	if len(s.wbuf) > 0 {
+		s.w.write(s.wbuf)
+		s.wbuf = s.wbuf[:0]
+	}
+}
+
+// txQueue handles a command inside MULTI.
+func (s *Session) txQueue(ci *command.Info, raw []byte, args [][]byte, start int64) {
+	t := &s.tx
+	switch ci.Name() {
+	case "multi":
+		s.pinnedError(ci, start, errNestedMulti) // not a queueing error in Redis
+		return
+	case "watch":
+		s.pinnedError(ci, start, errWatchInMulti)
+		return
+	case "exec":
+		s.txExec(ci, start)
+		return
+	case "discard":
+		s.txDiscard(ci, start)
+		return
+	case "quit":
+		// Not queued, as in Redis: the connection closes, and with it the
+		// dedicated one, so the shard drops the transaction.
+		s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "OK"))
+		s.quit = true
+		return
+	}
+	class, reply := ci.Classify(args)
+	switch class {
+	case command.ClassRefused:
+		s.txRefuse(ci, start, reply)
+		return
+	case command.ClassFanout:
+		s.txRefuse(ci, start, "ERR command '"+ci.Name()+"' runs on every shard and cannot be part of a transaction, which runs on one")
+		return
+	case command.ClassLocal:
+		if ci.Name() == "info" {
+			s.txRefuse(ci, start, "ERR command 'info' runs on every shard and cannot be part of a transaction, which runs on one")
+			return
+		}
+		cp := make([][]byte, len(args))
+		for i, a := range args {
+			cp[i] = append([]byte(nil), a...)
+		}
+		t.locals = append(t.locals, txLocal{at: t.queued, ci: ci, args: cp})
+		t.queued++
+		s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "QUEUED"))
+		return
+	case command.ClassPinned:
+		// Blocking commands and WAIT are queued and do not block inside
+		// MULTI, as in Redis; the other pinned commands are not supported.
+		if ci.Flags()&command.FlagBlocking == 0 && ci.Name() != "wait" && ci.Name() != "unwatch" {
+			s.txRefuse(ci, start, "ERR command '"+ci.Name()+"' is not supported by the proxy yet")
+			return
+		}
+	}
+	var errText string
+	s.keys, errText = ci.AppendKeyIndexes(s.keys[:0], args)
+	if errText != "" {
+		s.txRefuse(ci, start, errText)
+		return
+	}
+	part := -1
+	for _, k := range s.keys {
+		kp := s.topo.part(args[k])
+		if part >= 0 && kp != part {
+			s.txRefuse(ci, start, errCrossSlot)
+			return
+		}
+		part = kp
+	}
+	switch {
+	case part >= 0 && t.srv == nil:
+		s.txBegin(ci, raw, part, start)
+	case part >= 0 && !s.samePart(part):
+		s.txRefuse(ci, start, errCrossSlot)
+	case t.srv == nil:
+		// Keyless, shard not known yet: queue it here.
+		t.pending = append(t.pending, raw...)
+		t.npending++
+		t.queued++
+		s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "QUEUED"))
+	default:
+		s.txSend(ci, raw, start)
+	}
+}
+
+// samePart reports whether part belongs to the transaction's binding: the
+// same slot in cluster mode (Redis Cluster wants one slot per
+// transaction), the same server in ring mode.
+func (s *Session) samePart(part int) bool {
+	if s.redir != nil {
+		return part == s.tx.part
+	}
+	return s.topo.server(part, multiInfo, s.hint) == s.tx.srv
+}
+
+// txRefuse answers a command refused inside MULTI and marks the
+// transaction so that EXEC fails, as Redis does.
+func (s *Session) txRefuse(ci *command.Info, start int64, msg string) {
+	s.tx.dirty = true
+	s.pinnedError(ci, start, msg)
+}
+
+// txWire returns the bytes that open the transaction on its connection
+// (MULTI, then what was queued before the binding) followed by cmd, and
+// how many replies precede cmd's.
+func (s *Session) txWire(cmd []byte) ([]byte, int) {
+	t := &s.tx
+	if t.begun {
+		return cmd, 0
+	}
+	buf := append(t.pending[:0:0], multiWire...)
+	buf = append(buf, t.pending...)
+	buf = append(buf, cmd...)
+	return buf, 1 + t.npending
+}
+
+// txBegin binds the transaction at its first keyed command and sends
+// MULTI, the commands queued so far and this one. In cluster mode a
+// redirect here is followed: nothing of the transaction has run yet.
+func (s *Session) txBegin(ci *command.Info, raw []byte, part int, start int64) {
+	if s.redir == nil {
+		// A ring server never redirects: bind, and send the command with
+		// the rest (txSend).
+		srv := s.topo.server(part, multiInfo, s.hint)
+		if srv == nil {
+			s.txRefuse(ci, start, errSlotDown)
+			return
+		}
+		d, err := s.pin(srv)
+		if err != nil {
+			s.txRefuse(ci, start, "ERR "+err.Error())
+			return
+		}
+		s.tx.part, s.tx.srv, s.tx.conn = part, srv, d
+		s.txSend(ci, raw, start)
+		return
+	}
+	wire, skip := s.txWire(raw)
+	reply, errText := s.bind(part, wire, skip, true)
+	if errText != "" {
+		s.txRefuse(ci, start, errText)
+		return
+	}
+	s.tx.begun, s.tx.pending, s.tx.npending = true, nil, 0
+	s.tx.queued++
+	if len(reply) > 0 && reply[0] == '-' {
+		s.tx.dirty = true // the shard flagged it too
+	}
+	s.pinnedRaw(ci, start, reply)
+}
+
+// txSend sends a queued command on the bound connection.
+func (s *Session) txSend(ci *command.Info, raw []byte, start int64) {
+	t := &s.tx
+	if t.conn == nil {
+		s.txRefuse(ci, start, "ERR the backend connection of the transaction closed; the transaction is aborted")
+		return
+	}
+	// The reply (+QUEUED, or an error) is read later, with those of the
+	// commands after it (txDrain): a pipelined MULTI ... EXEC costs one
+	// round trip to the shard, not one per command.
+	wire, skip := s.txWire(raw)
+	r := s.txDeferReq()
+	r.Wire, r.Skip = wire, skip
+	t.holes = append(t.holes, txHole{r: r, at: len(s.wbuf), ci: ci, start: start})
+	t.begun, t.pending, t.npending = true, nil, 0
+	t.queued++
+}
+
+// txHole is a queued command sent on the transaction's connection whose
+// reply is not read yet: it goes at s.wbuf[at], before what follows.
+type txHole struct {
+	r     *backend.Request
+	at    int
+	ci    *command.Info
+	start int64
+}
+
+// txDeferReq returns a request for txSend, reused across transactions.
+func (s *Session) txDeferReq() *backend.Request {
+	t := &s.tx
+	n := len(t.holes)
+	for len(t.rpool) <= n {
+		t.rpool = append(t.rpool, backend.NewRequest())
+	}
+	r := t.rpool[n]
+	r.Reset()
+	return r
+}
+
+// txDrain sends the queued commands not sent yet, and extra after them
+// (EXEC) when not nil, in one write, reads their replies and puts each in
+// its place among the replies assembled for the client. It returns the
+// error that broke the connection, if one did (then every hole says so).
+func (s *Session) txDrain(extra *backend.Request) *backend.Error {
+	t := &s.tx
+	if len(t.holes) == 0 && extra == nil {
+		return nil
+	}
+	reqs := t.reqs[:0]
+	for _, h := range t.holes {
+		reqs = append(reqs, h.r)
+	}
+	if extra != nil {
+		reqs = append(reqs, extra)
+	}
+	t.reqs = reqs[:0]
+	var err *backend.Error
+	if t.conn == nil {
+		err = &backend.Error{Kind: backend.KindClosed, Cause: errSessionClosed}
+		for _, r := range reqs {
+			r.Err = err
+		}
+	} else {
+		err = t.conn.DoAll(reqs)
+	}
+	if len(t.holes) > 0 {
+		old := s.wbuf
+		out := t.spliceBuf[:0]
+		prev := 0
+		now := nanotime()
+		for _, h := range t.holes {
+			out = append(out, old[prev:h.at]...)
+			prev = h.at
+			lo := len(out)
+			res := resultOK
+			if kind, slot, addr := parseRedirect(h.r.Reply); h.r.Err == nil && kind != redirectNone {
+				// The slot moved while the transaction was open: Redis
+				// flagged it, and retrying elsewhere would split it.
+				s.redirected(kind, slot, addr)
+				out = resp.AppendError(out, "ERR the slot of the transaction moved to another node; the transaction is aborted")
+				res = resultProxyError
+			} else if h.r.Err != nil {
+				out = resp.AppendError(out, "ERR "+h.r.Err.Error())
+				res = resultProxyError
+			} else {
+				out = append(out, h.r.Reply...)
+				res = replyResult(h.r.Reply)
+			}
+			if out[lo] == '-' {
+				t.dirty = true
+			}
+			s.p.stats.command(h.ci, res, h.start, now)
+			h.r.Release()
+			h.r.Wire = nil
+		}
+		out = append(out, old[prev:]...)
+		s.wbuf, t.spliceBuf = out, old[:0]
+		clear(t.holes)
+		t.holes = t.holes[:0]
+	}
+	if err != nil && t.conn != nil {
+		s.unpin(t.conn)
+		t.conn, t.begun, t.watching = nil, false, false
+		t.dirty = t.dirty || t.multi
+	}
+	return err
+}
+
+// txBroken answers a command whose dedicated connection failed: the shard
+// dropped the transaction with it, so EXEC must fail.
+func (s *Session) txBroken(ci *command.Info, start int64, err *backend.Error) {
+	s.unpin(s.tx.conn)
+	s.tx.conn, s.tx.begun, s.tx.watching = nil, false, false
+	// Keep srv and part: later keys are still checked against them.
+	s.tx.dirty = s.tx.multi
+	s.pinnedError(ci, start, "ERR "+err.Error())
+}
+
+// txExec runs EXEC.
+func (s *Session) txExec(ci *command.Info, start int64) {
+	t := &s.tx
+	defer s.txEnd()
+	if t.dirty {
+		s.txAbandon()
+		s.pinnedError(ci, start, errExecAbort)
+		return
+	}
+	if t.srv == nil && t.npending > 0 {
+		// Only keyless commands: any shard runs them.
+		srv := s.anyServer()
+		if srv == nil {
+			s.pinnedError(ci, start, errSlotDown)
+			return
+		}
+		d, err := s.pin(srv)
+		if err != nil {
+			s.pinnedError(ci, start, "ERR "+err.Error())
+			return
+		}
+		t.srv, t.conn = srv, d
+	}
+	if t.conn == nil {
+		if t.srv != nil {
+			// The connection broke after WATCH: the watch is lost.
+			s.pinnedError(ci, start, errExecAbort)
+			return
+		}
+		// Nothing for a shard: only proxy-answered commands, or none.
+		s.wbuf = resp.AppendArrayHeader(s.wbuf, len(t.locals))
+		for _, l := range t.locals {
+			s.wbuf = append(s.wbuf, s.localReply(l.ci, l.args)...)
+		}
+		s.pinnedReply(ci, start, s.wbuf)
+		return
+	}
+	wire, skip := s.txWire(execWire)
+	ex := s.pinReq()
+	ex.Wire, ex.Skip = wire, skip
+	if err := s.txDrain(ex); err != nil {
+		s.pinnedError(ci, start, "ERR "+err.Error())
+		return
+	}
+	reply := ex.Reply
+	ex.Release()
+	if kind, slot, addr := parseRedirect(reply); kind != redirectNone {
+		s.redirected(kind, slot, addr)
+		s.pinnedError(ci, start, "EXECABORT Transaction discarded because its slot moved to another node.")
+		return
+	}
+	if len(t.locals) > 0 && len(reply) > 0 && reply[0] == '*' && reply[1] != '-' {
+		reply = s.splice(reply)
+	}
+	s.pinnedRaw(ci, start, reply)
+	s.release(t.conn) // EXEC leaves it clean: no MULTI, no WATCH
+	t.conn = nil
+}
+
+// splice puts the replies of the proxy-answered commands into EXEC's array.
+func (s *Session) splice(reply []byte) []byte {
+	t := &s.tx
+	elems, ok := resp.ArrayElems(s.elems[:0], reply)
+	s.elems = elems[:0]
+	if !ok {
+		return reply
+	}
+	out := resp.AppendArrayHeader(nil, len(elems)+len(t.locals))
+	e, l := 0, 0
+	for pos := 0; e < len(elems) || l < len(t.locals); pos++ {
+		if l < len(t.locals) && t.locals[l].at == pos {
+			out = append(out, s.localReply(t.locals[l].ci, t.locals[l].args)...)
+			l++
+		} else if e < len(elems) {
+			out = append(out, elems[e]...)
+			e++
+		} else {
+			break
+		}
+	}
+	return out
+}
+
+// localReply returns the reply the proxy gives to a local command.
+func (s *Session) localReply(ci *command.Info, args [][]byte) []byte {
+	lo, n := len(s.out), len(s.items)
+	s.addLocal(ci, args, nanotime())
+	b := append([]byte(nil), s.out[lo:]...)
+	s.out, s.items = s.out[:lo], s.items[:n]
+	return b
+}
+
+// txDiscard runs DISCARD.
+func (s *Session) txDiscard(ci *command.Info, start int64) {
+	s.txAbandon()
+	s.txEnd()
+	s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "OK"))
+}
+
+// txAbandon ends what the transaction started on its connection (MULTI,
+// WATCH) and releases it. A connection in doubt is closed instead: the
+// shard drops the transaction with it.
+func (s *Session) txAbandon() {
+	t := &s.tx
+	s.txDrain(nil)
+	if t.conn == nil {
+		return
+	}
+	var wire []byte
+	switch {
+	case t.begun:
+		wire = discardWire // also forgets the WATCHed keys
+	case t.watching:
+		wire = unwatchWire
+	default:
+		s.release(t.conn)
+		t.conn = nil
+		return
+	}
+	if reply, err := s.doOn(t.conn, wire, 0); err != nil || len(reply) == 0 || reply[0] != '+' {
+		s.unpin(t.conn)
+	} else {
+		s.release(t.conn)
+	}
+	t.conn = nil
+}
+
+// txEnd forgets the transaction and its binding; the connection must be
+// released already.
+func (s *Session) txEnd() {
+	t := &s.tx
+	if t.conn != nil {
+		s.unpin(t.conn)
+	}
+	*t = txState{req: t.req, rpool: t.rpool, reqs: t.reqs, spliceBuf: t.spliceBuf, holes: t.holes[:0]}
+}
+
+// txWatch runs WATCH outside MULTI: it binds the session to the keys'
+// shard (or checks them against it) and sends WATCH there.
+func (s *Session) txWatch(ci *command.Info, raw []byte, args [][]byte, start int64) {
+	t := &s.tx
+	part := -1
+	for _, k := range args[1:] {
+		kp := s.topo.part(k)
+		if part >= 0 && kp != part {
+			s.pinnedError(ci, start, errCrossSlot)
+			return
+		}
+		part = kp
+	}
+	if t.srv != nil && !s.samePart(part) {
+		s.pinnedError(ci, start, errCrossSlot)
+		return
+	}
+	if t.conn == nil {
+		if t.srv != nil {
+			// The connection broke since the last WATCH: those keys are
+			// no longer watched, so start over.
+			t.srv = nil
+		}
+		reply, errText := s.bind(part, raw, 0, false)
+		if errText != "" {
+			s.pinnedError(ci, start, errText)
+			return
+		}
+		t.watching = reply[0] == '+'
+		if !t.watching {
+			s.release(t.conn)
+			t.conn, t.srv = nil, nil
+		}
+		s.pinnedRaw(ci, start, reply)
+		return
+	}
+	reply, err := s.doOn(t.conn, raw, 0)
+	if err != nil {
+		s.txBroken(ci, start, err)
+		return
+	}
+	s.pinnedRaw(ci, start, reply)
+}
+
+// txUnwatch runs UNWATCH outside MULTI.
+func (s *Session) txUnwatch(ci *command.Info, start int64) {
+	s.txAbandon()
+	s.txEnd()
+	s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "OK"))
+}
+
+// bind pins a dedicated connection to the server of part and sends wire
+// (whose reply is the one after skip others), following MOVED and waiting
+// out ASK and TRYAGAIN in cluster mode: nothing has run on the shard yet,
+// so the binding may still move. opened says wire begins with MULTI, which
+// a redirect leaves flagged on the shard (it is discarded before moving
+// on). On success the transaction is bound and the reply returned.
+func (s *Session) bind(part int, wire []byte, skip int, opened bool) ([]byte, string) {
+	for n := 0; ; n++ {
+		srv := s.topo.server(part, multiInfo, s.hint)
+		if srv == nil {
+			s.topo.refresh()
+			return nil, errSlotDown
+		}
+		d, err := s.pin(srv)
+		if err != nil {
+			return nil, "ERR " + err.Error()
+		}
+		reply, berr := s.doOn(d, wire, skip)
+		if berr != nil {
+			s.unpin(d)
+			return nil, "ERR " + berr.Error()
+		}
+		kind, slot, addr := redirectNone, 0, ""
+		if s.redir != nil {
+			kind, slot, addr = parseRedirect(reply)
+		}
+		if kind == redirectNone {
+			s.tx.part, s.tx.srv, s.tx.conn = part, srv, d
+			return reply, ""
+		}
+		if opened {
+			if r, err := s.doOn(d, discardWire, 0); err != nil || len(r) == 0 || r[0] != '+' {
+				s.unpin(d)
+			} else {
+				s.release(d)
+			}
+		} else {
+			s.release(d)
+		}
+		if n >= s.p.cfg.MaxRedirects {
+			return nil, "ERR too many cluster redirections for one command"
+		}
+		if kind != redirectMoved {
+			// ASK: the slot is migrating, and a transaction cannot follow
+			// its keys to two nodes; wait for the move to finish.
+			time.Sleep(time.Duration(n+1) * 20 * time.Millisecond)
+		}
+		s.redirected(kind, slot, addr)
+	}
+}
+
+// redirected updates the slot map after a MOVED (counting the redirect).
+func (s *Session) redirected(kind redirect, slot int, addr string) {
+	if s.redir == nil {
+		return
+	}
+	switch kind {
+	case redirectMoved:
+		s.p.m.RedirectMoved.Inc()
+		s.redir.moved(slot, s.nodeAddr(addr))
+	case redirectAsk:
+		s.p.m.RedirectAsk.Inc()
+	}
+}
+
+// nodeAddr completes the ":port" address a node that does not know its
+// own IP sends with the host of the seeds.
+func (s *Session) nodeAddr(addr string) string {
+	if addr == "" || addr[0] != ':' {
+		return addr
+	}
+	for _, srv := range s.topo.shards() {
+		if host, _, err := net.SplitHostPort(srv.Addr()); err == nil {
+			return net.JoinHostPort(host, addr[1:])
+		}
+	}
+	return addr
+}
+
+// doOn sends wire on d and returns the reply of its last command (after
+// skip others; an error among them is returned instead).
+func (s *Session) doOn(d *backend.Dedicated, wire []byte, skip int) ([]byte, *backend.Error) {
+	r := s.pinReq()
+	r.Wire, r.Skip = wire, skip
+	err := d.Do(r)
+	r.Release() // the reply is copied out before the next use
+	r.Wire = nil
+	return r.Reply, err
+}
+
+// pinReq returns the session's request for dedicated connections.
+func (s *Session) pinReq() *backend.Request {
+	if s.tx.req == nil {
+		s.tx.req = backend.NewRequest()
+	}
+	r := s.tx.req
+	r.Reset()
+	return r
+}
