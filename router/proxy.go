@@ -59,16 +59,17 @@ type Pool struct {
 	gl    *guardListener // ln, with the client-side limits
 	fds   *fdBudget      // shared by every pool of the proxy
 
-	tlsServer atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
-	tlsBack   *tls.Config                // towards the servers; nil for plain TCP
-	started   time.Time
-	nextID    atomic.Int64
-	stats     poolStats
-	m         *metrics.Pool
-	metrics   *metrics.Metrics
-	stop      chan struct{}
-	access    *poolAccess // client users and command policy (acl.go)
-	hub       *pubsubHub  // shared subscriber connections (pubsub.go)
+	tlsServer  atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
+	tlsBack    *tls.Config                // towards the servers; nil for plain TCP
+	started    time.Time
+	nextID     atomic.Int64
+	stats      poolStats
+	m          *metrics.Pool
+	metrics    *metrics.Metrics
+	stop       chan struct{}
+	access     *poolAccess // client users and command policy (acl.go)
+	hub        *pubsubHub  // shared subscriber connections (pubsub.go)
+	hubMetrics *pubsubCollector
 
 	idle       idleSet      // dedicated connections kept for reuse (pin.go)
 	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
@@ -131,6 +132,10 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
 	p.metrics = opts.Metrics
+	p.hubMetrics = newPubsubCollector(p)
+	if err := p.metrics.Registry().Register(p.hubMetrics); err != nil {
+		p.log.Warn("pub/sub metrics not registered", "error", err)
+	}
 	p.m, err = opts.Metrics.Pool(pc.Name, metrics.PoolOptions{
 		CommandNames:         command.Names(),
 		Cluster:              cluster,
@@ -283,6 +288,9 @@ func (p *Pool) close() {
 		p.ln.Close()
 	}
 	p.hub.close()
+	if p.hubMetrics != nil {
+		p.metrics.Registry().Unregister(p.hubMetrics)
+	}
 	p.closeEjection()
 	p.idle.closeAll()
 	if t := p.topo.Load(); t != nil {

@@ -262,6 +262,15 @@ func TestPubsubSharedSubscription(t *testing.T) {
 	for _, c := range subs {
 		c.mustReply(want)
 	}
+	if v := gathered(t, p, "shardproxy_pubsub_clients", ""); v != n {
+		t.Fatalf("shardproxy_pubsub_clients = %v", v)
+	}
+	if v := gathered(t, p, "shardproxy_pubsub_messages_total", "delivered"); v != n {
+		t.Fatalf("delivered = %v", v)
+	}
+	if v := gathered(t, p, "shardproxy_pubsub_subscriptions", "channel"); v != 1 {
+		t.Fatalf("channel subscriptions = %v", v)
+	}
 	// Half of them leave: still one subscription; all leave: none.
 	for _, c := range subs[:n/2] {
 		c.nc.Close()
@@ -409,4 +418,30 @@ func TestRESP3GoRedisDefault(t *testing.T) {
 	ps.Unsubscribe(ctx(), "news")
 	c.Publish(ctx(), "news", "again")
 	raw.mustReply(">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nagain\r\n")
+}
+
+// gathered sums the pool's series of metric name that have a label value
+// equal to label ("" for any).
+func gathered(t testing.TB, p *Pool, name, label string) float64 {
+	t.Helper()
+	mfs, err := p.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ok := label == ""
+			for _, lp := range m.GetLabel() {
+				ok = ok || lp.GetValue() == label
+			}
+			if ok {
+				sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
