@@ -23,6 +23,10 @@ type SubHandler interface {
 	// whole push as the server encoded it (RESP2). Both are valid only
 	// during the call.
 	Push(kind []byte, args [][]byte, raw []byte)
+	// Flush is called when the pushes read so far have been handed to
+	// Push and no more input is buffered: the handler writes what it
+	// batched, so that a burst of messages costs each client one write.
+	Flush()
 	// Disconnected is called when a connection the handler saw connected
 	// ends; subscriptions sent on it are gone.
 	Disconnected(err error)
@@ -174,6 +178,7 @@ func (sb *Subscriber) serve(nc net.Conn, br *bufio.Reader) error {
 		var err error
 		buf, err = resp.ReadReply(br, buf[:0])
 		if err != nil {
+			sb.h.Flush()
 			return err
 		}
 		var kind []byte
@@ -182,6 +187,9 @@ func (sb *Subscriber) serve(nc net.Conn, br *bufio.Reader) error {
 			continue // not a push (a PING reply): nothing to deliver
 		}
 		sb.h.Push(kind, args, buf)
+		if br.Buffered() == 0 {
+			sb.h.Flush()
+		}
 		if cap(buf) > 1<<20 {
 			buf = nil // a huge message must not stay behind
 		}

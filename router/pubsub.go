@@ -70,7 +70,8 @@ func (h *pubsubHub) shard(srv *backend.Server) *subShard {
 		<-sh.ready
 		return sh
 	}
-	sh = &subShard{hub: h, srv: srv, waits: map[waitKey]*subWait{}, ready: make(chan struct{})}
+	sh = &subShard{hub: h, srv: srv, waits: map[waitKey]*subWait{}, ready: make(chan struct{}),
+		pend: map[*Session][]byte{}}
 	for k := range sh.subs {
 		sh.subs[k] = map[string]*subEntry{}
 	}
@@ -123,7 +124,12 @@ type subShard struct {
 	waits map[waitKey]*subWait    // SUBSCRIBEs sent and not yet confirmed
 	up    bool                    // a connection carries subs right now
 
-	push3 []byte // scratch for RESP3 conversion; used by the reader goroutine only
+	// Used by the subscriber's reader goroutine only: messages batched
+	// per client until Flush, and buffers to reuse.
+	pend  map[*Session][]byte
+	order []*Session
+	free  [][]byte
+	push3 []byte // scratch for RESP3 conversion
 }
 
 // subEntry is one channel, pattern or shard channel of a shard.
@@ -281,7 +287,14 @@ func (sh *subShard) Push(kind []byte, args [][]byte, raw []byte) {
 			dropped++
 			continue
 		}
-		s.w.write(b)
+		buf, ok := sh.pend[s]
+		if !ok {
+			if n := len(sh.free); n > 0 {
+				buf, sh.free = sh.free[n-1], sh.free[:n-1]
+			}
+			sh.order = append(sh.order, s)
+		}
+		sh.pend[s] = append(buf, b...)
 		delivered++
 	}
 	sh.mu.RUnlock()
@@ -290,6 +303,21 @@ func (sh *subShard) Push(kind []byte, args [][]byte, raw []byte) {
 	if cap(sh.push3) > 1<<20 {
 		sh.push3 = nil
 	}
+}
+
+// Flush writes the messages batched per client since the last Flush, in
+// the order the clients first got one.
+func (sh *subShard) Flush() {
+	for _, s := range sh.order {
+		buf := sh.pend[s]
+		delete(sh.pend, s)
+		s.w.write(buf)
+		if cap(buf) <= 64<<10 && len(sh.free) < 64 {
+			sh.free = append(sh.free, buf[:0])
+		}
+	}
+	clear(sh.order)
+	sh.order = sh.order[:0]
 }
 
 // confirmed counts a subscribe confirmation from the shard.
