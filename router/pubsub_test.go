@@ -445,3 +445,34 @@ func gathered(t testing.TB, p *Pool, name, label string) float64 {
 	}
 	return sum
 }
+
+// TestPubsubCluster: SUBSCRIBE and SSUBSCRIBE through a cluster pool; a
+// message published on any node (cluster broadcast) or through the proxy
+// (SPUBLISH to the slot owner) arrives once.
+func TestPubsubCluster(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 0)
+	p := startClusterProxy(t, cl, nil)
+	sub := rawSubscribe(t, p.Addr(), "SUBSCRIBE news\r\n", 1)
+	ssub := rawSubscribe(t, p.Addr(), "SSUBSCRIBE {s}feed\r\n", 1)
+	pub := client(t, p)
+	if err := pub.Publish(ctx(), "news", "a").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Any node: Redis Cluster broadcasts PUBLISH.
+	for _, m := range cl.Masters(t) {
+		if err := m.Client(t).Publish(ctx(), "news", "b").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub.mustReply("*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$1\r\na\r\n")
+	for range cl.Masters(t) {
+		sub.mustReply("*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$1\r\nb\r\n")
+	}
+	if err := pub.SPublish(ctx(), "{s}feed", "c").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ssub.mustReply("*3\r\n$8\r\nsmessage\r\n$7\r\n{s}feed\r\n$1\r\nc\r\n")
+	if got, err := pub.PubSubShardNumSub(ctx(), "{s}feed").Result(); err != nil || got["{s}feed"] != 1 {
+		t.Fatalf("SHARDNUMSUB = %v, %v", got, err)
+	}
+}
