@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -78,4 +80,49 @@ func readN(br *bufio.Reader, n int) ([]byte, error) {
 	buf := make([]byte, n)
 	_, err := io.ReadFull(br, buf)
 	return buf, err
+}
+
+// BenchmarkPubsubClientMemory reports the heap per client connection of
+// 2,000 clients that sent one PING, and of 2,000 subscribed to one of 10
+// channels: the difference is the cost of being subscribed. The clients
+// are raw sockets in the same process, their net.Conn included.
+func BenchmarkPubsubClientMemory(b *testing.B) {
+	rs := []*testenv.Redis{testenv.StartRedis(b), testenv.StartRedis(b), testenv.StartRedis(b)}
+	p := startProxy(b, rs, nil)
+	b.Run("ping", func(b *testing.B) { clientMemory(b, p, "PING\r\n", "+PONG\r\n") })
+	b.Run("subscribe", func(b *testing.B) {
+		clientMemory(b, p, "SUBSCRIBE ch%d\r\n", "*3\r\n$9\r\nsubscribe\r\n$3\r\nch0\r\n:1\r\n")
+	})
+}
+
+func clientMemory(b *testing.B, p *Pool, cmd, reply string) {
+	const n = 2000
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		conns := make([]net.Conn, n)
+		buf := make([]byte, len(reply))
+		for j := range conns {
+			nc, err := net.Dial("tcp", p.Addr())
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := cmd
+			if strings.Contains(c, "%d") {
+				c = fmt.Sprintf(cmd, j%10)
+			}
+			nc.Write([]byte(c))
+			if _, err := io.ReadFull(nc, buf); err != nil {
+				b.Fatal(err)
+			}
+			conns[j] = nc
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heapB/client")
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}
 }
