@@ -13,7 +13,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # FUZZ_BUDGET plus build time as targets are added.
 FUZZ_BUDGET ?= 45
 
-.PHONY: help build run run-cluster run-sentinel deps test vet fuzz lint clean
+.PHONY: help build run run-cluster run-sentinel deps test vet fuzz lint clean mutate
 
 help:
 	@echo "make build   build bin/shardproxy (version $(VERSION))"
@@ -24,6 +24,7 @@ help:
 	@echo "make lint    gofmt and go vet"
 	@echo "make fuzz    run every Fuzz target briefly (FUZZ_BUDGET=$(FUZZ_BUDGET)s in total)"
 	@echo "make clean   remove build output"
+	@echo "make mutate  mutation testing of $(MUTATE_PKGS) (slow; not part of make test)"
 	@$(if $(HARNESS),echo "make bench   side-by-side benchmark (bench-smoke: a short run)",true)
 
 build:
@@ -71,6 +72,39 @@ lint:
 
 clean:
 	rm -rf bin
+
+# Mutation testing with gremlins, pinned and installed into bin/tools (not a
+# dependency of the module). One package at a time, one worker, tests in
+# -short mode; the timeout is generous because a loaded machine otherwise
+# reports slow builds as TIMED OUT. Do not add --test-cpu: gremlins 0.6.0
+# passes "-cpu N" to go test as one argument, every run fails and every
+# mutant counts as killed. In command, the generated table data
+# (commands_gen.go, checked by golden tests) and its generator are left out.
+# The table goes to $(MUTATE_OUT)/table.md.
+GREMLINS_VERSION := v0.6.0
+GREMLINS := bin/tools/gremlins-$(GREMLINS_VERSION)
+MUTATE_PKGS ?= config hashring resp command
+MUTATE_WORKERS ?= 1
+MUTATE_TIMEOUT ?= 30
+MUTATE_OUT ?= bench/results/mutation
+
+$(GREMLINS):
+	mkdir -p bin/tools
+	GOBIN=$(abspath bin/tools) GOFLAGS= $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
+	mv bin/tools/gremlins $@
+
+mutate: $(GREMLINS)
+	mkdir -p $(MUTATE_OUT)
+	for p in $(MUTATE_PKGS); do \
+		echo "mutate: $$p"; \
+		ex=(); \
+		if [[ $$p == command ]]; then ex=(-E 'commands_gen\.go$$' -E 'internal/cmdgen/'); fi; \
+		GOFLAGS=-short $(GREMLINS) unleash --workers $(MUTATE_WORKERS) --timeout-coefficient $(MUTATE_TIMEOUT) "$${ex[@]}" \
+			-o $(MUTATE_OUT)/$$p.json ./$$p >$(MUTATE_OUT)/$$p.log 2>&1 || { tail -20 $(MUTATE_OUT)/$$p.log; exit 1; }; \
+		tail -4 $(MUTATE_OUT)/$$p.log; \
+	done
+	$(GO) run ./internal/mutreport $(addprefix $(MUTATE_OUT)/,$(addsuffix .json,$(MUTATE_PKGS))) >$(MUTATE_OUT)/table.md || { cat $(MUTATE_OUT)/table.md; exit 1; }
+	cat $(MUTATE_OUT)/table.md
 
 # bench and bench-smoke exist once the harness does (bench/cmd/harness), run
 # from bench/ when bench is its own module.

@@ -24,6 +24,7 @@ type fakeRedis struct {
 	closed   bool
 	conns    []net.Conn
 	seen     []string
+	answered []string // commands whose reply was written (or failed to be)
 	accepted atomic.Int32
 }
 
@@ -93,7 +94,11 @@ func (f *fakeRedis) serve(c net.Conn) {
 		default:
 			reply = "+OK\r\n"
 		}
-		if _, err := c.Write([]byte(reply)); err != nil {
+		_, err = c.Write([]byte(reply))
+		f.mu.Lock()
+		f.answered = append(f.answered, name)
+		f.mu.Unlock()
+		if err != nil {
 			return
 		}
 	}
@@ -115,6 +120,19 @@ func (f *fakeRedis) close() {
 	f.mu.Unlock()
 	f.ln.Close()
 	f.dropAll()
+}
+
+// replied returns how many replies to name the fake has written.
+func (f *fakeRedis) replied(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, a := range f.answered {
+		if a == name {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *fakeRedis) commands() []string {
@@ -201,7 +219,15 @@ func TestTimeoutFailsInflightAndReconnects(t *testing.T) {
 	// The late reply of SLEEP must never reach a later request: the next
 	// request goes over a new connection and gets its own reply.
 	waitUp(t, s)
-	time.Sleep(500 * time.Millisecond) // let the late reply be sent
+	// Wait until the fake has answered SLEEP (on the old connection), so
+	// that the late reply exists before the next request is sent.
+	deadline := time.Now().Add(5 * time.Second)
+	for f.replied("SLEEP") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the fake never answered SLEEP")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	r := send(t, s, cmd("GET", "fresh"))[0]
 	if r.Err != nil || string(r.Reply) != "$5\r\nfresh\r\n" {
 		t.Fatalf("after timeout: %q, %v", r.Reply, r.Err)
@@ -243,6 +269,15 @@ func TestProtocolErrorClosesConnection(t *testing.T) {
 	}
 	if reqs[0].Err.Kind != KindProtocol {
 		t.Fatalf("kind %v, want protocol", reqs[0].Err.Kind)
+	}
+	// The connection that lost sync is replaced by a new one, which
+	// serves the next request with its own reply.
+	waitUp(t, s)
+	if r := send(t, s, cmd("GET", "after"))[0]; r.Err != nil || string(r.Reply) != "$5\r\nafter\r\n" {
+		t.Fatalf("after the protocol error: %q, %v", r.Reply, r.Err)
+	}
+	if n := f.accepted.Load(); n != 2 {
+		t.Fatalf("%d connections accepted, want 2: the broken one replaced once", n)
 	}
 }
 

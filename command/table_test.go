@@ -471,10 +471,11 @@ func BenchmarkKeyIndexes(b *testing.B) {
 // must not panic, must only return positions of arguments, and must agree
 // with GETKEYS.
 func FuzzKeyIndexes(f *testing.F) {
-	f.Add(uint16(0), []byte("k\x00v"))
-	f.Add(uint16(100), []byte("s\x003\x00a\x00b\x00c"))
-	f.Add(uint16(284), []byte("k\x00store\x00d\x00limit\x000"))
-	f.Add(uint16(329), []byte("count\x001\x00streams\x00a\x00b\x000\x000"))
+	// The seeds are checked against redis-server's COMMAND GETKEYS by
+	// TestKeyIndexesMatchRedisOnSeedCorpus.
+	for _, sd := range keyIndexSeeds {
+		f.Add(sd.idx, []byte(sd.raw))
+	}
 	f.Fuzz(func(t *testing.T, idx uint16, raw []byte) {
 		ci := &table[int(idx)%Count]
 		args := [][]byte{[]byte(ci.name)}

@@ -27,6 +27,11 @@ type compatCase struct {
 // real redis-servers, finds which server holds each key, and requires
 // Pick to name the same server for every key.
 func TestNutcrackerCompat(t *testing.T) {
+	if testing.Short() {
+		// Minutes of real servers: kept out of -short runs (make mutate
+		// runs the package's tests once per mutant). make test runs it.
+		t.Skip("nutcracker comparison skipped in -short mode")
+	}
 	testenv.RequireBinary(t, "nutcracker")
 	backends := make([]*testenv.Redis, 5)
 	for i := range backends {

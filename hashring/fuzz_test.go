@@ -34,10 +34,44 @@ func FuzzHashTag(f *testing.F) {
 			bytes.IndexByte(got, tag[1]) >= 0 {
 			t.Fatalf("HashTag(%q, %q) = %q, not the first tag", key, tag, got)
 		}
-		if Slot(key) >= SlotCount {
-			t.Fatalf("Slot(%q) out of range", key)
+		if tag == "{}" {
+			// Keys with the same tag share a slot: wrap the tag in other text.
+			wrapped := append(append([]byte("x{"), got...), "}y"...)
+			if Slot(wrapped) != Slot(key) {
+				t.Fatalf("Slot(%q) = %d but Slot(%q) = %d: same tag, different slots", key, Slot(key), wrapped, Slot(wrapped))
+			}
 		}
 	})
+}
+
+// refCRC16 is CRC-16/XMODEM bit by bit, straight from its definition
+// (polynomial 0x1021, initial value 0, no reflection): the reference for
+// the table-driven CRC16.
+func refCRC16(b []byte) uint16 {
+	var crc uint16
+	for _, c := range b {
+		crc ^= uint16(c) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
+}
+
+// refSlot is Redis Cluster's keyHashSlot, transcribed from cluster.c: the
+// part between the first '{' and the next '}' when non-empty, else the key.
+func refSlot(key []byte) int {
+	s := bytes.IndexByte(key, '{')
+	if s >= 0 {
+		if e := bytes.IndexByte(key[s+1:], '}'); e > 0 {
+			key = key[s+1 : s+1+e]
+		}
+	}
+	return int(refCRC16(key)) % 16384
 }
 
 func FuzzPick(f *testing.F) {
@@ -78,8 +112,8 @@ func FuzzPick(f *testing.F) {
 				t.Fatalf("%s: Pick(%q) = %d with %d nodes", b.name, key, i, b.n)
 			}
 		}
-		if s := Slot(key); s >= SlotCount {
-			t.Fatalf("Slot(%q) = %d", key, s)
+		if got, want := int(Slot(key)), refSlot(key); got != want {
+			t.Fatalf("Slot(%q) = %d, Redis's keyHashSlot says %d", key, got, want)
 		}
 	})
 }

@@ -516,6 +516,12 @@ func testFailover(t *testing.T, tc failoverCase) {
 	if len(errs) > 0 {
 		t.Logf("error replies by text:%s", errorTexts(errs))
 	}
+	// A run that did nothing proves nothing: the load must have written to
+	// the failed master's slots, before and after the failure.
+	if n := l.ackedIn(affected); cmds < 200 || n < 2*loadClients {
+		t.Fatalf("the load did too little to judge the failover: %d commands, %d acknowledged writes to %s's slots",
+			cmds, n, master.Addr)
+	}
 	var elsewhere []loadErr
 	for _, e := range errs {
 		if !affected(e.slot) {
@@ -554,6 +560,9 @@ func testFailover(t *testing.T, tc failoverCase) {
 		skip = affected
 	}
 	bad, lost, checked := l.readBack(t, c, skip)
+	if checked != acked {
+		t.Errorf("read back %d of %d acknowledged writes", checked, acked)
+	}
 	if len(bad) > 0 {
 		t.Errorf("%d of %d acknowledged writes do not read back:%s", len(bad), checked, firstFew(bad, 10))
 	}
@@ -561,8 +570,10 @@ func testFailover(t *testing.T, tc failoverCase) {
 		t.Logf("%d acknowledged writes of %s's slots (of %d checked) lost with it (asynchronous replication)", lost, master.Addr, checked)
 	}
 	// The failed master's slots are served again, by its replica.
+	servedAgain := false
 	for slot := range owner {
 		if affected(slot) {
+			servedAgain = true
 			key := sameSlotKey(slot, "after")
 			must(t, c.Set(ctx(), key, "1", 0).Err())
 			if m := p.backendCluster().Master(slot); m == nil || m.Addr() != replica {
@@ -571,6 +582,23 @@ func testFailover(t *testing.T, tc failoverCase) {
 			break
 		}
 	}
+	if !servedAgain {
+		t.Errorf("no slot of %s in the slot owners: nothing checked after the failover", master.Addr)
+	}
+}
+
+// ackedIn counts the acknowledged writes of every client to the slots in.
+// Call it after stop.
+func (l *load) ackedIn(in func(slot int) bool) int {
+	n := 0
+	for _, lc := range l.clients {
+		for _, k := range lc.acked {
+			if in(slotOf(loadKey(lc.id, k))) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // redis-benchmark against a cluster pool, with and without pipelining:

@@ -1,0 +1,74 @@
+package resp
+
+import (
+	"strings"
+	"testing"
+)
+
+// The nesting limit of ReadValue is exact: a value 1000 aggregates deep
+// decodes, one more level is refused. Kills the boundary mutant of the
+// depth check that make mutate found alive.
+func TestDecodeDepthBoundary(t *testing.T) {
+	nested := func(n int) []byte { return []byte(strings.Repeat("*1\r\n", n) + ":1\r\n") }
+	v, err := Decode(nested(maxDecodeDepth))
+	if err != nil {
+		t.Fatalf("a value %d deep: %v", maxDecodeDepth, err)
+	}
+	for range maxDecodeDepth {
+		a, ok := v.([]any)
+		if !ok || len(a) != 1 {
+			t.Fatalf("decoded shape %T", v)
+		}
+		v = a[0]
+	}
+	if v != int64(1) {
+		t.Fatalf("innermost value %v", v)
+	}
+	if _, err := Decode(nested(maxDecodeDepth + 1)); err == nil || !strings.Contains(err.Error(), "nested too deep") {
+		t.Fatalf("a value %d deep: %v, want refused", maxDecodeDepth+1, err)
+	}
+}
+
+// A bulk of exactly MaxBulk is within the limit (the reader then waits for
+// its bytes: here the input ends, so the error is a short read, not the
+// limit); one byte more is refused as too large. The 512 MB buffer is
+// allocated but never touched.
+func TestDecodeBulkLimitBoundary(t *testing.T) {
+	_, err := Decode([]byte("$536870912\r\n"))
+	if err == nil || strings.Contains(err.Error(), "too large") {
+		t.Fatalf("a bulk of exactly %d bytes: %v, want a short read", MaxBulk, err)
+	}
+	_, err = Decode([]byte("$536870913\r\n"))
+	if err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("a bulk of %d bytes: %v, want refused as too large", MaxBulk+1, err)
+	}
+}
+
+// A verbatim string with an empty text ("txt:" and nothing) is the empty
+// string, and three bytes cannot hold the format: kills the boundary
+// mutant of the length check that make mutate found alive.
+func TestDecodeVerbatimBoundary(t *testing.T) {
+	if v, err := Decode([]byte("=4\r\ntxt:\r\n")); err != nil || v != "" {
+		t.Fatalf("empty verbatim string: %q, %v", v, err)
+	}
+	if v, err := Decode([]byte("=5\r\nmkd:x\r\n")); err != nil || v != "x" {
+		t.Fatalf("verbatim string: %q, %v", v, err)
+	}
+	if _, err := Decode([]byte("=3\r\ntxt\r\n")); err == nil {
+		t.Fatal("a verbatim string without its format was accepted")
+	}
+}
+
+// Twenty digits can exceed uint64: the overflow checks must refuse a value
+// that would wrap around to a small one (2^64 would read as 0). Kills the
+// arithmetic mutants of those checks that make mutate found alive.
+func TestParseIntWrapAround(t *testing.T) {
+	for _, s := range []string{
+		"18446744073709551616", "18446744073709551619", "36893488147419103232",
+		"99999999999999999999", "-18446744073709551616", "-99999999999999999999",
+	} {
+		if n, ok := ParseInt([]byte(s)); ok {
+			t.Errorf("ParseInt(%q) = %d, want refused", s, n)
+		}
+	}
+}
