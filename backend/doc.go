@@ -26,12 +26,19 @@
 // auto_eject_hosts for cache pools.
 //
 // A Dedicated connection is the other kind: handed out by Server.Dedicate
-// to one client session (transactions, blocking commands, subscribers),
+// to one client session (transactions, blocking commands),
 // never shared, with no goroutines of its own (the session writes and reads
 // on it directly) and a deadline per request, so that BLPOP's legitimate
 // wait is neither a timeout nor a failure. The Server tracks the ones it
 // handed out and closes them on Close (shutdown, a reload or slot map that
 // drops the server).
+//
+// A Subscriber (Server.Subscribe) is the third kind: one pub/sub connection
+// per server owned by the proxy, not by a client, carrying the SUBSCRIBEs
+// the router's reference counts ask for. It reconnects with backoff and
+// hands each new connection to its SubHandler to be subscribed again; its
+// reader delivers pushes to the handler and calls Flush when the input is
+// drained, so that a burst of messages is written to each client at once.
 //
 // Replies are taken off a shared connection as soon as they arrive, whatever
 // the client does with them: a Request's ReplySink charges each reply to the

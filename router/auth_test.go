@@ -227,7 +227,7 @@ func TestAuthRepliesMatchRedis(t *testing.T) {
 		{"AUTH frank fpass", "SET f v", "GET f", "INCR f:n", "EVAL return 1 0", "ACL WHOAMI", "QUIT"},
 		{"AUTH hank h1", "AUTH hank h2", "AUTH hank h3", "HSET h f v", "HGET h f", "GET h", "QUIT"},
 		// Channels: a channel must match a pattern; a PSUBSCRIBE pattern must
-		// equal one. (Only refusals: pub/sub itself is not proxied yet.)
+		// equal one. (Refusals, then a subscribed client.)
 		{"AUTH ivan ipass", "PUBLISH other x", "SPUBLISH other x", "SUBSCRIBE chan:1 other", "PSUBSCRIBE chan:1*",
 			"SSUBSCRIBE other", "SET k v", "QUIT"},
 	}

@@ -126,17 +126,19 @@ func (s *Session) clientInfo() string {
 		" name=" + s.name + " db=0 cmd=client|info\n"
 }
 
-// appendHello answers HELLO [2 [AUTH u p] [SETNAME n]]. Only RESP2 is
-// spoken; HELLO 3 gets NOPROTO so that clients fall back to RESP2.
+// appendHello answers HELLO [2|3 [AUTH u p] [SETNAME n]]: the protocol
+// switch (resp3.go) and Redis's hello map.
 func (s *Session) appendHello(dst []byte, args [][]byte) []byte {
+	proto := s.protocol()
 	if len(args) > 1 {
 		v, ok := resp.ParseInt(args[1])
 		if !ok {
 			return resp.AppendError(dst, "ERR Protocol version is not an integer or out of range")
 		}
-		if v != 2 {
+		if v != 2 && v != 3 {
 			return resp.AppendError(dst, "NOPROTO unsupported protocol version")
 		}
+		proto = int(v)
 	}
 	user, pass, setname, errText := helloOptions(args)
 	if errText == "" {
@@ -148,24 +150,8 @@ func (s *Session) appendHello(dst []byte, args [][]byte) []byte {
 	if setname != nil {
 		s.name = string(setname)
 	}
-	dst = resp.AppendArrayHeader(dst, 16)
-	dst = resp.AppendBulkString(dst, "server")
-	dst = resp.AppendBulkString(dst, "redis")
-	dst = resp.AppendBulkString(dst, "version")
-	dst = resp.AppendBulkString(dst, redisVersion)
-	dst = resp.AppendBulkString(dst, "proto")
-	dst = resp.AppendInt(dst, 2)
-	dst = resp.AppendBulkString(dst, "id")
-	dst = resp.AppendInt(dst, s.id)
-	dst = resp.AppendBulkString(dst, "mode")
-	dst = resp.AppendBulkString(dst, "standalone")
-	dst = resp.AppendBulkString(dst, "role")
-	dst = resp.AppendBulkString(dst, "master")
-	dst = resp.AppendBulkString(dst, "modules")
-	dst = resp.AppendArrayHeader(dst, 0)
-	dst = resp.AppendBulkString(dst, "proxy")
-	dst = resp.AppendBulkString(dst, "shardproxy "+s.p.version)
-	return dst
+	s.proto = proto
+	return s.appendHelloMap(dst)
 }
 
 // configParams are the parameters CONFIG GET reports: what tools such as

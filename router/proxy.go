@@ -59,15 +59,17 @@ type Pool struct {
 	gl    *guardListener // ln, with the client-side limits
 	fds   *fdBudget      // shared by every pool of the proxy
 
-	tlsServer atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
-	tlsBack   *tls.Config                // towards the servers; nil for plain TCP
-	started   time.Time
-	nextID    atomic.Int64
-	stats     poolStats
-	m         *metrics.Pool
-	metrics   *metrics.Metrics
-	stop      chan struct{} // closed by close
-	access    *poolAccess   // client users and command policy (acl.go)
+	tlsServer  atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
+	tlsBack    *tls.Config                // towards the servers; nil for plain TCP
+	started    time.Time
+	nextID     atomic.Int64
+	stats      poolStats
+	m          *metrics.Pool
+	metrics    *metrics.Metrics
+	stop       chan struct{} // closed by close
+	access     *poolAccess   // client users and command policy (acl.go)
+	hub        *pubsubHub    // shared subscriber connections (pubsub.go)
+	hubMetrics *pubsubCollector
 
 	idle       idleSet      // dedicated connections kept for reuse (pin.go)
 	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
@@ -124,6 +126,7 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		started: time.Now(),
 		stop:    make(chan struct{}),
 	}
+	p.hub = newPubsubHub(p)
 	cluster := pc.Mode == config.ModeCluster
 	srvTLS, err := serverTLS(pc)
 	if err != nil {
@@ -134,6 +137,10 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
 	p.metrics = opts.Metrics
+	p.hubMetrics = newPubsubCollector(p)
+	if err := p.metrics.Registry().Register(p.hubMetrics); err != nil {
+		p.log.Warn("pub/sub metrics not registered", "error", err)
+	}
 	p.m, err = opts.Metrics.Pool(pc.Name, metrics.PoolOptions{
 		CommandNames:         command.Names(),
 		Cluster:              cluster,
@@ -319,6 +326,10 @@ func (p *Pool) close() {
 	close(p.stop)
 	if p.ln != nil {
 		p.ln.Close()
+	}
+	p.hub.close()
+	if p.hubMetrics != nil {
+		p.metrics.Registry().Unregister(p.hubMetrics)
 	}
 	p.wg.Wait()
 	p.closeEjection()

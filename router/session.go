@@ -83,6 +83,9 @@ type Session struct {
 	pub   sessionPub         // what CLIENT LIST shows of the session (clients.go)
 	nc    net.Conn           // the client's connection, watched while blocked
 	wrote []*backend.Server  // servers written to since the last WAIT
+
+	sub   *subState // subscriptions (subscribed.go); nil when none
+	proto int       // RESP version chosen by HELLO (resp3.go); 0 = 2
 }
 
 // group is the requests of one batch for one server.
@@ -101,6 +104,7 @@ func newSession(p *Pool, id int64) *Session {
 // close releases what the session holds once its client has gone: its
 // pinned connections and its writer (waiting for its flusher).
 func (s *Session) close() {
+	s.closePubsub()
 	if s.keep != nil && !s.tx.multi && !s.tx.watching {
 		s.handBack(s.keep)
 		s.keep = nil
@@ -280,6 +284,10 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) bool {
 			s.errorItem(ci, start, msg)
 			return true
 		}
+	}
+	if (ci.Flags()&command.FlagPubSub != 0 || s.sub != nil || ci.Class() == command.ClassPinned) &&
+		s.addPubsub(ci, raw, args, start) {
+		return true
 	}
 	class, reply := ci.Classify(args)
 	switch class {
@@ -473,7 +481,11 @@ func (s *Session) write() {
 		switch it.kind {
 		case itemLocal:
 			b := s.out[it.lo:it.hi]
-			s.wbuf = append(s.wbuf, b...)
+			if s.proto == 3 {
+				s.wbuf = appendRESP3(s.wbuf, b)
+			} else {
+				s.wbuf = append(s.wbuf, b...)
+			}
 			res = it.res
 		case itemForward:
 			r := s.reqs[it.first]
@@ -484,7 +496,11 @@ func (s *Session) write() {
 				s.wbuf = resp.AppendError(s.wbuf, "ERR "+r.Err.Error())
 				res = resultProxyError
 			} else {
-				s.wbuf = append(s.wbuf, r.Reply...)
+				if s.proto == 3 {
+					s.wbuf = appendRESP3(s.wbuf, r.Reply)
+				} else {
+					s.wbuf = append(s.wbuf, r.Reply...)
+				}
 				res = replyResult(r.Reply)
 			}
 			r.Release()
@@ -496,7 +512,11 @@ func (s *Session) write() {
 			}
 			var b []byte
 			b, res = s.merge(it)
-			s.wbuf = append(s.wbuf, b...)
+			if s.proto == 3 {
+				s.wbuf = appendRESP3(s.wbuf, b)
+			} else {
+				s.wbuf = append(s.wbuf, b...)
+			}
 			for j := it.first; j < it.first+it.n; j++ {
 				s.reqs[j].Release()
 			}

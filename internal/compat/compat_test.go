@@ -116,8 +116,8 @@ func expected(t *testing.T, plain target) []string {
 func TestClientMatrix(t *testing.T) {
 	e := startEnv(t)
 	want := expected(t, e.plain)
-	// What a client asking for RESP3 gets; go-redis falls back to RESP2 on
-	// an error reply. Logged for the matrix in the README.
+	// What a client asking for RESP3 gets (the proxy accepts it too).
+	// Logged for the matrix in the README.
 	for _, tg := range []target{e.plain, e.proxy} {
 		_, err := testenv.Do(fmt.Sprintf("%s:%d", tg.host, tg.port), "HELLO", "3")
 		if err != nil {

@@ -32,8 +32,8 @@ func (t tally) String() string {
 }
 
 // goRedisRun returns the workload of WORKLOAD.md written with go-redis v9,
-// asking for the given protocol. With 3 the plain server speaks RESP3; the
-// proxy answers HELLO 3 with -NOPROTO and go-redis carries on in RESP2.
+// asking for the given protocol. With 3 both the plain server and the
+// proxy speak RESP3.
 func goRedisRun(protocol int) func(t *testing.T, tg target) []string {
 	return func(t *testing.T, tg target) []string {
 		ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)

@@ -1,0 +1,387 @@
+package router
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/resp"
+)
+
+// Shared subscriptions. A pool's pub/sub goes through one proxy-owned
+// subscriber connection per shard (backend.Subscriber), created on the
+// first subscription to that shard. Every client subscription is reference
+// counted per shard: the first client of a channel sends SUBSCRIBE, the last
+// one to leave sends UNSUBSCRIBE, so 10,000 clients of one channel cost one
+// backend subscription. A message arrives once per shard connection and is
+// written to every subscribed client as the server encoded it (RESP2), or
+// converted once to a RESP3 push for the RESP3 clients, through each
+// client's writer: non-blocking, bounded by the pubsub output buffer limit.
+//
+// Placement: a channel (and a shard channel) lives where a key of the same
+// name lives (hash tags apply): PUBLISH and SUBSCRIBE of one channel meet on
+// one shard. A pattern is subscribed on every shard; since each message is
+// published on exactly one shard, a pattern subscriber receives it once.
+
+// subKind is one of Redis's three subscription namespaces.
+type subKind uint8
+
+const (
+	subChannel subKind = iota // SUBSCRIBE
+	subPattern                // PSUBSCRIBE
+	subSharded                // SSUBSCRIBE
+)
+
+var (
+	subVerbs   = [3]string{"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"}
+	unsubVerbs = [3]string{"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"}
+	subReply   = [3]string{"subscribe", "psubscribe", "ssubscribe"}
+	unsubReply = [3]string{"unsubscribe", "punsubscribe", "sunsubscribe"}
+)
+
+// pubsubHub owns the pool's subscriber connections. Safe for concurrent use.
+type pubsubHub struct {
+	p      *Pool
+	mu     sync.Mutex
+	shards map[*backend.Server]*subShard
+	closed bool
+
+	delivered, dropped atomic.Int64 // messages written to clients, or not (client gone)
+	subscribed         atomic.Int64 // sessions with at least one subscription
+}
+
+func newPubsubHub(p *Pool) *pubsubHub {
+	return &pubsubHub{p: p, shards: map[*backend.Server]*subShard{}}
+}
+
+// shard returns the subscription state of srv, connecting its subscriber
+// on first use (and waiting for that first attempt, so that a shard which
+// is up confirms the first subscriptions); nil once the hub is closed.
+func (h *pubsubHub) shard(srv *backend.Server) *subShard {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	sh := h.shards[srv]
+	if sh != nil {
+		h.mu.Unlock()
+		<-sh.ready
+		return sh
+	}
+	sh = &subShard{hub: h, srv: srv, waits: map[waitKey]*subWait{}, ready: make(chan struct{}),
+		pend: map[*Session][]byte{}}
+	for k := range sh.subs {
+		sh.subs[k] = map[string]*subEntry{}
+	}
+	h.shards[srv] = sh
+	h.mu.Unlock()
+	conn := srv.Subscribe(sh)
+	sh.mu.Lock()
+	sh.conn = conn
+	sh.mu.Unlock()
+	close(sh.ready)
+	return sh
+}
+
+// close stops every subscriber connection.
+func (h *pubsubHub) close() {
+	h.mu.Lock()
+	h.closed = true
+	all := h.shards
+	h.shards = nil
+	h.mu.Unlock()
+	for _, sh := range all {
+		<-sh.ready
+		sh.conn.Close()
+	}
+}
+
+// counts returns the backend subscriptions the hub holds per shard name.
+func (h *pubsubHub) counts() map[string][3]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string][3]int{}
+	for srv, sh := range h.shards {
+		sh.mu.RLock()
+		out[srv.Name()] = [3]int{len(sh.subs[0]), len(sh.subs[1]), len(sh.subs[2])}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// subShard is the subscriptions of one shard and its subscriber
+// connection. It implements backend.SubHandler.
+type subShard struct {
+	hub   *pubsubHub
+	srv   *backend.Server
+	conn  *backend.Subscriber // set before ready is closed
+	ready chan struct{}
+
+	mu    sync.RWMutex
+	subs  [3]map[string]*subEntry // by kind, by name
+	waits map[waitKey]*subWait    // SUBSCRIBEs sent and not yet confirmed
+	up    bool                    // a connection carries subs right now
+
+	// Used by the subscriber's reader goroutine only: messages batched
+	// per client until Flush, and buffers to reuse.
+	pend  map[*Session][]byte
+	order []*Session
+	free  [][]byte
+	push3 []byte // scratch for RESP3 conversion
+}
+
+// subEntry is one channel, pattern or shard channel of a shard.
+type subEntry struct {
+	refs    int                   // sessions holding it (or about to)
+	clients map[*Session]struct{} // sessions that receive its messages
+}
+
+type waitKey struct {
+	kind subKind
+	name string
+}
+
+// subWait is the confirmation of a SUBSCRIBE sent to the shard.
+type subWait struct {
+	left int
+	done chan struct{}
+}
+
+// reserve counts one more session on name and, for the first, subscribes
+// on the shard. It returns a channel closed once the shard confirmed (nil
+// when nothing needs waiting for).
+func (sh *subShard) reserve(kind subKind, name string) <-chan struct{} {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.subs[kind][name]
+	if e == nil {
+		e = &subEntry{clients: map[*Session]struct{}{}}
+		sh.subs[kind][name] = e
+	}
+	e.refs++
+	if e.refs > 1 {
+		if w := sh.waits[waitKey{kind, name}]; w != nil {
+			return w.done // another session's SUBSCRIBE is on its way
+		}
+		return nil
+	}
+	if !sh.up {
+		return nil // Connected subscribes it
+	}
+	if err := sh.conn.Send(resp.AppendCommand(nil, subVerbs[kind], name)); err != nil {
+		return nil
+	}
+	k := waitKey{kind, name}
+	w := sh.waits[k]
+	if w == nil {
+		w = &subWait{done: make(chan struct{})}
+		sh.waits[k] = w
+	}
+	w.left++
+	return w.done
+}
+
+// attach makes s receive the messages of name. It runs with every shard of
+// the subscription locked (attachAll).
+func (sh *subShard) attachLocked(kind subKind, name string, s *Session) {
+	if e := sh.subs[kind][name]; e != nil {
+		e.clients[s] = struct{}{}
+	}
+}
+
+// release undoes one reserve (and the attach): the last session out
+// unsubscribes on the shard.
+func (sh *subShard) release(kind subKind, name string, s *Session) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.subs[kind][name]
+	if e == nil {
+		return
+	}
+	delete(e.clients, s)
+	e.refs--
+	if e.refs > 0 {
+		return
+	}
+	delete(sh.subs[kind], name)
+	if sh.up {
+		sh.conn.Send(resp.AppendCommand(nil, unsubVerbs[kind], name))
+	}
+}
+
+// Connected subscribes a new connection to everything the shard holds.
+func (sh *subShard) Connected(sb *backend.Subscriber) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.up = true
+	for kind := range sh.subs {
+		if len(sh.subs[kind]) == 0 {
+			continue
+		}
+		args := make([]string, 0, 1+len(sh.subs[kind]))
+		args = append(args, subVerbs[kind])
+		for name := range sh.subs[kind] {
+			args = append(args, name)
+		}
+		if err := sb.Send(resp.AppendCommand(nil, args...)); err != nil {
+			return // the connection is failing; the next one tries again
+		}
+	}
+}
+
+// Disconnected releases the sessions waiting for confirmations that will
+// not come; Connected resubscribes on the next connection.
+func (sh *subShard) Disconnected(error) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.up = false
+	for k, w := range sh.waits {
+		close(w.done)
+		delete(sh.waits, k)
+	}
+}
+
+// Push delivers a message to the shard's subscribers, or records a
+// subscribe confirmation.
+func (sh *subShard) Push(kind []byte, args [][]byte, raw []byte) {
+	var k subKind
+	switch string(kind) {
+	case "message":
+		k = subChannel
+	case "pmessage":
+		k = subPattern
+	case "smessage":
+		k = subSharded
+	case "subscribe", "psubscribe", "ssubscribe":
+		sh.confirmed(kind, args)
+		return
+	default:
+		return
+	}
+	if len(args) < 2 {
+		return
+	}
+	sh.mu.RLock()
+	e := sh.subs[k][string(args[0])]
+	if e == nil || len(e.clients) == 0 {
+		sh.mu.RUnlock()
+		return
+	}
+	var p3 []byte
+	var delivered, dropped int64
+	for s := range e.clients {
+		b := raw
+		if s.proto == 3 {
+			if p3 == nil {
+				// The same elements as a RESP3 push: only the type byte
+				// of the outer header differs.
+				sh.push3 = append(sh.push3[:0], raw...)
+				sh.push3[0] = '>'
+				p3 = sh.push3
+			}
+			b = p3
+		}
+		if s.w.dead.Load() {
+			dropped++
+			continue
+		}
+		buf, ok := sh.pend[s]
+		if !ok {
+			if n := len(sh.free); n > 0 {
+				buf, sh.free = sh.free[n-1], sh.free[:n-1]
+			}
+			sh.order = append(sh.order, s)
+		}
+		sh.pend[s] = append(buf, b...)
+		delivered++
+	}
+	sh.mu.RUnlock()
+	sh.hub.delivered.Add(delivered)
+	sh.hub.dropped.Add(dropped)
+	if cap(sh.push3) > 1<<20 {
+		sh.push3 = nil
+	}
+}
+
+// Flush writes the messages batched per client since the last Flush, in
+// the order the clients first got one.
+func (sh *subShard) Flush() {
+	for _, s := range sh.order {
+		buf := sh.pend[s]
+		delete(sh.pend, s)
+		s.w.write(buf)
+		if cap(buf) <= 64<<10 && len(sh.free) < 64 {
+			sh.free = append(sh.free, buf[:0])
+		}
+	}
+	clear(sh.order)
+	sh.order = sh.order[:0]
+}
+
+// confirmed counts a subscribe confirmation from the shard.
+func (sh *subShard) confirmed(kind []byte, args [][]byte) {
+	if len(args) < 1 {
+		return
+	}
+	var k subKind
+	switch kind[0] {
+	case 'p':
+		k = subPattern
+	case 's':
+		if kind[1] == 's' {
+			k = subSharded
+		}
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	key := waitKey{k, string(args[0])}
+	if w := sh.waits[key]; w != nil {
+		w.left--
+		if w.left <= 0 {
+			close(w.done)
+			delete(sh.waits, key)
+		}
+	}
+}
+
+// waitConfirmed waits for the shards' confirmations, bounded by the pool's
+// timeout: a shard that does not answer gets the subscription when it
+// comes back, and the client is answered meanwhile.
+func waitConfirmed(waits []<-chan struct{}, timeout time.Duration) {
+	var timer *time.Timer
+	for _, w := range waits {
+		if w == nil {
+			continue
+		}
+		if timer == nil {
+			timer = time.NewTimer(timeout)
+			defer timer.Stop()
+		}
+		select {
+		case <-w:
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+// existing returns the state of srv if the hub has one.
+func (h *pubsubHub) existing(srv *backend.Server) *subShard {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.shards[srv]
+}
+
+// localCount is what the proxy adds to the shard's count of subscribers of
+// name: its clients, less the one shared subscription the shard counts.
+func (sh *subShard) localCount(kind subKind, name string) int64 {
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	e := sh.subs[kind][name]
+	if e == nil {
+		return 0
+	}
+	return int64(len(e.clients)) - 1
+}
