@@ -671,7 +671,8 @@ func TestLocalResult(t *testing.T) {
 		{[]string{"FOO"}, resultError},
 		{[]string{"SELECT", "1"}, resultError},
 		{[]string{"SELECT", "00"}, resultError},
-		{[]string{"HELLO", "3"}, resultError},
+		{[]string{"HELLO", "3"}, resultOK},
+		{[]string{"HELLO", "4"}, resultError},
 		// A Redis error that mentions the proxy's refusal text is still a
 		// Redis error: nothing is guessed from the text.
 		{[]string{"FOO", "' is not supported by the proxy"}, resultError},
