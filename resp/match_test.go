@@ -58,7 +58,9 @@ func FuzzMatch(f *testing.F) {
 	f.Add([]byte("[^"), []byte("x"), false)
 	f.Fuzz(func(t *testing.T, pat, s []byte, nocase bool) {
 		Match(pat, s, nocase)
-		if !Match([]byte("*"), s, nocase) {
+		// Redis's stringmatchlen("*", "") is 0: its loop needs a byte of
+		// string, and KEYS and SCAN special-case a lone "*" before matching.
+		if len(s) > 0 && !Match([]byte("*"), s, nocase) {
 			t.Fatal("* did not match")
 		}
 	})
