@@ -105,9 +105,23 @@ func readValue(r *bufio.Reader, depth int) (any, error) {
 		if n > MaxBulk {
 			return nil, fmt.Errorf("length %d too large", n)
 		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return nil, err
+		// Allocate what arrives, not what is announced: a short input that
+		// declares a 512 MB string must not cost 512 MB.
+		var buf []byte
+		if n <= 64<<10 {
+			buf = make([]byte, n+2)
+			if _, err := io.ReadFull(r, buf); err != nil {
+				return nil, err
+			}
+		} else {
+			var b bytes.Buffer
+			if _, err := io.CopyN(&b, r, int64(n)+2); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, err
+			}
+			buf = b.Bytes()
 		}
 		if buf[n] != '\r' || buf[n+1] != '\n' {
 			return nil, fmt.Errorf("bulk string of length %d not followed by CRLF", n)
