@@ -59,8 +59,11 @@ type Pool struct {
 	gl    *guardListener // ln, with the client-side limits
 	fds   *fdBudget      // shared by every pool of the proxy
 
-	tlsServer  atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
-	tlsBack    *tls.Config                // towards the servers; nil for plain TCP
+	tlsServer atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
+	tlsBack   *tls.Config                // towards the servers; nil for plain TCP
+	// tlsBackCur is tlsBack with the certificate files as last read:
+	// new backend connections use it (reloadTLS replaces it).
+	tlsBackCur atomic.Pointer[tls.Config]
 	started    time.Time
 	nextID     atomic.Int64
 	stats      poolStats
@@ -136,6 +139,7 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	if p.tlsBack, err = backendTLS(pc); err != nil {
 		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
+	p.tlsBackCur.Store(p.tlsBack)
 	p.metrics = opts.Metrics
 	p.hubMetrics = newPubsubCollector(p)
 	if err := p.metrics.Registry().Register(p.hubMetrics); err != nil {
@@ -188,6 +192,7 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Timeout:     p.cfg.Timeout,
 		Auth:        p.cfg.RedisAuth,
 		TLS:         p.tlsBack,
+		TLSSource:   p.tlsBackCur.Load,
 		Username:    p.cfg.RedisUsername,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,
