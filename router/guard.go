@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tidwall/redcon"
+
 	"github.com/shardproxy/shardproxy/metrics"
 )
 
@@ -249,6 +251,12 @@ type guardConn struct {
 	// unauthed reports a session that has not authenticated, for Redis's
 	// stricter limits before AUTH (10 arguments, 16 KB bulks).
 	unauthed func() bool
+	// big serves a command the guard assembled itself (bigcmd.go); nil:
+	// every command goes through redcon.
+	big func(cmd redcon.Command)
+
+	passed   bool // part of the current command went to redcon unfinished
+	bigFrame bool // the current command is for readBig
 }
 
 // maxHold is the capacity of the hold-back buffer kept between commands;
@@ -263,6 +271,13 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			c.sc.shift(n)
 			c.release()
 			return n, nil
+		}
+		if c.bigFrame {
+			c.bigFrame = false
+			if c.err == nil {
+				c.readBig()
+				continue
+			}
 		}
 		if c.scanned < len(c.pend) {
 			// The scan stopped at an inline command; go on from there.
@@ -332,10 +347,16 @@ func (c *guardConn) decide(end, scanned, last int, v scanVerdict) (deliver, newE
 		c.refuse(v)
 		return last, last
 	case c.sc.state == sStart:
+		c.passed = false
 		return scanned, end
 	case last > 0:
+		c.passed = false // the command after last is a new one
 		return last, end
+	case c.wantBig():
+		c.bigFrame = true
+		return 0, end
 	case c.sc.passThrough():
+		c.passed = true
 		return scanned, end
 	}
 	return 0, end
