@@ -41,13 +41,15 @@ func (c *guardConn) wantBig() bool {
 
 // readBig reads the rest of the command that starts at pend[sc.frame:]
 // into a buffer of its own and has the session serve it. What the last
-// read brought after the command is left in pend, to be scanned afresh.
+// read brought after the command is left in pend, to be scanned.
 func (c *guardConn) readBig() {
 	head := c.pend[c.sc.frame:]
 	buf := make([]byte, len(head), len(head)+int(c.sc.skip)+2+bigSlack)
 	copy(buf, head)
 	c.sc.shift(c.sc.frame)
 	c.pend, c.scanned = c.hold[:0], 0
+	c.sc.one = true // the scan ends with the command
+	defer func() { c.sc.one = false }()
 	for {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, bigSlack) // arguments after the payload
@@ -55,9 +57,10 @@ func (c *guardConn) readBig() {
 		m, err := c.read(buf[len(buf):cap(buf)])
 		end, _, last, v := c.sc.scan(buf[:len(buf)+m], len(buf))
 		if v != vOK {
-			c.refuse(v) // after the command, if it was complete
-			end = last
-		} else if err != nil {
+			c.refuse(v)
+			return // the command is not complete: nothing to serve
+		}
+		if err != nil {
 			c.err = err
 		}
 		if last == 0 {
@@ -67,12 +70,9 @@ func (c *guardConn) readBig() {
 			buf = buf[:end]
 			continue
 		}
-		// The scan went on past the command; have it scan what follows
-		// again from a command boundary, so that complete commands there
-		// are delivered as usual.
-		c.sc.rewind()
 		c.pend = append(c.hold[:0], buf[last:end]...)
 		c.hold = c.pend
+		c.sc.one = false
 		c.run(buf[:last:last])
 		return
 	}
@@ -89,10 +89,4 @@ func (c *guardConn) run(raw []byte) {
 		return
 	}
 	c.big(cmd)
-}
-
-// rewind puts the scanner at a command boundary, forgetting a command it
-// was in the middle of.
-func (s *scanner) rewind() {
-	s.state, s.cmd, s.q, s.drop, s.frame = sStart, 0, qOut, false, 0
 }
