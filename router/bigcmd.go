@@ -44,7 +44,10 @@ func (c *guardConn) wantBig() bool {
 // read brought after the command is left in pend, to be scanned.
 func (c *guardConn) readBig() {
 	head := c.pend[c.sc.frame:]
-	buf := make([]byte, len(head), len(head)+int(c.sc.skip)+2+bigSlack)
+	// Room for the announced payload, as Redis makes for a big argument,
+	// but not beyond the query buffer limit, where the client is cut off.
+	size := min(int64(len(head))+c.sc.skip+2, c.sc.lim.maxQuery+1) + bigSlack
+	buf := make([]byte, len(head), size)
 	copy(buf, head)
 	c.sc.shift(c.sc.frame)
 	c.pend, c.scanned = c.hold[:0], 0
