@@ -34,7 +34,9 @@ func TestBigValueMemory(t *testing.T) {
 	// The output limit must let the client hold one value: the proxy's
 	// default normal hard limit (256mb) disconnects it, as Redis would
 	// with that limit.
-	c := startChild(t, "alpha:\n  listen: 127.0.0.1:0\n  redis: true\n  timeout: 30000\n"+
+	// A proxy binary built without the race detector, whose shadow memory
+	// would make the resident sizes meaningless under go test -race.
+	c := startChildExe(t, buildProxy(t), "alpha:\n  listen: 127.0.0.1:0\n  redis: true\n  timeout: 30000\n"+
 		"  client_output_buffer_limit:\n    normal: 1gb 0 0\n  servers:\n    - "+r.Addr+":1 shard1\n")
 	pid := c.cmd.Process.Pid
 
@@ -43,14 +45,14 @@ func TestBigValueMemory(t *testing.T) {
 
 	// Warm up: a few small commands, so that the baseline includes the
 	// session and backend buffers any client costs.
-	warm := dialProxy(t, c.addr)
+	warm := dialChild(t, c.addr)
 	for i := 0; i < 10; i++ {
-		sendCommand(t, warm, "SET", "small", "v")
-		expectLine(t, warm, "+OK")
+		writeCommand(t, warm, "SET", "small", "v")
+		readLineWant(t, warm, "+OK")
 	}
 	warm.Close()
 	time.Sleep(200 * time.Millisecond)
-	base := procMem(t, pid).rss
+	base := procMemory(t, pid).rss
 	const (
 		allowPeak = bigValueSize*3/2 + 64<<20
 		allowHeld = 64 << 20
@@ -58,8 +60,8 @@ func TestBigValueMemory(t *testing.T) {
 	t.Logf("baseline RSS %d MB", base>>20)
 
 	// SET through the proxy.
-	resetPeak(t, pid)
-	set := dialProxy(t, c.addr)
+	resetPeakRSS(t, pid)
+	set := dialChild(t, c.addr)
 	start := time.Now()
 	w := bufio.NewWriterSize(set, 1<<20)
 	fmt.Fprintf(w, "*3\r\n$3\r\nSET\r\n$6\r\nbigval\r\n$%d\r\n", len(value))
@@ -68,23 +70,23 @@ func TestBigValueMemory(t *testing.T) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	expectLine(t, set, "+OK")
-	peakSet := procMem(t, pid).hwm - base
+	readLineWant(t, set, "+OK")
+	peakSet := procMemory(t, pid).hwm - base
 	t.Logf("SET of %d MB: %v, peak %d MB above baseline (allowed %d MB)",
 		bigValueSize>>20, time.Since(start).Round(time.Millisecond), peakSet>>20, allowPeak>>20)
 	if peakSet > allowPeak {
 		t.Errorf("SET: peak RSS %d MB above baseline, want at most %d MB", peakSet>>20, allowPeak>>20)
 	}
 	set.Close()
-	waitReturned(t, pid, "SET", base+allowHeld)
+	waitRSSReturned(t, pid, "SET", base+allowHeld)
 
 	// GET it back, checking every byte.
-	resetPeak(t, pid)
-	get := dialProxy(t, c.addr)
+	resetPeakRSS(t, pid)
+	get := dialChild(t, c.addr)
 	start = time.Now()
-	sendCommand(t, get, "GET", "bigval")
+	writeCommand(t, get, "GET", "bigval")
 	br := bufio.NewReaderSize(get, 1<<20)
-	expectLine(t, br, "$"+strconv.Itoa(len(value)))
+	readLineWant(t, br, "$"+strconv.Itoa(len(value)))
 	chunk := make([]byte, 1<<20)
 	for off := 0; off < len(value); {
 		n := min(len(chunk), len(value)-off)
@@ -96,32 +98,32 @@ func TestBigValueMemory(t *testing.T) {
 		}
 		off += n
 	}
-	expectLine(t, br, "")
-	peakGet := procMem(t, pid).hwm - base
+	readLineWant(t, br, "")
+	peakGet := procMemory(t, pid).hwm - base
 	t.Logf("GET of %d MB: %v, peak %d MB above baseline (allowed %d MB)",
 		bigValueSize>>20, time.Since(start).Round(time.Millisecond), peakGet>>20, allowPeak>>20)
 	if peakGet > allowPeak {
 		t.Errorf("GET: peak RSS %d MB above baseline, want at most %d MB", peakGet>>20, allowPeak>>20)
 	}
 	get.Close()
-	waitReturned(t, pid, "GET", base+allowHeld)
+	waitRSSReturned(t, pid, "GET", base+allowHeld)
 
 	// The proxy still serves, and small values are untouched.
-	after := dialProxy(t, c.addr)
+	after := dialChild(t, c.addr)
 	defer after.Close()
-	sendCommand(t, after, "GET", "small")
-	expectLine(t, after, "$1")
-	expectLine(t, after, "v")
+	writeCommand(t, after, "GET", "small")
+	readLineWant(t, after, "$1")
+	readLineWant(t, after, "v")
 }
 
-// waitReturned waits up to 10 s for the resident size of pid to fall to
+// waitRSSReturned waits up to 10 s for the resident size of pid to fall to
 // limit, and fails the test if it does not.
-func waitReturned(t *testing.T, pid int, what string, limit int64) {
+func waitRSSReturned(t *testing.T, pid int, what string, limit int64) {
 	t.Helper()
 	start := time.Now()
 	var rss int64
 	for time.Since(start) < 10*time.Second {
-		if rss = procMem(t, pid).rss; rss <= limit {
+		if rss = procMemory(t, pid).rss; rss <= limit {
 			t.Logf("%s: RSS %d MB %v after the client left", what, rss>>20, time.Since(start).Round(10*time.Millisecond))
 			return
 		}
@@ -130,16 +132,16 @@ func waitReturned(t *testing.T, pid int, what string, limit int64) {
 	t.Errorf("%s: RSS still %d MB 10 s after the client left, want at most %d MB", what, rss>>20, limit>>20)
 }
 
-type memStat struct{ rss, hwm int64 }
+type procMemStat struct{ rss, hwm int64 }
 
 // procMem reads the resident size and its high-water mark of pid.
-func procMem(t *testing.T, pid int) memStat {
+func procMemory(t *testing.T, pid int) procMemStat {
 	t.Helper()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m memStat
+	var m procMemStat
 	for _, line := range strings.Split(string(status), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
@@ -161,14 +163,14 @@ func procMem(t *testing.T, pid int) memStat {
 
 // resetPeak sets the high-water mark of pid's resident size to its current
 // size (proc(5), clear_refs "5").
-func resetPeak(t *testing.T, pid int) {
+func resetPeakRSS(t *testing.T, pid int) {
 	t.Helper()
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func dialProxy(t *testing.T, addr string) net.Conn {
+func dialChild(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -178,7 +180,7 @@ func dialProxy(t *testing.T, addr string) net.Conn {
 	return nc
 }
 
-func sendCommand(t *testing.T, w io.Writer, args ...string) {
+func writeCommand(t *testing.T, w io.Writer, args ...string) {
 	t.Helper()
 	var b []byte
 	b = fmt.Appendf(b, "*%d\r\n", len(args))
@@ -190,9 +192,9 @@ func sendCommand(t *testing.T, w io.Writer, args ...string) {
 	}
 }
 
-// expectLine reads one CRLF-terminated line (byte by byte, so that nothing
+// readLineWant reads one CRLF-terminated line (byte by byte, so that nothing
 // after it is consumed) and fails the test unless it is want.
-func expectLine(t *testing.T, r io.Reader, want string) {
+func readLineWant(t *testing.T, r io.Reader, want string) {
 	t.Helper()
 	var line []byte
 	b := make([]byte, 1)
