@@ -52,7 +52,12 @@ func (c *guardConn) readBig() {
 	c.sc.shift(c.sc.frame)
 	c.pend, c.scanned = c.hold[:0], 0
 	c.sc.one = true // the scan ends with the command
-	defer func() { c.sc.one = false }()
+	defer func() {
+		c.sc.one = false
+		n := cap(buf)
+		buf = nil // served or dropped, it is garbage now
+		c.l.mem.released(n)
+	}()
 	for {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, bigSlack) // arguments after the payload

@@ -75,6 +75,15 @@ func (w *clientWriter) writeOwned(b []byte) {
 	w.Charge(len(b) - n)
 }
 
+// dropQueue frees the pending output, reporting the large blocks in it.
+func (w *clientWriter) dropQueue() {
+	w.mu.Lock()
+	big := bigBytes(w.q.blocks)
+	w.q = outQueue{}
+	w.mu.Unlock()
+	w.p.mem.released(big)
+}
+
 // own queues b as a block of its own, without copying it. Its capacity is
 // cut to its length so that later appends start a new block.
 func (q *outQueue) own(b []byte) {

@@ -204,11 +204,34 @@ func TestBigValuesThroughProxy(t *testing.T) {
 		late.send(cmd("GET", "b2"))
 		late.mustReply(bulk(v2))
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for p.mem.runs.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the memory of the large values was never returned")
+	waitReturn := func(what string, after int64) int64 {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for p.mem.runs.Load() == after {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the memory of the large values was never returned", what)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
+		return p.mem.runs.Load()
 	}
+	runs := waitReturn("pipeline", 0)
+
+	// Clients that go in the middle of a large value: its buffer is
+	// returned too, and nothing is served for the unfinished SET.
+	huge := strings.Repeat("h", memReturnAt+bigValue)
+	up := dialRaw(t, p)
+	up.send(cmd("SET", "huge", huge)[:memReturnAt])
+	up.nc.Close()
+	runs = waitReturn("a client gone mid-SET", runs)
+	if n, err := client(t, p).Exists(ctx(), "huge").Result(); err != nil || n != 0 {
+		t.Fatalf("EXISTS huge = %d, %v after an unfinished SET", n, err)
+	}
+	c.send(cmd("SET", "huge", huge))
+	c.mustReply("+OK\r\n")
+	runs = waitReturn("SET huge", runs)
+	down := dialRaw(t, p)
+	down.send(cmd("GET", "huge"))
+	down.nc.Close()
+	waitReturn("a client gone mid-GET", runs)
 }

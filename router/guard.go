@@ -41,6 +41,7 @@ type guardListener struct {
 	lim   inputLimits
 	idle  time.Duration // client_idle_timeout; 0 = off
 	stop  <-chan struct{}
+	mem   *memReturner // told when a large command's buffer is let go (bigcmd.go)
 
 	// Accept's own state: only the goroutine that accepts touches it.
 	delay    time.Duration
@@ -67,6 +68,7 @@ func newGuardListener(ln net.Listener, p *Pool) *guardListener {
 		},
 		idle:  pc.ClientIdleTimeout,
 		stop:  p.stop,
+		mem:   p.mem,
 		conns: map[*guardConn]struct{}{},
 		gone:  make(chan struct{}, 1),
 	}

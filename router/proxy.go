@@ -372,10 +372,7 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 		gc.refuseOut = func(b []byte) { w.write(b); w.drain() }
 		gc.busy = func() bool { return w.used.Load() > 0 || outClass(w.class.Load()) == outPubsub }
 		gc.unauthed = func() bool { return !s.authenticated() }
-		gc.big = func(cmd redcon.Command) {
-			s.serve(conn, cmd, nil)
-			p.mem.released(cap(cmd.Raw))
-		}
+		gc.big = func(cmd redcon.Command) { s.serve(conn, cmd, nil) }
 	}
 	conn.SetContext(s)
 	// redcon runs the session's goroutine and calls closed when it ends;

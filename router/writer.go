@@ -308,9 +308,7 @@ func (w *clientWriter) broken() {
 // and frees the pending output.
 func (w *clientWriter) drop() {
 	w.sock.Close()
-	w.mu.Lock()
-	w.q = outQueue{}
-	w.mu.Unlock()
+	w.dropQueue()
 }
 
 // drain waits until the buffered output has been written (bounded by the
@@ -332,9 +330,7 @@ func (w *clientWriter) close() {
 	w.dead.Store(true)
 	w.sock.Close()
 	w.wg.Wait()
-	w.mu.Lock()
-	w.q = outQueue{}
-	w.mu.Unlock()
+	w.dropQueue()
 }
 
 // clientSocket is what a clientWriter writes to.
