@@ -35,8 +35,12 @@ const bigSlack = 16 << 10
 // the guard: a large payload is arriving, the command has few enough
 // arguments for a passThrough, and none of it went to redcon.
 func (c *guardConn) wantBig() bool {
+	at := c.bigAt
+	if at == 0 {
+		at = bigValue
+	}
 	return c.big != nil && !c.passed && c.sc.state == sBulkData &&
-		c.sc.skip >= bigValue && c.sc.count <= passThroughArgs
+		c.sc.skip >= at && c.sc.count <= passThroughArgs
 }
 
 // readBig reads the rest of the command that starts at pend[sc.frame:]

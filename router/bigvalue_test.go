@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -234,4 +235,58 @@ func TestBigValuesThroughProxy(t *testing.T) {
 	down.send(cmd("GET", "huge"))
 	down.nc.Close()
 	waitReturn("a client gone mid-GET", runs)
+}
+
+// FuzzGuardBigMatchesRedcon is a differential test of the guard's own
+// assembly of large commands (bigcmd.go, here from payloads of a few
+// bytes on) against the guard handing everything to redcon: the same
+// commands in the same order, the same error text, the same end.
+func FuzzGuardBigMatchesRedcon(f *testing.F) {
+	for _, s := range []string{
+		"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$20\r\n01234567890123456789\r\nPING\r\n",
+		"*2\r\n$3\r\nGET\r\n$10\r\n0123456789\r\n*0\r\n*1\r\n$4\r\nPING\r\n",
+		"*3\r\n$3\r\nSET\r\n$12\r\n0123456789ab\r\n$10\r\n0123456789\r\n*+1\r\n",
+		"*2\r\n$4\r\nECHO\r\n$16\r\n0123456789abcdef\r\nGET a\r\n",
+		"*2\r\n$4\r\nECHO\r\n$16\r\n0123456789abcdef\r\n$3\r\n",
+		"*2\r\n$4\r\nECHO\r\n$16\r\n0123456789abcdefxx",
+		"*3\r\n$4\r\nECHO\r\n$16\r\n0123456789abcdef\r\n:3\r\n",
+	} {
+		f.Add([]byte(s), uint64(1), uint8(8))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, seed uint64, at uint8) {
+		run := func(big bool) (cmds [][][]byte, errText, wrote string) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			var chunks [][]byte
+			for rest := in; len(rest) > 0; {
+				n := min(len(rest), 1+rng.IntN(32))
+				chunks = append(chunks, bytes.Clone(rest[:n]))
+				rest = rest[n:]
+			}
+			conn := &chunkConn{chunks: chunks}
+			// Small limits: the guard makes room for the announced payload,
+			// and a fuzzed "$536870912" must not cost 512 MB per run.
+			lim := testLimits()
+			lim.maxBulk, lim.maxQuery = 1<<16, 1<<17
+			g := newTestGuard(t, conn, lim)
+			if big {
+				g.bigAt = int64(at%32) + 1
+				g.big = func(cmd redcon.Command) { cmds = append(cmds, cmd.Args) }
+			}
+			rd := redcon.NewReader(g)
+			for len(cmds) < 256 {
+				cmd, err := rd.ReadCommand()
+				if err != nil {
+					return cmds, err.Error(), conn.wrote.String()
+				}
+				cmds = append(cmds, cmd.Args)
+			}
+			return cmds, "", conn.wrote.String()
+		}
+		plain, plainErr, plainWrote := run(false)
+		big, bigErr, bigWrote := run(true)
+		if !equalCommands(plain, big) || plainErr != bigErr || plainWrote != bigWrote {
+			t.Fatalf("input %q: through redcon %q, %s, wrote %q; assembled by the guard %q, %s, wrote %q",
+				in, plain, plainErr, plainWrote, big, bigErr, bigWrote)
+		}
+	})
 }

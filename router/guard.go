@@ -255,7 +255,8 @@ type guardConn struct {
 	unauthed func() bool
 	// big serves a command the guard assembled itself (bigcmd.go); nil:
 	// every command goes through redcon.
-	big func(cmd redcon.Command)
+	big   func(cmd redcon.Command)
+	bigAt int64 // the payload size wantBig looks for; 0 = bigValue (tests lower it)
 
 	passed   bool // part of the current command went to redcon unfinished
 	bigFrame bool // the current command is for readBig
