@@ -30,9 +30,12 @@ const (
 // memReturner collects and returns memory after large buffers were let
 // go. released is safe for concurrent use; run is the pool's goroutine.
 type memReturner struct {
-	freed atomic.Int64  // bytes let go since the last collection
+	freed atomic.Int64  // bytes let go since the last collection began
 	kick  chan struct{} // capacity 1: freed reached memReturnAt
-	runs  atomic.Int64  // collections done, for tests
+	// For tests: bytes reported in all, and bytes whose collection has
+	// finished (reports are counted in order, so returned >= x means
+	// everything reported before the total reached x is collected).
+	total, returned atomic.Int64
 }
 
 func newMemReturner() *memReturner {
@@ -41,7 +44,11 @@ func newMemReturner() *memReturner {
 
 // released reports that a large buffer of n bytes is no longer used.
 func (m *memReturner) released(n int) {
-	if m == nil || n <= 0 || m.freed.Add(int64(n)) < memReturnAt {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.total.Add(int64(n))
+	if m.freed.Add(int64(n)) < memReturnAt {
 		return
 	}
 	select {
@@ -58,9 +65,9 @@ func (m *memReturner) run(stop <-chan struct{}) {
 			return
 		case <-m.kick:
 		}
-		m.freed.Store(0)
+		n := m.freed.Swap(0) // what is let go from now on waits for the next round
 		debug.FreeOSMemory()
-		m.runs.Add(1)
+		m.returned.Add(n)
 		t := time.NewTimer(memReturnEvery)
 		select {
 		case <-stop:
