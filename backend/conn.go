@@ -107,6 +107,9 @@ func (c *Conn) Enqueue(reqs ...*Request) {
 	}
 	for _, r := range reqs {
 		r.deadline = deadline
+		if len(r.Wire) >= bigTransfer {
+			r.deadline += int64(transferTime(len(r.Wire))) // transfer.go
+		}
 		r.gen = c.gen
 	}
 	c.queue = append(c.queue, reqs...)
@@ -200,6 +203,12 @@ func (c *Conn) writeLoop() {
 				// any moment, so the writer must be done with r.Wire. The
 				// reply cannot be misread meanwhile: the reader waits for
 				// the request before it reads a reply.
+				if len(r.Wire) >= bigTransfer {
+					// The write gets its transfer time (transfer.go); the
+					// next wake-up sets the usual deadline again.
+					writeDeadline = time.Time{}
+					c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.Timeout + transferTime(len(r.Wire))))
+				}
 				c.bw.Write(r.Wire)
 				size += len(r.Wire)
 				if !c.pushInflight(r) {
@@ -260,6 +269,10 @@ func (c *Conn) readLoop() {
 		// Replies that were already buffered arrived with the read that
 		// brought them: one clock reading per read, not per reply.
 		fresh := c.br.Buffered() == 0
+		if extra := replyTransferTime(c.br); extra > 0 {
+			lastDeadline = r.deadline + int64(extra)
+			c.nc.SetReadDeadline(time.Unix(0, lastDeadline))
+		}
 		if err := readReplyOf(c.br, r); err != nil {
 			c.fail(c.ioError(err))
 			r.complete(c.err)

@@ -119,11 +119,14 @@ func (d *Dedicated) do(r *Request, timeout time.Duration, blocking bool) *Error 
 	var deadline time.Time
 	start := time.Now()
 	if timeout > 0 {
-		deadline = start.Add(timeout)
+		deadline = start.Add(timeout + transferTime(len(r.Wire)))
 	}
 	d.nc.SetDeadline(deadline)
 	if _, err := d.nc.Write(r.Wire); err != nil {
 		return d.fail(r, err, timeout)
+	}
+	if extra := replyTransferTime(d.br); extra > 0 && timeout > 0 {
+		d.nc.SetReadDeadline(deadline.Add(extra))
 	}
 	if err := readReplyOf(d.br, r); err != nil {
 		return d.fail(r, err, timeout)

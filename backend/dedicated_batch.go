@@ -26,18 +26,24 @@ func (d *Dedicated) DoAll(rs []*Request) *Error {
 	timeout := d.s.opts.Timeout
 	start := time.Now()
 	var deadline time.Time
-	if timeout > 0 {
-		deadline = start.Add(timeout)
-	}
-	d.nc.SetDeadline(deadline)
 	bufs := make(net.Buffers, len(rs))
+	size := 0
 	for i, r := range rs {
 		bufs[i] = r.Wire
+		size += len(r.Wire)
 	}
+	if timeout > 0 {
+		deadline = start.Add(timeout + transferTime(size))
+	}
+	d.nc.SetDeadline(deadline)
 	if _, err := bufs.WriteTo(d.nc); err != nil {
 		return d.failAll(rs, 0, err, timeout)
 	}
 	for i, r := range rs {
+		if extra := replyTransferTime(d.br); extra > 0 && timeout > 0 {
+			deadline = deadline.Add(extra)
+			d.nc.SetReadDeadline(deadline)
+		}
 		if err := readReplyOf(d.br, r); err != nil {
 			return d.failAll(rs, i, err, timeout)
 		}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tidwall/redcon"
+
 	"github.com/shardproxy/shardproxy/metrics"
 )
 
@@ -39,6 +41,7 @@ type guardListener struct {
 	lim   inputLimits
 	idle  time.Duration // client_idle_timeout; 0 = off
 	stop  <-chan struct{}
+	mem   *memReturner // told when a large command's buffer is let go (bigcmd.go)
 
 	// Accept's own state: only the goroutine that accepts touches it.
 	delay    time.Duration
@@ -65,6 +68,7 @@ func newGuardListener(ln net.Listener, p *Pool) *guardListener {
 		},
 		idle:  pc.ClientIdleTimeout,
 		stop:  p.stop,
+		mem:   p.mem,
 		conns: map[*guardConn]struct{}{},
 		gone:  make(chan struct{}, 1),
 	}
@@ -249,6 +253,13 @@ type guardConn struct {
 	// unauthed reports a session that has not authenticated, for Redis's
 	// stricter limits before AUTH (10 arguments, 16 KB bulks).
 	unauthed func() bool
+	// big serves a command the guard assembled itself (bigcmd.go); nil:
+	// every command goes through redcon.
+	big   func(cmd redcon.Command)
+	bigAt int64 // the payload size wantBig looks for; 0 = bigValue (tests lower it)
+
+	passed   bool // part of the current command went to redcon unfinished
+	bigFrame bool // the current command is for readBig
 }
 
 // maxHold is the capacity of the hold-back buffer kept between commands;
@@ -263,6 +274,13 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			c.sc.shift(n)
 			c.release()
 			return n, nil
+		}
+		if c.bigFrame {
+			c.bigFrame = false
+			if c.err == nil {
+				c.readBig()
+				continue
+			}
 		}
 		if c.scanned < len(c.pend) {
 			// The scan stopped at an inline command; go on from there.
@@ -332,10 +350,16 @@ func (c *guardConn) decide(end, scanned, last int, v scanVerdict) (deliver, newE
 		c.refuse(v)
 		return last, last
 	case c.sc.state == sStart:
+		c.passed = false
 		return scanned, end
 	case last > 0:
+		c.passed = false // the command after last is a new one
 		return last, end
+	case c.wantBig():
+		c.bigFrame = true
+		return 0, end
 	case c.sc.passThrough():
+		c.passed = true
 		return scanned, end
 	}
 	return 0, end

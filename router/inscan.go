@@ -77,6 +77,7 @@ type scanner struct {
 	cmd   int64 // bytes of the current command scanned in earlier scans
 	frame int   // where the current multibulk starts in the scanned buffer
 	msg   string
+	one   bool // stop just after the command being scanned (bigcmd.go)
 }
 
 // scan scans b[from:] (b[:from] was scanned before and is still held).
@@ -199,6 +200,9 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 				}
 				s.state, s.cmd = sStart, 0
 				last, seg = i+1, i+1
+				if s.one {
+					return end, last, last, vOK
+				}
 			} else {
 				s.state = sBulkHdr
 			}

@@ -73,6 +73,7 @@ type Pool struct {
 	access     *poolAccess   // client users and command policy (acl.go)
 	hub        *pubsubHub    // shared subscriber connections (pubsub.go)
 	hubMetrics *pubsubCollector
+	mem        *memReturner // returns large values' memory (memreturn.go)
 
 	idle       idleSet      // dedicated connections kept for reuse (pin.go)
 	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
@@ -128,6 +129,7 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		log:     opts.Logger.With("pool", pc.Name),
 		started: time.Now(),
 		stop:    make(chan struct{}),
+		mem:     newMemReturner(),
 	}
 	p.hub = newPubsubHub(p)
 	cluster := pc.Mode == config.ModeCluster
@@ -296,6 +298,7 @@ func (p *Pool) Ready() (bool, string) {
 // end (redcon closes their connections when the listener goes).
 func (p *Pool) serve() error {
 	p.spawn(p.sampleOps)
+	p.spawn(func() { p.mem.run(p.stop) })
 	err := redcon.Serve(p.ln, p.handle, p.accept, p.closed)
 	p.live.Wait()
 	return err
@@ -374,6 +377,7 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 		gc.refuseOut = func(b []byte) { w.write(b); w.drain() }
 		gc.busy = func() bool { return w.used.Load() > 0 || outClass(w.class.Load()) == outPubsub }
 		gc.unauthed = func() bool { return !s.authenticated() }
+		gc.big = func(cmd redcon.Command) { s.serve(conn, cmd, nil) }
 	}
 	conn.SetContext(s)
 	// redcon runs the session's goroutine and calls closed when it ends;

@@ -496,12 +496,15 @@ func (s *Session) write() {
 				s.wbuf = resp.AppendError(s.wbuf, "ERR "+r.Err.Error())
 				res = resultProxyError
 			} else {
-				if s.proto == 3 {
+				res = replyResult(r.Reply)
+				switch {
+				case len(r.Reply) >= bigValue && s.bigReply(r):
+					// Sent on its own, without a copy (bigreply.go).
+				case s.proto == 3:
 					s.wbuf = appendRESP3(s.wbuf, r.Reply)
-				} else {
+				default:
 					s.wbuf = append(s.wbuf, r.Reply...)
 				}
-				res = replyResult(r.Reply)
 			}
 			r.Release()
 		case itemMerge:

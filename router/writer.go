@@ -142,6 +142,7 @@ func (w *clientWriter) flushLoop() {
 	defer w.wg.Done()
 	var blocks [][]byte
 	for {
+		big := bigBytes(blocks)
 		w.mu.Lock()
 		w.q.recycle(blocks)
 		if w.closed || w.dead.Load() || w.q.len() == 0 {
@@ -149,28 +150,35 @@ func (w *clientWriter) flushLoop() {
 			// A deadline left behind would fail the next direct write.
 			w.sock.SetWriteDeadline(time.Time{})
 			w.mu.Unlock()
+			w.p.mem.released(big)
 			return
 		}
 		blocks = w.q.take()
 		w.mu.Unlock()
+		w.p.mem.released(big)
 		for _, b := range blocks {
-			// A deadline per block: the write timeout bounds a stall, not
-			// the time a large backlog takes to drain.
-			if w.timeout > 0 {
-				w.sock.SetWriteDeadline(time.Now().Add(w.timeout))
-			}
-			n, err := w.sock.Write(b)
-			if n > 0 {
-				w.p.stats.wrote(n)
-				w.Release(n)
-			}
-			if err != nil {
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					w.p.log.Warn("client closed: no write progress within client_write_timeout",
-						"client", w.addr, "timeout", w.timeout, "pending", w.used.Load())
+			for len(b) > 0 {
+				// A deadline per piece: the write timeout bounds a stall,
+				// not the time a large backlog (or value) takes to drain.
+				piece := b[:min(len(b), outBlock)]
+				if w.timeout > 0 {
+					w.sock.SetWriteDeadline(time.Now().Add(w.timeout))
 				}
-				w.broken()
-				return
+				n, err := w.sock.Write(piece)
+				if n > 0 {
+					w.p.stats.wrote(n)
+					w.Release(n)
+				}
+				if err != nil {
+					if errors.Is(err, os.ErrDeadlineExceeded) {
+						w.p.log.Warn("client closed: no write progress within client_write_timeout",
+							"client", w.addr, "timeout", w.timeout, "pending", w.used.Load())
+					}
+					w.broken()
+					w.p.mem.released(bigBytes(blocks))
+					return
+				}
+				b = b[n:]
 			}
 		}
 	}
@@ -219,7 +227,7 @@ func (q *outQueue) take() [][]byte {
 
 // recycle keeps one written block for reuse and lets the rest go.
 func (q *outQueue) recycle(written [][]byte) {
-	if q.spare == nil && len(written) > 0 {
+	if q.spare == nil && len(written) > 0 && cap(written[0]) == outBlock {
 		q.spare = written[0][:0]
 	}
 	clear(written)
@@ -300,9 +308,7 @@ func (w *clientWriter) broken() {
 // and frees the pending output.
 func (w *clientWriter) drop() {
 	w.sock.Close()
-	w.mu.Lock()
-	w.q = outQueue{}
-	w.mu.Unlock()
+	w.dropQueue()
 }
 
 // drain waits until the buffered output has been written (bounded by the
@@ -324,9 +330,7 @@ func (w *clientWriter) close() {
 	w.dead.Store(true)
 	w.sock.Close()
 	w.wg.Wait()
-	w.mu.Lock()
-	w.q = outQueue{}
-	w.mu.Unlock()
+	w.dropQueue()
 }
 
 // clientSocket is what a clientWriter writes to.

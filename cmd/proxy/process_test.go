@@ -49,6 +49,13 @@ func startChild(t *testing.T, conf string, wrap ...string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startChildExe(t, exe, conf, wrap...)
+}
+
+// startChildExe is startChild for the program exe (the test binary itself,
+// or a proxy binary built for the test).
+func startChildExe(t *testing.T, exe, conf string, wrap ...string) *child {
+	t.Helper()
 	path := writeFile(t, "proxy.yml", conf)
 	args := append(append([]string{}, wrap...), exe, "-c", path, "--metrics-listen", "127.0.0.1:0", "--log-format", "json")
 	c := &child{cmd: exec.Command(args[0], args[1:]...), log: &syncBuffer{}, exited: make(chan struct{})}
