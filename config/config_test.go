@@ -455,7 +455,7 @@ func TestDefault(t *testing.T) {
 		ClientQueryBufferLimit: 1 << 30,
 		ProtoInlineMaxSize:     64 << 10,
 		ShutdownTimeout:        10 * time.Second,
-		OutputLimitNormal:      OutputLimit{Hard: 256 << 20},
+		OutputLimitNormal:      OutputLimit{Hard: 1 << 30},
 		OutputLimitPubsub:      OutputLimit{Hard: 32 << 20, Soft: 8 << 20, SoftSeconds: time.Minute},
 		ClientWriteTimeout:     30 * time.Second,
 		PinnedConnections:      8,

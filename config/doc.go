@@ -30,7 +30,7 @@
 //	                       cluster mode only; defaults 5000, false, 5
 //	client_output_buffer_limit
 //	                       mapping of class (normal, pubsub) to Redis's "<hard> <soft> <seconds>"
-//	                       (sizes as 32mb, 64kb, bytes); defaults normal "256mb 0 0" (Redis's
+//	                       (sizes as 32mb, 64kb, bytes); defaults normal "1gb 0 0" (Redis's
 //	                       unlimited default is refused: a client that stops reading must not
 //	                       grow the proxy without bound), pubsub "32mb 8mb 60" (Redis's)
 //	client_write_timeout   a write to a client making no progress this long disconnects it;

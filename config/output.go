@@ -28,11 +28,12 @@ func (l OutputLimit) String() string {
 //
 // Redis's own default for the normal class is no limit at all (0 0 0),
 // which would let one client that stops reading its replies hold any amount
-// of the proxy's memory; the proxy caps it at 256 MB instead, above what a
-// legitimate pipeline buffers (a 1,000,000-command pipeline of small
-// replies), and keeps Redis's pubsub default.
+// of the proxy's memory; the proxy caps it at 1 GB instead (Redis's default
+// client-query-buffer-limit): room for the largest legal value (512 MB,
+// proto-max-bulk-len) and for what a legitimate pipeline buffers, while a
+// client that stops reading stays bounded. It keeps Redis's pubsub default.
 var (
-	DefaultOutputLimitNormal = OutputLimit{Hard: 256 << 20}
+	DefaultOutputLimitNormal = OutputLimit{Hard: 1 << 30}
 	DefaultOutputLimitPubsub = OutputLimit{Hard: 32 << 20, Soft: 8 << 20, SoftSeconds: 60 * time.Second}
 )
 

@@ -33,7 +33,7 @@ func TestOutputLimitParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	pc = p.Pools[0]
-	if pc.OutputLimitNormal != DefaultOutputLimitNormal || pc.OutputLimitNormal.Hard != 256<<20 {
+	if pc.OutputLimitNormal != DefaultOutputLimitNormal || pc.OutputLimitNormal.Hard != 1<<30 {
 		t.Errorf("default normal = %+v", pc.OutputLimitNormal)
 	}
 	if pc.OutputLimitPubsub != (OutputLimit{Hard: 1 << 20}) {
