@@ -29,8 +29,12 @@ type SentinelGroup struct {
 	Sentinels []*Sentinel
 	// SentinelAddrs are the sentinels' addresses.
 	SentinelAddrs []string
-	// Password, when set, is required by the sentinels (requirepass).
+	// Password, when set, is required by the sentinels (requirepass, or
+	// the password of Username).
 	Password string
+	// Username, when set, is the sentinels' only ACL user (the default
+	// user is off).
+	Username string
 }
 
 // SentinelGroupOptions configure StartSentinelGroup.
@@ -38,6 +42,10 @@ type SentinelGroupOptions struct {
 	Masters, ReplicasPerMaster, Sentinels int
 	// SentinelPassword makes the sentinels require a password.
 	SentinelPassword string
+	// SentinelUsername, with SentinelPassword, makes the sentinels accept
+	// only this ACL user (default user off); they authenticate to each
+	// other as it (sentinel-user, sentinel-pass).
+	SentinelUsername string
 	// DownAfter is down-after-milliseconds; default 1000 ms.
 	DownAfter time.Duration
 }
@@ -55,7 +63,7 @@ func StartSentinelGroup(t testing.TB, opts SentinelGroupOptions) *SentinelGroup 
 	if opts.DownAfter <= 0 {
 		opts.DownAfter = time.Second
 	}
-	g := &SentinelGroup{Password: opts.SentinelPassword}
+	g := &SentinelGroup{Password: opts.SentinelPassword, Username: opts.SentinelUsername}
 	for i := range opts.Masters {
 		m := StartRedis(t, "--repl-ping-replica-period", "1")
 		g.Masters = append(g.Masters, m)
@@ -96,7 +104,11 @@ func (g *SentinelGroup) startSentinel(t testing.TB, bin string, quorum int, opts
 		p := FreePort(t)
 		var b strings.Builder
 		fmt.Fprintf(&b, "port %d\nbind 127.0.0.1\ndaemonize no\ndir %s\n", p, dir)
-		if opts.SentinelPassword != "" {
+		switch {
+		case opts.SentinelUsername != "":
+			fmt.Fprintf(&b, "user default off\nuser %s on >%s allcommands allchannels\n", opts.SentinelUsername, opts.SentinelPassword)
+			fmt.Fprintf(&b, "sentinel sentinel-user %s\nsentinel sentinel-pass %s\n", opts.SentinelUsername, opts.SentinelPassword)
+		case opts.SentinelPassword != "":
 			fmt.Fprintf(&b, "requirepass %s\n", opts.SentinelPassword)
 			fmt.Fprintf(&b, "sentinel sentinel-pass %s\n", opts.SentinelPassword)
 		}
@@ -112,7 +124,10 @@ func (g *SentinelGroup) startSentinel(t testing.TB, bin string, quorum int, opts
 		}
 		r := newRedis(t, "redis-sentinel", bin, p, dir, []string{cfgPath})
 		if opts.SentinelPassword != "" {
-			r.proc.ready = authPingReady(r.Addr, opts.SentinelPassword)
+			r.proc.ready = func() error {
+				_, err := DoAuthUser(r.Addr, opts.SentinelUsername, opts.SentinelPassword, "PING")
+				return err
+			}
 		}
 		lastErr = r.proc.start()
 		if lastErr == nil {
@@ -126,20 +141,22 @@ func (g *SentinelGroup) startSentinel(t testing.TB, bin string, quorum int, opts
 	return nil
 }
 
-// authPingReady is pingReady for a server that requires a password.
-func authPingReady(addr, password string) func() error {
-	return func() error {
-		_, err := DoAuth(addr, password, "PING")
-		return err
-	}
-}
-
 // DoAuth is Do on a connection authenticated with AUTH password first.
 func DoAuth(addr, password string, args ...string) (any, error) {
+	return DoAuthUser(addr, "", password, args...)
+}
+
+// DoAuthUser is Do on a connection authenticated first with AUTH password,
+// or AUTH username password when username is set.
+func DoAuthUser(addr, username, password string, args ...string) (any, error) {
 	if password == "" {
 		return Do(addr, args...)
 	}
-	v, err := doPipeline(addr, [][]string{{"AUTH", password}, args})
+	auth := []string{"AUTH", password}
+	if username != "" {
+		auth = []string{"AUTH", username, password}
+	}
+	v, err := doPipeline(addr, [][]string{auth, args})
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +183,7 @@ func (g *SentinelGroup) converged(opts SentinelGroupOptions) error {
 			continue
 		}
 		for _, n := range g.Names {
-			v, err := DoAuth(s.Addr, g.Password, "SENTINEL", "MASTER", n)
+			v, err := DoAuthUser(s.Addr, g.Username, g.Password, "SENTINEL", "MASTER", n)
 			if err != nil {
 				return fmt.Errorf("%s: SENTINEL MASTER %s: %w", s.Addr, n, err)
 			}
@@ -193,7 +210,7 @@ func (g *SentinelGroup) MasterAddr(name string) string {
 		if !s.Running() {
 			continue
 		}
-		v, err := DoAuth(s.Addr, g.Password, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+		v, err := DoAuthUser(s.Addr, g.Username, g.Password, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
 		if err != nil {
 			continue
 		}
