@@ -200,10 +200,9 @@ func (ps *parser) pool(name string, line int, m *yaml.Node) (*Pool, *poolState) 
 			}
 		}
 		if !p.SentinelManaged() {
-			for _, key := range []string{"read_from_replicas", "replica_max_lag", "sentinel_auth", "sentinel_username"} {
-				if set(key) && !st.failed[key] && (key != "read_from_replicas" || p.ReadFromReplicas) {
-					ps.errorf(st.lines[key], name, key, "a ring pool needs sentinels for this: "+
-						"standalone servers have no replicas the proxy knows of")
+			for _, key := range []string{"sentinel_auth", "sentinel_username"} {
+				if set(key) && !st.failed[key] {
+					ps.errorf(st.lines[key], name, key, "applies only to a ring pool with sentinels")
 					st.failed[key] = true
 				}
 			}

@@ -28,15 +28,23 @@ type ringTopo struct {
 	bm   []*metrics.Backend // per server
 	conf []config.Server
 
-	ss           *backend.SentinelShards // Sentinel rings
-	sidx         []int                   // Sentinel rings: the master index of each server
-	readReplicas bool                    // Sentinel rings: read_from_replicas
-	full         *ringTopo               // a ring without ejected servers: the whole ring
+	ss           *backend.SentinelShards   // Sentinel rings
+	disc         *backend.ReplicaDiscovery // other rings with read_from_replicas; owned
+	reps         replicaSource             // ss or disc, with read_from_replicas
+	sidx         []int                     // with reps: the master index of each server
+	readReplicas bool                      // read_from_replicas
+	full         *ringTopo                 // a ring without ejected servers: the whole ring
 
 	hash, hashTag, distribution string // as configured, to tell a reload's changes
 }
 
 var _ topology = (*ringTopo)(nil)
+
+// replicaSource picks a replica of master i for a read-only command, or
+// the master when no replica is healthy.
+type replicaSource interface {
+	Replica(i, hint int) *backend.Server
+}
 
 // startRing builds the hash ring and connects to every server.
 func (p *Pool) startRing() error {
@@ -75,7 +83,10 @@ func (p *Pool) buildRing(pc *config.Pool, old *ringTopo) (*ringTopo, error) {
 	// timeout, not one per server.
 	var wg sync.WaitGroup
 	if p.sentinel != nil {
-		t.ss, t.readReplicas = p.sentinel, pc.ReadFromReplicas
+		t.ss, t.reps = p.sentinel, p.sentinel
+	}
+	t.readReplicas = pc.ReadFromReplicas
+	if t.ss != nil || t.readReplicas {
 		t.sidx = make([]int, len(pc.Servers))
 	}
 	for i, sc := range pc.Servers {
@@ -98,7 +109,35 @@ func (p *Pool) buildRing(pc *config.Pool, old *ringTopo) (*ringTopo, error) {
 		}()
 	}
 	wg.Wait()
+	if t.ss == nil && t.readReplicas {
+		for i := range t.sidx {
+			t.sidx[i] = i
+		}
+		t.disc = p.replicaDiscovery(pc, t.srvs)
+		t.reps = t.disc
+	}
 	return t, nil
+}
+
+// replicaDiscovery follows the replicas of the standalone masters srvs
+// through their INFO replication (read_from_replicas without sentinels).
+func (p *Pool) replicaDiscovery(pc *config.Pool, srvs []*backend.Server) *backend.ReplicaDiscovery {
+	names := make([]string, len(pc.Servers))
+	for i, sc := range pc.Servers {
+		names[i] = sc.Name
+	}
+	return backend.NewReplicaDiscovery(srvs, names, backend.DiscoveryOptions{
+		Server:        p.serverOptions("", "", nil),
+		ReplicaMaxLag: pc.ReplicaMaxLag,
+		Interval:      pc.HealthCheckInterval,
+		Logger:        p.log,
+		NewObserver: func(name, replica string) backend.Observer {
+			return backendObserver{p.metrics.Backend(pc.Name, name+"/"+replica, replica)}
+		},
+		Dropped: func(name, replica string) {
+			p.metrics.RemoveBackend(pc.Name, name+"/"+replica)
+		},
+	})
 }
 
 // index returns the position of the server configured as sc, or -1.
@@ -117,7 +156,7 @@ func (t *ringTopo) part(key []byte) int { return t.ring.Pick(key) }
 // read_from_replicas, a healthy replica of it for a read-only command.
 func (t *ringTopo) server(part int, ci *command.Info, hint int) *backend.Server {
 	if t.readReplicas && ci != nil && ci.Flags()&command.FlagReadonly != 0 {
-		return t.ss.Replica(t.sidx[part], hint)
+		return t.reps.Replica(t.sidx[part], hint)
 	}
 	return t.srvs[part]
 }
@@ -171,6 +210,9 @@ func (t *ringTopo) retire(keep topology) {
 	if k, ok := keep.(*ringTopo); ok && k.full != nil {
 		kept = k.full.srvs
 	}
+	if t.disc != nil {
+		t.disc.Close() // keep has its own
+	}
 	for i, s := range t.srvs {
 		if slices.Contains(kept, s) {
 			continue
@@ -187,6 +229,9 @@ func (t *ringTopo) close() {
 	}
 	if t.ss != nil {
 		t.ss.Close() // masters and replicas
+	}
+	if t.disc != nil {
+		t.disc.Close() // replicas
 	}
 	for _, s := range t.srvs {
 		if s != nil { // nil while buildRing connects
