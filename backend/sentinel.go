@@ -3,6 +3,7 @@ package backend
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,9 @@ type SentinelOptions struct {
 	Username, Password string
 	// Masters are the master names to follow.
 	Masters []string
+	// TLS, when not nil, wraps every connection to a sentinel in TLS (its
+	// ServerName defaults to the sentinel's host).
+	TLS *tls.Config
 	// Timeout bounds each dial and command to a sentinel; default 1s.
 	Timeout time.Duration
 	// PollInterval is the period of the background confirmation poll,
@@ -355,6 +359,13 @@ func (s *Sentinel) dial(addr string) (net.Conn, *bufio.Reader, *bufio.Writer, er
 	nc, err := d.DialContext(s.ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, nil, trimDialError(err)
+	}
+	if s.opts.TLS != nil {
+		tc, err := tlsClient(s.ctx, nc, s.opts.TLS, addr, s.opts.Timeout)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		nc = tc
 	}
 	nc.SetDeadline(time.Now().Add(s.opts.Timeout))
 	br, bw := bufio.NewReader(nc), bufio.NewWriter(nc)

@@ -114,6 +114,10 @@ type Pool struct {
 	// SentinelUsername, when set, sends AUTH username password.
 	SentinelAuth     string
 	SentinelUsername string
+	// SentinelTLS makes the connections to the sentinels speak TLS, with
+	// the redis_tls_* CA, client certificate and server name (the masters
+	// and replicas they name use TLS when RedisTLS is on).
+	SentinelTLS bool
 	// ReplicaMaxLag is the largest replication lag (whole seconds, as the
 	// master's INFO replication reports it) of a replica that still
 	// serves reads with read_from_replicas in a ring pool; 0 disables the

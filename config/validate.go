@@ -178,8 +178,8 @@ func (p *Pool) problems() []problem {
 	if (p.RedisTLSCertFile == "") != (p.RedisTLSKeyFile == "") {
 		add("redis_tls_cert_file", "redis_tls_cert_file and redis_tls_key_file go together")
 	}
-	if !p.RedisTLS && (p.RedisTLSCACertFile != "" || p.RedisTLSCertFile != "" || p.RedisTLSServerName != "") {
-		add("redis_tls", "redis_tls_* settings need redis_tls: true")
+	if !p.RedisTLS && !p.SentinelTLS && (p.RedisTLSCACertFile != "" || p.RedisTLSCertFile != "" || p.RedisTLSServerName != "") {
+		add("redis_tls", "redis_tls_* settings need redis_tls: true (or sentinel_tls: true)")
 	}
 	if p.ShutdownTimeout < 0 {
 		add("shutdown_timeout", "must be >= 0, got %s", ms(p.ShutdownTimeout))

@@ -25,7 +25,7 @@ func TestSentinelUsernameFollowsFailover(t *testing.T) {
 		pc.SentinelUsername, pc.SentinelAuth = "watcher", "w-s3cret"
 	})
 	c := client(t, p)
-	from := p.sentinel.Masters()[0].Addr()
+	from := p.sentinelShards().Masters()[0].Addr()
 	if from != g.Masters[0].Addr {
 		t.Fatalf("proxy uses %q, want %s", from, g.Masters[0].Addr)
 	}
@@ -33,9 +33,9 @@ func TestSentinelUsernameFollowsFailover(t *testing.T) {
 	if _, err := testenv.DoAuthUser(g.SentinelAddrs[0], "watcher", "w-s3cret", "SENTINEL", "FAILOVER", g.Names[0]); err != nil {
 		t.Fatalf("SENTINEL FAILOVER: %v", err)
 	}
-	testenv.WaitFor(t, 20*time.Second, func() bool { return p.sentinel.Masters()[0].Addr() != from },
+	testenv.WaitFor(t, 20*time.Second, func() bool { return p.sentinelShards().Masters()[0].Addr() != from },
 		"the proxy to follow the failover through authenticated sentinels")
-	to := p.sentinel.Masters()[0].Addr()
+	to := p.sentinelShards().Masters()[0].Addr()
 	if to != g.Replicas[0][0].Addr {
 		t.Fatalf("proxy moved to %s, want the replica %s", to, g.Replicas[0][0].Addr)
 	}
@@ -49,7 +49,7 @@ func TestSentinelUsernameFollowsFailover(t *testing.T) {
 	bad := sentinelProxy(t, g, func(pc *config.Pool) {
 		pc.SentinelUsername, pc.SentinelAuth = "default", "w-s3cret"
 	})
-	if a := bad.sentinel.Masters()[0].Addr(); a != "" {
+	if a := bad.sentinelShards().Masters()[0].Addr(); a != "" {
 		t.Fatalf("with a wrong sentinel user the proxy resolved %q", a)
 	}
 	if err := client(t, bad).Set(ctx(), "k", "wrong", 0).Err(); err == nil {

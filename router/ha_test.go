@@ -183,7 +183,7 @@ func TestSentinelRingUnderLoad(t *testing.T) {
 		t.Fatalf("no shard %s", name)
 		return -1
 	}
-	for i, m := range p.sentinel.Masters() {
+	for i, m := range p.sentinelShards().Masters() {
 		if m.Addr() != g.Masters[i].Addr {
 			t.Fatalf("%s: proxy uses %s, want %s", g.Names[i], m.Addr(), g.Masters[i].Addr)
 		}
@@ -200,8 +200,8 @@ func TestSentinelRingUnderLoad(t *testing.T) {
 	lc := client(t, lp)
 	checkLiarIgnored := func(t *testing.T) {
 		t.Helper()
-		for i, m := range lp.sentinel.Masters() {
-			want := p.sentinel.Masters()[i].Addr()
+		for i, m := range lp.sentinelShards().Masters() {
+			want := p.sentinelShards().Masters()[i].Addr()
 			testenv.WaitFor(t, 5*time.Second, func() bool { return m.Addr() == want },
 				"the proxy with a stale sentinel to use %s for %s (it uses %s)", want, g.Names[i], m.Addr())
 		}
@@ -227,7 +227,7 @@ func TestSentinelRingUnderLoad(t *testing.T) {
 			t.Errorf("errors:%s\nlost: %v", errorTexts(errs), lost)
 		}
 		g.Sentinels[2].Restart()
-		for i, m := range p.sentinel.Masters() {
+		for i, m := range p.sentinelShards().Masters() {
 			if m.Addr() != g.Masters[i].Addr {
 				t.Errorf("%s moved to %s", g.Names[i], m.Addr())
 			}
@@ -237,7 +237,7 @@ func TestSentinelRingUnderLoad(t *testing.T) {
 	t.Run("SENTINEL FAILOVER: no read errors", func(t *testing.T) {
 		name := g.Names[1]
 		i := shard(name)
-		from := p.sentinel.Masters()[i].Addr()
+		from := p.sentinelShards().Masters()[i].Addr()
 		l := startLoad(t, p)
 		time.Sleep(300 * time.Millisecond)
 		w := watchSwitch(t, g, name, from)
@@ -245,7 +245,7 @@ func TestSentinelRingUnderLoad(t *testing.T) {
 		if _, err := testenv.Do(g.SentinelAddrs[0], "SENTINEL", "FAILOVER", name); err != nil {
 			t.Fatalf("SENTINEL FAILOVER: %v", err)
 		}
-		testenv.WaitFor(t, 20*time.Second, func() bool { return p.sentinel.Masters()[i].Addr() != from },
+		testenv.WaitFor(t, 20*time.Second, func() bool { return p.sentinelShards().Masters()[i].Addr() != from },
 			"the proxy to follow the failover of %s", name)
 		followed := time.Since(t0)
 		l.quiet(t0, 10*time.Second)
@@ -285,14 +285,14 @@ func TestSentinelRingUnderLoad(t *testing.T) {
 	t.Run("kill -9 master", func(t *testing.T) {
 		name := g.Names[0]
 		i := shard(name)
-		from := p.sentinel.Masters()[i].Addr()
+		from := p.sentinelShards().Masters()[i].Addr()
 		old := g.Node(from)
 		l := startLoad(t, p)
 		time.Sleep(500 * time.Millisecond)
 		w := watchSwitch(t, g, name, from)
 		t0 := time.Now()
 		old.Kill()
-		testenv.WaitFor(t, 30*time.Second, func() bool { return p.sentinel.Masters()[i].Addr() != from },
+		testenv.WaitFor(t, 30*time.Second, func() bool { return p.sentinelShards().Masters()[i].Addr() != from },
 			"the proxy to follow the failover of %s", name)
 		followed := time.Since(t0)
 		l.quiet(t0, 20*time.Second)
@@ -341,7 +341,7 @@ func TestSentinelRingUnderLoad(t *testing.T) {
 	t.Run("old master restarted is never written", func(t *testing.T) {
 		i := shard(g.Names[0])
 		old := g.Masters[0]
-		if p.sentinel.Masters()[i].Addr() == old.Addr {
+		if p.sentinelShards().Masters()[i].Addr() == old.Addr {
 			t.Fatalf("%s still uses %s", g.Names[0], old.Addr)
 		}
 		l := startLoad(t, p)
@@ -483,14 +483,14 @@ func TestSentinelRingWaitMakesLossZero(t *testing.T) {
 	c := client(t, p)
 	const i = 0
 	name := g.Names[i]
-	from := p.sentinel.Masters()[i].Addr()
+	from := p.sentinelShards().Masters()[i].Addr()
 	plain := startLoadOpts(t, p, 0, false)
 	waited := startLoadOpts(t, p, loadClients, true)
 	time.Sleep(time.Second)
 	w := watchSwitch(t, g, name, from)
 	t0 := time.Now()
 	g.Node(from).Kill()
-	testenv.WaitFor(t, 30*time.Second, func() bool { return p.sentinel.Masters()[i].Addr() != from },
+	testenv.WaitFor(t, 30*time.Second, func() bool { return p.sentinelShards().Masters()[i].Addr() != from },
 		"the proxy to follow the failover of %s", name)
 	followed := time.Since(t0)
 	// Let the new master's remaining replica resync, so that waited

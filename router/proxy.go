@@ -51,25 +51,24 @@ type Pool struct {
 	version string
 	log     *slog.Logger
 	topo    atomic.Pointer[topoBox] // where keys live; swapped whole by Reload
-	// sentinel resolves the master names of a Sentinel-managed ring.
-	sentinel *backend.SentinelShards
 	// eject is the auto_eject_hosts state of a ring pool; nil when off.
 	eject *ejection
 	ln    net.Listener
 	gl    *guardListener // ln, with the client-side limits
 	fds   *fdBudget      // shared by every pool of the proxy
 
-	tlsServer  atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
-	tlsBack    *tls.Config                // towards the servers; nil for plain TCP
-	started    time.Time
-	nextID     atomic.Int64
-	stats      poolStats
-	m          *metrics.Pool
-	metrics    *metrics.Metrics
-	stop       chan struct{} // closed by close
-	access     *poolAccess   // client users and command policy (acl.go)
-	hub        *pubsubHub    // shared subscriber connections (pubsub.go)
-	hubMetrics *pubsubCollector
+	tlsServer   atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
+	tlsBack     *tls.Config                // towards the servers; nil for plain TCP
+	tlsSentinel *tls.Config                // towards the sentinels; nil for plain TCP
+	started     time.Time
+	nextID      atomic.Int64
+	stats       poolStats
+	m           *metrics.Pool
+	metrics     *metrics.Metrics
+	stop        chan struct{} // closed by close
+	access      *poolAccess   // client users and command policy (acl.go)
+	hub         *pubsubHub    // shared subscriber connections (pubsub.go)
+	hubMetrics  *pubsubCollector
 
 	idle       idleSet      // dedicated connections kept for reuse (pin.go)
 	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
@@ -136,6 +135,9 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	if p.tlsBack, err = backendTLS(pc); err != nil {
 		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
+	if p.tlsSentinel, err = sentinelTLS(pc); err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
 	p.metrics = opts.Metrics
 	p.hubMetrics = newPubsubCollector(p)
 	if err := p.metrics.Registry().Register(p.hubMetrics); err != nil {
@@ -153,8 +155,6 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	switch {
 	case cluster:
 		err = p.startCluster(opts)
-	case pc.SentinelManaged():
-		err = p.startSentinelRing()
 	default:
 		if pc.AutoEjectHosts {
 			p.eject = &ejection{pool: p}
@@ -336,9 +336,6 @@ func (p *Pool) close() {
 	p.idle.closeAll()
 	if t := p.topo.Load(); t != nil {
 		t.t.close()
-	}
-	if p.sentinel != nil {
-		p.sentinel.Close() // when the ring was never built
 	}
 }
 

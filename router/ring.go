@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -36,6 +37,11 @@ type ringTopo struct {
 	full         *ringTopo                 // a ring without ejected servers: the whole ring
 
 	hash, hashTag, distribution string // as configured, to tell a reload's changes
+
+	// Sentinel rings: the sentinel settings ss follows, to tell whether a
+	// reload can keep it.
+	sentinels                  []string
+	sentinelUser, sentinelAuth string
 }
 
 var _ topology = (*ringTopo)(nil)
@@ -82,8 +88,28 @@ func (p *Pool) buildRing(pc *config.Pool, old *ringTopo) (*ringTopo, error) {
 	// Connect to the new servers in parallel: a dead one costs one
 	// timeout, not one per server.
 	var wg sync.WaitGroup
-	if p.sentinel != nil {
-		t.ss, t.reps = p.sentinel, p.sentinel
+	if pc.SentinelManaged() {
+		if old != nil && old.ss != nil && old.sameSentinels(pc) {
+			t.ss = old.ss
+		} else {
+			ss, err := p.newSentinelShards(pc)
+			if err != nil {
+				return nil, err
+			}
+			if old != nil {
+				// A reload must not trade resolved masters for unresolved
+				// ones (wrong sentinels or credentials): refuse it.
+				for i, m := range ss.Masters() {
+					if m.Addr() == "" {
+						ss.Close()
+						return nil, fmt.Errorf("sentinels/sentinel_auth/sentinel_username: no majority of the new sentinels names master %s; running configuration kept", pc.Servers[i].Name)
+					}
+				}
+			}
+			t.ss = ss
+		}
+		t.reps = t.ss
+		t.sentinels, t.sentinelUser, t.sentinelAuth = pc.Sentinels, pc.SentinelUsername, pc.SentinelAuth
 	}
 	t.readReplicas = pc.ReadFromReplicas
 	if t.ss != nil || t.readReplicas {
@@ -91,7 +117,7 @@ func (p *Pool) buildRing(pc *config.Pool, old *ringTopo) (*ringTopo, error) {
 	}
 	for i, sc := range pc.Servers {
 		if t.ss != nil {
-			t.srvs[i], t.bm[i] = p.sentinelMaster(i, sc)
+			t.srvs[i], t.bm[i] = t.ss.Masters()[i], p.metrics.Backend(pc.Name, sc.Name, sentinelAddrLabel)
 			t.sidx[i] = i
 			continue
 		}
@@ -194,6 +220,9 @@ func (t *ringTopo) changed(next *config.Pool) bool {
 	if t.hash != next.Hash || t.hashTag != next.HashTag || t.distribution != next.Distribution {
 		return true
 	}
+	if t.ss != nil && !t.sameSentinels(next) {
+		return true
+	}
 	return !slices.EqualFunc(t.conf, next.Servers, func(a, b config.Server) bool {
 		return a.Addr == b.Addr && a.Name == b.Name && a.Weight == b.Weight
 	})
@@ -212,6 +241,23 @@ func (t *ringTopo) retire(keep topology) {
 	}
 	if t.disc != nil {
 		t.disc.Close() // keep has its own
+	}
+	if t.ss != nil {
+		// A Sentinel ring: its watcher owns the masters. Keep it when
+		// keep follows it too; forget the metrics of the names that left.
+		k, _ := keep.(*ringTopo)
+		if k != nil && k.full != nil {
+			k = k.full
+		}
+		if k == nil || k.ss != t.ss {
+			t.ss.Close()
+		}
+		for _, c := range t.conf {
+			if k == nil || !slices.ContainsFunc(k.conf, func(n config.Server) bool { return n.Name == c.Name }) {
+				t.p.metrics.RemoveBackend(t.p.cfg.Name, c.Name)
+			}
+		}
+		return
 	}
 	for i, s := range t.srvs {
 		if slices.Contains(kept, s) {

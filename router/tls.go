@@ -41,6 +41,20 @@ func backendTLS(pc *config.Pool) (*tls.Config, error) {
 	if !pc.RedisTLS {
 		return nil, nil
 	}
+	return redisTLS(pc)
+}
+
+// sentinelTLS builds the TLS configuration towards the sentinels, from the
+// same redis_tls_* files; nil when sentinel_tls is off.
+func sentinelTLS(pc *config.Pool) (*tls.Config, error) {
+	if !pc.SentinelTLS {
+		return nil, nil
+	}
+	return redisTLS(pc)
+}
+
+// redisTLS builds a client TLS configuration from the redis_tls_* files.
+func redisTLS(pc *config.Pool) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: pc.RedisTLSServerName}
 	var err error
 	if pc.RedisTLSCACertFile != "" {
