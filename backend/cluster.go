@@ -272,8 +272,8 @@ func (c *Cluster) fetch(addr string) ([]shard, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.opts.Server.TLS != nil {
-		if nc, err = tlsClient(c.ctx, nc, c.opts.Server.TLS, addr, timeout); err != nil {
+	if cfg := c.opts.Server.tlsConfig(); cfg != nil {
+		if nc, err = tlsClient(c.ctx, nc, cfg, addr, timeout); err != nil {
 			return nil, err
 		}
 	}

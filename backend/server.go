@@ -40,6 +40,10 @@ type Options struct {
 	// TLS, when not nil, wraps every connection in TLS. An empty
 	// ServerName is taken from Addr's host.
 	TLS *tls.Config
+	// TLSSource, when not nil and TLS is not nil, gives the configuration
+	// for each new connection instead of TLS, so that certificates read
+	// again on a reload reach new connections.
+	TLSSource func() *tls.Config
 	// RequireMaster checks ROLE on every new connection and refuses a
 	// server that is not a master (a Sentinel-managed master that was
 	// demoted). See failover.go.
@@ -401,14 +405,25 @@ func (s *Server) dial() (net.Conn, *Error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	if s.opts.TLS != nil {
-		tc, err := tlsClient(s.ctx, nc, s.opts.TLS, s.opts.Addr, s.opts.Timeout)
+	if cfg := s.opts.tlsConfig(); cfg != nil {
+		tc, err := tlsClient(s.ctx, nc, cfg, s.opts.Addr, s.opts.Timeout)
 		if err != nil {
 			return nil, &Error{Server: s.opts.Name, Kind: KindConnect, Cause: err}
 		}
 		nc = tc
 	}
 	return nc, nil
+}
+
+// tlsConfig is the TLS configuration of a new connection; nil for plain
+// TCP.
+func (o *Options) tlsConfig() *tls.Config {
+	if o.TLS != nil && o.TLSSource != nil {
+		if cfg := o.TLSSource(); cfg != nil {
+			return cfg
+		}
+	}
+	return o.TLS
 }
 
 // tlsClient runs a TLS handshake on nc within timeout; it closes nc when

@@ -34,18 +34,22 @@ func (c Class) String() string {
 type Merge uint8
 
 const (
-	MergeNone   Merge = iota
-	MergeArray        // MGET: the elements back in key order
-	MergeOK           // MSET, FLUSHALL, SCRIPT FLUSH: +OK once every part said OK
-	MergeSum          // DEL, EXISTS, DBSIZE: integers added
-	MergeConcat       // KEYS: arrays concatenated
-	MergeRandom       // RANDOMKEY: any non-nil reply
-	MergeSame         // SCRIPT LOAD, FUNCTION LOAD/LIST/DUMP: every shard must reply the same
-	MergeAnd          // SCRIPT EXISTS: element-wise logical and
-	MergeScan         // SCAN: composite cursor over the shards
-	MergeEach         // CONFIG SET, CONFIG RESETSTAT, SLOWLOG RESET: +OK once every shard said OK
-	MergeSlow         // SLOWLOG GET: every shard's entries, newest first, tagged with the shard
-	MergeAny          // SCRIPT KILL, FUNCTION KILL: +OK if any shard killed one
+	MergeNone    Merge = iota
+	MergeArray         // MGET: the elements back in key order
+	MergeOK            // MSET, FLUSHALL, SCRIPT FLUSH: +OK once every part said OK
+	MergeSum           // DEL, EXISTS, DBSIZE: integers added
+	MergeConcat        // KEYS: arrays concatenated
+	MergeRandom        // RANDOMKEY: any non-nil reply
+	MergeSame          // SCRIPT LOAD, FUNCTION LOAD/LIST/DUMP: every shard must reply the same
+	MergeAnd           // SCRIPT EXISTS: element-wise logical and
+	MergeScan          // SCAN: composite cursor over the shards
+	MergeEach          // CONFIG SET, CONFIG RESETSTAT, SLOWLOG RESET: +OK once every shard said OK
+	MergeSlow          // SLOWLOG GET: every shard's entries, newest first, tagged with the shard
+	MergeAny           // SCRIPT KILL, FUNCTION KILL: +OK if any shard killed one
+	MergeConfig        // CONFIG GET: the shards' parameters, the proxy's own where it has them
+	MergeLatest        // LATENCY LATEST: every shard's events, each name tagged with its shard
+	MergeHistory       // LATENCY HISTORY: every shard's samples, by time
+	MergeShards        // LATENCY DOCTOR/GRAPH/HISTOGRAM, MEMORY STATS/DOCTOR/MALLOC-STATS: each shard's reply under its name
 )
 
 // Flags are Redis's command flags (COMMAND INFO, element 3).

@@ -71,12 +71,16 @@ func Entries(values ...string) []Entry {
 // DefaultDenyCommands returns the commands a pool denies unless its file
 // says otherwise: those that wipe or walk every shard's whole keyspace, and
 // the admin commands the proxy fans out to every shard (CONFIG SET,
-// CONFIG RESETSTAT, SLOWLOG, SCRIPT KILL, FUNCTION KILL). The commands the
+// CONFIG RESETSTAT, SLOWLOG, SCRIPT KILL, FUNCTION KILL, LATENCY, MEMORY
+// STATS/DOCTOR/MALLOC-STATS/PURGE). CONFIG GET stays allowed: clients and
+// monitoring tools ask it. The commands the
 // proxy can never serve, such as SHUTDOWN, DEBUG or SWAPDB, are refused
 // regardless of this list. The slice is new on each call.
 func DefaultDenyCommands() []Entry {
 	return Entries("flushall", "flushdb", "keys", "config|set", "config|resetstat",
-		"slowlog|get", "slowlog|len", "slowlog|reset", "script|kill", "function|kill")
+		"slowlog|get", "slowlog|len", "slowlog|reset", "script|kill", "function|kill",
+		"latency|latest", "latency|history", "latency|reset", "latency|doctor", "latency|graph",
+		"latency|histogram", "memory|stats", "memory|doctor", "memory|malloc-stats", "memory|purge")
 }
 
 // UserName returns the name of a users entry ("" if it has none) and its

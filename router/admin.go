@@ -10,9 +10,11 @@ import (
 )
 
 // Admin commands fanned out to every shard: CONFIG SET and RESETSTAT,
-// SLOWLOG GET/LEN/RESET, SCRIPT KILL and FUNCTION KILL. The pool denies
-// them by default (config.DefaultDenyCommands); allow_commands enables them
-// and the ACL users say who may run them.
+// SLOWLOG GET/LEN/RESET, SCRIPT KILL and FUNCTION KILL, LATENCY and MEMORY
+// diagnostics. The pool denies them by default (config.DefaultDenyCommands);
+// allow_commands enables them and the ACL users say who may run them.
+// CONFIG GET is fanned out too (admin_config.go) but allowed by default:
+// redis-benchmark and monitoring tools ask it.
 
 // fanoutExtra is the merge-specific value of a fan-out item: SLOWLOG GET's
 // count (Redis's default 10; -1 for every entry).
@@ -62,6 +64,16 @@ func (s *Session) mergeAdmin(it *item, reqs []*backendRequest) ([]byte, result) 
 	if len(errs) > 0 {
 		return s.shardError(it, reqs, errs[0], len(errs))
 	}
+	switch it.op {
+	case opConfig:
+		return s.mergeConfig(it, reqs)
+	case opLatest:
+		return s.mergeLatest(it, reqs)
+	case opHistory:
+		return s.mergeHistory(it, reqs)
+	case opShards:
+		return s.mergeShards(it, reqs)
+	}
 	return s.mergeSlow(it, reqs)
 }
 
@@ -70,11 +82,7 @@ func (s *Session) mergeAdmin(it *item, reqs []*backendRequest) ([]byte, result) 
 func (s *Session) shardError(it *item, reqs []*backendRequest, j, refused int) ([]byte, result) {
 	lo := len(s.out)
 	msg := strings.TrimSuffix(string(reqs[j].Reply[1:]), "\r\n")
-	name := "?"
-	if srv := s.srvOf[it.first+j]; srv != nil {
-		name = srv.Name()
-	}
-	s.out = resp.AppendError(s.out, msg+" (backend "+name+"; "+strconv.Itoa(refused)+" of "+
+	s.out = resp.AppendError(s.out, msg+" (backend "+s.shardName(it, j)+"; "+strconv.Itoa(refused)+" of "+
 		strconv.Itoa(len(reqs))+" backends refused)")
 	return s.out[lo:], resultError
 }
@@ -125,11 +133,7 @@ func (s *Session) mergeSlow(it *item, reqs []*backendRequest) ([]byte, result) {
 		for _, f := range e.fields[:5] {
 			s.out = append(s.out, f...)
 		}
-		name := "?"
-		if srv := s.srvOf[it.first+e.shard]; srv != nil {
-			name = srv.Name()
-		}
-		s.out = resp.AppendBulkString(s.out, name)
+		s.out = resp.AppendBulkString(s.out, s.shardName(it, e.shard))
 		for _, f := range e.fields[6:] {
 			s.out = append(s.out, f...)
 		}

@@ -34,7 +34,7 @@
 //     command become one: MGET's arrays back in key order, integer sums,
 //     +OK once all agree, SCAN's composite cursor, INFO's keyspace sum.
 //   - local.go: the commands the proxy answers itself (PING, SELECT, HELLO,
-//     CLIENT, CONFIG GET, COMMAND, ...), in Redis's reply shapes and error
+//     CLIENT, COMMAND, ...), in Redis's reply shapes and error
 //     texts.
 //   - observe.go: backend metrics (backendObserver) and the latency summary
 //     INFO shows; the result of each command (OK, Redis error, proxy error)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/command"
-	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/resp"
 )
 
@@ -44,8 +43,6 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 		s.out = resp.AppendArrayHeader(s.out, 2)
 		s.out = resp.AppendBulkString(s.out, strconv.FormatInt(now.Unix(), 10))
 		s.out = resp.AppendBulkString(s.out, strconv.Itoa(now.Nanosecond()/1000))
-	case "config|get":
-		s.out = appendConfigGet(s.out, s.p.cfg, args[2:])
 	case "client|setname":
 		s.out = s.appendSetName(s.out, args[2])
 	case "client|getname":
@@ -152,36 +149,4 @@ func (s *Session) appendHello(dst []byte, args [][]byte) []byte {
 	}
 	s.proto = proto
 	return s.appendHelloMap(dst)
-}
-
-// configParams are the parameters CONFIG GET reports: what tools such as
-// redis-benchmark ask, with values true of the proxy as a whole, and the
-// client limits of the pool.
-func configParams(pc *config.Pool) [][2]string {
-	return [][2]string{
-		{"save", ""},
-		{"appendonly", "no"},
-		{"databases", "1"},
-		{"cluster-enabled", "no"},
-		{"proto-max-bulk-len", strconv.FormatInt(pc.ProtoMaxBulkLen, 10)},
-		{"client-query-buffer-limit", strconv.FormatInt(pc.ClientQueryBufferLimit, 10)},
-		{"timeout", strconv.FormatInt(int64(pc.ClientIdleTimeout/time.Second), 10)},
-	}
-}
-
-func appendConfigGet(dst []byte, pc *config.Pool, patterns [][]byte) []byte {
-	n := 0
-	var body []byte
-	for _, p := range configParams(pc) {
-		for _, pat := range patterns {
-			if resp.Match(pat, []byte(p[0]), true) {
-				body = resp.AppendBulkString(body, p[0])
-				body = resp.AppendBulkString(body, p[1])
-				n += 2
-				break
-			}
-		}
-	}
-	dst = resp.AppendArrayHeader(dst, n)
-	return append(dst, body...)
 }

@@ -12,18 +12,22 @@ import (
 type mergeOp uint8
 
 const (
-	opArray  mergeOp = iota // MGET: elements back in key order
-	opOK                    // MSET, FLUSHALL, SCRIPT FLUSH: +OK when all say OK
-	opSum                   // DEL, EXISTS, DBSIZE: integers added
-	opConcat                // KEYS: arrays concatenated
-	opRandom                // RANDOMKEY: the first non-nil reply
-	opSame                  // SCRIPT LOAD: every shard must agree
-	opAnd                   // SCRIPT EXISTS: 1 only where every shard says 1
-	opScan                  // SCAN: see scan.go
-	opInfo                  // INFO: local sections plus keyspace of every shard
-	opEach                  // admin: +OK when every shard says OK (admin.go)
-	opSlow                  // SLOWLOG GET (admin.go)
-	opAny                   // SCRIPT KILL, FUNCTION KILL (admin.go)
+	opArray   mergeOp = iota // MGET: elements back in key order
+	opOK                     // MSET, FLUSHALL, SCRIPT FLUSH: +OK when all say OK
+	opSum                    // DEL, EXISTS, DBSIZE: integers added
+	opConcat                 // KEYS: arrays concatenated
+	opRandom                 // RANDOMKEY: the first non-nil reply
+	opSame                   // SCRIPT LOAD: every shard must agree
+	opAnd                    // SCRIPT EXISTS: 1 only where every shard says 1
+	opScan                   // SCAN: see scan.go
+	opInfo                   // INFO: local sections plus keyspace of every shard
+	opEach                   // admin: +OK when every shard says OK (admin.go)
+	opSlow                   // SLOWLOG GET (admin.go)
+	opAny                    // SCRIPT KILL, FUNCTION KILL (admin.go)
+	opConfig                 // CONFIG GET (admin.go)
+	opLatest                 // LATENCY LATEST (admin.go)
+	opHistory                // LATENCY HISTORY (admin.go)
+	opShards                 // each shard's reply under its name (admin.go)
 )
 
 // result classifies a reply for metrics and INFO.
@@ -67,6 +71,14 @@ func opOf(k command.Merge) (mergeOp, bool) {
 		return opSlow, true
 	case command.MergeAny:
 		return opAny, true
+	case command.MergeConfig:
+		return opConfig, true
+	case command.MergeLatest:
+		return opLatest, true
+	case command.MergeHistory:
+		return opHistory, true
+	case command.MergeShards:
+		return opShards, true
 	}
 	return 0, false
 }

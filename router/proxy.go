@@ -60,15 +60,18 @@ type Pool struct {
 	tlsServer   atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
 	tlsBack     *tls.Config                // towards the servers; nil for plain TCP
 	tlsSentinel *tls.Config                // towards the sentinels; nil for plain TCP
-	started     time.Time
-	nextID      atomic.Int64
-	stats       poolStats
-	m           *metrics.Pool
-	metrics     *metrics.Metrics
-	stop        chan struct{} // closed by close
-	access      *poolAccess   // client users and command policy (acl.go)
-	hub         *pubsubHub    // shared subscriber connections (pubsub.go)
-	hubMetrics  *pubsubCollector
+	// tlsBackCur is tlsBack with the certificate files as last read:
+	// new backend connections use it (reloadTLS replaces it).
+	tlsBackCur atomic.Pointer[tls.Config]
+	started    time.Time
+	nextID     atomic.Int64
+	stats      poolStats
+	m          *metrics.Pool
+	metrics    *metrics.Metrics
+	stop       chan struct{} // closed by close
+	access     *poolAccess   // client users and command policy (acl.go)
+	hub        *pubsubHub    // shared subscriber connections (pubsub.go)
+	hubMetrics *pubsubCollector
 
 	idle       idleSet      // dedicated connections kept for reuse (pin.go)
 	sessions   sync.Map     // client id -> *Session, for CLIENT LIST/KILL/UNBLOCK
@@ -135,6 +138,7 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	if p.tlsBack, err = backendTLS(pc); err != nil {
 		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
+	p.tlsBackCur.Store(p.tlsBack)
 	if p.tlsSentinel, err = sentinelTLS(pc); err != nil {
 		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
@@ -188,6 +192,7 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		Timeout:     p.cfg.Timeout,
 		Auth:        p.cfg.RedisAuth,
 		TLS:         p.tlsBack,
+		TLSSource:   p.tlsBackCur.Load,
 		Username:    p.cfg.RedisUsername,
 		DB:          p.cfg.RedisDB,
 		Logger:      p.log,

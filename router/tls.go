@@ -93,15 +93,26 @@ func (p *Pool) listenTLS(ln net.Listener) net.Listener {
 	})
 }
 
-// reloadTLS reads the pool's client-side certificate files again.
+// reloadTLS reads the pool's certificate files again, towards the clients
+// and towards the servers (new backend connections, cluster discovery);
+// connections already open carry on. When a file fails to load nothing
+// changes.
 func (p *Pool) reloadTLS(pc *config.Pool) error {
-	if pc.TLSCertFile == "" {
-		return nil
+	var srv, back *tls.Config
+	var err error
+	if pc.TLSCertFile != "" {
+		if srv, err = serverTLS(pc); err != nil {
+			return fmt.Errorf("pool %s: %w", pc.Name, err)
+		}
 	}
-	cfg, err := serverTLS(pc)
-	if err != nil {
+	if back, err = backendTLS(pc); err != nil {
 		return fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
-	p.tlsServer.Store(cfg)
+	if srv != nil {
+		p.tlsServer.Store(srv)
+	}
+	if back != nil {
+		p.tlsBackCur.Store(back)
+	}
 	return nil
 }

@@ -233,3 +233,100 @@ func TestTLSEndToEnd(t *testing.T) {
 		t.Errorf("client connected before the reload: %q, %v", buf[:n], err)
 	}
 }
+
+// rotateCA replaces the CA with a new one (ca.crt rewritten); certificates
+// issued from now on are signed by it.
+func (k *testPKI) rotateCA(t *testing.T) {
+	t.Helper()
+	next := newTestPKI(t)
+	k.ca, k.caKey = next.ca, next.caKey
+	k.write(t, "ca.crt", "CERTIFICATE", next.ca.Raw)
+}
+
+// The backend certificate files are read again on reload: the shard
+// restarts with certificates of a new CA (and trusts only that CA's
+// clients); until the proxy's files are rotated and reloaded, no new
+// backend connection can be made, and after the reload commands work
+// again, without a restart of the proxy.
+func TestTLSBackendCertificatesReload(t *testing.T) {
+	k := newTestPKI(t)
+	k.issue(t, "redis")
+	k.issue(t, "client")
+	port := testenv.FreePort(t)
+	shard := testenv.StartRedis(t, "--tls-port", strconv.Itoa(port),
+		"--tls-cert-file", k.path("redis.crt"), "--tls-key-file", k.path("redis.key"),
+		"--tls-ca-cert-file", k.path("ca.crt"), "--tls-auth-clients", "yes")
+	pc := ringPool(t, []*testenv.Redis{shard}, func(pc *config.Pool) {
+		pc.Servers[0].Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		pc.Timeout = 2 * time.Second
+		pc.RedisTLS = true
+		pc.RedisTLSCACertFile = k.path("ca.crt")
+		pc.RedisTLSCertFile, pc.RedisTLSKeyFile = k.path("client.crt"), k.path("client.key")
+	})
+	px, err := New(&config.Config{Pools: []*config.Pool{pc}}, Options{Version: "test", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); px.Serve() }()
+	t.Cleanup(func() { px.Close(); <-served })
+	c := redis.NewClient(&redis.Options{Addr: px.Pools()[0].Addr(), MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+	t.Cleanup(func() { c.Close() })
+	if err := c.Set(ctx(), "rot", "1", 0).Err(); err != nil {
+		t.Fatalf("before rotation: %v", err)
+	}
+
+	k.rotateCA(t)
+	k.issue(t, "redis")
+	k.issue(t, "client")
+	shard.Restart() // the new CA only
+	failures := 0
+	for i := 0; i < 5; i++ {
+		if err := c.Get(ctx(), "rot").Err(); err != nil && err != redis.Nil {
+			failures++
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if failures != 5 {
+		t.Fatalf("with the old CA in memory %d of 5 commands failed; the test's rotation did nothing", failures)
+	}
+
+	if err := px.Reload(&config.Config{Pools: []*config.Pool{pc}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := c.Set(ctx(), "rot", "2", 0).Err()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the reload: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if v := c.Get(ctx(), "rot").Val(); v != "2" {
+		t.Fatalf("GET after the reload = %q", v)
+	}
+
+	// A reload whose files do not load changes nothing.
+	if err := os.WriteFile(k.path("client.crt"), []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := px.Reload(&config.Config{Pools: []*config.Pool{pc}}); err == nil ||
+		!strings.Contains(err.Error(), "redis_tls_cert_file") {
+		t.Fatalf("reload with a broken client certificate: %v", err)
+	}
+	shard.Restart()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		err := c.Get(ctx(), "rot").Err()
+		if err == nil || err == redis.Nil { // the restarted shard is empty
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed reload broke the backend TLS credentials: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
