@@ -32,6 +32,9 @@ type SentinelOptions struct {
 	// TLS, when not nil, wraps every connection to a sentinel in TLS (its
 	// ServerName defaults to the sentinel's host).
 	TLS *tls.Config
+	// TLSSource, when not nil and TLS is not nil, gives the configuration
+	// of each new connection instead of TLS (certificates reloaded).
+	TLSSource func() *tls.Config
 	// Timeout bounds each dial and command to a sentinel; default 1s.
 	Timeout time.Duration
 	// PollInterval is the period of the background confirmation poll,
@@ -360,8 +363,13 @@ func (s *Sentinel) dial(addr string) (net.Conn, *bufio.Reader, *bufio.Writer, er
 	if err != nil {
 		return nil, nil, nil, trimDialError(err)
 	}
-	if s.opts.TLS != nil {
-		tc, err := tlsClient(s.ctx, nc, s.opts.TLS, addr, s.opts.Timeout)
+	if cfg := s.opts.TLS; cfg != nil {
+		if s.opts.TLSSource != nil {
+			if c := s.opts.TLSSource(); c != nil {
+				cfg = c
+			}
+		}
+		tc, err := tlsClient(s.ctx, nc, cfg, addr, s.opts.Timeout)
 		if err != nil {
 			return nil, nil, nil, err
 		}

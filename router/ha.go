@@ -24,12 +24,13 @@ func (p *Pool) newSentinelShards(pc *config.Pool) (*backend.SentinelShards, erro
 	}
 	return backend.NewSentinelShards(backend.ShardsOptions{
 		Sentinel: backend.SentinelOptions{
-			Addrs:    pc.Sentinels,
-			Username: pc.SentinelUsername,
-			Password: pc.SentinelAuth,
-			Masters:  names,
-			Timeout:  pc.Timeout,
-			TLS:      p.tlsSentinel,
+			Addrs:     pc.Sentinels,
+			Username:  pc.SentinelUsername,
+			Password:  pc.SentinelAuth,
+			Masters:   names,
+			Timeout:   pc.Timeout,
+			TLS:       p.tlsSentinel,
+			TLSSource: p.tlsSentinelCur.Load,
 		},
 		Server:           p.serverOptions("", "", nil),
 		ReadFromReplicas: pc.ReadFromReplicas,

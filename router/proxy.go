@@ -60,6 +60,8 @@ type Pool struct {
 	tlsServer   atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
 	tlsBack     *tls.Config                // towards the servers; nil for plain TCP
 	tlsSentinel *tls.Config                // towards the sentinels; nil for plain TCP
+	// tlsSentinelCur is tlsSentinel as last read (reloadTLS replaces it).
+	tlsSentinelCur atomic.Pointer[tls.Config]
 	// tlsBackCur is tlsBack with the certificate files as last read:
 	// new backend connections use it (reloadTLS replaces it).
 	tlsBackCur atomic.Pointer[tls.Config]
@@ -142,6 +144,7 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	if p.tlsSentinel, err = sentinelTLS(pc); err != nil {
 		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
+	p.tlsSentinelCur.Store(p.tlsSentinel)
 	p.metrics = opts.Metrics
 	p.hubMetrics = newPubsubCollector(p)
 	if err := p.metrics.Registry().Register(p.hubMetrics); err != nil {

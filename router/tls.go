@@ -93,8 +93,9 @@ func (p *Pool) listenTLS(ln net.Listener) net.Listener {
 	})
 }
 
-// reloadTLS reads the pool's certificate files again, towards the clients
-// and towards the servers (new backend connections, cluster discovery);
+// reloadTLS reads the pool's certificate files again, towards the clients,
+// the servers (new backend connections, cluster discovery) and the
+// sentinels (new connections);
 // connections already open carry on. When a file fails to load nothing
 // changes.
 func (p *Pool) reloadTLS(pc *config.Pool) error {
@@ -108,11 +109,18 @@ func (p *Pool) reloadTLS(pc *config.Pool) error {
 	if back, err = backendTLS(pc); err != nil {
 		return fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
+	sent, err := sentinelTLS(pc)
+	if err != nil {
+		return fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
 	if srv != nil {
 		p.tlsServer.Store(srv)
 	}
 	if back != nil {
 		p.tlsBackCur.Store(back)
+	}
+	if sent != nil {
+		p.tlsSentinelCur.Store(sent)
 	}
 	return nil
 }
