@@ -3,6 +3,7 @@ package backend
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,12 @@ type SentinelOptions struct {
 	Username, Password string
 	// Masters are the master names to follow.
 	Masters []string
+	// TLS, when not nil, wraps every connection to a sentinel in TLS (its
+	// ServerName defaults to the sentinel's host).
+	TLS *tls.Config
+	// TLSSource, when not nil and TLS is not nil, gives the configuration
+	// of each new connection instead of TLS (certificates reloaded).
+	TLSSource func() *tls.Config
 	// Timeout bounds each dial and command to a sentinel; default 1s.
 	Timeout time.Duration
 	// PollInterval is the period of the background confirmation poll,
@@ -355,6 +362,18 @@ func (s *Sentinel) dial(addr string) (net.Conn, *bufio.Reader, *bufio.Writer, er
 	nc, err := d.DialContext(s.ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, nil, trimDialError(err)
+	}
+	if cfg := s.opts.TLS; cfg != nil {
+		if s.opts.TLSSource != nil {
+			if c := s.opts.TLSSource(); c != nil {
+				cfg = c
+			}
+		}
+		tc, err := tlsClient(s.ctx, nc, cfg, addr, s.opts.Timeout)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		nc = tc
 	}
 	nc.SetDeadline(time.Now().Add(s.opts.Timeout))
 	br, bw := bufio.NewReader(nc), bufio.NewWriter(nc)

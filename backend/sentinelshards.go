@@ -160,35 +160,8 @@ func (ss *SentinelShards) Sentinel() *Sentinel { return ss.sentinel }
 // when ReplicaMaxLag is set, lag no more than it; the master when there is
 // none.
 func (ss *SentinelShards) Replica(i, hint int) *Server {
-	rs := *ss.shards[i].replicas.Load()
-	if len(rs) == 0 {
-		return ss.masters[i]
-	}
-	if hint < 0 {
-		hint = -hint
-	}
-	lv := ss.shards[i].lag.Load()
-	for j := range rs {
-		r := rs[(hint+j)%len(rs)]
-		if r.Up() && ss.lagOK(lv, r.Addr()) {
-			return r
-		}
-	}
-	return ss.masters[i]
-}
-
-// lagOK reports whether the replica at addr lags at most ReplicaMaxLag in
-// the sample lv, and the sample is fresh.
-func (ss *SentinelShards) lagOK(lv *lagView, addr string) bool {
-	max := ss.opts.ReplicaMaxLag
-	if max <= 0 {
-		return true
-	}
-	if lv == nil || time.Since(lv.at) > max+2*ss.opts.LagInterval {
-		return false // the master has not told us lately
-	}
-	lag, ok := lv.lag[addr]
-	return ok && time.Duration(lag)*time.Second <= max
+	return pickReplica(ss.masters[i], *ss.shards[i].replicas.Load(), ss.shards[i].lag.Load(),
+		hint, ss.opts.ReplicaMaxLag, ss.opts.LagInterval)
 }
 
 // Close stops the watcher and every server. It is idempotent.

@@ -240,6 +240,13 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
+// Closed reports whether Close was called.
+func (s *Server) Closed() bool {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	return s.closed
+}
+
 // maintain keeps one slot connected for the server's lifetime.
 func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 	defer s.wg.Done()

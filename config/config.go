@@ -76,8 +76,11 @@ type Pool struct {
 	// ClusterRefreshInterval is how often a cluster pool reloads the slot
 	// map (besides on MOVED); default 5s. Cluster mode only.
 	ClusterRefreshInterval time.Duration
-	// ReadFromReplicas lets a cluster pool send read-only commands to
-	// replicas. Cluster mode only.
+	// ReadFromReplicas lets a pool send read-only commands to replicas: a
+	// cluster's, a Sentinel ring's (as Sentinel reports them), or a plain
+	// ring's (as each master's INFO replication lists them, polled every
+	// HealthCheckInterval). Reads go to the master when no replica is
+	// healthy (see ReplicaMaxLag).
 	ReadFromReplicas bool
 	// OutputLimitNormal and OutputLimitPubsub are the pool's
 	// client_output_buffer_limit for ordinary and for subscribed clients
@@ -111,10 +114,14 @@ type Pool struct {
 	// SentinelUsername, when set, sends AUTH username password.
 	SentinelAuth     string
 	SentinelUsername string
+	// SentinelTLS makes the connections to the sentinels speak TLS, with
+	// the redis_tls_* CA, client certificate and server name (the masters
+	// and replicas they name use TLS when RedisTLS is on).
+	SentinelTLS bool
 	// ReplicaMaxLag is the largest replication lag (whole seconds, as the
 	// master's INFO replication reports it) of a replica that still
-	// serves reads with read_from_replicas in a Sentinel ring pool; 0
-	// disables the check. Default 10s.
+	// serves reads with read_from_replicas in a ring pool; 0 disables the
+	// check. Default 10s.
 	ReplicaMaxLag time.Duration
 	// HealthCheckInterval is the period of the PING health check of every
 	// backend connection, which feeds /readyz and auto_eject_hosts;

@@ -26,8 +26,10 @@
 //	server_failure_limit   default 2
 //	tcpkeepalive           bool: TCP keep-alive on server connections
 //	mode                   ring (default) or cluster
-//	cluster_refresh_interval, read_from_replicas, max_redirects
-//	                       cluster mode only; defaults 5000, false, 5
+//	cluster_refresh_interval, max_redirects
+//	                       cluster mode only; defaults 5000, 5
+//	read_from_replicas     read-only commands to replicas (cluster, Sentinel ring, or a
+//	                       ring whose masters list them in INFO replication); default false
 //	client_output_buffer_limit
 //	                       mapping of class (normal, pubsub) to Redis's "<hard> <soft> <seconds>"
 //	                       (sizes as 32mb, 64kb, bytes); defaults normal "1gb 0 0" (Redis's

@@ -180,7 +180,7 @@ func (ps *parser) pool(name string, line int, m *yaml.Node) (*Pool, *poolState) 
 	}
 	switch p.Mode {
 	case ModeCluster:
-		for _, key := range []string{"sentinels", "sentinel_auth", "sentinel_username", "replica_max_lag"} {
+		for _, key := range []string{"sentinels", "sentinel_auth", "sentinel_username", "sentinel_tls", "replica_max_lag"} {
 			if set(key) && !st.failed[key] {
 				ps.errorf(st.lines[key], name, key, "applies only to mode ring: Redis Cluster fails over by itself")
 				st.failed[key] = true
@@ -200,10 +200,9 @@ func (ps *parser) pool(name string, line int, m *yaml.Node) (*Pool, *poolState) 
 			}
 		}
 		if !p.SentinelManaged() {
-			for _, key := range []string{"read_from_replicas", "replica_max_lag", "sentinel_auth", "sentinel_username"} {
-				if set(key) && !st.failed[key] && (key != "read_from_replicas" || p.ReadFromReplicas) {
-					ps.errorf(st.lines[key], name, key, "a ring pool needs sentinels for this: "+
-						"standalone servers have no replicas the proxy knows of")
+			for _, key := range []string{"sentinel_auth", "sentinel_username", "sentinel_tls"} {
+				if set(key) && !st.failed[key] {
+					ps.errorf(st.lines[key], name, key, "applies only to a ring pool with sentinels")
 					st.failed[key] = true
 				}
 			}
@@ -514,7 +513,7 @@ func knownKeys() []string {
 		"client_connections", "auto_eject_hosts", "server_retry_timeout",
 		"server_failure_limit", "tcpkeepalive", "servers", "mode",
 		"cluster_refresh_interval", "read_from_replicas", "max_redirects",
-		"sentinels", "sentinel_auth", "sentinel_username", "replica_max_lag",
+		"sentinels", "sentinel_auth", "sentinel_username", "sentinel_tls", "replica_max_lag",
 		"health_check_interval",
 		"max_clients", "proto_max_bulk_len", "client_query_buffer_limit",
 		"proto_inline_max_size", "client_idle_timeout", "shutdown_timeout",
@@ -540,6 +539,8 @@ func boolField(p *Pool, key string) *bool {
 		return &p.ReadFromReplicas
 	case "redis_tls":
 		return &p.RedisTLS
+	case "sentinel_tls":
+		return &p.SentinelTLS
 	}
 	return nil
 }

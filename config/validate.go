@@ -178,8 +178,8 @@ func (p *Pool) problems() []problem {
 	if (p.RedisTLSCertFile == "") != (p.RedisTLSKeyFile == "") {
 		add("redis_tls_cert_file", "redis_tls_cert_file and redis_tls_key_file go together")
 	}
-	if !p.RedisTLS && (p.RedisTLSCACertFile != "" || p.RedisTLSCertFile != "" || p.RedisTLSServerName != "") {
-		add("redis_tls", "redis_tls_* settings need redis_tls: true")
+	if !p.RedisTLS && !p.SentinelTLS && (p.RedisTLSCACertFile != "" || p.RedisTLSCertFile != "" || p.RedisTLSServerName != "") {
+		add("redis_tls", "redis_tls_* settings need redis_tls: true (or sentinel_tls: true)")
 	}
 	if p.ShutdownTimeout < 0 {
 		add("shutdown_timeout", "must be >= 0, got %s", ms(p.ShutdownTimeout))
@@ -208,6 +208,13 @@ func (p *Pool) problems() []problem {
 	if p.HealthCheckInterval <= 0 {
 		add("health_check_interval", "must be > 0, got %s", ms(p.HealthCheckInterval))
 	}
+	if p.ReplicaMaxLag < 0 && !cluster {
+		add("replica_max_lag", "must be >= 0 seconds (0 disables the check), got %s", p.ReplicaMaxLag)
+	}
+	if p.AutoEjectHosts && p.ReadFromReplicas && !cluster && !p.SentinelManaged() {
+		add("read_from_replicas", "does not apply with auto_eject_hosts: ejection re-hashes a cache pool's keys, "+
+			"while replicas serve a data pool's reads (use one or the other)")
+	}
 	if p.SentinelManaged() {
 		if cluster {
 			add("sentinels", "applies only to mode ring: Redis Cluster fails over by itself")
@@ -220,9 +227,6 @@ func (p *Pool) problems() []problem {
 		if p.AutoEjectHosts {
 			add("auto_eject_hosts", "does not apply to a pool with sentinels: Sentinel fails a shard over, "+
 				"while ejecting it would move its keys to other shards (auto_eject_hosts is for cache pools)")
-		}
-		if p.ReplicaMaxLag < 0 {
-			add("replica_max_lag", "must be >= 0 seconds (0 disables the check), got %s", p.ReplicaMaxLag)
 		}
 		if !cluster {
 			return append(ps, sentinelServerProblems(p.Servers)...)

@@ -63,10 +63,20 @@ type loadClient struct {
 	rng   *rand.Rand
 	next  int
 	acked []int     // n of every acknowledged SET
+	ackAt []int64   // unix nanos when acked[i] was acknowledged
 	errs  []loadErr // error replies
 	wrong []loadErr // GETs of acknowledged keys with another value
 	cmds  int
+	// wait, when set, ends each pipeline's SETs with WAIT 1 waitTimeout:
+	// the SETs count as acknowledged only when every one succeeded and
+	// WAIT answered at least 1 (a replica has them).
+	wait      bool
+	unwaited  int // SETs that succeeded but WAIT did not confirm
+	waitFails int // pipelines whose WAIT failed or answered 0
 }
+
+// waitTimeout is the WAIT timeout (ms) of a waiting load client.
+const waitTimeout = 1000
 
 func loadKey(id, n int) string { return "load:" + strconv.Itoa(id) + ":" + strconv.Itoa(n) }
 
@@ -77,20 +87,31 @@ type load struct {
 	wg      sync.WaitGroup
 	once    sync.Once
 	lastErr atomic.Int64 // unix nanos of the latest error of any client
+	// confirmed counts the pipelines of waiting clients whose WAIT
+	// confirmed their SETs.
+	confirmed atomic.Int64
 }
 
 // startLoad starts the load clients against p; they run until stop (also
 // called in t.Cleanup).
 func startLoad(t *testing.T, p *Pool) *load {
 	t.Helper()
+	return startLoadOpts(t, p, 0, false)
+}
+
+// startLoadOpts is startLoad with client ids from firstID on (so that two
+// loads write distinct keys) and, with wait, a WAIT 1 after each
+// pipeline's SETs before they count as acknowledged.
+func startLoadOpts(t *testing.T, p *Pool, firstID int, wait bool) *load {
+	t.Helper()
 	l := &load{done: make(chan struct{})}
-	for i := range loadClients {
+	for i := firstID; i < firstID+loadClients; i++ {
 		o := testenv.ClientOptions(p.Addr())
 		// No retries and generous timeouts: every error reply reaches the
 		// test, and a stall shows as a stall, not as a client timeout.
 		o.MaxRetries, o.PoolSize = -1, 1
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = 5*time.Second, 10*time.Second, 10*time.Second
-		lc := &loadClient{id: i, c: redis.NewClient(o), rng: rand.New(rand.NewPCG(uint64(i), 7))}
+		lc := &loadClient{id: i, c: redis.NewClient(o), rng: rand.New(rand.NewPCG(uint64(i), 7)), wait: wait}
 		l.clients = append(l.clients, lc)
 	}
 	for _, lc := range l.clients {
@@ -131,6 +152,10 @@ func (lc *loadClient) run(l *load) {
 			sets[i] = pipe.Set(ctx(), loadKey(lc.id, first+i), first+i, 0)
 		}
 		lc.next += loadSets
+		var waitCmd *redis.Cmd
+		if lc.wait {
+			waitCmd = pipe.Do(ctx(), "WAIT", 1, waitTimeout)
+		}
 		ng := min(loadGets, len(lc.acked))
 		for i := range ng {
 			getN[i] = lc.acked[lc.rng.IntN(len(lc.acked))]
@@ -139,11 +164,25 @@ func (lc *loadClient) run(l *load) {
 		pipe.Exec(ctx()) // per-command results below
 		now := time.Now()
 		lc.cmds += loadSets + ng
-		for i, cmd := range sets {
-			if err := cmd.Err(); err != nil {
-				lc.fail(l, now, loadKey(lc.id, first+i), err)
+		confirmed := true
+		if waitCmd != nil {
+			lc.cmds++
+			if n, err := waitCmd.Int64(); err != nil || n < 1 {
+				confirmed = false
+				lc.waitFails++
 			} else {
+				l.confirmed.Add(1)
+			}
+		}
+		for i, cmd := range sets {
+			switch err := cmd.Err(); {
+			case err != nil:
+				lc.fail(l, now, loadKey(lc.id, first+i), err)
+			case !confirmed:
+				lc.unwaited++
+			default:
 				lc.acked = append(lc.acked, first+i)
+				lc.ackAt = append(lc.ackAt, now.UnixNano())
 			}
 		}
 		for i, cmd := range gets[:ng] {

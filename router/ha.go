@@ -1,35 +1,36 @@
 package router
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/hashring"
-	"github.com/shardproxy/shardproxy/metrics"
 )
 
 // sentinelAddrLabel is the addr label of a Sentinel-managed master's
 // metrics: its address changes with failovers, its series must not.
 const sentinelAddrLabel = "sentinel"
 
-// startSentinelRing resolves the pool's master names through Sentinel and
-// builds the ring over the names: a failover changes a master Server's
-// address in place, so no key moves.
-func (p *Pool) startSentinelRing() error {
-	pc := p.cfg
+// newSentinelShards resolves the master names of pc through Sentinel: a
+// ring over the names (built by buildRing) never moves a key on a
+// failover, since a master Server's address changes in place.
+func (p *Pool) newSentinelShards(pc *config.Pool) (*backend.SentinelShards, error) {
 	names := make([]string, len(pc.Servers))
 	for i, s := range pc.Servers {
 		names[i] = s.Name
 	}
-	ss, err := backend.NewSentinelShards(backend.ShardsOptions{
+	return backend.NewSentinelShards(backend.ShardsOptions{
 		Sentinel: backend.SentinelOptions{
-			Addrs:    pc.Sentinels,
-			Username: pc.SentinelUsername,
-			Password: pc.SentinelAuth,
-			Masters:  names,
-			Timeout:  pc.Timeout,
+			Addrs:     pc.Sentinels,
+			Username:  pc.SentinelUsername,
+			Password:  pc.SentinelAuth,
+			Masters:   names,
+			Timeout:   pc.Timeout,
+			TLS:       p.tlsSentinel,
+			TLSSource: p.tlsSentinelCur.Load,
 		},
 		Server:           p.serverOptions("", "", nil),
 		ReadFromReplicas: pc.ReadFromReplicas,
@@ -49,11 +50,32 @@ func (p *Pool) startSentinelRing() error {
 			p.m.Failovers.Inc()
 		},
 	})
-	if err != nil {
-		return err
+}
+
+// sameSentinels reports whether pc follows the same master names, in the
+// same order, through the same sentinels with the same credentials as t:
+// then a reload keeps t's watcher and master Servers.
+func (t *ringTopo) sameSentinels(pc *config.Pool) bool {
+	return slices.Equal(t.sentinels, pc.Sentinels) && t.sentinelUser == pc.SentinelUsername &&
+		t.sentinelAuth == pc.SentinelAuth &&
+		slices.EqualFunc(t.conf, pc.Servers, func(a, b config.Server) bool { return a.Name == b.Name })
+}
+
+// sentinelShards returns the Sentinel-managed shards of the pool's current
+// ring (nil for other pools).
+func (p *Pool) sentinelShards() *backend.SentinelShards {
+	t := p.topo.Load()
+	if t == nil {
+		return nil
 	}
-	p.sentinel = ss
-	return p.startRing()
+	rt, ok := t.t.(*ringTopo)
+	if !ok {
+		return nil
+	}
+	if rt.full != nil {
+		rt = rt.full
+	}
+	return rt.ss
 }
 
 // fenceMoved turns the reply to a command that may write, given by a
@@ -195,10 +217,4 @@ func (p *Pool) closeEjection() {
 	if c != nil {
 		c.Close()
 	}
-}
-
-// sentinelMaster returns the master Server and metrics of the i-th
-// configured master name.
-func (p *Pool) sentinelMaster(i int, sc config.Server) (*backend.Server, *metrics.Backend) {
-	return p.sentinel.Masters()[i], p.metrics.Backend(p.cfg.Name, sc.Name, sentinelAddrLabel)
 }

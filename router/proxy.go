@@ -51,16 +51,17 @@ type Pool struct {
 	version string
 	log     *slog.Logger
 	topo    atomic.Pointer[topoBox] // where keys live; swapped whole by Reload
-	// sentinel resolves the master names of a Sentinel-managed ring.
-	sentinel *backend.SentinelShards
 	// eject is the auto_eject_hosts state of a ring pool; nil when off.
 	eject *ejection
 	ln    net.Listener
 	gl    *guardListener // ln, with the client-side limits
 	fds   *fdBudget      // shared by every pool of the proxy
 
-	tlsServer atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
-	tlsBack   *tls.Config                // towards the servers; nil for plain TCP
+	tlsServer   atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
+	tlsBack     *tls.Config                // towards the servers; nil for plain TCP
+	tlsSentinel *tls.Config                // towards the sentinels; nil for plain TCP
+	// tlsSentinelCur is tlsSentinel as last read (reloadTLS replaces it).
+	tlsSentinelCur atomic.Pointer[tls.Config]
 	// tlsBackCur is tlsBack with the certificate files as last read:
 	// new backend connections use it (reloadTLS replaces it).
 	tlsBackCur atomic.Pointer[tls.Config]
@@ -142,6 +143,10 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
 	p.tlsBackCur.Store(p.tlsBack)
+	if p.tlsSentinel, err = sentinelTLS(pc); err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
+	p.tlsSentinelCur.Store(p.tlsSentinel)
 	p.metrics = opts.Metrics
 	p.hubMetrics = newPubsubCollector(p)
 	if err := p.metrics.Registry().Register(p.hubMetrics); err != nil {
@@ -159,8 +164,6 @@ func newPool(pc *config.Pool, opts Options) (*Pool, error) {
 	switch {
 	case cluster:
 		err = p.startCluster(opts)
-	case pc.SentinelManaged():
-		err = p.startSentinelRing()
 	default:
 		if pc.AutoEjectHosts {
 			p.eject = &ejection{pool: p}
@@ -344,9 +347,6 @@ func (p *Pool) close() {
 	p.idle.closeAll()
 	if t := p.topo.Load(); t != nil {
 		t.t.close()
-	}
-	if p.sentinel != nil {
-		p.sentinel.Close() // when the ring was never built
 	}
 }
 

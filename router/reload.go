@@ -11,7 +11,12 @@ import (
 
 // Reload applies a new configuration to the running proxy. What a ring pool
 // can change in place: its servers (added, removed, reweighted, renamed),
-// hash, hash_tag and distribution. Sessions switch to the new placement at
+// hash, hash_tag and distribution; a Sentinel ring's sentinels,
+// sentinel_auth, sentinel_username and master names (a new watcher
+// resolves them first, and a reload whose sentinels name no master for
+// one of them is refused; the old watcher and its connections are closed
+// after the grace below, so pinned clients of an unchanged master see
+// their connection close). Sessions switch to the new placement at
 // their next batch; connections to servers that stay carry on, and removed
 // servers are closed once requests sent to them have had time to finish.
 // Everything else (pools added or removed, listen, mode, timeouts, auth,
@@ -183,16 +188,16 @@ func restartKeys(cur, next *config.Pool) []string {
 	add("pinned_connections", cur.PinnedConnections != next.PinnedConnections)
 	add("redis_username", cur.RedisUsername != next.RedisUsername)
 	add("requirepass/users/deny_commands/allow_commands", !cur.Access.SameClientPolicy(&next.Access))
-	add("sentinels", !slices.Equal(cur.Sentinels, next.Sentinels))
-	add("sentinel_auth", cur.SentinelAuth != next.SentinelAuth)
-	add("sentinel_username", cur.SentinelUsername != next.SentinelUsername)
+	// A Sentinel ring's sentinels, their credentials and its master names
+	// change by a reload (a new watcher); turning Sentinel on or off needs
+	// a restart.
+	add("sentinels", cur.SentinelManaged() != next.SentinelManaged())
+	add("sentinel_tls", cur.SentinelTLS != next.SentinelTLS)
 	add("replica_max_lag", cur.ReplicaMaxLag != next.ReplicaMaxLag)
 	add("health_check_interval", cur.HealthCheckInterval != next.HealthCheckInterval)
-	if cur.Mode == config.ModeCluster || cur.SentinelManaged() {
-		// A Sentinel ring's master Servers live as long as the pool.
-		sentinel := cur.SentinelManaged()
+	if cur.Mode == config.ModeCluster {
 		add("servers", !slices.EqualFunc(cur.Servers, next.Servers, func(a, b config.Server) bool {
-			return a.Addr == b.Addr && (!sentinel || a.Name == b.Name && a.Weight == b.Weight)
+			return a.Addr == b.Addr
 		}))
 	}
 	return keys

@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -28,15 +29,28 @@ type ringTopo struct {
 	bm   []*metrics.Backend // per server
 	conf []config.Server
 
-	ss           *backend.SentinelShards // Sentinel rings
-	sidx         []int                   // Sentinel rings: the master index of each server
-	readReplicas bool                    // Sentinel rings: read_from_replicas
-	full         *ringTopo               // a ring without ejected servers: the whole ring
+	ss           *backend.SentinelShards   // Sentinel rings
+	disc         *backend.ReplicaDiscovery // other rings with read_from_replicas; owned
+	reps         replicaSource             // ss or disc, with read_from_replicas
+	sidx         []int                     // with reps: the master index of each server
+	readReplicas bool                      // read_from_replicas
+	full         *ringTopo                 // a ring without ejected servers: the whole ring
 
 	hash, hashTag, distribution string // as configured, to tell a reload's changes
+
+	// Sentinel rings: the sentinel settings ss follows, to tell whether a
+	// reload can keep it.
+	sentinels                  []string
+	sentinelUser, sentinelAuth string
 }
 
 var _ topology = (*ringTopo)(nil)
+
+// replicaSource picks a replica of master i for a read-only command, or
+// the master when no replica is healthy.
+type replicaSource interface {
+	Replica(i, hint int) *backend.Server
+}
 
 // startRing builds the hash ring and connects to every server.
 func (p *Pool) startRing() error {
@@ -74,13 +88,36 @@ func (p *Pool) buildRing(pc *config.Pool, old *ringTopo) (*ringTopo, error) {
 	// Connect to the new servers in parallel: a dead one costs one
 	// timeout, not one per server.
 	var wg sync.WaitGroup
-	if p.sentinel != nil {
-		t.ss, t.readReplicas = p.sentinel, pc.ReadFromReplicas
+	if pc.SentinelManaged() {
+		if old != nil && old.ss != nil && old.sameSentinels(pc) {
+			t.ss = old.ss
+		} else {
+			ss, err := p.newSentinelShards(pc)
+			if err != nil {
+				return nil, err
+			}
+			if old != nil {
+				// A reload must not trade resolved masters for unresolved
+				// ones (wrong sentinels or credentials): refuse it.
+				for i, m := range ss.Masters() {
+					if m.Addr() == "" {
+						ss.Close()
+						return nil, fmt.Errorf("sentinels/sentinel_auth/sentinel_username: no majority of the new sentinels names master %s; running configuration kept", pc.Servers[i].Name)
+					}
+				}
+			}
+			t.ss = ss
+		}
+		t.reps = t.ss
+		t.sentinels, t.sentinelUser, t.sentinelAuth = pc.Sentinels, pc.SentinelUsername, pc.SentinelAuth
+	}
+	t.readReplicas = pc.ReadFromReplicas
+	if t.ss != nil || t.readReplicas {
 		t.sidx = make([]int, len(pc.Servers))
 	}
 	for i, sc := range pc.Servers {
 		if t.ss != nil {
-			t.srvs[i], t.bm[i] = p.sentinelMaster(i, sc)
+			t.srvs[i], t.bm[i] = t.ss.Masters()[i], p.metrics.Backend(pc.Name, sc.Name, sentinelAddrLabel)
 			t.sidx[i] = i
 			continue
 		}
@@ -98,7 +135,35 @@ func (p *Pool) buildRing(pc *config.Pool, old *ringTopo) (*ringTopo, error) {
 		}()
 	}
 	wg.Wait()
+	if t.ss == nil && t.readReplicas {
+		for i := range t.sidx {
+			t.sidx[i] = i
+		}
+		t.disc = p.replicaDiscovery(pc, t.srvs)
+		t.reps = t.disc
+	}
 	return t, nil
+}
+
+// replicaDiscovery follows the replicas of the standalone masters srvs
+// through their INFO replication (read_from_replicas without sentinels).
+func (p *Pool) replicaDiscovery(pc *config.Pool, srvs []*backend.Server) *backend.ReplicaDiscovery {
+	names := make([]string, len(pc.Servers))
+	for i, sc := range pc.Servers {
+		names[i] = sc.Name
+	}
+	return backend.NewReplicaDiscovery(srvs, names, backend.DiscoveryOptions{
+		Server:        p.serverOptions("", "", nil),
+		ReplicaMaxLag: pc.ReplicaMaxLag,
+		Interval:      pc.HealthCheckInterval,
+		Logger:        p.log,
+		NewObserver: func(name, replica string) backend.Observer {
+			return backendObserver{p.metrics.Backend(pc.Name, name+"/"+replica, replica)}
+		},
+		Dropped: func(name, replica string) {
+			p.metrics.RemoveBackend(pc.Name, name+"/"+replica)
+		},
+	})
 }
 
 // index returns the position of the server configured as sc, or -1.
@@ -117,7 +182,7 @@ func (t *ringTopo) part(key []byte) int { return t.ring.Pick(key) }
 // read_from_replicas, a healthy replica of it for a read-only command.
 func (t *ringTopo) server(part int, ci *command.Info, hint int) *backend.Server {
 	if t.readReplicas && ci != nil && ci.Flags()&command.FlagReadonly != 0 {
-		return t.ss.Replica(t.sidx[part], hint)
+		return t.reps.Replica(t.sidx[part], hint)
 	}
 	return t.srvs[part]
 }
@@ -155,6 +220,9 @@ func (t *ringTopo) changed(next *config.Pool) bool {
 	if t.hash != next.Hash || t.hashTag != next.HashTag || t.distribution != next.Distribution {
 		return true
 	}
+	if t.ss != nil && !t.sameSentinels(next) {
+		return true
+	}
 	return !slices.EqualFunc(t.conf, next.Servers, func(a, b config.Server) bool {
 		return a.Addr == b.Addr && a.Name == b.Name && a.Weight == b.Weight
 	})
@@ -170,6 +238,26 @@ func (t *ringTopo) retire(keep topology) {
 	kept := keep.servers()
 	if k, ok := keep.(*ringTopo); ok && k.full != nil {
 		kept = k.full.srvs
+	}
+	if t.disc != nil {
+		t.disc.Close() // keep has its own
+	}
+	if t.ss != nil {
+		// A Sentinel ring: its watcher owns the masters. Keep it when
+		// keep follows it too; forget the metrics of the names that left.
+		k, _ := keep.(*ringTopo)
+		if k != nil && k.full != nil {
+			k = k.full
+		}
+		if k == nil || k.ss != t.ss {
+			t.ss.Close()
+		}
+		for _, c := range t.conf {
+			if k == nil || !slices.ContainsFunc(k.conf, func(n config.Server) bool { return n.Name == c.Name }) {
+				t.p.metrics.RemoveBackend(t.p.cfg.Name, c.Name)
+			}
+		}
+		return
 	}
 	for i, s := range t.srvs {
 		if slices.Contains(kept, s) {
@@ -187,6 +275,9 @@ func (t *ringTopo) close() {
 	}
 	if t.ss != nil {
 		t.ss.Close() // masters and replicas
+	}
+	if t.disc != nil {
+		t.disc.Close() // replicas
 	}
 	for _, s := range t.srvs {
 		if s != nil { // nil while buildRing connects

@@ -41,6 +41,20 @@ func backendTLS(pc *config.Pool) (*tls.Config, error) {
 	if !pc.RedisTLS {
 		return nil, nil
 	}
+	return redisTLS(pc)
+}
+
+// sentinelTLS builds the TLS configuration towards the sentinels, from the
+// same redis_tls_* files; nil when sentinel_tls is off.
+func sentinelTLS(pc *config.Pool) (*tls.Config, error) {
+	if !pc.SentinelTLS {
+		return nil, nil
+	}
+	return redisTLS(pc)
+}
+
+// redisTLS builds a client TLS configuration from the redis_tls_* files.
+func redisTLS(pc *config.Pool) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: pc.RedisTLSServerName}
 	var err error
 	if pc.RedisTLSCACertFile != "" {
@@ -79,8 +93,9 @@ func (p *Pool) listenTLS(ln net.Listener) net.Listener {
 	})
 }
 
-// reloadTLS reads the pool's certificate files again, towards the clients
-// and towards the servers (new backend connections, cluster discovery);
+// reloadTLS reads the pool's certificate files again, towards the clients,
+// the servers (new backend connections, cluster discovery) and the
+// sentinels (new connections);
 // connections already open carry on. When a file fails to load nothing
 // changes.
 func (p *Pool) reloadTLS(pc *config.Pool) error {
@@ -94,11 +109,18 @@ func (p *Pool) reloadTLS(pc *config.Pool) error {
 	if back, err = backendTLS(pc); err != nil {
 		return fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
+	sent, err := sentinelTLS(pc)
+	if err != nil {
+		return fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
 	if srv != nil {
 		p.tlsServer.Store(srv)
 	}
 	if back != nil {
 		p.tlsBackCur.Store(back)
+	}
+	if sent != nil {
+		p.tlsSentinelCur.Store(sent)
 	}
 	return nil
 }

@@ -29,8 +29,30 @@ type SentinelGroup struct {
 	Sentinels []*Sentinel
 	// SentinelAddrs are the sentinels' addresses.
 	SentinelAddrs []string
-	// Password, when set, is required by the sentinels (requirepass).
+	// Password, when set, is required by the sentinels (requirepass, or
+	// the password of Username).
 	Password string
+	// Username, when set, is the sentinels' only ACL user (the default
+	// user is off).
+	Username string
+	// With SentinelGroupOptions.TLS, every node also listens for TLS:
+	// TLSAddr maps a node's plain address to its TLS address (the one
+	// Sentinel monitors and reports), and SentinelTLSAddrs are the
+	// sentinels' TLS addresses.
+	TLSAddr          map[string]string
+	SentinelTLSAddrs []string
+}
+
+// GroupTLS names the PEM files of a TLS Sentinel group: every server and
+// sentinel presents Cert/Key, trusts CACert and requires client
+// certificates signed by it.
+type GroupTLS struct {
+	CACert, Cert, Key string
+}
+
+func (g *GroupTLS) args(port int) []string {
+	return []string{"--tls-port", strconv.Itoa(port), "--tls-cert-file", g.Cert, "--tls-key-file", g.Key,
+		"--tls-ca-cert-file", g.CACert, "--tls-auth-clients", "yes", "--tls-replication", "yes"}
 }
 
 // SentinelGroupOptions configure StartSentinelGroup.
@@ -38,8 +60,16 @@ type SentinelGroupOptions struct {
 	Masters, ReplicasPerMaster, Sentinels int
 	// SentinelPassword makes the sentinels require a password.
 	SentinelPassword string
+	// SentinelUsername, with SentinelPassword, makes the sentinels accept
+	// only this ACL user (default user off); they authenticate to each
+	// other as it (sentinel-user, sentinel-pass).
+	SentinelUsername string
 	// DownAfter is down-after-milliseconds; default 1000 ms.
 	DownAfter time.Duration
+	// TLS, when set, adds a TLS port to every server and sentinel; masters
+	// are monitored, replicate and are reported on their TLS ports (the
+	// plain ports stay for the test's own checks).
+	TLS *GroupTLS
 }
 
 // StartSentinelGroup starts the masters, their replicas and the sentinels
@@ -55,24 +85,46 @@ func StartSentinelGroup(t testing.TB, opts SentinelGroupOptions) *SentinelGroup 
 	if opts.DownAfter <= 0 {
 		opts.DownAfter = time.Second
 	}
-	g := &SentinelGroup{Password: opts.SentinelPassword}
+	g := &SentinelGroup{Password: opts.SentinelPassword, Username: opts.SentinelUsername, TLSAddr: map[string]string{}}
+	// start starts a server; with TLS it listens on a TLS port too.
+	start := func(args ...string) *Redis {
+		if opts.TLS == nil {
+			return StartRedis(t, args...)
+		}
+		tp := FreePort(t)
+		r := StartRedis(t, append(args, opts.TLS.args(tp)...)...)
+		g.TLSAddr[r.Addr] = hostPort(tp)
+		return r
+	}
+	// monitored is the port Sentinel and the replicas use for m.
+	monitored := func(m *Redis) int {
+		if a, ok := g.TLSAddr[m.Addr]; ok {
+			_, p, _ := net.SplitHostPort(a)
+			n, _ := strconv.Atoi(p)
+			return n
+		}
+		return m.Port
+	}
 	for i := range opts.Masters {
-		m := StartRedis(t, "--repl-ping-replica-period", "1")
+		m := start("--repl-ping-replica-period", "1")
 		g.Masters = append(g.Masters, m)
 		g.Names = append(g.Names, "shard"+strconv.Itoa(i+1))
 		var reps []*Redis
 		for range opts.ReplicasPerMaster {
-			reps = append(reps, StartRedis(t, "--replicaof", "127.0.0.1", strconv.Itoa(m.Port), "--repl-ping-replica-period", "1"))
+			reps = append(reps, start("--replicaof", "127.0.0.1", strconv.Itoa(monitored(m)), "--repl-ping-replica-period", "1"))
 		}
 		g.Replicas = append(g.Replicas, reps)
 	}
 	quorum := opts.Sentinels/2 + 1
 	bin := RequireBinary(t, "redis-sentinel")
 	for range opts.Sentinels {
-		g.Sentinels = append(g.Sentinels, g.startSentinel(t, bin, quorum, opts))
+		g.Sentinels = append(g.Sentinels, g.startSentinel(t, bin, quorum, opts, monitored))
 	}
 	for _, s := range g.Sentinels {
 		g.SentinelAddrs = append(g.SentinelAddrs, s.Addr)
+		if a, ok := g.TLSAddr[s.Addr]; ok {
+			g.SentinelTLSAddrs = append(g.SentinelTLSAddrs, a)
+		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -87,7 +139,7 @@ func StartSentinelGroup(t testing.TB, opts SentinelGroupOptions) *SentinelGroup 
 	}
 }
 
-func (g *SentinelGroup) startSentinel(t testing.TB, bin string, quorum int, opts SentinelGroupOptions) *Sentinel {
+func (g *SentinelGroup) startSentinel(t testing.TB, bin string, quorum int, opts SentinelGroupOptions, monitored func(*Redis) int) *Sentinel {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "sentinel.conf")
@@ -96,13 +148,25 @@ func (g *SentinelGroup) startSentinel(t testing.TB, bin string, quorum int, opts
 		p := FreePort(t)
 		var b strings.Builder
 		fmt.Fprintf(&b, "port %d\nbind 127.0.0.1\ndaemonize no\ndir %s\n", p, dir)
-		if opts.SentinelPassword != "" {
+		tp := 0
+		if opts.TLS != nil {
+			tp = FreePort(t)
+			a := opts.TLS.args(tp)
+			for i := 0; i < len(a); i += 2 {
+				fmt.Fprintf(&b, "%s %s\n", strings.TrimPrefix(a[i], "--"), a[i+1])
+			}
+		}
+		switch {
+		case opts.SentinelUsername != "":
+			fmt.Fprintf(&b, "user default off\nuser %s on >%s allcommands allchannels\n", opts.SentinelUsername, opts.SentinelPassword)
+			fmt.Fprintf(&b, "sentinel sentinel-user %s\nsentinel sentinel-pass %s\n", opts.SentinelUsername, opts.SentinelPassword)
+		case opts.SentinelPassword != "":
 			fmt.Fprintf(&b, "requirepass %s\n", opts.SentinelPassword)
 			fmt.Fprintf(&b, "sentinel sentinel-pass %s\n", opts.SentinelPassword)
 		}
 		for i, m := range g.Masters {
 			n := g.Names[i]
-			fmt.Fprintf(&b, "sentinel monitor %s 127.0.0.1 %d %d\n", n, m.Port, quorum)
+			fmt.Fprintf(&b, "sentinel monitor %s 127.0.0.1 %d %d\n", n, monitored(m), quorum)
 			fmt.Fprintf(&b, "sentinel down-after-milliseconds %s %d\n", n, opts.DownAfter.Milliseconds())
 			fmt.Fprintf(&b, "sentinel failover-timeout %s 5000\n", n)
 			fmt.Fprintf(&b, "sentinel parallel-syncs %s 1\n", n)
@@ -112,10 +176,16 @@ func (g *SentinelGroup) startSentinel(t testing.TB, bin string, quorum int, opts
 		}
 		r := newRedis(t, "redis-sentinel", bin, p, dir, []string{cfgPath})
 		if opts.SentinelPassword != "" {
-			r.proc.ready = authPingReady(r.Addr, opts.SentinelPassword)
+			r.proc.ready = func() error {
+				_, err := DoAuthUser(r.Addr, opts.SentinelUsername, opts.SentinelPassword, "PING")
+				return err
+			}
 		}
 		lastErr = r.proc.start()
 		if lastErr == nil {
+			if tp != 0 {
+				g.TLSAddr[r.Addr] = hostPort(tp)
+			}
 			return &Sentinel{Redis: r, MasterName: g.Names[0], ConfigPath: cfgPath}
 		}
 		if !errors.Is(lastErr, errAddrInUse) {
@@ -126,20 +196,22 @@ func (g *SentinelGroup) startSentinel(t testing.TB, bin string, quorum int, opts
 	return nil
 }
 
-// authPingReady is pingReady for a server that requires a password.
-func authPingReady(addr, password string) func() error {
-	return func() error {
-		_, err := DoAuth(addr, password, "PING")
-		return err
-	}
-}
-
 // DoAuth is Do on a connection authenticated with AUTH password first.
 func DoAuth(addr, password string, args ...string) (any, error) {
+	return DoAuthUser(addr, "", password, args...)
+}
+
+// DoAuthUser is Do on a connection authenticated first with AUTH password,
+// or AUTH username password when username is set.
+func DoAuthUser(addr, username, password string, args ...string) (any, error) {
 	if password == "" {
 		return Do(addr, args...)
 	}
-	v, err := doPipeline(addr, [][]string{{"AUTH", password}, args})
+	auth := []string{"AUTH", password}
+	if username != "" {
+		auth = []string{"AUTH", username, password}
+	}
+	v, err := doPipeline(addr, [][]string{auth, args})
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +238,7 @@ func (g *SentinelGroup) converged(opts SentinelGroupOptions) error {
 			continue
 		}
 		for _, n := range g.Names {
-			v, err := DoAuth(s.Addr, g.Password, "SENTINEL", "MASTER", n)
+			v, err := DoAuthUser(s.Addr, g.Username, g.Password, "SENTINEL", "MASTER", n)
 			if err != nil {
 				return fmt.Errorf("%s: SENTINEL MASTER %s: %w", s.Addr, n, err)
 			}
@@ -193,7 +265,7 @@ func (g *SentinelGroup) MasterAddr(name string) string {
 		if !s.Running() {
 			continue
 		}
-		v, err := DoAuth(s.Addr, g.Password, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+		v, err := DoAuthUser(s.Addr, g.Username, g.Password, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
 		if err != nil {
 			continue
 		}
@@ -213,8 +285,14 @@ func (g *SentinelGroup) MasterAddr(name string) string {
 	return ""
 }
 
-// Node returns the server of the group listening on addr, or nil.
+// Node returns the server of the group listening on addr (plain or TLS),
+// or nil.
 func (g *SentinelGroup) Node(addr string) *Redis {
+	for plain, tls := range g.TLSAddr {
+		if tls == addr {
+			addr = plain
+		}
+	}
 	for i, m := range g.Masters {
 		if m.Addr == addr {
 			return m
