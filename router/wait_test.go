@@ -8,6 +8,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/hashring"
 	"github.com/shardproxy/shardproxy/internal/testenv"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // replicaOf returns the running node of nodes that replicates master.
@@ -109,6 +110,30 @@ func TestClusterWait(t *testing.T) {
 		}
 	}
 	checkWaitWaits(t, p, key, replicaOf(t, cl.Nodes, master), "del")
+	noReservedKeys(t, cl.Addrs...)
+
+	// The mark runs on the connection that holds the session's WATCH: the
+	// WATCH must survive it, so a concurrent change still aborts EXEC.
+	for _, change := range []bool{false, true} {
+		rc := dialRaw(t, p)
+		for _, cmd := range [][]string{{"SET", "{wait}other", "1"}, {"WATCH", key}, {"WAIT", "1", "5000"}} {
+			rc.send(string(resp.AppendCommand(nil, cmd...)))
+		}
+		rc.mustReply("+OK\r\n")
+		rc.mustReply("+OK\r\n")
+		rc.mustReply(":1\r\n")
+		if change {
+			must(t, client(t, p).Set(ctx(), key, "changed", 0).Err())
+		}
+		rc.send(string(resp.AppendCommand(nil, "MULTI")) + string(resp.AppendCommand(nil, "SET", key, "tx")) + string(resp.AppendCommand(nil, "EXEC")))
+		rc.mustReply("+OK\r\n")
+		rc.mustReply("+QUEUED\r\n")
+		if change {
+			rc.mustReply("*-1\r\n")
+		} else {
+			rc.mustReply("*1\r\n+OK\r\n")
+		}
+	}
 	noReservedKeys(t, cl.Addrs...)
 }
 
