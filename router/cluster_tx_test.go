@@ -159,3 +159,12 @@ func TestClusterReshardUnderTx(t *testing.T) {
 		t.Fatal("no transaction succeeded")
 	}
 }
+
+// TestClusterTxManyClients is TestTxManyClients through a cluster pool (3
+// masters, 3 replicas): 10,000 transactions from 50 clients, interleaved
+// with plain commands on other slots, every reply correct and in order.
+func TestClusterTxManyClients(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 1)
+	p := startClusterProxy(t, cl, func(pc *config.Pool) { pc.Timeout = 5 * time.Second })
+	manyTx(t, p.Addr())
+}
