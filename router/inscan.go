@@ -81,8 +81,7 @@ type scanner struct {
 	// arguments (Redis's argv-mem).
 	parsed int64
 	argv   int64
-	plen   int64 // payload length of the current bulk
-	frame  int   // where the current multibulk starts in the scanned buffer
+	frame  int // where the current multibulk starts in the scanned buffer
 	msg    string
 }
 
@@ -173,7 +172,7 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 			case n > 16384 && s.unauth:
 				return end, i, last, s.fail("Protocol error: unauthenticated bulk length")
 			}
-			s.skip, s.plen, s.after, s.state = n, n, sBulkData, sLF
+			s.skip, s.after, s.state = n, sBulkData, sLF
 		case sLF:
 			b[i] = '\n'
 			if s.drop {
@@ -213,7 +212,7 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 			} else {
 				s.state = sBulkHdr
 				s.parsed = s.cmd + int64(i+1-seg)
-				s.argv += s.plen
+				s.argv += int64(s.num) // the payload's length, parsed from its header
 			}
 		}
 	}
