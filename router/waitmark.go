@@ -26,9 +26,10 @@ import (
 //     key of the proxy's in a slot the node owns: the script's effects
 //     (SET, DEL) replicate, the key is gone when EVAL returns, and unlike
 //     MULTI/EXEC it leaves a WATCH the session holds on that connection
-//     alone. It fails (and WAIT then counts replicas against an older
-//     offset) only when the node refuses the SET: maxmemory reached with
-//     noeviction, or a slot that moved since the proxy's map.
+//     alone. Keyspace notifications, if enabled, see the set and the del.
+//     It fails (and on such servers WAIT then counts replicas against an
+//     older offset) only when the node refuses the SET: maxmemory reached
+//     with noeviction, or a slot that moved since the proxy's map.
 
 // ringWaitMark is the ring's mark, the same for every shard.
 var ringWaitMark = resp.AppendCommand(nil, "PUBLISH", "__shardproxy:wait", "")
