@@ -60,7 +60,7 @@ func checkWaitWaits(t *testing.T, p *Pool, key string, replica *testenv.Redis, m
 	if err != nil || n != 0 {
 		t.Fatalf("WAIT 1 500 with the replica stopped = %d %v after %v", n, err, took)
 	}
-	if took < 480*time.Millisecond || took > 2*time.Second {
+	if took < 480*time.Millisecond || took > 5*time.Second { // the upper bound only catches a hang; the machine may be loaded
 		t.Fatalf("WAIT 1 500 with the replica stopped returned after %v", took)
 	}
 	t.Logf("WAIT 1 500 with the replica stopped: 0 after %v", took.Round(time.Millisecond))
