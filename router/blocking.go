@@ -234,9 +234,9 @@ func equalFoldASCII(b []byte, lower string) bool {
 // wait runs WAIT numreplicas timeout on every shard the session wrote to
 // since its last WAIT, in parallel, and answers the smallest count: the
 // number of replicas that have every write of the client. Each WAIT runs
-// on a dedicated connection after a PUBLISH on it, which moves that
-// connection's replication offset to the shard's current one, so it
-// covers the writes the client made on the shared connections.
+// on a dedicated connection after the topology's wait mark (waitmark.go),
+// which moves that connection's replication offset to the shard's current
+// one, so it covers the writes the client made on the shared connections.
 func (s *Session) wait(ci *command.Info, args [][]byte, start int64) {
 	num, ok := resp.ParseInt(args[1])
 	if !ok {
@@ -253,7 +253,7 @@ func (s *Session) wait(ci *command.Info, args [][]byte, start int64) {
 		return
 	}
 	servers := s.wrote
-	publish := true
+	mark := true
 	if len(servers) == 0 {
 		// No writes: WAIT answers at once how many replicas are connected.
 		srv := s.anyServer()
@@ -261,15 +261,12 @@ func (s *Session) wait(ci *command.Info, args [][]byte, start int64) {
 			s.pinnedProxyError(ci, start, errSlotDown)
 			return
 		}
-		servers, publish = []*backend.Server{srv}, false
+		servers, mark = []*backend.Server{srv}, false
 	}
 	s.pinnedFlush()
-	wire := resp.AppendCommandBytes(nil, args)
-	if publish {
-		wire = append(resp.AppendCommand(nil, "PUBLISH", "__shardproxy:wait", ""), wire...)
-	}
+	waitWire := resp.AppendCommandBytes(nil, args)
 	skip := 0
-	if publish {
+	if mark {
 		skip = 1
 	}
 	type result struct {
@@ -278,13 +275,17 @@ func (s *Session) wait(ci *command.Info, args [][]byte, start int64) {
 	}
 	results := make([]result, len(servers))
 	conns := make([]*backend.Dedicated, len(servers))
+	wires := make([][]byte, len(servers))
 	for i, srv := range servers {
 		d, err := s.pin(srv)
 		if err != nil {
 			results[i].err = "ERR " + err.Error()
 			continue
 		}
-		conns[i] = d
+		conns[i], wires[i] = d, waitWire
+		if mark {
+			wires[i] = append(s.topo.waitMark(nil, srv), waitWire...)
+		}
 	}
 	stop := s.watchClient(func() {
 		for _, d := range conns {
@@ -302,7 +303,7 @@ func (s *Session) wait(ci *command.Info, args [][]byte, start int64) {
 		go func() {
 			defer wg.Done()
 			r := backend.NewRequest()
-			r.Wire, r.Skip = wire, skip
+			r.Wire, r.Skip = wires[i], skip
 			if berr := d.DoBlocking(r, time.Duration(ms)*time.Millisecond); berr != nil {
 				results[i].err = "ERR " + berr.Error()
 			} else {

@@ -25,6 +25,7 @@ type sessionPub struct {
 	name    atomic.Pointer[string]
 	multi   atomic.Int32 // commands queued in MULTI, -1 outside
 	blocked atomic.Pointer[blockState]
+	in      *guardConn // the client's input, for its qbuf; nil when unguarded
 }
 
 // lastCmd records the last command of a batch, read at nanotime now, for
@@ -90,15 +91,22 @@ func (s *Session) clientList(args [][]byte) []byte {
 		if ids != nil && !ids[o.id] {
 			return true
 		}
-		b.WriteString(o.clientLine(s))
+		b.WriteString(o.clientLine(s, "client|list"))
 		return true
 	})
 	return resp.AppendBulkString(nil, b.String())
 }
 
-// clientLine is one line of CLIENT LIST, in Redis's format. self is the
-// session asking (its own line says cmd=client|list, as Redis's does).
-func (o *Session) clientLine(self *Session) string {
+// clientLine is one line of CLIENT LIST (or CLIENT INFO), in Redis's
+// format. self is the session asking: its own line names selfCmd, the
+// command running, as Redis's does.
+//
+// The buffer fields: qbuf, qbuf-free and argv-mem are the input the guard
+// holds (guardConn.inputUse), counted as Redis counts them; obl is 0 (the
+// proxy has no fixed reply buffer: all pending output is in blocks), oll
+// and omem are the writer's pending blocks and accounted bytes
+// (clientWriter.outUse), and tot-mem is their sum.
+func (o *Session) clientLine(self *Session, selfCmd string) string {
 	now := time.Now().UnixNano()
 	name := ""
 	if n := o.pub.name.Load(); n != nil {
@@ -106,7 +114,7 @@ func (o *Session) clientLine(self *Session) string {
 	}
 	cmd := "NULL"
 	if o == self {
-		cmd = "client|list"
+		cmd = selfCmd
 	} else if ci := o.pub.cmd.Load(); ci != nil {
 		cmd = ci.Name()
 	}
@@ -121,6 +129,11 @@ func (o *Session) clientLine(self *Session) string {
 	if flags == "" {
 		flags = "N"
 	}
+	qbuf, qfree, argv := o.pub.in.inputUse()
+	oll, omem := 0, int64(0)
+	if o.w != nil {
+		oll, omem = o.w.outUse()
+	}
 	return "id=" + strconv.FormatInt(o.id, 10) +
 		" addr=" + o.addr +
 		" laddr=" + o.p.Addr() +
@@ -129,7 +142,13 @@ func (o *Session) clientLine(self *Session) string {
 		" idle=" + strconv.FormatInt((now-o.pub.active.Load())/1e9, 10) +
 		" flags=" + flags +
 		" db=0 sub=0 psub=0 ssub=0 multi=" + strconv.Itoa(int(multi)) +
-		" qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r" +
+		" qbuf=" + strconv.FormatInt(qbuf, 10) +
+		" qbuf-free=" + strconv.FormatInt(qfree, 10) +
+		" argv-mem=" + strconv.FormatInt(argv, 10) +
+		" multi-mem=0 rbs=0 rbp=0 obl=0 oll=" + strconv.Itoa(oll) +
+		" omem=" + strconv.FormatInt(omem, 10) +
+		" tot-mem=" + strconv.FormatInt(qbuf+qfree+argv+omem, 10) +
+		" events=r" +
 		" cmd=" + cmd + " user=default redir=-1 resp=2\n"
 }
 

@@ -28,6 +28,7 @@ type clusterTopo struct {
 	c                *backend.Cluster
 	readFromReplicas bool
 	nodeM            sync.Map // node address -> *metrics.Backend
+	tags             slotTags // for waitMark
 }
 
 var (

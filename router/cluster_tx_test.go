@@ -13,6 +13,7 @@ import (
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/hashring"
 	"github.com/shardproxy/shardproxy/internal/testenv"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // TestClusterTx runs transactions and blocking commands through a cluster
@@ -157,5 +158,83 @@ func TestClusterReshardUnderTx(t *testing.T) {
 	}
 	if ok.Load() == 0 {
 		t.Fatal("no transaction succeeded")
+	}
+}
+
+// TestClusterTxManyClients is TestTxManyClients through a cluster pool (3
+// masters, 3 replicas): 10,000 transactions from 50 clients, interleaved
+// with plain commands on other slots, every reply correct and in order.
+func TestClusterTxManyClients(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 1)
+	p := startClusterProxy(t, cl, func(pc *config.Pool) { pc.Timeout = 5 * time.Second })
+	manyTx(t, p.Addr())
+}
+
+// TestClusterTxClientsLeave runs the leaving-client checks through a
+// cluster pool (3 masters, 3 replicas): a client killed inside MULTI leaves
+// nothing applied and its connection gone from the master; a client that
+// leaves while blocked pops nothing; and WATCH with a concurrent writer
+// makes EXEC answer nil.
+func TestClusterTxClientsLeave(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 1)
+	p := startClusterProxy(t, cl, nil)
+	master := func(key string) *redis.Client {
+		return direct(t, p.backendCluster().Master(int(hashring.Slot([]byte(key)))).Addr())
+	}
+
+	nc := dialRaw(t, p)
+	nc.send(string(resp.AppendCommand(nil, "MULTI")) + string(resp.AppendCommand(nil, "SET", "{k}a", "1")) +
+		string(resp.AppendCommand(nil, "SET", "{k}b", "1")))
+	nc.mustReply("+OK\r\n")
+	nc.mustReply("+QUEUED\r\n")
+	nc.mustReply("+QUEUED\r\n")
+	shard := master("{k}a")
+	waitFor(t, "the transaction's connection on the master", func() bool {
+		return strings.Contains(shard.ClientList(ctx()).Val(), "flags=x")
+	})
+	nc.nc.Close()
+	waitFor(t, "the master to drop the transaction", func() bool {
+		return !strings.Contains(shard.ClientList(ctx()).Val(), "flags=x")
+	})
+	if n := shard.Exists(ctx(), "{k}a", "{k}b").Val(); n != 0 {
+		t.Fatalf("%d keys of the killed transaction exist", n)
+	}
+
+	bc := dialRaw(t, p)
+	bc.send(string(resp.AppendCommand(nil, "BLPOP", "{q}gone", "0")))
+	waitBlocked(t, p, 1)
+	shard = master("{q}gone")
+	waitFor(t, "BLPOP blocked on the master", func() bool {
+		return strings.Contains(shard.Info(ctx(), "clients").Val(), "blocked_clients:1")
+	})
+	bc.nc.Close()
+	waitFor(t, "the master to unblock", func() bool {
+		return strings.Contains(shard.Info(ctx(), "clients").Val(), "blocked_clients:0")
+	})
+	waitBlocked(t, p, 0)
+	c := client(t, p)
+	must(t, c.LPush(ctx(), "{q}gone", "x").Err())
+	if n := c.LLen(ctx(), "{q}gone").Val(); n != 1 {
+		t.Fatalf("LLEN = %d after the blocked client left, want 1", n)
+	}
+
+	other := client(t, p)
+	for _, interfere := range []bool{false, true} {
+		err := c.Watch(ctx(), func(tx *redis.Tx) error {
+			if interfere {
+				must(t, other.Incr(ctx(), "{user:1000}:balance").Err())
+			}
+			_, err := tx.TxPipelined(ctx(), func(pipe redis.Pipeliner) error {
+				pipe.Set(ctx(), "{user:1000}:balance", "10", 0)
+				return nil
+			})
+			return err
+		}, "{user:1000}:balance")
+		if interfere && err != redis.TxFailedErr || !interfere && err != nil {
+			t.Fatalf("WATCH, interfering writer %v: EXEC error %v", interfere, err)
+		}
+	}
+	if v := c.Get(ctx(), "{user:1000}:balance").Val(); v != "11" {
+		t.Fatalf("balance = %q, want 11 (10, then the interfering INCR)", v)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -260,13 +261,55 @@ type guardConn struct {
 
 	passed   bool // part of the current command went to redcon unfinished
 	bigFrame bool // the current command is for readBig
+
+	// What CLIENT LIST shows of the client's input (clients.go), stored
+	// after each Read for other goroutines to read: qbuf (bytes not yet
+	// parsed into whole lines and arguments, as Redis counts them), the
+	// free room redcon's read buffer had left (qbuf-free) and argv-mem.
+	// Saturated at MaxInt32.
+	qbuf, qfree, argv atomic.Int32
 }
 
 // maxHold is the capacity of the hold-back buffer kept between commands;
 // a larger one, grown by a rare large command, is let go.
 const maxHold = 64 << 10
 
+// Read gives redcon the next whole commands (or a piece of a large one)
+// and records the input use for CLIENT LIST.
 func (c *guardConn) Read(p []byte) (int, error) {
+	n, err := c.fill(p)
+	c.noteInput(len(p) - n)
+	return n, err
+}
+
+// noteInput records the input use for CLIENT LIST; free is the room left
+// in the buffer being read into.
+func (c *guardConn) noteInput(free int) {
+	q, a := c.sc.pending()
+	storeSat(&c.qbuf, q+int64(c.ready))
+	storeSat(&c.qfree, int64(free))
+	storeSat(&c.argv, a)
+}
+
+// storeSat stores v in a, saturated at MaxInt32, skipping the store when
+// nothing changed (the common case: an idle input is all zeros).
+func storeSat(a *atomic.Int32, v int64) {
+	v32 := int32(min(v, math.MaxInt32))
+	if a.Load() != v32 {
+		a.Store(v32)
+	}
+}
+
+// inputUse returns what CLIENT LIST shows of the input; zeros for a
+// connection the guard does not see (nil).
+func (c *guardConn) inputUse() (qbuf, qfree, argv int64) {
+	if c == nil {
+		return 0, 0, 0
+	}
+	return int64(c.qbuf.Load()), int64(c.qfree.Load()), int64(c.argv.Load())
+}
+
+func (c *guardConn) fill(p []byte) (int, error) {
 	for {
 		if c.ready > 0 {
 			n := copy(p, c.pend[:c.ready])
@@ -317,6 +360,8 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			}
 			buf = c.pend[:cap(c.pend)]
 		}
+		// What arrived so far is what the client waits with, mid-command.
+		c.noteInput(len(buf) - old)
 		m, err := c.read(buf[old:])
 		if err != nil {
 			c.err = err

@@ -75,9 +75,15 @@ type scanner struct {
 	count int64 // bulks of the multibulk
 	skip  int64 // payload bytes left
 	cmd   int64 // bytes of the current command scanned in earlier scans
-	frame int   // where the current multibulk starts in the scanned buffer
-	msg   string
-	one   bool // stop just after the command being scanned (bigcmd.go)
+	// For CLIENT LIST, as Redis counts them: bytes of the current command
+	// up to the end of its last whole line or argument (Redis has parsed
+	// them out of its query buffer), and the payload bytes of its whole
+	// arguments (Redis's argv-mem).
+	parsed int64
+	argv   int64
+	frame  int // where the current multibulk starts in the scanned buffer
+	msg    string
+	one    bool // stop just after the command being scanned (bigcmd.go)
 }
 
 // scan scans b[from:] (b[:from] was scanned before and is still held).
@@ -120,6 +126,7 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 				return end, i, last, s.fail("Protocol error: unbalanced quotes in request")
 			}
 			s.state, s.cmd, s.q = sStart, 0, qOut
+			s.parsed, s.argv = 0, 0
 			return end, i + 1, i + 1, vOK
 		case sCount:
 			if b[i] != '\r' {
@@ -177,10 +184,12 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 				end -= cut
 				i = s.frame - 1
 				s.state, s.cmd = sStart, 0
+				s.parsed, s.argv = 0, 0
 				last, seg = s.frame, s.frame
 				break
 			}
 			s.state = s.after
+			s.parsed = s.cmd + int64(i+1-seg)
 		case sBulkData:
 			n := min(int64(end-i), s.skip)
 			s.skip -= n
@@ -199,12 +208,15 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 					return end, i, last, vQueryBuff
 				}
 				s.state, s.cmd = sStart, 0
+				s.parsed, s.argv = 0, 0
 				last, seg = i+1, i+1
 				if s.one {
 					return end, last, last, vOK
 				}
 			} else {
 				s.state = sBulkHdr
+				s.parsed = s.cmd + int64(i+1-seg)
+				s.argv += int64(s.num) // the payload's length, parsed from its header
 			}
 		}
 	}
@@ -227,6 +239,16 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 		}
 	}
 	return end, end, last, vOK
+}
+
+// pending returns, for CLIENT LIST, the bytes of the unfinished command
+// that Redis would still hold in its query buffer (qbuf) and the payload
+// bytes of its whole arguments (argv-mem); zeros between commands.
+func (s *scanner) pending() (qbuf, argv int64) {
+	if s.state == sStart {
+		return 0, 0
+	}
+	return s.cmd - s.parsed, s.argv
 }
 
 // passThrough reports whether an unfinished command may go to redcon in

@@ -62,7 +62,7 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 	case "client|unblock":
 		s.out = append(s.out, s.clientUnblock(args)...)
 	case "client|info":
-		s.out = resp.AppendBulkString(s.out, s.clientInfo())
+		s.out = resp.AppendBulkString(s.out, s.clientLine(s, "client|info"))
 	case "info":
 		s.addInfo(ci, args, start)
 		return
@@ -116,11 +116,6 @@ func appendClientSetInfo(dst []byte, args [][]byte) []byte {
 		}
 	}
 	return resp.AppendSimple(dst, "OK")
-}
-
-func (s *Session) clientInfo() string {
-	return "id=" + strconv.FormatInt(s.id, 10) + " addr=" + s.addr + " laddr=" + s.p.Addr() +
-		" name=" + s.name + " db=0 cmd=client|info\n"
 }
 
 // appendHello answers HELLO [2|3 [AUTH u p] [SETNAME n]]: the protocol

@@ -371,6 +371,9 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 	}
 	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
 	s.nc = nc
+	if guarded {
+		s.pub.in = gc // before register: other sessions read it
+	}
 	p.register(s)
 	if guarded {
 		w := s.w

@@ -276,11 +276,17 @@ func (s *Session) proxyErrorItem(ci *command.Info, start int64, msg string) {
 func (s *Session) add(raw []byte, args [][]byte, start int64) bool {
 	ci, errText := command.Lookup(args)
 	if ci == nil {
+		if isExec(args) {
+			return false // EXEC's refusal discards the transaction (execReject)
+		}
 		s.errorItem(nil, start, errText)
 		return true
 	}
 	if v := s.auth.user.verdict[ci.Index()]; v != vAllow {
 		if msg := s.checkAccess(v, ci, args); msg != "" {
+			if ci.Name() == "exec" {
+				return false // as above
+			}
 			s.errorItem(ci, start, msg)
 			return true
 		}

@@ -49,6 +49,12 @@ type topology interface {
 	// redirector returns the cluster redirect handling, or nil when the
 	// servers never redirect (ring).
 	redirector() redirector
+	// waitMark appends to dst the one command a session sends on its
+	// dedicated connection to srv right before WAIT: a command the shard
+	// replicates and that leaves no data, so that the connection's
+	// replication offset covers the client's writes on shared connections
+	// (see Session.wait).
+	waitMark(dst []byte, srv *backend.Server) []byte
 	// rebuild returns the topology that pc describes, reusing the servers
 	// that stay so that their connections carry on; nil when pc places keys
 	// as this topology does. A topology that cannot change in place returns

@@ -2,6 +2,7 @@ package router
 
 import (
 	"net"
+	"strings"
 	"time"
 
 	"github.com/tidwall/redcon"
@@ -114,6 +115,10 @@ func (s *Session) pinnedRun(first redcon.Command, rest []redcon.Command, i int, 
 func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command.Info {
 	ci, errText := command.Lookup(args)
 	if ci == nil {
+		if isExec(args) {
+			s.execReject(nil, start, strings.TrimPrefix(errText, "ERR "))
+			return nil
+		}
 		s.tx.dirty = s.tx.dirty || s.tx.multi
 		s.pinnedError(nil, start, errText)
 		return nil
@@ -121,6 +126,10 @@ func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command
 	s.pinnedCmd(ci)
 	if v := s.auth.user.verdict[ci.Index()]; v != vAllow {
 		if msg := s.checkAccess(v, ci, args); msg != "" {
+			if ci.Name() == "exec" {
+				s.execReject(ci, start, msg)
+				return ci
+			}
 			// Refused before queueing: Redis flags the transaction too.
 			s.tx.dirty = s.tx.dirty || s.tx.multi
 			s.pinnedError(ci, start, msg)
@@ -572,6 +581,21 @@ func (s *Session) txDiscard(ci *command.Info, start int64) {
 	s.txAbandon()
 	s.txEnd()
 	s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "OK"))
+}
+
+// execReject answers an EXEC refused before it runs (wrong arity, NOAUTH,
+// NOPERM) as Redis 7.0's rejectCommand does: like DISCARD it ends the
+// transaction and forgets the WATCHed keys, and the reply is EXECABORT
+// with the reason (the arity error without its "ERR ").
+func (s *Session) execReject(ci *command.Info, start int64, why string) {
+	s.txAbandon()
+	s.txEnd()
+	s.pinnedError(ci, start, "EXECABORT Transaction discarded because of: "+why)
+}
+
+// isExec reports whether args name EXEC, whatever their number.
+func isExec(args [][]byte) bool {
+	return len(args) > 0 && len(args[0]) == 4 && equalFoldASCII(args[0], "exec")
 }
 
 // txAbandon ends what the transaction started on its connection (MULTI,

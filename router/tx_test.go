@@ -248,6 +248,11 @@ func waitForD(t *testing.T, what string, d time.Duration, cond func() bool) {
 func TestTxManyClients(t *testing.T) {
 	rs := shards(t, 3)
 	p := startProxy(t, rs, func(pc *config.Pool) { pc.Timeout = 5 * time.Second })
+	manyTx(t, p.Addr())
+}
+
+// manyTx is TestTxManyClients's workload against the proxy at addr.
+func manyTx(t *testing.T, addr string) {
 	const clients, per = 50, 200
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
@@ -255,7 +260,7 @@ func TestTxManyClients(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nc, err := net.Dial("tcp", p.Addr())
+			nc, err := net.Dial("tcp", addr)
 			if err != nil {
 				errs <- err
 				return

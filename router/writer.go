@@ -64,6 +64,7 @@ type clientWriter struct {
 
 	mu       sync.Mutex
 	q        outQueue // output the socket did not take yet, for the flusher
+	inflight int      // blocks the flusher took from q and is writing
 	flushing bool     // a flusher goroutine owns the socket's writes
 	quitting bool     // QUIT: what is queued goes out, nothing more is taken
 	closed   bool     // no flusher may start any more
@@ -135,6 +136,18 @@ func (w *clientWriter) write(b []byte) {
 	w.Charge(len(b) - n)
 }
 
+// outUse returns what CLIENT LIST shows of the client's output: the
+// blocks of pending output (Redis's oll: queued or being written) and the
+// bytes accounted to the client (Redis's omem: what the output buffer
+// limit applies to, here also replies read from backends and not yet
+// written).
+func (w *clientWriter) outUse() (blocks int, bytes int64) {
+	w.mu.Lock()
+	blocks = len(w.q.blocks) + w.inflight
+	w.mu.Unlock()
+	return blocks, max(w.used.Load(), 0)
+}
+
 // flushLoop writes the buffered output, blocking on the client, until the
 // queue is empty; then it returns and the next write tries the socket
 // directly again.
@@ -145,6 +158,7 @@ func (w *clientWriter) flushLoop() {
 		big := bigBytes(blocks)
 		w.mu.Lock()
 		w.q.recycle(blocks)
+		w.inflight = 0
 		if w.closed || w.dead.Load() || w.q.len() == 0 {
 			w.flushing = false
 			// A deadline left behind would fail the next direct write.
@@ -154,6 +168,7 @@ func (w *clientWriter) flushLoop() {
 			return
 		}
 		blocks = w.q.take()
+		w.inflight = len(blocks)
 		w.mu.Unlock()
 		w.p.mem.released(big)
 		for _, b := range blocks {

@@ -276,7 +276,7 @@ func prepareHiredis(t *testing.T) ([]string, string) {
 	requireRuntime(t, ccErr == nil && hErr == nil, "cc and hiredis headers", "apt-get install -y gcc libc6-dev libhiredis-dev")
 	bin := filepath.Join(t.TempDir(), "workload")
 	src := filepath.Join(testdataDir(t, "hiredis"), "workload.c")
-	if out, err := exec.Command("cc", "-O1", "-Wall", "-Werror", "-o", bin, src, "-lhiredis").CombinedOutput(); err != nil {
+	if out, err := exec.Command("cc", "-O1", "-Wall", "-Werror", "-pthread", "-o", bin, src, "-lhiredis").CombinedOutput(); err != nil {
 		t.Fatalf("cc %s: %v\n%s", src, err, out)
 	}
 	v, err := output(bin, "--version")

@@ -13,7 +13,7 @@
 // from npm with versions pinned in testdata/node/package-lock.json. A
 // missing runtime skips its client, except under CI=true, where it fails.
 //
-// Trade-off: the workload covers what the proxy supports today; features
-// that land later (transactions, blocking commands, pub/sub, RESP3) add
-// steps here when they do, so the matrix always states what works.
+// Trade-off: the workload covers what the proxy supports today (since issue
+// 9: transactions and WATCH, blocking commands, pub/sub); features that land
+// later add steps here when they do, so the matrix always states what works.
 package compat

@@ -218,6 +218,72 @@ func goRedisRun(protocol int) func(t *testing.T, tg target) []string {
 		must(err)
 		emit("del %d", d)
 
+		// A second connection, for the concurrent writer, the pusher and
+		// the publisher.
+		c2 := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("%s:%d", tg.host, tg.port), Protocol: protocol})
+		defer c2.Close()
+		const user = "{user:1000}"
+		tx, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, user+":profile", "name", "Ada")
+			p.Incr(ctx, user+":visits")
+			p.HGet(ctx, user+":profile", "name")
+			return nil
+		})
+		must(err)
+		emit("multi-exec %d,%d,%s", tx[0].(*redis.IntCmd).Val(), tx[1].(*redis.IntCmd).Val(), tx[2].(*redis.StringCmd).Val())
+
+		err = c.Watch(ctx, func(w *redis.Tx) error {
+			must(c2.Incr(ctx, user+":visits").Err())
+			_, err := w.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, user+":visits", "100", 0)
+				return nil
+			})
+			return err
+		}, user+":visits")
+		result := "applied"
+		if errors.Is(err, redis.TxFailedErr) {
+			result = "aborted"
+		} else {
+			must(err)
+		}
+		visits, err := c.Get(ctx, user+":visits").Result()
+		must(err)
+		emit("watch %s visits=%s", result, visits)
+
+		pushed := make(chan error, 1)
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			pushed <- c2.LPush(ctx, "bl:q", "job").Err()
+		}()
+		woken, err := c.BLPop(ctx, 5*time.Second, "bl:q").Result()
+		must(err)
+		must(<-pushed)
+		start := time.Now()
+		err = c.BLPop(ctx, time.Second, "bl:none").Err()
+		timedOut := "?"
+		if errors.Is(err, redis.Nil) {
+			timedOut = "nil"
+		} else {
+			must(err)
+		}
+		waited := "short"
+		if time.Since(start) >= 900*time.Millisecond {
+			waited = "1s"
+		}
+		emit("blpop woken=%s timeout=%s waited=%s", strings.Join(woken, ","), timedOut, waited)
+
+		ps := c2.Subscribe(ctx, "ps:news")
+		_, err = ps.Receive(ctx)
+		must(err)
+		receivers, err := c.Publish(ctx, "ps:news", "hello").Result()
+		must(err)
+		mctx, mcancel := context.WithTimeout(ctx, 5*time.Second)
+		msg, err := ps.ReceiveMessage(mctx)
+		mcancel()
+		must(err)
+		must(ps.Close())
+		emit("pubsub receivers=%d message=%s,%s", receivers, msg.Channel, msg.Payload)
+
 		tg.restart()
 		pong = ""
 		for range 100 {

@@ -3,13 +3,16 @@
  * client most other language bindings wrap.
  *
  * Usage: workload HOST PORT | workload --version
- * Build: cc -O1 -Wall -Werror -o workload workload.c -lhiredis
+ * Build: cc -O1 -Wall -Werror -pthread -o workload workload.c -lhiredis
  */
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static redisContext *c;
@@ -44,6 +47,33 @@ static const char *canonical(const char *msg) {
 	while (*p >= 'A' && *p <= 'Z')
 		p++;
 	return (p > msg && *p == ' ') ? p + 1 : msg;
+}
+
+/* on sends one command on connection x and returns its reply. */
+static redisReply *on(redisContext *x, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	redisReply *r = redisvCommand(x, fmt, ap);
+	va_end(ap);
+	if (r == NULL) {
+		fprintf(stderr, "%s: %s\n", fmt, x->errstr);
+		exit(1);
+	}
+	return r;
+}
+
+/* push is the pusher thread of the blocking step: LPUSH 200 ms later, on
+ * its own connection. */
+static void *push(void *arg) {
+	usleep(200000);
+	freeReplyObject(on(arg, "LPUSH bl:q job"));
+	return NULL;
+}
+
+static double now(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static int cmpstr(const void *a, const void *b) {
@@ -216,6 +246,62 @@ int main(int argc, char **argv) {
 		die("DEL");
 	printf("del %lld\n", r->integer);
 	freeReplyObject(r);
+
+	/* A second connection, for the concurrent writer, the pusher and the
+	 * subscriber. */
+	redisContext *c2 = redisConnect(argv[1], atoi(argv[2]));
+	if (c2 == NULL || c2->err)
+		die("connect");
+	freeReplyObject(cmd("MULTI"));
+	freeReplyObject(cmd("HSET {user:1000}:profile name Ada"));
+	freeReplyObject(cmd("INCR {user:1000}:visits"));
+	freeReplyObject(cmd("HGET {user:1000}:profile name"));
+	r = cmd("EXEC");
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+		die("EXEC");
+	printf("multi-exec %lld,%lld,%s\n", r->element[0]->integer, r->element[1]->integer, r->element[2]->str);
+	freeReplyObject(r);
+
+	freeReplyObject(cmd("WATCH {user:1000}:visits"));
+	freeReplyObject(on(c2, "INCR {user:1000}:visits"));
+	freeReplyObject(cmd("MULTI"));
+	freeReplyObject(cmd("SET {user:1000}:visits 100"));
+	r = cmd("EXEC");
+	printf("watch %s", r->type == REDIS_REPLY_NIL ? "aborted" : "applied");
+	freeReplyObject(r);
+	r = cmd("GET {user:1000}:visits");
+	printf(" visits=%s\n", r->str);
+	freeReplyObject(r);
+
+	pthread_t pusher;
+	if (pthread_create(&pusher, NULL, push, c2) != 0)
+		die("pthread_create");
+	r = cmd("BLPOP bl:q 5");
+	pthread_join(pusher, NULL);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+		die("BLPOP");
+	printf("blpop woken=%s,%s", r->element[0]->str, r->element[1]->str);
+	freeReplyObject(r);
+	double start = now();
+	r = cmd("BLPOP bl:none 1");
+	printf(" timeout=%s waited=%s\n", r->type == REDIS_REPLY_NIL ? "nil" : "?", now() - start >= 0.9 ? "1s" : "short");
+	freeReplyObject(r);
+
+	struct timeval five = {5, 0};
+	redisSetTimeout(c2, five);
+	freeReplyObject(on(c2, "SUBSCRIBE ps:news"));
+	r = cmd("PUBLISH ps:news hello");
+	printf("pubsub receivers=%lld", r->integer);
+	freeReplyObject(r);
+	void *m = NULL;
+	if (redisGetReply(c2, &m) != REDIS_OK || m == NULL)
+		die("message");
+	r = m;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+		die("message");
+	printf(" message=%s,%s\n", r->element[1]->str, r->element[2]->str);
+	freeReplyObject(r);
+	redisFree(c2);
 
 	printf("restart\n");
 	char line[16];

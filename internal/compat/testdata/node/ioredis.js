@@ -56,6 +56,42 @@ w.main(async () => {
 
   out(`del ${await r.del(...w.keys)}`);
 
+  // A second connection, for the concurrent writer, the pusher and the
+  // publisher.
+  const r2 = new Redis({ host, port: Number(port) });
+  const user = "{user:1000}";
+  const tx = await r
+    .multi()
+    .hset(`${user}:profile`, "name", "Ada")
+    .incr(`${user}:visits`)
+    .hget(`${user}:profile`, "name")
+    .exec();
+  out(`multi-exec ${tx.map(([, v]) => v).join(",")}`);
+
+  await r.watch(`${user}:visits`);
+  await r2.incr(`${user}:visits`);
+  const res = await r.multi().set(`${user}:visits`, "100").exec();
+  out(`watch ${res === null ? "aborted" : "applied"} visits=${await r.get(`${user}:visits`)}`);
+
+  const pushed = new Promise((resolve, reject) =>
+    setTimeout(() => r2.lpush("bl:q", "job").then(resolve, reject), 200),
+  );
+  const woken = await r.blpop("bl:q", 5);
+  await pushed;
+  const start = Date.now();
+  const none = await r.blpop("bl:none", 1);
+  const waited = Date.now() - start >= 900 ? "1s" : "short";
+  out(`blpop woken=${woken.join(",")} timeout=${none === null ? "nil" : none} waited=${waited}`);
+
+  const sub = r2.duplicate();
+  const got = new Promise((resolve) => sub.on("message", (ch, msg) => resolve([ch, msg])));
+  await sub.subscribe("ps:news");
+  const receivers = await r.publish("ps:news", "hello");
+  const [ch, msg] = await got;
+  out(`pubsub receivers=${receivers} message=${ch},${msg}`);
+  sub.disconnect();
+  r2.disconnect();
+
   out("restart");
   await w.waitLine();
   const pong = await w.retry(() => r.ping());

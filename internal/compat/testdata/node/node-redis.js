@@ -1,7 +1,7 @@
 // The compatibility workload (../WORKLOAD.md) written with node-redis.
 // Usage: node node-redis.js HOST PORT
 "use strict";
-const { createClient } = require("redis");
+const { createClient, WatchError } = require("redis");
 const w = require("./common");
 
 w.main(async () => {
@@ -55,6 +55,53 @@ w.main(async () => {
   out(`pipeline-error ${parts.join("|")}`);
 
   out(`del ${await r.del(w.keys)}`);
+
+  // A second connection, for the concurrent writer, the pusher and the
+  // publisher.
+  const r2 = r.duplicate();
+  r2.on("error", () => {});
+  await r2.connect();
+  const user = "{user:1000}";
+  const tx = await r
+    .multi()
+    .hSet(`${user}:profile`, "name", "Ada")
+    .incr(`${user}:visits`)
+    .hGet(`${user}:profile`, "name")
+    .exec();
+  out(`multi-exec ${tx.join(",")}`);
+
+  await r.watch(`${user}:visits`);
+  await r2.incr(`${user}:visits`);
+  let res = "applied";
+  try {
+    await r.multi().set(`${user}:visits`, "100").exec();
+  } catch (e) {
+    if (!(e instanceof WatchError)) throw e;
+    res = "aborted";
+  }
+  out(`watch ${res} visits=${await r.get(`${user}:visits`)}`);
+
+  const pushed = new Promise((resolve, reject) =>
+    setTimeout(() => r2.lPush("bl:q", "job").then(resolve, reject), 200),
+  );
+  const woken = await r.blPop("bl:q", 5);
+  await pushed;
+  const start = Date.now();
+  const none = await r.blPop("bl:none", 1);
+  const waited = Date.now() - start >= 900 ? "1s" : "short";
+  out(`blpop woken=${woken.key},${woken.element} timeout=${none === null ? "nil" : none} waited=${waited}`);
+
+  const sub = r2.duplicate();
+  sub.on("error", () => {});
+  await sub.connect();
+  let deliver;
+  const got = new Promise((resolve) => (deliver = resolve));
+  await sub.subscribe("ps:news", (msg, ch) => deliver([ch, msg]));
+  const receivers = await r.publish("ps:news", "hello");
+  const [ch, msg] = await got;
+  out(`pubsub receivers=${receivers} message=${ch},${msg}`);
+  await sub.quit().catch(() => {});
+  await r2.quit().catch(() => {});
 
   out("restart");
   await w.waitLine();

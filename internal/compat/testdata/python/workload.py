@@ -5,6 +5,7 @@ Usage: /usr/bin/python3 workload.py HOST PORT
 
 import re
 import sys
+import threading
 import time
 
 import redis
@@ -105,6 +106,47 @@ def main():
     out("pipeline-error %s" % "|".join(parts))
 
     out("del %d" % r.delete(*keys))
+
+    # A second connection, for the concurrent writer, the pusher and the
+    # publisher.
+    r2 = redis.Redis(host=host, port=port, decode_responses=True)
+    user = "{user:1000}"
+    p = r.pipeline(transaction=True)
+    p.hset(user + ":profile", "name", "Ada")
+    p.incr(user + ":visits")
+    p.hget(user + ":profile", "name")
+    a, b, c = p.execute()
+    out("multi-exec %s,%s,%s" % (a, b, c))
+
+    result = "applied"
+    with r.pipeline() as p:
+        p.watch(user + ":visits")
+        r2.incr(user + ":visits")
+        p.multi()
+        p.set(user + ":visits", "100")
+        try:
+            p.execute()
+        except redis.WatchError:
+            result = "aborted"
+    out("watch %s visits=%s" % (result, r.get(user + ":visits")))
+
+    pusher = threading.Thread(target=lambda: (time.sleep(0.2), r2.lpush("bl:q", "job")))
+    pusher.start()
+    woken = r.blpop("bl:q", timeout=5)
+    pusher.join()
+    start = time.monotonic()
+    none = r.blpop("bl:none", timeout=1)
+    waited = "1s" if time.monotonic() - start >= 0.9 else "short"
+    out("blpop woken=%s timeout=%s waited=%s" % (
+        ",".join(woken), "nil" if none is None else none, waited))
+
+    ps = r2.pubsub()
+    ps.subscribe("ps:news")
+    ps.get_message(timeout=5)  # the subscription's confirmation
+    receivers = r.publish("ps:news", "hello")
+    msg = ps.get_message(timeout=5)
+    ps.close()
+    out("pubsub receivers=%d message=%s,%s" % (receivers, msg["channel"], msg["data"]))
 
     out("restart")
     sys.stdin.readline()

@@ -74,6 +74,49 @@ puts "pipeline-error #{parts.join("|")}"
 
 puts "del #{r.del(*keys)}"
 
+# A second connection, for the concurrent writer, the pusher and the
+# publisher.
+r2 = Redis.new(host: ARGV[0], port: Integer(ARGV[1]))
+user = "{user:1000}"
+a, b, c = r.multi do |m|
+  m.hset("#{user}:profile", "name", "Ada")
+  m.incr("#{user}:visits")
+  m.hget("#{user}:profile", "name")
+end
+puts "multi-exec #{a},#{b},#{c}"
+
+res = r.watch("#{user}:visits") do
+  r2.incr("#{user}:visits")
+  r.multi { |m| m.set("#{user}:visits", "100") }
+end
+puts "watch #{res.nil? ? "aborted" : "applied"} visits=#{r.get("#{user}:visits")}"
+
+pusher = Thread.new { sleep 0.2; r2.lpush("bl:q", "job") }
+woken = r.blpop("bl:q", timeout: 5)
+pusher.join
+start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+none = r.blpop("bl:none", timeout: 1)
+waited = Process.clock_gettime(Process::CLOCK_MONOTONIC) - start >= 0.9 ? "1s" : "short"
+puts "blpop woken=#{woken.join(",")} timeout=#{none.nil? ? "nil" : none} waited=#{waited}"
+
+sub = Redis.new(host: ARGV[0], port: Integer(ARGV[1]))
+ready = Queue.new
+got = Queue.new
+subscriber = Thread.new do
+  sub.subscribe_with_timeout(5, "ps:news") do |on|
+    on.subscribe { |_ch, _n| ready << true }
+    on.message do |ch, msg|
+      got << [ch, msg]
+      sub.unsubscribe
+    end
+  end
+end
+ready.pop
+receivers = r.publish("ps:news", "hello")
+ch, msg = got.pop
+subscriber.join
+puts "pubsub receivers=#{receivers} message=#{ch},#{msg}"
+
 puts "restart"
 $stdin.gets
 pong = nil
