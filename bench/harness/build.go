@@ -61,11 +61,17 @@ func EnsureProxy(ctx context.Context, root, bin string) (bool, error) {
 	if err != nil || !stale {
 		return false, err
 	}
+	// go build runs in root: a relative bin would land relative to root,
+	// not where the caller (and Stale) look for it.
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return false, err
+	}
 	version := "dev"
 	if out, err := exec.CommandContext(ctx, "git", "-C", root, "describe", "--always", "--dirty").Output(); err == nil {
 		version = strings.TrimSpace(string(out))
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X main.version="+version, "-o", bin, "./cmd/proxy")
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X main.version="+version, "-o", abs, "./cmd/proxy")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return false, fmt.Errorf("go build ./cmd/proxy in %s: %v\n%s", root, err, out)

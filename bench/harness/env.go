@@ -36,6 +36,8 @@ type target struct {
 	name string
 	addr string
 	proc *proc
+	// auth holds redis-benchmark's authentication flags, if any.
+	auth []string
 }
 
 // direct is the first shard, measured without a proxy.

@@ -64,6 +64,10 @@ type Plan struct {
 	// memory tests; StreamSample is the RSS sampling period.
 	IdleConns, StreamCommands, StreamValue int
 	StreamSample                           time.Duration
+	// PinnedTime is one transaction run's length and PinnedHandoffs the
+	// elements pushed per BLPOP hand-off run (pinned phase).
+	PinnedTime     time.Duration
+	PinnedHandoffs int
 }
 
 // FullPlan is the plan of `make bench`: about ten minutes on two cores.
@@ -78,6 +82,7 @@ func FullPlan() Plan {
 		LatencyCommands: 1000,
 		IdleConns:       10000, StreamCommands: 1000000, StreamValue: 100,
 		StreamSample: 50 * time.Millisecond,
+		PinnedTime:   3 * time.Second, PinnedHandoffs: 20000,
 	}
 }
 
@@ -93,6 +98,7 @@ func SmokePlan() Plan {
 		LatencyCommands: 1000,
 		IdleConns:       1000, StreamCommands: 100000, StreamValue: 100,
 		StreamSample: 50 * time.Millisecond,
+		PinnedTime:   500 * time.Millisecond, PinnedHandoffs: 2000,
 	}
 }
 
@@ -148,13 +154,17 @@ func (r *runner) phases() []phase {
 		// allocate, which would hide what idle connections cost.
 		{"idle", r.idlePhase},
 		{"stream", r.streamPhase},
+		{"acl", r.aclPhase},
+		{"pinned", r.pinnedPhase},
 	}
 }
 
 // PhaseNames lists the phases Config.Phases may name, in run order: rb
 // (redis-benchmark), profile (only with ProfileDir), batch (batch sizes),
 // latency (latency multiplier), idle (idle connections' RSS) and stream
-// (peak RSS of a long pipeline).
+// (peak RSS of a long pipeline), acl (SET and GET through shardproxy with
+// an authenticated ACL user) and pinned (transactions/s and BLPOP
+// hand-offs/s through shardproxy on 1 and 3 shards vs direct Redis).
 func PhaseNames() []string {
 	var r runner
 	var names []string
@@ -367,6 +377,7 @@ func (r *runner) benchmark(ctx context.Context, t target, bt benchTest, p, n int
 	host, port, _ := strings.Cut(t.addr, ":")
 	args := []string{"-h", host, "-p", port, "-c", strconv.Itoa(r.plan.Clients), "-r", strconv.Itoa(r.plan.KeySpace),
 		"-n", strconv.Itoa(n), "-P", strconv.Itoa(p), "--csv"}
+	args = append(args, t.auth...)
 	args = append(args, bt.args...)
 	before, err := procstat.CPU(t.proc.pid())
 	if err != nil {

@@ -128,9 +128,27 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("stream %+v has no samples", s)
 		}
 	}
+	// ACL: twemproxy, shardproxy and shardproxy ACL, SET and GET, -P 1 and 16.
+	if len(res.ACL) != 12 {
+		t.Errorf("%d ACL summaries, want 12", len(res.ACL))
+	}
+	for _, s := range res.ACL {
+		if s.RPS <= 0 {
+			t.Errorf("ACL summary %+v has no throughput", s)
+		}
+	}
+	if len(res.Pinned) != 3 {
+		t.Errorf("%d pinned rows, want 3 (direct, 1 shard, 3 shards)", len(res.Pinned))
+	}
+	for _, p := range res.Pinned {
+		if p.TxPerSec <= 0 || p.HandoffsPerSec <= 0 {
+			t.Errorf("pinned row %+v has no throughput", p)
+		}
+	}
 	md := string(res.Markdown())
 	for _, want := range []string{"## Targets", "| SET |", "## Batch size", "## Latency multiplier", "idle client connections",
-		"shardproxy --procs 1 ops/s", "## shardproxy by flags"} {
+		"shardproxy --procs 1 ops/s", "## shardproxy by flags", "## ACL user", "| shardproxy (3 shards) | 3 |",
+		"at 10000 idle clients", "1000000-command pipeline"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("results lack %q", want)
 		}
@@ -141,7 +159,7 @@ func TestSmoke(t *testing.T) {
 }
 
 func TestSelection(t *testing.T) {
-	if got := PhaseNames(); strings.Join(got, ",") != "rb,profile,batch,latency,idle,stream" {
+	if got := PhaseNames(); strings.Join(got, ",") != "rb,profile,batch,latency,idle,stream,acl,pinned" {
 		t.Errorf("PhaseNames = %v", got)
 	}
 	var names []string

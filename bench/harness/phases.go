@@ -111,6 +111,14 @@ func (r *runner) streamPhase(ctx context.Context) error {
 		res, err := load.Stream(ctx, t.addr, r.plan.StreamCommands, r.plan.StreamValue)
 		close(stop)
 		wg.Wait()
+		if err != nil && name == report.Twemproxy {
+			// twemproxy is the reference, not judged: its server timeout
+			// (2 s) can cut a long pipeline on a loaded machine. Say so
+			// instead of losing the whole run.
+			r.res.Notes = append(r.res.Notes, fmt.Sprintf("The long-pipeline run through twemproxy failed (%v); its row is missing.", err))
+			r.log.Warn("stream through twemproxy failed", "err", err)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}

@@ -243,18 +243,39 @@ func (s *Idle) Close() {
 // Do sends one command to addr on a new connection and reads its reply;
 // an error reply is returned as *ReplyError.
 func Do(ctx context.Context, addr string, args ...string) error {
+	return do(ctx, addr, nil, args)
+}
+
+// DoAuth is Do on a connection that first sends AUTH user pass.
+func DoAuth(ctx context.Context, addr, user, pass string, args ...string) error {
+	return do(ctx, addr, []string{"AUTH", user, pass}, args)
+}
+
+func do(ctx context.Context, addr string, auth, args []string) error {
 	c, err := dialSize(ctx, addr, 4096)
 	if err != nil {
 		return err
 	}
 	defer c.nc.Close()
 	defer c.watch(ctx)()
-	b := make([][]byte, len(args))
-	for i, a := range args {
-		b[i] = []byte(a)
+	var w []byte
+	for _, cmd := range [][]string{auth, args} {
+		if len(cmd) == 0 {
+			continue
+		}
+		b := make([][]byte, len(cmd))
+		for i, a := range cmd {
+			b[i] = []byte(a)
+		}
+		w = appendCommand(w, b...)
 	}
-	if _, err := c.nc.Write(appendCommand(nil, b...)); err != nil {
+	if _, err := c.nc.Write(w); err != nil {
 		return err
+	}
+	if len(auth) > 0 {
+		if err := expectOK(c.r); err != nil {
+			return err
+		}
 	}
 	return skipReply(c.r)
 }

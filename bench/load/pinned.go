@@ -9,6 +9,46 @@ import (
 	"time"
 )
 
+// eachClient runs fn on n connections to addr at once, each in its own
+// goroutine that it waits for, and returns the first error. A connection
+// is closed when its fn returns or ctx ends.
+func eachClient(ctx context.Context, addr string, n int, fn func(i int, c *conn) error) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := dial(ctx, addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.nc.Close()
+			defer c.watch(ctx)()
+			if err := fn(i, c); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs // nil when closed and empty
+}
+
+// send writes w and reads n replies, each checked by check.
+func (c *conn) send(w []byte, n int, check func() error) error {
+	if _, err := c.nc.Write(w); err != nil {
+		return err
+	}
+	for range n {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Transactions runs MULTI / INCR / SET / EXEC transactions on clients
 // connections for about dur, each transaction written as one pipeline
 // (as go-redis's TxPipelined and redis-py's pipeline(transaction=True)
@@ -16,64 +56,36 @@ import (
 // completed. Every reply is checked, and EXEC's INCR must count up.
 func Transactions(ctx context.Context, addr string, clients int, dur time.Duration) (Throughput, error) {
 	var total atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
 	start := time.Now()
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cn, err := dial(ctx, addr)
-			if err != nil {
-				errs <- err
-				return
+	err := eachClient(ctx, addr, clients, func(i int, c *conn) error {
+		tag := "{tx" + strconv.Itoa(i) + "}"
+		skip := func() error { return skipReply(c.r) }
+		if err := c.send(appendCommand(nil, []byte("DEL"), []byte(tag+"n")), 1, skip); err != nil {
+			return err
+		}
+		var w []byte
+		w = appendCommand(w, []byte("MULTI"))
+		w = appendCommand(w, []byte("INCR"), []byte(tag+"n"))
+		w = appendCommand(w, []byte("SET"), []byte(tag+"v"), []byte("xxx"))
+		w = appendCommand(w, []byte("EXEC"))
+		simple := func() error { return expectSimple(c.r) } // +OK, +QUEUED, +QUEUED
+		n := 0
+		for time.Since(start) < dur {
+			if err := c.send(w, 3, simple); err != nil {
+				return err
 			}
-			defer cn.nc.Close()
-			defer cn.watch(ctx)()
-			tag := "{tx" + strconv.Itoa(c) + "}"
-			var w []byte
-			w = appendCommand(w, []byte("DEL"), []byte(tag+"n"))
-			if _, err := cn.nc.Write(w); err != nil {
-				errs <- err
-				return
+			n++
+			if err := expectExec(c.r, n); err != nil {
+				return err
 			}
-			if err := skipReply(cn.r); err != nil {
-				errs <- err
-				return
-			}
-			w = w[:0]
-			w = appendCommand(w, []byte("MULTI"))
-			w = appendCommand(w, []byte("INCR"), []byte(tag+"n"))
-			w = appendCommand(w, []byte("SET"), []byte(tag+"v"), []byte("xxx"))
-			w = appendCommand(w, []byte("EXEC"))
-			n := 0
-			for time.Since(start) < dur {
-				if _, err := cn.nc.Write(w); err != nil {
-					errs <- err
-					return
-				}
-				for range 3 { // +OK, +QUEUED, +QUEUED
-					if err := expectSimple(cn.r); err != nil {
-						errs <- err
-						return
-					}
-				}
-				n++
-				if err := expectExec(cn.r, n); err != nil {
-					errs <- err
-					return
-				}
-			}
-			total.Add(int64(n))
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	close(errs)
-	for err := range errs {
+		}
+		total.Add(int64(n))
+		return nil
+	})
+	if err != nil {
 		return Throughput{}, err
 	}
-	return Throughput{Ops: int(total.Load()), Elapsed: elapsed}, nil
+	return Throughput{Ops: int(total.Load()), Elapsed: time.Since(start)}, nil
 }
 
 // expectSimple reads one reply that must be a simple string.
@@ -121,62 +133,85 @@ func Handoffs(ctx context.Context, addr string, consumers, n int) (Throughput, e
 	defer cancel()
 	var popped atomic.Int64
 	done := make(chan struct{})
-	var wg sync.WaitGroup
-	errs := make(chan error, consumers+1)
-	for range consumers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cn, err := dial(ctx, addr)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer cn.nc.Close()
-			defer cn.watch(ctx)()
-			w := appendCommand(nil, []byte("BLPOP"), []byte(list), []byte("0.5"))
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				if _, err := cn.nc.Write(w); err != nil {
-					errs <- err
-					return
-				}
-				line, err := cn.r.ReadSlice('\n')
-				if err != nil {
-					errs <- err
-					return
-				}
-				switch string(line) {
-				case "*-1\r\n": // timed out
-					continue
-				case "*2\r\n":
-					for range 2 {
-						if err := skipReply(cn.r); err != nil {
-							errs <- err
-							return
-						}
-					}
-					if popped.Add(1) == int64(n) {
-						close(done)
-					}
-				default:
-					errs <- fmt.Errorf("load: BLPOP replied %q", line)
-					return
-				}
-			}
-		}()
-	}
+	consumed := make(chan error, 1)
+	go func() {
+		consumed <- eachClient(ctx, addr, consumers, func(_ int, c *conn) error {
+			return consume(c, list, done, &popped, int64(n))
+		})
+	}()
 	time.Sleep(100 * time.Millisecond) // let the consumers block first
 	start := time.Now()
-	p, err := dial(ctx, addr)
+	err := produce(ctx, addr, list, n)
+	if err == nil {
+		select {
+		case <-done:
+		case err = <-consumed:
+			if err == nil {
+				err = fmt.Errorf("load: consumers stopped after %d of %d elements", popped.Load(), n)
+			}
+		case <-time.After(time.Minute):
+			err = fmt.Errorf("load: %d of %d elements popped after a minute", popped.Load(), n)
+		}
+	}
+	elapsed := time.Since(start)
+	cancel()
+	if cerr := <-consumed; err == nil && cerr != nil && ctx.Err() == nil {
+		err = cerr
+	}
 	if err != nil {
 		return Throughput{}, err
 	}
+	return Throughput{Ops: n, Elapsed: elapsed}, nil
+}
+
+// consume pops from list with BLPOP (0.5 s timeout) until done is closed,
+// closing done when the n-th element has been popped.
+func consume(c *conn, list string, done chan struct{}, popped *atomic.Int64, n int64) error {
+	w := appendCommand(nil, []byte("BLPOP"), []byte(list), []byte("0.5"))
+	for {
+		select {
+		case <-done:
+			return nil
+		default:
+		}
+		if _, err := c.nc.Write(w); err != nil {
+			return err
+		}
+		line, err := c.r.ReadSlice('\n')
+		if err != nil {
+			select {
+			case <-done: // closed by the cancel that follows done
+				return nil
+			default:
+				return err
+			}
+		}
+		switch string(line) {
+		case "*-1\r\n": // timed out
+		case "*2\r\n":
+			for range 2 {
+				if err := skipReply(c.r); err != nil {
+					return err
+				}
+			}
+			if popped.Add(1) == n {
+				close(done)
+			}
+		default:
+			return fmt.Errorf("load: BLPOP replied %q", line)
+		}
+	}
+}
+
+// produce pushes n elements onto list in pipelines of 100 RPUSHes.
+func produce(ctx context.Context, addr, list string, n int) error {
+	p, err := dial(ctx, addr)
+	if err != nil {
+		return err
+	}
 	defer p.nc.Close()
+	defer p.watch(ctx)()
+	skip := func() error { return skipReply(p.r) }
 	var w []byte
 	for i := 0; i < n; i += 100 {
 		w = w[:0]
@@ -184,24 +219,9 @@ func Handoffs(ctx context.Context, addr string, consumers, n int) (Throughput, e
 		for j := range k {
 			w = appendCommand(w, []byte("RPUSH"), []byte(list), []byte(strconv.Itoa(i+j)))
 		}
-		if _, err := p.nc.Write(w); err != nil {
-			return Throughput{}, err
-		}
-		for range k {
-			if err := skipReply(p.r); err != nil {
-				return Throughput{}, err
-			}
+		if err := p.send(w, k, skip); err != nil {
+			return err
 		}
 	}
-	select {
-	case <-done:
-	case err := <-errs:
-		return Throughput{}, err
-	case <-time.After(time.Minute):
-		return Throughput{}, fmt.Errorf("load: %d of %d elements popped after a minute", popped.Load(), n)
-	}
-	elapsed := time.Since(start)
-	cancel()
-	wg.Wait()
-	return Throughput{Ops: n, Elapsed: elapsed}, nil
+	return nil
 }

@@ -46,6 +46,8 @@ func (r *Results) Markdown() []byte {
 	r.batchTable(&b)
 	r.latencyTable(&b)
 	r.memoryTables(&b)
+	r.aclTable(&b)
+	r.pinnedTable(&b)
 
 	b.WriteString("## Configuration\n\n")
 	fmt.Fprintf(&b, "redis-benchmark `-c %d -r %d`, %d interleaved round(s) (%s, for each test in turn). Requests per run (`-n`):",
@@ -333,4 +335,54 @@ func dur(d time.Duration) string {
 		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
 	}
 	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+// aclTable shows the ACL phase: shardproxy with an authenticated ACL user
+// against twemproxy and plain shardproxy in the same rounds.
+func (r *Results) aclTable(b *bytes.Buffer) {
+	if len(r.ACL) == 0 {
+		return
+	}
+	b.WriteString("## ACL user (medians of the ACL phase's own interleaved rounds)\n\n")
+	b.WriteString("shardproxy ACL is shardproxy with `users: [\"bench on >... ~* +@all\"]`, its default user off, " +
+		"and redis-benchmark authenticating with `--user bench -a ...`; twemproxy and shardproxy run without authentication.\n\n")
+	b.WriteString("| test | -P | twemproxy ops/s | shardproxy ops/s | shardproxy ACL ops/s | ACL vs twemproxy ops | ACL vs shardproxy ops | CPU s/Mreq (tw / sp / ACL) | ACL vs twemproxy CPU/req | p99 ms (tw / sp / ACL) |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, p := range []int{1, 16} {
+		for _, test := range BenchTests() {
+			tw, ok1 := Find(r.ACL, Twemproxy, test, p)
+			sp, ok2 := Find(r.ACL, Shardproxy, test, p)
+			acl, ok3 := Find(r.ACL, ShardproxyACL, test, p)
+			if !ok1 || !ok2 || !ok3 {
+				continue
+			}
+			fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s / %s / %s |\n", test, p,
+				ops(tw.RPS), ops(sp.RPS), ops(acl.RPS), ratio(acl.RPS, tw.RPS), ratio(acl.RPS, sp.RPS),
+				cpu(tw.CPUPerMreq), cpu(sp.CPUPerMreq), cpu(acl.CPUPerMreq), ratio(acl.CPUPerMreq, tw.CPUPerMreq),
+				ms(tw.P99Ms), ms(sp.P99Ms), ms(acl.P99Ms))
+		}
+	}
+	b.WriteString("\n")
+}
+
+// pinnedTable shows transactions/s and BLPOP hand-offs/s through the
+// proxy against direct Redis.
+func (r *Results) pinnedTable(b *bytes.Buffer) {
+	if len(r.Pinned) == 0 {
+		return
+	}
+	var direct PinnedRow
+	for _, p := range r.Pinned {
+		if p.Target == Direct {
+			direct = p
+		}
+	}
+	b.WriteString("## Transactions and blocking commands (medians)\n\n")
+	b.WriteString("50 clients each pipelining MULTI / INCR / SET / EXEC on their own hash tag, and 50 BLPOP consumers fed by one producer pipelining RPUSHes by 100.\n\n")
+	b.WriteString("| target | shards | transactions/s | vs direct | BLPOP hand-offs/s | vs direct |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, p := range r.Pinned {
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s |\n", p.Target, p.Shards, ops(p.TxPerSec), ratio(p.TxPerSec, direct.TxPerSec),
+			ops(p.HandoffsPerSec), ratio(p.HandoffsPerSec, direct.HandoffsPerSec))
+	}
+	b.WriteString("\n")
 }

@@ -205,6 +205,11 @@ type Results struct {
 	Latency  []LatencyRow
 	Idle     []IdleRow
 	Stream   []StreamRow
+	// ACL holds the ACL phase's medians (its own interleaved rounds:
+	// twemproxy, shardproxy, shardproxy with an ACL user).
+	ACL []Summary
+	// Pinned holds transactions/s and BLPOP hand-offs/s per target.
+	Pinned []PinnedRow
 	// ShardproxyConfig and TwemproxyConfig are the pool files used.
 	ShardproxyConfig, TwemproxyConfig string
 	// Notes are remarks shown at the end of the file.
@@ -217,4 +222,18 @@ func (r *Results) BenchTargets() []string {
 		return r.Targets
 	}
 	return []string{Direct, Twemproxy, Shardproxy}
+}
+
+// ShardproxyACL names shardproxy configured with one ACL user whose
+// clients authenticate.
+const ShardproxyACL = "shardproxy ACL"
+
+// PinnedRow is one target's pinned workloads: medians over the rounds.
+type PinnedRow struct {
+	Target string
+	// Shards behind the target (1 for direct Redis).
+	Shards int
+	// TxPerSec is MULTI/INCR/SET/EXEC transactions per second; HandoffsPerSec
+	// is BLPOP hand-offs per second.
+	TxPerSec, HandoffsPerSec float64
 }
