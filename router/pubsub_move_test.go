@@ -1,0 +1,173 @@
+package router
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/hashring"
+	"github.com/shardproxy/shardproxy/internal/testenv"
+)
+
+// smessage is the RESP2 push of a shard channel message.
+func smessage(ch, msg string) string {
+	return fmt.Sprintf("*3\r\n$8\r\nsmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(ch), ch, len(msg), msg)
+}
+
+// shardNumSub is PUBSUB SHARDNUMSUB ch asked of one node directly.
+func shardNumSub(t *testing.T, addr, ch string) int64 {
+	t.Helper()
+	v, err := direct(t, addr).PubSubShardNumSub(ctx(), ch).Result()
+	if err != nil {
+		return -1
+	}
+	return v[ch]
+}
+
+// expectOnly reads want from c and then checks, with a PING, that nothing
+// else came in between: no sunsubscribe, no duplicate.
+func expectOnly(t *testing.T, c *rawConn, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		c.mustReply(w)
+	}
+	c.send("PING\r\n")
+	c.mustReply("*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+}
+
+// TestPubsubClusterSlotMigration: a client's SSUBSCRIBE survives the
+// migration of its slot to another master. Redis sends sunsubscribe on the
+// proxy's subscriber connection when the slot leaves the node; the proxy
+// subscribes on the new owner, the client sees nothing of it, and every
+// message published after the move (through the proxy or directly on the
+// new owner) arrives once. The periodic slot-map refresh is off, so the
+// move is driven by the sunsubscribe alone.
+func TestPubsubClusterSlotMigration(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 0)
+	p := startClusterProxy(t, cl, func(pc *config.Pool) { pc.ClusterRefreshInterval = time.Hour })
+	const ch, other = "{mv}feed", "{stay}feed"
+	slot := int(hashring.Slot([]byte(ch)))
+	src := p.backendCluster().Master(slot).Addr()
+	dst := ""
+	for _, a := range cl.Addrs {
+		if a != src && a != p.backendCluster().Master(int(hashring.Slot([]byte(other)))).Addr() {
+			dst = a
+		}
+	}
+	if dst == "" {
+		for _, a := range cl.Addrs {
+			if a != src {
+				dst = a
+			}
+		}
+	}
+	sub := rawSubscribe(t, p.Addr(), "SSUBSCRIBE "+ch+" "+other+"\r\n", 2)
+	pub := client(t, p)
+	must(t, pub.SPublish(ctx(), ch, "before").Err())
+	must(t, pub.SPublish(ctx(), other, "o1").Err())
+	expectOnly(t, sub, smessage(ch, "before"), smessage(other, "o1"))
+
+	srcC, dstC := direct(t, src), direct(t, dst)
+	srcID, dstID := nodeID(t, srcC), nodeID(t, dstC)
+	must(t, dstC.Do(ctx(), "CLUSTER", "SETSLOT", slot, "IMPORTING", srcID).Err())
+	must(t, srcC.Do(ctx(), "CLUSTER", "SETSLOT", slot, "MIGRATING", dstID).Err())
+	// The owner last, as redis-cli --cluster reshard does.
+	must(t, dstC.Do(ctx(), "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
+	for _, a := range cl.Addrs {
+		if a != dst {
+			must(t, direct(t, a).Do(ctx(), "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
+		}
+	}
+	testenv.WaitFor(t, 5*time.Second, func() bool {
+		return shardNumSub(t, dst, ch) == 1 && shardNumSub(t, src, ch) == 0
+	}, "the proxy did not subscribe "+ch+" on the slot's new owner")
+	if n := p.hub.moved.Load(); n < 1 {
+		t.Fatalf("moved subscriptions = %d, want >= 1", n)
+	}
+	var want []string
+	for i := range 20 {
+		m := fmt.Sprintf("p%d", i)
+		must(t, pub.SPublish(ctx(), ch, m).Err())
+		want = append(want, smessage(ch, m))
+		m = fmt.Sprintf("d%d", i)
+		if n, err := dstC.SPublish(ctx(), ch, m).Result(); err != nil || n != 1 {
+			t.Fatalf("SPUBLISH on the new owner: %d receivers, %v", n, err)
+		}
+		want = append(want, smessage(ch, m))
+	}
+	must(t, pub.SPublish(ctx(), other, "o2").Err())
+	want = append(want, smessage(other, "o2"))
+	expectOnly(t, sub, want...)
+	// The client still holds both, with Redis's counts.
+	sub.send("SUNSUBSCRIBE\r\n")
+	var got []string
+	for range 2 {
+		r, err := sub.reply()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	unsub := func(name string, n int) string {
+		return fmt.Sprintf("*3\r\n$12\r\nsunsubscribe\r\n$%d\r\n%s\r\n:%d\r\n", len(name), name, n)
+	}
+	if !(got[0] == unsub(ch, 1) && got[1] == unsub(other, 0)) && !(got[0] == unsub(other, 1) && got[1] == unsub(ch, 0)) {
+		t.Fatalf("SUNSUBSCRIBE replies = %q", got)
+	}
+	testenv.WaitFor(t, 3*time.Second, func() bool { return shardNumSub(t, dst, ch) == 0 },
+		"the proxy kept "+ch+" subscribed on the new owner after the last client left")
+}
+
+// TestPubsubClusterFailover: the master of a subscribed shard channel dies
+// and its replica takes over; the proxy subscribes on the new master and
+// the client keeps receiving.
+func TestPubsubClusterFailover(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 1)
+	p := startClusterProxy(t, cl, nil)
+	const ch = "{fo}feed"
+	slot := int(hashring.Slot([]byte(ch)))
+	sub := rawSubscribe(t, p.Addr(), "SSUBSCRIBE "+ch+"\r\n", 1)
+	pub := client(t, p)
+	must(t, pub.SPublish(ctx(), ch, "before").Err())
+	expectOnly(t, sub, smessage(ch, "before"))
+
+	old := p.backendCluster().Master(slot).Addr()
+	oldID := nodeID(t, direct(t, old))
+	var replica string
+	for _, r := range cl.Replicas(t) {
+		if master := direct(t, r.Addr).Info(ctx(), "replication").Val(); containsPort(master, old) {
+			replica = r.Addr
+		}
+	}
+	if replica == "" {
+		t.Fatalf("no replica of %s (%s)", old, oldID)
+	}
+	for _, n := range cl.Nodes {
+		if n.Addr == old {
+			n.Kill()
+		}
+	}
+	must(t, direct(t, replica).Do(ctx(), "CLUSTER", "FAILOVER", "TAKEOVER").Err())
+	testenv.WaitFor(t, 15*time.Second, func() bool { return shardNumSub(t, replica, ch) == 1 },
+		"the proxy did not subscribe "+ch+" on the promoted replica")
+	var want []string
+	for i := range 10 {
+		m := fmt.Sprintf("d%d", i)
+		if n, err := direct(t, replica).SPublish(ctx(), ch, m).Result(); err != nil || n != 1 {
+			t.Fatalf("SPUBLISH on the new master: %d receivers, %v", n, err)
+		}
+		want = append(want, smessage(ch, m))
+	}
+	testenv.WaitFor(t, 10*time.Second, func() bool { return pub.SPublish(ctx(), ch, "via-proxy").Err() == nil },
+		"SPUBLISH through the proxy after the failover")
+	want = append(want, smessage(ch, "via-proxy"))
+	expectOnly(t, sub, want...)
+}
+
+// containsPort reports whether an INFO replication text names addr's port
+// as master_port.
+func containsPort(info, addr string) bool {
+	return strings.Contains(info, "master_port:"+dstPort(addr)+"\r")
+}
