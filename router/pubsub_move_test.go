@@ -2,6 +2,8 @@ package router
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,7 +84,7 @@ func TestPubsubClusterSlotMigration(t *testing.T) {
 	}
 	testenv.WaitFor(t, 5*time.Second, func() bool {
 		return shardNumSub(t, dst, ch) == 1 && shardNumSub(t, src, ch) == 0
-	}, "the proxy did not subscribe "+ch+" on the slot's new owner")
+	}, "the proxy did not subscribe %s on the slot's new owner", ch)
 	if n := p.hub.moved.Load(); n < 1 {
 		t.Fatalf("moved subscriptions = %d, want >= 1", n)
 	}
@@ -117,7 +119,7 @@ func TestPubsubClusterSlotMigration(t *testing.T) {
 		t.Fatalf("SUNSUBSCRIBE replies = %q", got)
 	}
 	testenv.WaitFor(t, 3*time.Second, func() bool { return shardNumSub(t, dst, ch) == 0 },
-		"the proxy kept "+ch+" subscribed on the new owner after the last client left")
+		"the proxy kept %s subscribed on the new owner after the last client left", ch)
 }
 
 // TestPubsubClusterFailover: the master of a subscribed shard channel dies
@@ -151,7 +153,7 @@ func TestPubsubClusterFailover(t *testing.T) {
 	}
 	must(t, direct(t, replica).Do(ctx(), "CLUSTER", "FAILOVER", "TAKEOVER").Err())
 	testenv.WaitFor(t, 15*time.Second, func() bool { return shardNumSub(t, replica, ch) == 1 },
-		"the proxy did not subscribe "+ch+" on the promoted replica")
+		"the proxy did not subscribe %s on the promoted replica", ch)
 	var want []string
 	for i := range 10 {
 		m := fmt.Sprintf("d%d", i)
@@ -170,4 +172,163 @@ func TestPubsubClusterFailover(t *testing.T) {
 // as master_port.
 func containsPort(info, addr string) bool {
 	return strings.Contains(info, "master_port:"+dstPort(addr)+"\r")
+}
+
+// ownerAddr is the address of the server the pool's current ring places
+// ch on.
+func ownerAddr(p *Pool, ch string) string {
+	t := p.topology()
+	return t.server(t.part([]byte(ch)), nil, 0).Addr()
+}
+
+// numSubOn is PUBSUB NUMSUB ch on one server directly.
+func numSubOn(t *testing.T, r *testenv.Redis, ch string) int64 {
+	t.Helper()
+	v, err := r.Client(t).PubSubNumSub(ctx(), ch).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v[ch]
+}
+
+// readCounts reads n pushes from c and counts them by their bytes.
+func readCounts(t *testing.T, c *rawConn, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for i := 0; i < n; i++ {
+		r, err := c.reply()
+		if err != nil {
+			t.Fatalf("after %d of %d messages: %v", i, n, err)
+		}
+		got[r]++
+	}
+	c.send("PING\r\n")
+	c.mustReply("*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+	return got
+}
+
+// TestPubsubRingReload: a reload that adds a shard, then one that removes
+// another, moves every channel whose owner changed to its new owner (and
+// off the old one), and gives the patterns to the new shard set. The
+// clients keep their subscriptions, are told nothing, and receive every
+// message published after the reload once, through the proxy or directly
+// on the owner.
+func TestPubsubRingReload(t *testing.T) {
+	rs := shards(t, 3)
+	f := startReloadable(t, rs[:2])
+	const nch = 200
+	chans := make([]string, nch)
+	cmd := "SUBSCRIBE"
+	for i := range chans {
+		chans[i] = fmt.Sprintf("rl:%d", i)
+		cmd += " " + chans[i]
+	}
+	sub := rawSubscribe(t, f.pool.Addr(), cmd+"\r\n", nch)
+	psub := rawSubscribe(t, f.pool.Addr(), "PSUBSCRIBE rl:*\r\n", 1)
+	pub := client(t, f.pool)
+	byAddr := map[string]*testenv.Redis{}
+	for _, r := range rs {
+		byAddr[r.Addr] = r
+	}
+
+	check := func(step string, live []*testenv.Redis) {
+		t.Helper()
+		// Each channel is subscribed once, on its owner only.
+		testenv.WaitFor(t, 5*time.Second, func() bool {
+			for _, ch := range chans[:50] {
+				for _, r := range rs {
+					want := int64(0)
+					if r.Addr == ownerAddr(f.pool, ch) {
+						want = 1
+					}
+					if numSubOn(t, r, ch) != want {
+						return false
+					}
+				}
+			}
+			for _, r := range rs {
+				n, err := r.Client(t).PubSubNumPat(ctx()).Result()
+				want := int64(0)
+				if slices.Contains(live, r) {
+					want = 1
+				}
+				if err != nil || n != want {
+					return false
+				}
+			}
+			return true
+		}, "%s: subscriptions not where the ring puts them", step)
+		for _, ch := range chans {
+			if numSubOn(t, byAddr[ownerAddr(f.pool, ch)], ch) != 1 {
+				t.Fatalf("%s: %s not subscribed on its owner", step, ch)
+			}
+		}
+		want := map[string]int{}
+		wantP := map[string]int{}
+		for i, ch := range chans {
+			for j, via := range []string{"proxy", "direct"} {
+				msg := fmt.Sprintf("%s-%s-%d", step, via, i)
+				if j == 0 {
+					must(t, pub.Publish(ctx(), ch, msg).Err())
+				} else {
+					n, err := byAddr[ownerAddr(f.pool, ch)].Client(t).Publish(ctx(), ch, msg).Result()
+					if err != nil || n != 2 { // the proxy's channel and pattern subscriptions
+						t.Fatalf("%s: PUBLISH %s on its owner reached %d, %v", step, ch, n, err)
+					}
+				}
+				want[fmt.Sprintf("*3\r\n$7\r\nmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(ch), ch, len(msg), msg)]++
+				wantP[fmt.Sprintf("*4\r\n$8\r\npmessage\r\n$4\r\nrl:*\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(ch), ch, len(msg), msg)]++
+			}
+		}
+		if got := readCounts(t, sub, len(want)); !maps.Equal(got, want) {
+			t.Fatalf("%s: channel subscriber got %d distinct pushes, want %d once each", step, len(got), len(want))
+		}
+		if got := readCounts(t, psub, len(wantP)); !maps.Equal(got, wantP) {
+			t.Fatalf("%s: pattern subscriber got %d distinct pushes, want %d once each", step, len(got), len(wantP))
+		}
+	}
+	check("start", rs[:2])
+
+	if err := f.px.Reload(&config.Config{Pools: []*config.Pool{ringPool(t, rs, nil)}}); err != nil {
+		t.Fatalf("reload adding a shard: %v", err)
+	}
+	onThird := 0
+	for _, ch := range chans {
+		if ownerAddr(f.pool, ch) == rs[2].Addr {
+			onThird++
+		}
+	}
+	if onThird == 0 {
+		t.Fatal("no channel moved to the added shard")
+	}
+	check("grown", rs)
+
+	shrunk := ringPool(t, rs[1:], nil)
+	shrunk.Servers[0].Name, shrunk.Servers[1].Name = "shard2", "shard3"
+	if err := f.px.Reload(&config.Config{Pools: []*config.Pool{shrunk}}); err != nil {
+		t.Fatalf("reload removing a shard: %v", err)
+	}
+	check("shrunk", rs[1:])
+	// The removed shard's subscriber connection is closed.
+	testenv.WaitFor(t, 3*time.Second, func() bool { _, ok := f.pool.hub.counts()["shard1"]; return !ok },
+		"the hub still holds the removed shard: %v", f.pool.hub.counts())
+	if n := f.pool.hub.moved.Load(); n < int64(onThird) {
+		t.Fatalf("moved = %d, want at least %d", n, onThird)
+	}
+	// Everything held is still counted as Redis would.
+	sub.send("UNSUBSCRIBE\r\n")
+	for i := nch - 1; i >= 0; i-- {
+		r, err := sub.reply()
+		if err != nil || !strings.HasSuffix(r, fmt.Sprintf(":%d\r\n", i)) {
+			t.Fatalf("UNSUBSCRIBE reply %q, %v; want count %d", r, err, i)
+		}
+	}
+	testenv.WaitFor(t, 3*time.Second, func() bool {
+		for _, r := range rs {
+			if numSubOn(t, r, chans[0]) != 0 {
+				return false
+			}
+		}
+		return true
+	}, "channels still subscribed after the last client left")
 }
