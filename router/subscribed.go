@@ -251,16 +251,31 @@ func (s *Session) closePubsub() {
 	s.afterUnsubscribe()
 }
 
-// reset runs RESET: the connection back to its initial state (no
-// subscriptions, RESP2, no name), answered +RESET.
+// reset runs RESET: the connection back to its initial state, answered
+// +RESET (see resetState).
 func (s *Session) reset(ci *command.Info, start int64) {
 	s.cutBatch()
-	s.closePubsub()
-	s.proto = 2
-	s.name = ""
+	s.resetState()
 	lo := len(s.out)
 	s.out = resp.AppendSimple(s.out, "RESET")
 	s.localItem(ci, start, lo, resultOK)
+}
+
+// resetState is what Redis 7.0's RESET clears (clearClientConnectionState):
+// a transaction is discarded and WATCH forgotten (the pinned connection
+// released), every subscription dropped without replies, the user back to
+// the initial one (so AUTH is needed again when requirepass or users are
+// configured), RESP2, no name. The database is always 0 here.
+func (s *Session) resetState() {
+	if s.tx.multi || s.tx.conn != nil || s.tx.srv != nil {
+		s.txAbandon()
+		s.txEnd()
+	}
+	s.closePubsub()
+	s.proto = 2
+	s.name = ""
+	s.pub.name.Store(nil)
+	s.auth.user = s.p.access.initial()
 }
 
 // pubsubIntrospect answers PUBSUB CHANNELS, SHARDCHANNELS, NUMPAT, NUMSUB
