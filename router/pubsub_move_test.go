@@ -85,8 +85,8 @@ func TestPubsubClusterSlotMigration(t *testing.T) {
 	testenv.WaitFor(t, 5*time.Second, func() bool {
 		return shardNumSub(t, dst, ch) == 1 && shardNumSub(t, src, ch) == 0
 	}, "the proxy did not subscribe %s on the slot's new owner", ch)
-	if n := p.hub.moved.Load(); n < 1 {
-		t.Fatalf("moved subscriptions = %d, want >= 1", n)
+	if n := gathered(t, p, "shardproxy_pubsub_moves_total", ""); n < 1 {
+		t.Fatalf("shardproxy_pubsub_moves_total = %v, want >= 1", n)
 	}
 	var want []string
 	for i := range 20 {
@@ -312,8 +312,8 @@ func TestPubsubRingReload(t *testing.T) {
 	// The removed shard's subscriber connection is closed.
 	testenv.WaitFor(t, 3*time.Second, func() bool { _, ok := f.pool.hub.counts()["shard1"]; return !ok },
 		"the hub still holds the removed shard: %v", f.pool.hub.counts())
-	if n := f.pool.hub.moved.Load(); n < int64(onThird) {
-		t.Fatalf("moved = %d, want at least %d", n, onThird)
+	if n := gathered(t, f.pool, "shardproxy_pubsub_moves_total", ""); n < float64(onThird) {
+		t.Fatalf("shardproxy_pubsub_moves_total = %v, want at least %d", n, onThird)
 	}
 	// Everything held is still counted as Redis would.
 	sub.send("UNSUBSCRIBE\r\n")
