@@ -249,9 +249,9 @@ func (sh *subShard) removeLocked(e *subEntry) {
 }
 
 // reserve counts one more session on name and, for the first, subscribes
-// it on shards (where the session's topology places it). It returns the
-// channels closed once the shards confirmed (nil entries need no wait).
-func (h *pubsubHub) reserve(kind subKind, name string, shards []*subShard) []<-chan struct{} {
+// it on shards (where topo, the session's topology, places it). It returns
+// the channels closed once the shards confirmed (nil entries need no wait).
+func (h *pubsubHub) reserve(kind subKind, name string, shards []*subShard, topo topology) []<-chan struct{} {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -282,7 +282,9 @@ func (h *pubsubHub) reserve(kind subKind, name string, shards []*subShard) []<-c
 		e.shards = append(e.shards, sh)
 		waits = append(waits, sh.addLocked(e))
 	}
-	if len(e.shards) == 0 {
+	if len(e.shards) == 0 || topo != h.p.topology() {
+		// A reload swapped the topology since the session loaded it: the
+		// rehome pass it triggered may have run before this entry existed.
 		h.kick()
 	}
 	return waits

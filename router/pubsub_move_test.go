@@ -5,9 +5,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/hashring"
 	"github.com/shardproxy/shardproxy/internal/testenv"
@@ -331,4 +333,144 @@ func TestPubsubRingReload(t *testing.T) {
 		}
 		return true
 	}, "channels still subscribed after the last client left")
+}
+
+// TestPubsubReloadChurn reloads the ring back and forth while clients
+// subscribe and unsubscribe: afterwards every channel still held is on its
+// owner only, and once every client left, no shard holds anything and the
+// hub is empty (no reference lost or leaked by a move racing a client).
+func TestPubsubReloadChurn(t *testing.T) {
+	rs := shards(t, 3)
+	f := startReloadable(t, rs[:2])
+	const nch = 40
+	name := func(i int) string { return fmt.Sprintf("churn:%d", i) }
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	// Raw clients, each waiting for its replies, so that when they stop
+	// the proxy has run every command they sent.
+	subs := make([]*rawConn, 6)
+	for g := range subs {
+		c := dialRawAddr(t, f.pool.Addr())
+		subs[g] = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				cmd := "SUBSCRIBE "
+				if i%3 == 2 {
+					cmd = "UNSUBSCRIBE "
+				}
+				if i%10 == 0 {
+					cmd = fmt.Sprintf("PSUBSCRIBE churn:%d*", g)
+				} else {
+					cmd += name((g*7 + i) % nch)
+				}
+				c.nc.Write([]byte(cmd + "\r\n"))
+				if _, err := c.reply(); err != nil {
+					t.Errorf("client %d: %s: %v", g, cmd, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 7 { // ends with all three shards
+		next := ringPool(t, rs, nil)
+		if i%2 == 1 {
+			next = ringPool(t, rs[:2], nil)
+		}
+		if err := f.px.Reload(&config.Config{Pools: []*config.Pool{next}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	// The last reload left all three shards: what is held sits on its
+	// owner. (The clients' last commands may still be on their way: the
+	// hub is read again on each try.)
+	heldNow := func() map[string]bool {
+		held := map[string]bool{}
+		f.pool.hub.mu.Lock()
+		defer f.pool.hub.mu.Unlock()
+		for n := range f.pool.hub.entries[subChannel] {
+			held[n] = true
+		}
+		return held
+	}
+	if len(heldNow()) == 0 {
+		t.Fatal("no channel held after the churn")
+	}
+	var bad []string
+	placed := func() bool {
+		bad = bad[:0]
+		held := heldNow()
+		for i := range nch {
+			ch := name(i)
+			for _, r := range rs {
+				want := int64(0)
+				if held[ch] && r.Addr == ownerAddr(f.pool, ch) {
+					want = 1
+				}
+				if got := numSubOn(t, r, ch); got != want {
+					bad = append(bad, fmt.Sprintf("%s on %s: %d, want %d", ch, r.Addr, got, want))
+				}
+			}
+		}
+		// Patterns: on every shard of the ring, and nowhere else.
+		f.pool.hub.mu.Lock()
+		npat := int64(len(f.pool.hub.entries[subPattern]))
+		f.pool.hub.mu.Unlock()
+		for _, r := range rs {
+			want := int64(0)
+			if slices.ContainsFunc(f.pool.topology().shards(), func(s *backend.Server) bool { return s.Addr() == r.Addr }) {
+				want = npat
+			}
+			if got, err := r.Client(t).PubSubNumPat(ctx()).Result(); err != nil || got != want {
+				bad = append(bad, fmt.Sprintf("NUMPAT on %s: %d, want %d (%v)", r.Addr, got, want, err))
+			}
+		}
+		return len(bad) == 0
+	}
+	for deadline := time.Now().Add(5 * time.Second); !placed(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			f.pool.hub.mu.Lock()
+			var where []string
+			for _, b := range bad {
+				ch, _, _ := strings.Cut(b, " ")
+				if e := f.pool.hub.entries[subChannel][ch]; e != nil {
+					for _, sh := range e.shards {
+						sh.mu.RLock()
+						where = append(where, fmt.Sprintf("%s refs=%d on %s %p up=%v gone=%v inTopo=%v", ch, e.refs, sh.srv.Addr(), sh.srv, sh.up, sh.gone,
+							slices.Contains(f.pool.topology().servers(), sh.srv)))
+						sh.mu.RUnlock()
+					}
+					if len(e.shards) == 0 {
+						where = append(where, ch+" on no shard")
+					}
+				}
+			}
+			f.pool.hub.mu.Unlock()
+			t.Fatalf("channels not exactly on their owners after the churn: %v\n%s", bad, strings.Join(where, "\n"))
+		}
+	}
+	for _, c := range subs {
+		c.nc.Close()
+	}
+	testenv.WaitFor(t, 5*time.Second, func() bool {
+		for _, r := range rs {
+			chs, err := r.Client(t).PubSubChannels(ctx(), "*").Result()
+			n, err2 := r.Client(t).PubSubNumPat(ctx()).Result()
+			if err != nil || err2 != nil || len(chs) != 0 || n != 0 {
+				return false
+			}
+		}
+		f.pool.hub.mu.Lock()
+		defer f.pool.hub.mu.Unlock()
+		return len(f.pool.hub.entries[0])+len(f.pool.hub.entries[1])+len(f.pool.hub.entries[2]) == 0
+	}, "subscriptions left on the shards or in the hub after every client left")
 }

@@ -151,13 +151,13 @@ func (h *pubsubHub) rehome() (pending bool) {
 		if h.entries[m.e.kind][m.e.name] != m.e {
 			continue // released meanwhile
 		}
+		if slices.ContainsFunc(m.to, func(srv *backend.Server) bool { return shardOf[srv].gone }) {
+			pending = true // its server left the topology meanwhile
+			continue
+		}
 		for _, srv := range m.to {
 			sh := shardOf[srv]
 			if slices.Contains(m.e.shards, sh) {
-				continue
-			}
-			if sh.gone {
-				pending = true
 				continue
 			}
 			// clients is written only with h.mu held: sh may read it

@@ -183,7 +183,7 @@ func (s *Session) subscribe(kind subKind, ci *command.Info, args [][]byte, start
 		}
 		name := string(a)
 		shards := s.placeSub(kind, ci, a)
-		waitConfirmed(s.p.hub.reserve(kind, name, shards), s.p.cfg.Timeout)
+		waitConfirmed(s.p.hub.reserve(kind, name, shards, s.topo), s.p.cfg.Timeout)
 		s.sub.names[kind][name] = struct{}{}
 		reply = s.appendSubReply(reply[:0], subReply[kind], a, s.sub.count(kind))
 		s.p.hub.attach(kind, name, s, func() { s.w.write(reply) })
