@@ -30,12 +30,33 @@ func shardNumSub(t *testing.T, addr, ch string) int64 {
 	return v[ch]
 }
 
-// expectOnly reads want from c and then checks, with a PING, that nothing
-// else came in between: no sunsubscribe, no duplicate.
+// expectOnly reads len(want) pushes from c, checks that they are want in
+// the order of want per channel (channels of different shards may
+// interleave), then checks with a PING that nothing else came in between:
+// no sunsubscribe, no duplicate.
 func expectOnly(t *testing.T, c *rawConn, want ...string) {
 	t.Helper()
+	channel := func(push string) string {
+		// *3 $8 smessage $n <channel> ...: the fifth line.
+		lines := strings.Split(push, "\r\n")
+		if len(lines) < 5 {
+			return ""
+		}
+		return lines[4]
+	}
+	wantBy, gotBy := map[string][]string{}, map[string][]string{}
 	for _, w := range want {
-		c.mustReply(w)
+		wantBy[channel(w)] = append(wantBy[channel(w)], w)
+	}
+	for range want {
+		r, err := c.reply()
+		if err != nil {
+			t.Fatalf("after %v: %v", gotBy, err)
+		}
+		gotBy[channel(r)] = append(gotBy[channel(r)], r)
+	}
+	if !maps.EqualFunc(gotBy, wantBy, slices.Equal[[]string]) {
+		t.Fatalf("pushes by channel:\n got %q\nwant %q", gotBy, wantBy)
 	}
 	c.send("PING\r\n")
 	c.mustReply("*2\r\n$4\r\npong\r\n$0\r\n\r\n")
