@@ -32,6 +32,15 @@ type SubHandler interface {
 	Disconnected(err error)
 }
 
+// SubErrorHandler is implemented by a SubHandler that wants the error
+// replies the server sends on the subscriber connection (such as MOVED for
+// an SSUBSCRIBE sent to a node that lost the slot). ErrorReply runs on the
+// subscriber's goroutine; msg (without "-" and CRLF) is valid only during
+// the call.
+type SubErrorHandler interface {
+	ErrorReply(msg []byte)
+}
+
 // ErrSubscriberDown is returned by Send while the subscriber has no
 // connection; the handler resubscribes in Connected.
 var ErrSubscriberDown = errors.New("subscriber connection down")
@@ -184,7 +193,14 @@ func (sb *Subscriber) serve(nc net.Conn, br *bufio.Reader) error {
 		var kind []byte
 		kind, args = SplitPush(buf, args[:0])
 		if kind == nil {
-			continue // not a push (a PING reply): nothing to deliver
+			// Not a push: a PING reply, or an error a (un)subscribe got
+			// (MOVED from a cluster node that no longer owns the slot).
+			if len(buf) > 0 && buf[0] == '-' {
+				if eh, ok := sb.h.(SubErrorHandler); ok {
+					eh.ErrorReply(buf[1 : len(buf)-2])
+				}
+			}
+			continue
 		}
 		sb.h.Push(kind, args, buf)
 		if br.Buffered() == 0 {

@@ -62,6 +62,7 @@ func (p *Pool) startCluster(opts Options) error {
 		Refreshed: func(covered int, err error) {
 			p.m.SlotRefreshes.Inc()
 			p.m.SlotsCovered.Set(float64(covered))
+			p.hub.kick() // shard channels follow their slots
 		},
 	})
 	if err != nil {

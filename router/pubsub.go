@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/resp"
 )
 
@@ -40,19 +41,52 @@ var (
 	unsubReply = [3]string{"unsubscribe", "punsubscribe", "sunsubscribe"}
 )
 
-// pubsubHub owns the pool's subscriber connections. Safe for concurrent use.
+// pubsubHub owns the pool's subscriber connections and the subscriptions
+// they carry. Safe for concurrent use.
+//
+// Each channel, pattern and shard channel the proxy holds is one subEntry,
+// placed on the shards that carry it (one for a channel, every shard for a
+// pattern). Placement follows the topology: when it changes (a reload, an
+// ejection, a cluster slot-map refresh) or a server drops a subscription on
+// its own (Redis sends sunsubscribe for the shard channels of a slot that
+// moved away), the hub's rehome goroutine subscribes the entry on its new
+// shards, waits for the confirmations, then unsubscribes it from the old
+// ones. Clients are never told: their subscriptions are names, not shards.
+//
+// Lock order: hub.mu, then subShard.mu. The subscriber goroutines (Push,
+// Connected, ...) take only their subShard's mu, never hub.mu.
 type pubsubHub struct {
-	p      *Pool
-	mu     sync.Mutex
-	shards map[*backend.Server]*subShard
-	closed bool
+	p       *Pool
+	mu      sync.Mutex
+	shards  map[*backend.Server]*subShard
+	entries [3]map[string]*subEntry // by kind, by name; guarded by mu
+	closed  bool
+	running bool // the rehome goroutine was started; guarded by mu
+
+	kickc chan struct{} // wakes the rehome goroutine
+	done  chan struct{}
+	wg    sync.WaitGroup
 
 	delivered, dropped atomic.Int64 // messages written to clients, or not (client gone)
 	subscribed         atomic.Int64 // sessions with at least one subscription
+	moved              atomic.Int64 // subscriptions moved to another shard
 }
 
 func newPubsubHub(p *Pool) *pubsubHub {
-	return &pubsubHub{p: p, shards: map[*backend.Server]*subShard{}}
+	h := &pubsubHub{p: p, shards: map[*backend.Server]*subShard{},
+		kickc: make(chan struct{}, 1), done: make(chan struct{})}
+	for k := range h.entries {
+		h.entries[k] = map[string]*subEntry{}
+	}
+	return h
+}
+
+// kick asks the rehome goroutine for a pass (coalesced, never blocks).
+func (h *pubsubHub) kick() {
+	select {
+	case h.kickc <- struct{}{}:
+	default:
+	}
 }
 
 // shard returns the subscription state of srv, connecting its subscriber
@@ -71,11 +105,17 @@ func (h *pubsubHub) shard(srv *backend.Server) *subShard {
 		return sh
 	}
 	sh = &subShard{hub: h, srv: srv, waits: map[waitKey]*subWait{}, ready: make(chan struct{}),
-		pend: map[*Session][]byte{}}
+		pend: map[*Session][]byte{}, orphans: map[waitKey]struct{}{}}
 	for k := range sh.subs {
 		sh.subs[k] = map[string]*subEntry{}
 	}
 	h.shards[srv] = sh
+	if !h.running {
+		// The first subscription starts the goroutine that moves them.
+		h.running = true
+		h.wg.Add(1)
+		go h.run()
+	}
 	h.mu.Unlock()
 	conn := srv.Subscribe(sh)
 	sh.mu.Lock()
@@ -85,13 +125,19 @@ func (h *pubsubHub) shard(srv *backend.Server) *subShard {
 	return sh
 }
 
-// close stops every subscriber connection.
+// close stops the rehome goroutine and every subscriber connection.
 func (h *pubsubHub) close() {
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
 	h.closed = true
 	all := h.shards
 	h.shards = nil
+	close(h.done)
 	h.mu.Unlock()
+	h.wg.Wait()
 	for _, sh := range all {
 		<-sh.ready
 		sh.conn.Close()
@@ -118,11 +164,13 @@ type subShard struct {
 	srv   *backend.Server
 	conn  *backend.Subscriber // set before ready is closed
 	ready chan struct{}
+	gone  bool // removed from the hub (its server left the topology); guarded by hub.mu
 
-	mu    sync.RWMutex
-	subs  [3]map[string]*subEntry // by kind, by name
-	waits map[waitKey]*subWait    // SUBSCRIBEs sent and not yet confirmed
-	up    bool                    // a connection carries subs right now
+	mu      sync.RWMutex
+	subs    [3]map[string]*subEntry // by kind, by name
+	waits   map[waitKey]*subWait    // SUBSCRIBEs sent and not yet confirmed
+	orphans map[waitKey]struct{}    // dropped by the server unasked
+	up      bool                    // a connection carries subs right now
 
 	// Used by the subscriber's reader goroutine only: messages batched
 	// per client until Flush, and buffers to reuse.
@@ -132,10 +180,18 @@ type subShard struct {
 	push3 []byte // scratch for RESP3 conversion
 }
 
-// subEntry is one channel, pattern or shard channel of a shard.
+// subEntry is one channel, pattern or shard channel the proxy holds.
 type subEntry struct {
-	refs    int                   // sessions holding it (or about to)
-	clients map[*Session]struct{} // sessions that receive its messages
+	kind subKind
+	name string
+	// refs counts the sessions holding it (or about to); shards are the
+	// shards it is subscribed on. Both guarded by hub.mu; shards changes
+	// with hub.mu held and the shards concerned locked.
+	refs   int
+	shards []*subShard
+	// clients receive its messages: written with hub.mu and every shard
+	// of shards locked, read (Push) with one of them locked.
+	clients map[*Session]struct{}
 }
 
 type waitKey struct {
@@ -149,26 +205,12 @@ type subWait struct {
 	done chan struct{}
 }
 
-// reserve counts one more session on name and, for the first, subscribes
-// on the shard. It returns a channel closed once the shard confirmed (nil
-// when nothing needs waiting for).
-func (sh *subShard) reserve(kind subKind, name string) <-chan struct{} {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.subs[kind][name]
-	if e == nil {
-		e = &subEntry{clients: map[*Session]struct{}{}}
-		sh.subs[kind][name] = e
-	}
-	e.refs++
-	if e.refs > 1 {
-		if w := sh.waits[waitKey{kind, name}]; w != nil {
-			return w.done // another session's SUBSCRIBE is on its way
-		}
-		return nil
-	}
+// subscribeLocked sends SUBSCRIBE name on the shard and returns the
+// channel closed on its confirmation (nil when the shard is down:
+// Connected subscribes it). sh.mu is held.
+func (sh *subShard) subscribeLocked(kind subKind, name string) <-chan struct{} {
 	if !sh.up {
-		return nil // Connected subscribes it
+		return nil
 	}
 	if err := sh.conn.Send(resp.AppendCommand(nil, subVerbs[kind], name)); err != nil {
 		return nil
@@ -183,32 +225,116 @@ func (sh *subShard) reserve(kind subKind, name string) <-chan struct{} {
 	return w.done
 }
 
-// attach makes s receive the messages of name. It runs with every shard of
-// the subscription locked (attachAll).
-func (sh *subShard) attachLocked(kind subKind, name string, s *Session) {
-	if e := sh.subs[kind][name]; e != nil {
-		e.clients[s] = struct{}{}
+// addLocked subscribes e on sh. hub.mu is held.
+func (sh *subShard) addLocked(e *subEntry) <-chan struct{} {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.subs[e.kind][e.name] = e
+	delete(sh.orphans, waitKey{e.kind, e.name})
+	return sh.subscribeLocked(e.kind, e.name)
+}
+
+// removeLocked unsubscribes e from sh. hub.mu is held.
+func (sh *subShard) removeLocked(e *subEntry) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.subs[e.kind][e.name] != e {
+		return
+	}
+	delete(sh.subs[e.kind], e.name)
+	delete(sh.orphans, waitKey{e.kind, e.name})
+	if sh.up {
+		sh.conn.Send(resp.AppendCommand(nil, unsubVerbs[e.kind], e.name))
+	}
+}
+
+// reserve counts one more session on name and, for the first, subscribes
+// it on shards (where topo, the session's topology, places it). It returns
+// the channels closed once the shards confirmed (nil entries need no wait).
+func (h *pubsubHub) reserve(kind subKind, name string, shards []*subShard, topo topology) []<-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	e := h.entries[kind][name]
+	if e != nil {
+		e.refs++
+		// Another session's SUBSCRIBE may be on its way.
+		var waits []<-chan struct{}
+		for _, sh := range e.shards {
+			sh.mu.RLock()
+			if w := sh.waits[waitKey{kind, name}]; w != nil {
+				waits = append(waits, w.done)
+			}
+			sh.mu.RUnlock()
+		}
+		return waits
+	}
+	e = &subEntry{kind: kind, name: name, refs: 1, clients: map[*Session]struct{}{}}
+	h.entries[kind][name] = e
+	waits := make([]<-chan struct{}, 0, len(shards))
+	for _, sh := range shards {
+		if sh.gone {
+			h.kick() // placed by a topology that changed since: rehome places it
+			continue
+		}
+		e.shards = append(e.shards, sh)
+		waits = append(waits, sh.addLocked(e))
+	}
+	if len(e.shards) == 0 || topo != h.p.topology() {
+		// A reload swapped the topology since the session loaded it: the
+		// rehome pass it triggered may have run before this entry existed.
+		h.kick()
+	}
+	return waits
+}
+
+// attach makes s receive the messages of name, then runs then (which
+// writes the subscribe reply) before any message can reach s.
+func (h *pubsubHub) attach(kind subKind, name string, s *Session, then func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.entries[kind][name]
+	if e == nil { // the hub closed
+		then()
+		return
+	}
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+	}
+	e.clients[s] = struct{}{}
+	then()
+	for _, sh := range e.shards {
+		sh.mu.Unlock()
 	}
 }
 
 // release undoes one reserve (and the attach): the last session out
-// unsubscribes on the shard.
-func (sh *subShard) release(kind subKind, name string, s *Session) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.subs[kind][name]
+// unsubscribes on the shards.
+func (h *pubsubHub) release(kind subKind, name string, s *Session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.entries[kind][name]
 	if e == nil {
 		return
 	}
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+	}
 	delete(e.clients, s)
+	for _, sh := range e.shards {
+		sh.mu.Unlock()
+	}
 	e.refs--
 	if e.refs > 0 {
 		return
 	}
-	delete(sh.subs[kind], name)
-	if sh.up {
-		sh.conn.Send(resp.AppendCommand(nil, unsubVerbs[kind], name))
+	delete(h.entries[kind], name)
+	for _, sh := range e.shards {
+		sh.removeLocked(e)
 	}
+	e.shards = nil
 }
 
 // Connected subscribes a new connection to everything the shard holds.
@@ -216,6 +342,7 @@ func (sh *subShard) Connected(sb *backend.Subscriber) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.up = true
+	clear(sh.orphans)
 	for kind := range sh.subs {
 		if len(sh.subs[kind]) == 0 {
 			continue
@@ -232,14 +359,50 @@ func (sh *subShard) Connected(sb *backend.Subscriber) {
 }
 
 // Disconnected releases the sessions waiting for confirmations that will
-// not come; Connected resubscribes on the next connection.
+// not come; Connected resubscribes on the next connection. In cluster mode
+// the node may have failed over: the hub looks at the slot map again.
 func (sh *subShard) Disconnected(error) {
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	sh.up = false
 	for k, w := range sh.waits {
 		close(w.done)
 		delete(sh.waits, k)
+	}
+	sh.mu.Unlock()
+	if sh.hub.p.cfg.Mode == config.ModeCluster {
+		sh.hub.kick()
+	}
+}
+
+// ErrorReply handles an error the server answered a (un)subscribe with:
+// MOVED or CLUSTERDOWN means the slot map the subscription was placed by
+// is stale, so the hub refreshes it and places the subscriptions again.
+func (sh *subShard) ErrorReply(msg []byte) {
+	if t := sh.hub.p.topology(); t != nil {
+		t.refresh()
+	}
+	sh.hub.kick()
+}
+
+// lostSub records that the server unsubscribed name of kind on its own:
+// Redis does so for the shard channels of a slot that moved away. The
+// rehome goroutine places it again.
+func (sh *subShard) lostSub(k subKind, args [][]byte) {
+	if len(args) < 1 {
+		return
+	}
+	name := string(args[0])
+	sh.mu.Lock()
+	_, held := sh.subs[k][name]
+	if held {
+		sh.orphans[waitKey{k, name}] = struct{}{}
+	}
+	sh.mu.Unlock()
+	if held {
+		if t := sh.hub.p.topology(); t != nil {
+			t.refresh()
+		}
+		sh.hub.kick()
 	}
 }
 
@@ -256,6 +419,15 @@ func (sh *subShard) Push(kind []byte, args [][]byte, raw []byte) {
 		k = subSharded
 	case "subscribe", "psubscribe", "ssubscribe":
 		sh.confirmed(kind, args)
+		return
+	case "unsubscribe":
+		sh.lostSub(subChannel, args)
+		return
+	case "punsubscribe":
+		sh.lostSub(subPattern, args)
+		return
+	case "sunsubscribe":
+		sh.lostSub(subSharded, args)
 		return
 	default:
 		return

@@ -8,14 +8,15 @@ import "github.com/prometheus/client_golang/prometheus"
 //	shardproxy_pubsub_clients{pool}                          subscribed clients
 //	shardproxy_pubsub_subscriptions{pool,server,kind}        backend subscriptions per shard
 //	shardproxy_pubsub_messages_total{pool,result}            delivered / dropped to clients
+//	shardproxy_pubsub_moves_total{pool}                      subscriptions moved to another shard
 //
 // Clients disconnected for their output buffer are
 // shardproxy_client_output_buffer_disconnects_total{class="pubsub"}.
 // Its descriptors carry the pool as a constant label, so that each pool's
 // collector registers and unregisters on its own.
 type pubsubCollector struct {
-	p                   *Pool
-	clients, subs, msgs *prometheus.Desc
+	p                          *Pool
+	clients, subs, msgs, moves *prometheus.Desc
 }
 
 var subKindLabels = [3]string{"channel", "pattern", "shard_channel"}
@@ -32,6 +33,9 @@ func newPubsubCollector(p *Pool) *pubsubCollector {
 		msgs: prometheus.NewDesc("shardproxy_pubsub_messages_total",
 			"Pub/sub messages written to subscribed clients (delivered), or not because the client was gone or over its output limit (dropped).",
 			[]string{"result"}, pool),
+		moves: prometheus.NewDesc("shardproxy_pubsub_moves_total",
+			"Channels, patterns and shard channels moved to other shards because their placement changed (reload, slot migration, failover).",
+			nil, pool),
 	}
 }
 
@@ -39,6 +43,7 @@ func (c *pubsubCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.clients
 	ch <- c.subs
 	ch <- c.msgs
+	ch <- c.moves
 }
 
 func (c *pubsubCollector) Collect(ch chan<- prometheus.Metric) {
@@ -51,4 +56,5 @@ func (c *pubsubCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.msgs, prometheus.CounterValue, float64(h.delivered.Load()), "delivered")
 	ch <- prometheus.MustNewConstMetric(c.msgs, prometheus.CounterValue, float64(h.dropped.Load()), "dropped")
+	ch <- prometheus.MustNewConstMetric(c.moves, prometheus.CounterValue, float64(h.moved.Load()))
 }

@@ -21,10 +21,11 @@ import (
 // while the shards it subscribed on are locked, so that no message of a
 // channel reaches the client before the reply that says it is subscribed.
 
-// subState is a session's subscriptions: per kind, name -> the shards it
-// is subscribed on (one for a channel, every shard for a pattern).
+// subState is a session's subscriptions: per kind, the names. Where they
+// are subscribed is the hub's business (it moves them when the placement
+// changes).
 type subState struct {
-	names [3]map[string][]*subShard
+	names [3]map[string]struct{}
 }
 
 // count is the number Redis puts in (un)subscribe replies of kind:
@@ -166,7 +167,7 @@ func (s *Session) subscribe(kind subKind, ci *command.Info, args [][]byte, start
 	if s.sub == nil {
 		s.sub = &subState{}
 		for k := range s.sub.names {
-			s.sub.names[k] = map[string][]*subShard{}
+			s.sub.names[k] = map[string]struct{}{}
 		}
 	}
 	var reply []byte
@@ -182,21 +183,10 @@ func (s *Session) subscribe(kind subKind, ci *command.Info, args [][]byte, start
 		}
 		name := string(a)
 		shards := s.placeSub(kind, ci, a)
-		waits := make([]<-chan struct{}, len(shards))
-		for i, sh := range shards {
-			waits[i] = sh.reserve(kind, name)
-		}
-		waitConfirmed(waits, s.p.cfg.Timeout)
-		s.sub.names[kind][name] = shards
+		waitConfirmed(s.p.hub.reserve(kind, name, shards, s.topo), s.p.cfg.Timeout)
+		s.sub.names[kind][name] = struct{}{}
 		reply = s.appendSubReply(reply[:0], subReply[kind], a, s.sub.count(kind))
-		for _, sh := range shards {
-			sh.mu.Lock()
-			sh.attachLocked(kind, name, s)
-		}
-		s.w.write(reply)
-		for _, sh := range shards {
-			sh.mu.Unlock()
-		}
+		s.p.hub.attach(kind, name, s, func() { s.w.write(reply) })
 	}
 	s.p.stats.command(ci, resultOK, start, nanotime())
 }
@@ -232,14 +222,11 @@ func (s *Session) unsubscribe(kind subKind, ci *command.Info, args [][]byte, sta
 
 // dropSub forgets one subscription of the session, if held.
 func (s *Session) dropSub(kind subKind, name string) {
-	shards, ok := s.sub.names[kind][name]
-	if !ok {
+	if _, ok := s.sub.names[kind][name]; !ok {
 		return
 	}
 	delete(s.sub.names[kind], name)
-	for _, sh := range shards {
-		sh.release(kind, name, s)
-	}
+	s.p.hub.release(kind, name, s)
 }
 
 // afterUnsubscribe leaves the subscribed state once nothing is held.
@@ -264,16 +251,31 @@ func (s *Session) closePubsub() {
 	s.afterUnsubscribe()
 }
 
-// reset runs RESET: the connection back to its initial state (no
-// subscriptions, RESP2, no name), answered +RESET.
+// reset runs RESET: the connection back to its initial state, answered
+// +RESET (see resetState).
 func (s *Session) reset(ci *command.Info, start int64) {
 	s.cutBatch()
-	s.closePubsub()
-	s.proto = 2
-	s.name = ""
+	s.resetState()
 	lo := len(s.out)
 	s.out = resp.AppendSimple(s.out, "RESET")
 	s.localItem(ci, start, lo, resultOK)
+}
+
+// resetState is what Redis 7.0's RESET clears (clearClientConnectionState):
+// a transaction is discarded and WATCH forgotten (the pinned connection
+// released), every subscription dropped without replies, the user back to
+// the initial one (so AUTH is needed again when requirepass or users are
+// configured), RESP2, no name. The database is always 0 here.
+func (s *Session) resetState() {
+	if s.tx.multi || s.tx.conn != nil || s.tx.srv != nil {
+		s.txAbandon()
+		s.txEnd()
+	}
+	s.closePubsub()
+	s.proto = 2
+	s.name = ""
+	s.pub.name.Store(nil)
+	s.auth.user = s.p.access.initial()
 }
 
 // pubsubIntrospect answers PUBSUB CHANNELS, SHARDCHANNELS, NUMPAT, NUMSUB

@@ -85,8 +85,13 @@ type topoBox struct{ t topology }
 func (p *Pool) topology() topology { return p.topo.Load().t }
 
 // setTopology installs t and returns the topology it replaces (nil at start).
+// The pub/sub hub then moves the subscriptions whose shard changed.
 func (p *Pool) setTopology(t topology) topology {
-	if old := p.topo.Swap(&topoBox{t}); old != nil {
+	old := p.topo.Swap(&topoBox{t})
+	if p.hub != nil {
+		p.hub.kick()
+	}
+	if old != nil {
 		return old.t
 	}
 	return nil

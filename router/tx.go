@@ -230,6 +230,11 @@ func (s *Session) txQueue(ci *command.Info, raw []byte, args [][]byte, start int
 	case "discard":
 		s.txDiscard(ci, start)
 		return
+	case "reset":
+		// Not queued, as in Redis: the transaction is discarded.
+		s.resetState()
+		s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "RESET"))
+		return
 	case "quit":
 		// Not queued, as in Redis: the connection closes, and with it the
 		// dedicated one, so the shard drops the transaction.
