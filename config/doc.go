@@ -17,7 +17,8 @@
 //	distribution           consistent (default), ketama, modula; nutcracker's random is refused
 //	timeout                per-request backend timeout, > 0; default 1000
 //	backlog                default 512
-//	preconnect             bool
+//	preconnect             bool; accepted, but connections are always opened at start
+//	                       (nutcracker opens them at the first request when false)
 //	redis_auth, redis_db   password, database (>= 0)
 //	server_connections     connections per server, >= 1; default DefaultServerConnections
 //	client_connections     cap on client connections; 0 (default) = none

@@ -98,6 +98,7 @@ type Metrics struct {
 	// Process wide.
 	reloadOK     prometheus.Counter
 	reloadFailed prometheus.Counter
+	procs        prometheus.Gauge
 
 	poolVecs    []deleter
 	backendVecs []deleter
@@ -201,6 +202,9 @@ func New(version, goVersion string) *Metrics {
 	m.reloadOK = reloads.WithLabelValues(reloadSuccess)
 	m.reloadFailed = reloads.WithLabelValues(reloadFailure)
 
+	m.procs = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "gomaxprocs",
+		Help: "Ps the proxy runs Go code on at once (GOMAXPROCS): chosen by the proxy from its CPU use and the machine's idle CPU, or fixed by --procs or the GOMAXPROCS environment variable."})
+
 	buildInfo := gauge("build_info",
 		"Build information of the running proxy; always 1.", "version", "goversion")
 	buildInfo.WithLabelValues(version, goVersion).Set(1)
@@ -220,7 +224,7 @@ func New(version, goVersion string) *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		buildInfo, reloads,
+		buildInfo, reloads, m.procs,
 	)
 	for _, v := range m.poolVecs {
 		reg.MustRegister(v)
@@ -244,6 +248,9 @@ func (m *Metrics) ConfigReload(err error) {
 	}
 	m.reloadOK.Inc()
 }
+
+// SetProcs records the GOMAXPROCS value in force. Safe for concurrent use.
+func (m *Metrics) SetProcs(n int) { m.procs.Set(float64(n)) }
 
 // RemovePool deletes every series of the named pool, including those of its
 // backends, e.g. when a reload drops the pool. Handles obtained earlier keep

@@ -4,6 +4,10 @@ package router
 
 import "syscall"
 
-// tryWrite writes nothing where non-blocking writes are not available: the
-// flusher goroutine writes everything.
-func tryWrite(rc syscall.RawConn, b []byte) (int, error) { return 0, nil }
+// rawWriter writes nothing where non-blocking writes are not available:
+// the flusher goroutine writes everything.
+type rawWriter struct{}
+
+func newRawWriter(syscall.RawConn) *rawWriter { return &rawWriter{} }
+
+func (w *rawWriter) tryWrite([]byte) (int, error) { return 0, nil }

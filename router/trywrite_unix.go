@@ -4,20 +4,41 @@ package router
 
 import "syscall"
 
-// tryWrite makes one write(2) on the non-blocking socket behind rc: a full
-// socket buffer (EAGAIN) is n < len(b) with a nil error, never a wait.
-func tryWrite(rc syscall.RawConn, b []byte) (int, error) {
-	var n int
-	var werr error
-	err := rc.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				break
-			}
+// rawWriter makes one write(2) at a time on the non-blocking socket behind
+// rc. Its callback is built once: a closure made per write, capturing its
+// results, cost three allocations per reply. Not safe for concurrent use
+// (netSocket's callers hold the clientWriter's lock).
+type rawWriter struct {
+	rc   syscall.RawConn
+	fn   func(fd uintptr) bool
+	b    []byte
+	n    int
+	werr error
+}
+
+func newRawWriter(rc syscall.RawConn) *rawWriter {
+	w := &rawWriter{rc: rc}
+	w.fn = w.attempt
+	return w
+}
+
+func (w *rawWriter) attempt(fd uintptr) bool {
+	for {
+		w.n, w.werr = syscall.Write(int(fd), w.b)
+		if w.werr != syscall.EINTR {
+			break
 		}
-		return true // done, whatever happened: never wait for writability
-	})
+	}
+	return true // done, whatever happened: never wait for writability
+}
+
+// tryWrite makes one write(2): a full socket buffer (EAGAIN) is n < len(b)
+// with a nil error, never a wait.
+func (w *rawWriter) tryWrite(b []byte) (int, error) {
+	w.b, w.n, w.werr = b, 0, nil
+	err := w.rc.Write(w.fn)
+	n, werr := w.n, w.werr
+	w.b, w.werr = nil, nil
 	if err != nil {
 		return 0, err
 	}

@@ -363,14 +363,14 @@ type clientSocket interface {
 // netSocket is a client's TCP or unix socket.
 type netSocket struct {
 	net.Conn
-	rc syscall.RawConn // nil when the conn has no file descriptor
+	rw *rawWriter // nil when the conn has no file descriptor
 }
 
 func newNetSocket(c net.Conn) *netSocket {
 	s := &netSocket{Conn: c}
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
-			s.rc = rc
+			s.rw = newRawWriter(rc)
 		}
 	}
 	return s
@@ -379,10 +379,10 @@ func newNetSocket(c net.Conn) *netSocket {
 // TryWrite makes one non-blocking write attempt (see tryWrite); a socket
 // without a file descriptor leaves everything to the flusher.
 func (s *netSocket) TryWrite(b []byte) (int, error) {
-	if s.rc == nil {
+	if s.rw == nil {
 		return 0, nil
 	}
-	n, err := tryWrite(s.rc, b)
+	n, err := s.rw.tryWrite(b)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return n, nil // the flusher sets a fresh deadline
 	}

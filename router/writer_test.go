@@ -2,7 +2,9 @@ package router
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -452,5 +454,49 @@ func TestQuitDrainsBacklog(t *testing.T) {
 	raw.mustReply("+OK\r\n")
 	if _, err := raw.reply(); err == nil {
 		t.Fatal("connection still open after QUIT")
+	}
+}
+
+// A reply written straight to the socket costs no allocation: the write
+// callback is built once per connection, not once per write.
+func TestNetSocketTryWriteDoesNotAllocate(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	s := newNetSocket(c)
+	if s.rw == nil {
+		t.Fatal("a TCP connection has no raw writer")
+	}
+	reply := []byte("+OK\r\n")
+	const runs = 200
+	allocs := testing.AllocsPerRun(runs, func() {
+		if n, err := s.TryWrite(reply); n != len(reply) || err != nil {
+			t.Fatalf("TryWrite = %d, %v", n, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("TryWrite allocates %.1f times per call, want 0", allocs)
+	}
+	// Every byte arrived, in order.
+	want := bytes.Repeat(reply, runs+1) // AllocsPerRun runs once more to warm up
+	got := make([]byte, len(want))
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("peer read %q", got)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/internal/autoprocs"
 	"github.com/shardproxy/shardproxy/metrics"
 	"github.com/shardproxy/shardproxy/router"
 )
@@ -47,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 		pprof         = fs.Bool("pprof", false, "serve /debug/pprof/ on the metrics address")
-		procs         = fs.Int("procs", 0, "CPUs the proxy may run Go code on at once (GOMAXPROCS); 0 keeps Go's default, all CPUs")
+		procs         = fs.Int("procs", 0, "CPUs the proxy may run Go code on at once (GOMAXPROCS); 0 (default) lets the proxy choose from its CPU use and the machine's idle CPU")
 		healthcheck   = fs.String("healthcheck", "", "GET this URL (e.g. http://127.0.0.1:9122/healthz) and exit 0 on 200, else 1; for container HEALTHCHECKs in images without curl")
 	)
 	var nc ncFlags
@@ -75,13 +76,10 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	}
 	set := setFlags(fs)
 	if *procs < 0 {
-		fmt.Fprintf(stderr, "shardproxy: bad --procs %d: want 0 (all CPUs) or more\n", *procs)
+		fmt.Fprintf(stderr, "shardproxy: bad --procs %d: want 0 (automatic) or more\n", *procs)
 		return 2
 	}
 	if *procs > 0 {
-		// On a small machine shared with Redis and the clients, one
-		// thread (as twemproxy has) measured cheapest per request; see
-		// the README's performance notes.
 		runtime.GOMAXPROCS(*procs)
 	}
 	if anySet(set, "v", "verbose", "verbosity") {
@@ -146,6 +144,14 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	logIgnored(log, set)
 
 	m := metrics.New(version, runtime.Version())
+	// GOMAXPROCS: --procs or the environment variable fixes it; else the
+	// proxy chooses it (internal/autoprocs), starting at one P.
+	if *procs == 0 && os.Getenv("GOMAXPROCS") == "" && autoprocs.Supported() {
+		ap := autoprocs.Start(autoprocs.Options{OnChange: m.SetProcs, Log: log})
+		defer ap.Stop()
+	} else {
+		m.SetProcs(runtime.GOMAXPROCS(0))
+	}
 	p, err := router.New(cfg, router.Options{Version: version, Logger: log, Metrics: m})
 	if err != nil {
 		return fail("start failed", err)

@@ -443,3 +443,41 @@ func TestSighupReload(t *testing.T) {
 		t.Fatalf("after a refused reload: %v", err)
 	}
 }
+
+// Without --procs the proxy chooses its GOMAXPROCS, starting at one P (an
+// idle proxy stays there); --procs N fixes it. shardproxy_gomaxprocs shows
+// the value in force either way.
+func TestProcsAutomaticAndFixed(t *testing.T) {
+	orig := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(orig) }) // after the runs stop
+	t.Setenv("GOMAXPROCS", "")
+	rs := testenv.StartRedis(t)
+	conf := writeFile(t, "shardproxy.yml", ringConfig(rs))
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"automatic", nil, 1},
+		{"fixed", []string{"--procs", "3"}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runtime.GOMAXPROCS(orig)
+			r := startRun(t, append([]string{"-c", conf, "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}, tc.args...)...)
+			started := r.waitLine(t, "shardproxy started")
+			metricsAddr, _ := started["metrics"].(string)
+			if got := runtime.GOMAXPROCS(0); got != tc.want {
+				t.Errorf("GOMAXPROCS = %d, want %d", got, tc.want)
+			}
+			_, body := httpGet(t, "http://"+metricsAddr+"/metrics")
+			if want := fmt.Sprintf("\nshardproxy_gomaxprocs %d\n", tc.want); !strings.Contains(body, want) {
+				t.Errorf("metrics lack %q", strings.TrimSpace(want))
+			}
+			r.stop <- syscall.SIGTERM
+			if code := <-r.exit; code != 0 {
+				t.Errorf("exit status %d", code)
+			}
+			r.exit <- 0 // for the cleanup
+		})
+	}
+}
