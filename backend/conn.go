@@ -19,11 +19,12 @@ import (
 // by position. When anything goes wrong the connection fails every request
 // it still holds and closes for good; its Server then dials a replacement.
 type Conn struct {
-	s   *Server
-	gen uint64 // the server's address generation when dialled
-	nc  net.Conn
-	br  *bufio.Reader
-	bw  *bufio.Writer
+	s     *Server
+	gen   uint64 // the server's address generation when dialled
+	proto int    // 2 or 3 (HELLO 3 in the handshake)
+	nc    net.Conn
+	br    *bufio.Reader
+	bw    *bufio.Writer
 
 	mu     sync.Mutex
 	queue  []*Request // guarded by mu; waiting for the writer
@@ -306,6 +307,9 @@ func readReplyOf(br *bufio.Reader, r *Request) error {
 		}
 		start := len(r.Reply)
 		r.Reply, err = resp.ReadReply(br, r.Reply)
+		for err == nil && isPush(r.Reply[start:]) {
+			r.Reply, err = resp.ReadReply(br, r.Reply[:start])
+		}
 		if keep {
 			r.Reply = r.Reply[:start]
 		}

@@ -93,7 +93,7 @@ func (s *Session) clientList(args [][]byte) []byte {
 		b.WriteString(o.clientLine(s))
 		return true
 	})
-	return resp.AppendBulkString(nil, b.String())
+	return s.appendText(nil, b.String())
 }
 
 // clientLine is one line of CLIENT LIST, in Redis's format. self is the

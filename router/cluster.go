@@ -223,7 +223,7 @@ func (s *Session) settle(idx int) {
 		r.Reset()
 		r.Wire, r.Skip = wire, skip
 		s.srvOf[idx] = srv
-		if conn, err := srv.Pick(s.hint); err != nil {
+		if conn, err := srv.PickProto(s.hint, s.protocol()); err != nil {
 			r.Fail(err)
 		} else {
 			conn.Enqueue(r)

@@ -45,7 +45,7 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 		s.out = resp.AppendBulkString(s.out, strconv.FormatInt(now.Unix(), 10))
 		s.out = resp.AppendBulkString(s.out, strconv.Itoa(now.Nanosecond()/1000))
 	case "config|get":
-		s.out = appendConfigGet(s.out, s.p.cfg, args[2:])
+		s.out = appendConfigGet(s.out, s.p.cfg, args[2:], s.proto == 3)
 	case "client|setname":
 		s.out = s.appendSetName(s.out, args[2])
 	case "client|getname":
@@ -65,7 +65,7 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 	case "client|unblock":
 		s.out = append(s.out, s.clientUnblock(args)...)
 	case "client|info":
-		s.out = resp.AppendBulkString(s.out, s.clientInfo())
+		s.out = s.appendText(s.out, s.clientInfo())
 	case "info":
 		s.addInfo(ci, args, start)
 		return
@@ -169,7 +169,9 @@ func configParams(pc *config.Pool) [][2]string {
 	}
 }
 
-func appendConfigGet(dst []byte, pc *config.Pool, patterns [][]byte) []byte {
+// appendConfigGet answers CONFIG GET: a flat array of names and values, a
+// map when resp3 (as Redis 7 replies).
+func appendConfigGet(dst []byte, pc *config.Pool, patterns [][]byte, resp3 bool) []byte {
 	n := 0
 	var body []byte
 	for _, p := range configParams(pc) {
@@ -182,6 +184,10 @@ func appendConfigGet(dst []byte, pc *config.Pool, patterns [][]byte) []byte {
 			}
 		}
 	}
-	dst = resp.AppendArrayHeader(dst, n)
+	if resp3 {
+		dst = resp.AppendMapHeader(dst, n/2)
+	} else {
+		dst = resp.AppendArrayHeader(dst, n)
+	}
 	return append(dst, body...)
 }

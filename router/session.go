@@ -453,7 +453,7 @@ func (s *Session) addFanout(ci *command.Info, raw []byte, args [][]byte, start i
 func (s *Session) dispatch() {
 	for i := range s.groups {
 		g := &s.groups[i]
-		c, err := g.srv.Pick(s.hint)
+		c, err := g.srv.PickProto(s.hint, s.protocol())
 		if err != nil {
 			for _, r := range g.reqs {
 				r.Fail(err)
@@ -496,11 +496,9 @@ func (s *Session) write() {
 				s.wbuf = resp.AppendError(s.wbuf, "ERR "+r.Err.Error())
 				res = resultProxyError
 			} else {
-				if s.proto == 3 {
-					s.wbuf = appendRESP3(s.wbuf, r.Reply)
-				} else {
-					s.wbuf = append(s.wbuf, r.Reply...)
-				}
+				// Already in the client's protocol: a RESP3 session's
+				// requests went to the server's RESP3 connections.
+				s.wbuf = append(s.wbuf, r.Reply...)
 				res = replyResult(r.Reply)
 			}
 			r.Release()
