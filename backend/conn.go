@@ -261,7 +261,7 @@ func (c *Conn) readLoop() {
 		// Replies that were already buffered arrived with the read that
 		// brought them: one clock reading per read, not per reply.
 		fresh := c.br.Buffered() == 0
-		if err := readReplyOf(c.br, r); err != nil {
+		if err := readReplyOf(c.br, r, c.s.opts.OnPush); err != nil {
 			c.fail(c.ioError(err))
 			r.complete(c.err)
 			return
@@ -297,7 +297,9 @@ func (c *Conn) ioError(err error) *Error {
 
 // readReplyOf reads the reply to r into r.Reply: r.Skip leading replies are
 // dropped, unless one is an error, which then stands for the whole request.
-func readReplyOf(br *bufio.Reader, r *Request) error {
+// A RESP3 push met on the way answers no request: it goes to onPush, if
+// set, and is dropped.
+func readReplyOf(br *bufio.Reader, r *Request, onPush func([]byte)) error {
 	var err error
 	r.Reply = r.Reply[:0]
 	for i := 0; i <= r.Skip && err == nil; i++ {
@@ -308,6 +310,9 @@ func readReplyOf(br *bufio.Reader, r *Request) error {
 		start := len(r.Reply)
 		r.Reply, err = resp.ReadReply(br, r.Reply)
 		for err == nil && isPush(r.Reply[start:]) {
+			if onPush != nil {
+				onPush(r.Reply[start:])
+			}
 			r.Reply, err = resp.ReadReply(br, r.Reply[:start])
 		}
 		if keep {

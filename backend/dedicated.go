@@ -53,7 +53,7 @@ func (s *Server) DedicateProto(proto int) (*Dedicated, *Error) {
 		return nil, err
 	}
 	d := &Dedicated{s: s, proto: proto, nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}
-	if err := s.handshake(nc, d.br, proto); err != nil {
+	if err := s.handshake(nc, d.br, proto, false); err != nil {
 		s.obs.Failed(KindConnect)
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func (d *Dedicated) do(r *Request, timeout time.Duration, blocking bool) *Error 
 	if _, err := d.nc.Write(r.Wire); err != nil {
 		return d.fail(r, err, timeout)
 	}
-	if err := readReplyOf(d.br, r); err != nil {
+	if err := readReplyOf(d.br, r, nil); err != nil {
 		return d.fail(r, err, timeout)
 	}
 	if !blocking {

@@ -38,7 +38,7 @@ func (d *Dedicated) DoAll(rs []*Request) *Error {
 		return d.failAll(rs, 0, err, timeout)
 	}
 	for i, r := range rs {
-		if err := readReplyOf(d.br, r); err != nil {
+		if err := readReplyOf(d.br, r, nil); err != nil {
 			return d.failAll(rs, i, err, timeout)
 		}
 		if !r.charge() {

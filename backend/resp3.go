@@ -70,3 +70,19 @@ func (s *Server) start3() *[]slot {
 // connection may receive between replies (an invalidation of client-side
 // caching without REDIRECT, for one): it answers no request.
 func isPush(raw []byte) bool { return len(raw) > 0 && raw[0] == '>' }
+
+// trackingWire turns on Redis's tracking of the keys a connection reads,
+// for the requests that ask for it (CLIENT CACHING yes) only.
+var trackingWire = resp.AppendCommand(nil, "CLIENT", "TRACKING", "ON", "OPTIN")
+
+// CachingWire prefixes a read whose keys Redis must track on a RESP3
+// connection (Options.OnPush); its +OK is skipped with Request.Skip = 1.
+var CachingWire = resp.AppendCommand(nil, "CLIENT", "CACHING", "yes")
+
+// lostTracking tells OnPush that a RESP3 connection of sl, and what Redis
+// tracked for it, is gone.
+func (s *Server) lostTracking(sl *slot) {
+	if sl.proto == 3 && s.opts.OnPush != nil {
+		s.opts.OnPush(nil)
+	}
+}

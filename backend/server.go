@@ -64,6 +64,14 @@ type Options struct {
 	Observer Observer
 	// Logger receives up/down transitions; default slog.Default().
 	Logger *slog.Logger
+	// OnPush, when set, turns on Redis's client-side caching on the
+	// shared RESP3 connections (CLIENT TRACKING ON OPTIN: a key is tracked
+	// only when a request says CLIENT CACHING yes first) and receives each
+	// RESP3 push they get (an invalidation), raw, valid only during the
+	// call; nil when a RESP3 connection is lost or replaced, since what it
+	// tracked is forgotten. Called from connection goroutines: it must not
+	// block.
+	OnPush func(push []byte)
 }
 
 func (o *Options) setDefaults() {
@@ -305,6 +313,7 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		upSince := time.Now()
 		c = s.watch(sl, c, moved)
 		sl.cur.Store(nil)
+		s.lostTracking(sl)
 		sl.lastErr.Store(c.err)
 		if live.Add(-1) == 0 && sl.proto != 3 {
 			s.obs.Up(false)
@@ -373,6 +382,7 @@ func (s *Server) watch(sl *slot, c *Conn, moved chan struct{}) *Conn {
 			sl.cur.Store(nc)
 			s.mv.check(nc, moved)
 			s.retire(c)
+			s.lostTracking(sl)
 			c = nc
 		case <-t.C:
 			ping.Reset()
@@ -394,7 +404,7 @@ func (s *Server) connect(proto int) (*Conn, *Error) {
 	c := newConn(s, nc)
 	c.gen = gen
 	c.proto = proto
-	if err := s.handshake(nc, c.br, proto); err != nil {
+	if err := s.handshake(nc, c.br, proto, s.opts.OnPush != nil); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -450,7 +460,7 @@ func tlsClient(ctx context.Context, nc net.Conn, cfg *tls.Config, addr string, t
 // handshake sends AUTH, HELLO 3 (proto 3), SELECT and READONLY as
 // configured on a new connection and checks their replies, read through
 // br. It closes nc when it fails.
-func (s *Server) handshake(nc net.Conn, br *bufio.Reader, proto int) *Error {
+func (s *Server) handshake(nc net.Conn, br *bufio.Reader, proto int, track bool) *Error {
 	var hs []byte
 	n := 0
 	if s.opts.Auth != "" {
@@ -460,6 +470,10 @@ func (s *Server) handshake(nc net.Conn, br *bufio.Reader, proto int) *Error {
 	if proto == 3 {
 		hs = append(hs, hello3Wire...)
 		n++
+		if track {
+			hs = append(hs, trackingWire...)
+			n++
+		}
 	}
 	if s.opts.DB != 0 {
 		hs = resp.AppendCommand(hs, "SELECT", strconv.Itoa(s.opts.DB))

@@ -86,6 +86,9 @@ type Session struct {
 
 	sub   *subState // subscriptions (subscribed.go); nil when none
 	proto int       // RESP version chosen by HELLO (resp3.go); 0 = 2
+
+	trk       sessionTracking // CLIENT TRACKING (tracking.go)
+	trackKeys []string        // keys of the batch's tracked reads
 }
 
 // group is the requests of one batch for one server.
@@ -105,6 +108,9 @@ func newSession(p *Pool, id int64) *Session {
 // pinned connections and its writer (waiting for its flusher).
 func (s *Session) close() {
 	s.closePubsub()
+	if s.trk.on {
+		s.p.track.disable(s)
+	}
 	if s.keep != nil && !s.tx.multi && !s.tx.watching {
 		s.handBack(s.keep)
 		s.keep = nil
@@ -157,6 +163,8 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 // begin starts a batch (or the part of one after a pinned run).
 func (s *Session) begin() {
 	s.used, s.out, s.routes, s.items = 0, s.out[:0], s.routes[:0], s.items[:0]
+	clear(s.trackKeys)
+	s.trackKeys = s.trackKeys[:0]
 }
 
 // finish sends the batch's requests and writes its replies.
@@ -344,6 +352,13 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 	if ci.Flags()&writeFlags != 0 {
 		s.noteWrite(srv) // for WAIT
 	}
+	if s.trk.on && s.tracks(ci) && len(s.keys) > 0 {
+		r, idx := s.request()
+		lo, hi := s.trackRead(r, args, s.keys)
+		s.send(srv, r, idx)
+		s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start, extra: lo, extra2: hi})
+		return
+	}
 	idx := s.forward(srv, raw)
 	s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start})
 }
@@ -500,6 +515,9 @@ func (s *Session) write() {
 				// requests went to the server's RESP3 connections.
 				s.wbuf = append(s.wbuf, r.Reply...)
 				res = replyResult(r.Reply)
+				if it.extra2 > it.extra {
+					s.trackReplied(it)
+				}
 			}
 			r.Release()
 		case itemMerge:
