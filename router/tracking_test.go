@@ -188,7 +188,7 @@ func TestClientTrackingFlushOnShardLoss(t *testing.T) {
 	c.do("HELLO", "3")
 	c.do("CLIENT", "TRACKING", "on")
 	c.do("GET", "k")
-	rs[owner(t, rs, "k")].Kill()
+	rs[p.pick([]byte("k"))].Kill()
 	got := c.pushes(3 * time.Second)
 	if len(got) == 0 || got[0] != ">2\r\n$10\r\ninvalidate\r\n_\r\n" {
 		t.Fatalf("after the shard died: pushes %q, want a flush", got)
