@@ -61,3 +61,23 @@ func TestAppendRESP3(t *testing.T) {
 		t.Fatalf("AppendCommand = %q", got)
 	}
 }
+
+func TestTextValue(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"$5\r\nhello\r\n", "hello", true},
+		{"=9\r\ntxt:hello\r\n", "hello", true},
+		{"=4\r\ntxt:\r\n", "", true},
+		{"=3\r\ntxt\r\n", "", false},
+		{"=9\r\ntxt:hel", "", false},
+		{"_\r\n", "", false},
+		{"$-1\r\n", "", false},
+	} {
+		got, ok := TextValue([]byte(tc.in))
+		if ok != tc.ok || string(got) != tc.want {
+			t.Errorf("TextValue(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
