@@ -79,29 +79,8 @@ func TestRESP3BackendRepliesMatchRedis(t *testing.T) {
 	rs := shards(t, 3)
 	p := startProxy(t, rs, nil)
 	plain := testenv.StartRedis(t)
-	talk := func(addr string) []string {
-		nc, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		br := bufio.NewReader(nc)
-		var out []string
-		for _, cmd := range append([][]string{{"HELLO", "3"}}, resp3Conversation...) {
-			nc.SetDeadline(time.Now().Add(5 * time.Second))
-			if _, err := nc.Write(resp.AppendCommand(nil, cmd...)); err != nil {
-				t.Fatal(err)
-			}
-			b, err := resp.ReadReply(br, nil)
-			if err != nil {
-				t.Fatalf("%s: %v after %q", addr, err, cmd)
-			}
-			out = append(out, string(b))
-		}
-		return out[1:]
-	}
-	want := talk(plain.Addr)
-	got := talk(p.Addr())
+	want := resp3Talk(t, plain.Addr, resp3Conversation)
+	got := resp3Talk(t, p.Addr(), resp3Conversation)
 	types := map[byte]bool{}
 	for i, cmd := range resp3Conversation {
 		if cmd[0] == "RANDOMKEY" {
@@ -180,5 +159,58 @@ func TestRESP3GoRedisTyped(t *testing.T) {
 		t.Errorf("RESP2 HGETALL: %v", err)
 	} else if _, ok := v.([]interface{}); !ok {
 		t.Errorf("RESP2 HGETALL raw = %T, want an array", v)
+	}
+}
+
+// resp3Talk runs cmds on a new RESP3 connection to addr and returns the
+// raw replies.
+func resp3Talk(t *testing.T, addr string, cmds [][]string) []string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	var out []string
+	for _, cmd := range append([][]string{{"HELLO", "3"}}, cmds...) {
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := nc.Write(resp.AppendCommand(nil, cmd...)); err != nil {
+			t.Fatal(err)
+		}
+		b, err := resp.ReadReply(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v after %q", addr, err, cmd)
+		}
+		out = append(out, string(b))
+	}
+	return out[1:]
+}
+
+// TestRESP3ClusterMatchesRedis runs the conversation's commands that a
+// cluster accepts (no cross-slot transaction) through the proxy in
+// cluster mode: the RESP3 node connections, the per-slot MGET/DEL split
+// and the slot routing give redis-server's bytes.
+func TestRESP3ClusterMatchesRedis(t *testing.T) {
+	cl := testenv.StartCluster(t, 3, 0)
+	p := startClusterProxy(t, cl, nil)
+	plain := testenv.StartRedis(t)
+	var cmds [][]string
+	for _, cmd := range resp3Conversation {
+		switch cmd[0] {
+		case "MULTI", "EXEC", "RANDOMKEY", "CONFIG":
+			continue
+		}
+		if len(cmd) > 1 && cmd[1] == "tx" {
+			continue
+		}
+		cmds = append(cmds, cmd)
+	}
+	want := resp3Talk(t, plain.Addr, cmds)
+	got := resp3Talk(t, p.Addr(), cmds)
+	for i, cmd := range cmds {
+		if got[i] != want[i] {
+			t.Errorf("%q:\n proxy %q\n redis %q", cmd, got[i], want[i])
+		}
 	}
 }
