@@ -35,6 +35,7 @@ type item struct {
 	extra2 int      // merge-specific: SCAN shard count
 	res    result   // itemLocal: set when the reply is made; others: once it is written
 	start  int64    // nanotime when the command was read, for latency
+	trk    bool     // a read tracked for CLIENT TRACKING: keys in Session.trackKeys[extra:extra2]
 }
 
 // Session is the proxy side of one client connection. It is used by the
@@ -356,7 +357,7 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 		r, idx := s.request()
 		lo, hi := s.trackRead(r, args, s.keys)
 		s.send(srv, r, idx)
-		s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start, extra: lo, extra2: hi})
+		s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start, extra: lo, extra2: hi, trk: true})
 		return
 	}
 	idx := s.forward(srv, raw)
@@ -409,18 +410,35 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 		s.routes = append(s.routes, sub)
 	}
 	n := len(s.counts)
+	tracked := s.trk.on && s.tracks(ci)
 	if n == 1 {
 		// Every key on one shard: forward the command as it came.
 		srv := s.srvOf[first]
 		s.used = first
 		s.routes = s.routes[:routeLo]
+		if tracked {
+			s.keys = s.keys[:0]
+			for i := 1; i < len(args); i += step {
+				s.keys = append(s.keys, i)
+			}
+			r, idx := s.request()
+			lo, hi := s.trackRead(r, args, s.keys)
+			s.send(srv, r, idx)
+			s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start, extra: lo, extra2: hi, trk: true})
+			return
+		}
 		idx := s.forward(srv, raw)
 		s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start})
 		return
 	}
 	for sub := 0; sub < n; sub++ {
 		r := s.reqs[first+sub]
-		r.Wire = resp.AppendArrayHeader(r.Buf[:0], 1+s.counts[sub]*step)
+		r.Wire = r.Buf[:0]
+		if tracked {
+			// CLIENT CACHING yes first, its +OK skipped (tracking.go).
+			r.Wire, r.Skip = append(r.Wire, backend.CachingWire...), 1
+		}
+		r.Wire = resp.AppendArrayHeader(r.Wire, 1+s.counts[sub]*step)
 		r.Wire = resp.AppendBulk(r.Wire, args[0])
 	}
 	for i, k := 0, 1; i < nkeys; i, k = i+1, k+step {
@@ -435,10 +453,20 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 		s.send(s.srvOf[first+sub], r, first+sub)
 	}
 	op, _ := opOf(ci.Merge())
-	s.items = append(s.items, item{
+	it := item{
 		kind: itemMerge, ci: ci, first: first, n: n, op: op,
 		route: s.routes[routeLo : routeLo+nkeys], start: start,
-	})
+	}
+	if tracked {
+		it.extra, it.trk = len(s.trackKeys), true
+		for i := 1; i < len(args); i += step {
+			k := string(args[i])
+			s.trackKeys = append(s.trackKeys, k)
+			s.p.track.note(s, k)
+		}
+		it.extra2 = len(s.trackKeys)
+	}
+	s.items = append(s.items, it)
 }
 
 // addFanout sends a command to every server.
@@ -515,7 +543,7 @@ func (s *Session) write() {
 				// requests went to the server's RESP3 connections.
 				s.wbuf = append(s.wbuf, r.Reply...)
 				res = replyResult(r.Reply)
-				if it.extra2 > it.extra {
+				if it.trk {
 					s.trackReplied(it)
 				}
 			}
@@ -528,6 +556,9 @@ func (s *Session) write() {
 			}
 			var b []byte
 			b, res = s.merge(it)
+			if it.trk {
+				s.trackReplied(it)
+			}
 			if s.proto == 3 {
 				s.wbuf = appendRESP3(s.wbuf, b)
 			} else {

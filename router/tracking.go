@@ -27,11 +27,13 @@ import (
 // invalidate), as Redis sends on FLUSHALL.
 //
 // Not done: OPTIN, OPTOUT, BCAST, PREFIX, NOLOOP and REDIRECT (refused with
-// a clear error), reads on pinned connections (MULTI, blocking commands)
-// and split MGETs are not tracked. Redis reads a connection's pushes only
-// together with replies, so an invalidation of a write made directly on a
-// shard waits at most for the next health PING of that connection (the
-// pool's health_check_interval) when no traffic flows.
+// a clear error); reads on pinned connections (MULTI, blocking commands)
+// are not tracked (MGET and the other split reads are, on each shard).
+// The proxy reads a backend connection's pushes only together with
+// replies, so an invalidation of a write made directly on a shard waits
+// at most for the next health PING of that connection (the pool's
+// health_check_interval) when no traffic flows. The table has no bound of
+// its own (Redis's tracking-table-max-keys bounds the shards' side).
 
 // tracker is a pool's table of tracked keys.
 type tracker struct {

@@ -194,3 +194,37 @@ func TestClientTrackingFlushOnShardLoss(t *testing.T) {
 		t.Fatalf("after the shard died: pushes %q, want a flush", got)
 	}
 }
+
+// TestClientTrackingMGET: the keys of an MGET split across shards are
+// tracked like single reads, and each write invalidates its key once.
+func TestClientTrackingMGET(t *testing.T) {
+	rs := shards(t, 3)
+	p := startProxy(t, rs, nil)
+	c := dialTrack(t, p.Addr())
+	c.do("HELLO", "3")
+	c.do("CLIENT", "TRACKING", "on")
+	w := dialTrack(t, p.Addr())
+	keys := []string{"a", "b", "c", "d", "e", "f"}
+	for _, k := range keys {
+		w.do("SET", k, "1")
+	}
+	if r, _ := c.do(append([]string{"MGET"}, keys...)...); !strings.HasPrefix(r, "*6\r\n$1\r\n1\r\n") {
+		t.Fatalf("MGET = %q", r)
+	}
+	for _, k := range keys {
+		w.do("SET", k, "2")
+	}
+	got := map[string]int{}
+	for _, b := range c.pushes(2 * time.Second) {
+		got[b]++
+	}
+	for _, k := range keys {
+		want := ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\n" + k + "\r\n"
+		if got[want] != 1 {
+			t.Errorf("key %s: %d invalidations, want 1 (all pushes: %v)", k, got[want], got)
+		}
+	}
+	if r, _ := c.do("MGET", "a", "b"); r != "*2\r\n$1\r\n2\r\n$1\r\n2\r\n" {
+		t.Errorf("MGET after the writes = %q (the CACHING reply must not leak)", r)
+	}
+}
