@@ -19,11 +19,12 @@ import (
 // by position. When anything goes wrong the connection fails every request
 // it still holds and closes for good; its Server then dials a replacement.
 type Conn struct {
-	s   *Server
-	gen uint64 // the server's address generation when dialled
-	nc  net.Conn
-	br  *bufio.Reader
-	bw  *bufio.Writer
+	s     *Server
+	gen   uint64 // the server's address generation when dialled
+	proto int    // 2 or 3 (HELLO 3 in the handshake)
+	nc    net.Conn
+	br    *bufio.Reader
+	bw    *bufio.Writer
 
 	mu     sync.Mutex
 	queue  []*Request // guarded by mu; waiting for the writer
@@ -273,7 +274,7 @@ func (c *Conn) readLoop() {
 			lastDeadline = r.deadline + int64(extra)
 			c.nc.SetReadDeadline(time.Unix(0, lastDeadline))
 		}
-		if err := readReplyOf(c.br, r); err != nil {
+		if err := readReplyOf(c.br, r, c.s.opts.OnPush); err != nil {
 			c.fail(c.ioError(err))
 			r.complete(c.err)
 			return
@@ -309,7 +310,9 @@ func (c *Conn) ioError(err error) *Error {
 
 // readReplyOf reads the reply to r into r.Reply: r.Skip leading replies are
 // dropped, unless one is an error, which then stands for the whole request.
-func readReplyOf(br *bufio.Reader, r *Request) error {
+// A RESP3 push met on the way answers no request: it goes to onPush, if
+// set, and is dropped.
+func readReplyOf(br *bufio.Reader, r *Request, onPush func([]byte)) error {
 	var err error
 	r.Reply = r.Reply[:0]
 	for i := 0; i <= r.Skip && err == nil; i++ {
@@ -319,6 +322,12 @@ func readReplyOf(br *bufio.Reader, r *Request) error {
 		}
 		start := len(r.Reply)
 		r.Reply, err = resp.ReadReply(br, r.Reply)
+		for err == nil && isPush(r.Reply[start:]) {
+			if onPush != nil {
+				onPush(r.Reply[start:])
+			}
+			r.Reply, err = resp.ReadReply(br, r.Reply[:start])
+		}
 		if keep {
 			r.Reply = r.Reply[:start]
 		}

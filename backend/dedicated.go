@@ -24,9 +24,10 @@ import (
 // that drops the server, a cluster node that left the slot map), which makes
 // a Do in progress return at once.
 type Dedicated struct {
-	s  *Server
-	nc net.Conn
-	br *bufio.Reader
+	s     *Server
+	proto int // 2 or 3
+	nc    net.Conn
+	br    *bufio.Reader
 
 	mu     sync.Mutex
 	closed bool   // guarded by mu
@@ -36,7 +37,12 @@ type Dedicated struct {
 // Dedicate opens a dedicated connection to the server with the handshake
 // (AUTH, SELECT, READONLY) done. The caller owns it and must Close it; the
 // server tracks it and closes it on Server.Close.
-func (s *Server) Dedicate() (*Dedicated, *Error) {
+func (s *Server) Dedicate() (*Dedicated, *Error) { return s.DedicateProto(2) }
+
+// DedicateProto is Dedicate for a client of RESP version proto (2 or 3):
+// a connection of proto 3 says HELLO 3 in its handshake, so its replies
+// are RESP3 as Redis would send them to that client.
+func (s *Server) DedicateProto(proto int) (*Dedicated, *Error) {
 	if s.isClosed() {
 		return nil, s.closedError()
 	}
@@ -46,8 +52,8 @@ func (s *Server) Dedicate() (*Dedicated, *Error) {
 		s.obs.Failed(KindConnect)
 		return nil, err
 	}
-	d := &Dedicated{s: s, nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}
-	if err := s.handshake(nc, d.br); err != nil {
+	d := &Dedicated{s: s, proto: proto, nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}
+	if err := s.handshake(nc, d.br, proto, false); err != nil {
 		s.obs.Failed(KindConnect)
 		return nil, err
 	}
@@ -89,6 +95,14 @@ func (s *Server) closedError() *Error {
 // Server returns the server the connection belongs to.
 func (d *Dedicated) Server() *Server { return d.s }
 
+// Proto returns the RESP version the connection speaks: 2 or 3.
+func (d *Dedicated) Proto() int {
+	if d.proto == 3 {
+		return 3
+	}
+	return 2
+}
+
 // Do sends r.Wire and reads its reply into r.Reply (r.Skip honoured), within
 // the server's request timeout. It returns nil or the error, also stored in
 // r.Err. A failure closes the connection: a late reply can never answer a
@@ -128,7 +142,7 @@ func (d *Dedicated) do(r *Request, timeout time.Duration, blocking bool) *Error 
 	if extra := replyTransferTime(d.br); extra > 0 && timeout > 0 {
 		d.nc.SetReadDeadline(deadline.Add(extra))
 	}
-	if err := readReplyOf(d.br, r); err != nil {
+	if err := readReplyOf(d.br, r, nil); err != nil {
 		return d.fail(r, err, timeout)
 	}
 	if !blocking {

@@ -44,7 +44,7 @@ func (d *Dedicated) DoAll(rs []*Request) *Error {
 			deadline = deadline.Add(extra)
 			d.nc.SetReadDeadline(deadline)
 		}
-		if err := readReplyOf(d.br, r); err != nil {
+		if err := readReplyOf(d.br, r, nil); err != nil {
 			return d.failAll(rs, i, err, timeout)
 		}
 		if !r.charge() {

@@ -168,11 +168,14 @@ func (s *Server) retire(c *Conn) {
 // awaitMove waits, up to the request timeout, for the connections to the
 // server's new address to replace those to the old one, so that a planned
 // failover costs requests a millisecond of latency rather than an error.
-func (s *Server) awaitMove(hint int) (*Conn, *Error) {
+func (s *Server) awaitMove(hint int) (*Conn, *Error) { return s.awaitMoveIn(s.slots, hint) }
+
+// awaitMoveIn is awaitMove over one set of slots (RESP2's or RESP3's).
+func (s *Server) awaitMoveIn(slots []slot, hint int) (*Conn, *Error) {
 	deadline := time.Now().Add(s.opts.Timeout)
 	for {
 		time.Sleep(200 * time.Microsecond)
-		c, err, stale := s.pick(hint)
+		c, err, stale := s.pickIn(slots, hint)
 		if !stale {
 			return c, err
 		}

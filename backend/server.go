@@ -68,6 +68,14 @@ type Options struct {
 	Observer Observer
 	// Logger receives up/down transitions; default slog.Default().
 	Logger *slog.Logger
+	// OnPush, when set, turns on Redis's client-side caching on the
+	// shared RESP3 connections (CLIENT TRACKING ON OPTIN: a key is tracked
+	// only when a request says CLIENT CACHING yes first) and receives each
+	// RESP3 push they get (an invalidation), raw, valid only during the
+	// call; nil when a RESP3 connection is lost or replaced, since what it
+	// tracked is forgotten. Called from connection goroutines: it must not
+	// block.
+	OnPush func(push []byte)
 }
 
 func (o *Options) setDefaults() {
@@ -110,11 +118,16 @@ type Server struct {
 
 	slots []slot
 	live  atomic.Int32 // connections currently usable
-	addr  atomic.Pointer[string]
-	mv    mover // address changes and dedicated connections; failover.go
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
+	// slots3 are the RESP3 connections (HELLO 3), for sessions of RESP3
+	// clients; started by the first PickProto(_, 3) (resp3.go).
+	slots3 atomic.Pointer[[]slot]
+	once3  sync.Mutex // guards starting slots3
+	live3  atomic.Int32
+	addr   atomic.Pointer[string]
+	mv     mover // address changes and dedicated connections; failover.go
+	ctx    context.Context
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
 
 	dmu       sync.Mutex
 	dedicated map[*Dedicated]struct{} // guarded by dmu; open dedicated conns
@@ -122,6 +135,7 @@ type Server struct {
 }
 
 type slot struct {
+	proto   int // 2 or 3: the protocol its connections speak
 	cur     atomic.Pointer[Conn]
 	lastErr atomic.Pointer[Error]
 }
@@ -144,6 +158,7 @@ func NewServer(opts Options) *Server {
 	s.mv.init()
 	var first sync.WaitGroup
 	for i := range s.slots {
+		s.slots[i].proto = 2
 		s.slots[i].lastErr.Store(&Error{Server: opts.Name, Kind: KindConnect, Cause: ErrNotConnected})
 		first.Add(1)
 		s.wg.Add(1)
@@ -173,6 +188,13 @@ func (s *Server) InFlight() int {
 			n += c.InFlight()
 		}
 	}
+	if p := s.slots3.Load(); p != nil {
+		for i := range *p {
+			if c := (*p)[i].cur.Load(); c != nil {
+				n += c.InFlight()
+			}
+		}
+	}
 	return n
 }
 
@@ -192,7 +214,12 @@ func (s *Server) Pick(hint int) (*Conn, *Error) {
 // pick is one pass of Pick. stale reports usable connections that are
 // still to the server's previous address, which are never handed out.
 func (s *Server) pick(hint int) (*Conn, *Error, bool) {
-	n := len(s.slots)
+	return s.pickIn(s.slots, hint)
+}
+
+// pickIn is pick over one set of slots.
+func (s *Server) pickIn(slots []slot, hint int) (*Conn, *Error, bool) {
+	n := len(slots)
 	if hint < 0 {
 		hint = -hint
 	}
@@ -200,7 +227,7 @@ func (s *Server) pick(hint int) (*Conn, *Error, bool) {
 	var dying *Error
 	stale := false
 	for i := 0; i < n; i++ {
-		sl := &s.slots[(hint+i)%n]
+		sl := &slots[(hint+i)%n]
 		if c := sl.cur.Load(); c != nil {
 			err := c.Err()
 			if err == nil {
@@ -221,7 +248,7 @@ func (s *Server) pick(hint int) (*Conn, *Error, bool) {
 	if dying != nil {
 		return nil, dying, false
 	}
-	return nil, s.slots[hint%n].lastErr.Load(), false
+	return nil, slots[hint%n].lastErr.Load(), false
 }
 
 // Close stops every connection, failing what they hold, closes every
@@ -262,7 +289,7 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 	everUp := false
 	for {
 		moved := s.mv.current()
-		c, err := s.connect()
+		c, err := s.connect(sl.proto)
 		if err != nil {
 			sl.lastErr.Store(err)
 			s.obs.Failed(KindConnect)
@@ -285,7 +312,11 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		c.start()
 		sl.cur.Store(c)
 		s.mv.check(c, moved) // SetAddr may have run while connecting
-		if s.live.Add(1) == 1 {
+		live := &s.live
+		if sl.proto == 3 {
+			live = &s.live3 // Up and the up/down metric follow RESP2's
+		}
+		if live.Add(1) == 1 && sl.proto != 3 {
 			s.obs.Up(true)
 			s.log.Info("backend up", "addr", s.Addr())
 		}
@@ -293,8 +324,9 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		upSince := time.Now()
 		c = s.watch(sl, c, moved)
 		sl.cur.Store(nil)
+		s.lostTracking(sl)
 		sl.lastErr.Store(c.err)
-		if s.live.Add(-1) == 0 {
+		if live.Add(-1) == 0 && sl.proto != 3 {
 			s.obs.Up(false)
 			if s.ctx.Err() == nil {
 				s.log.Warn("backend down", "addr", s.Addr(), "cause", c.err.Error())
@@ -349,7 +381,7 @@ func (s *Server) watch(sl *slot, c *Conn, moved chan struct{}) *Conn {
 			return c
 		case <-moved:
 			moved = s.mv.current()
-			nc, err := s.connect()
+			nc, err := s.connect(sl.proto)
 			if err != nil {
 				// The new master is not reachable yet: never keep using
 				// the old one, which may still accept writes that the new
@@ -361,6 +393,7 @@ func (s *Server) watch(sl *slot, c *Conn, moved chan struct{}) *Conn {
 			sl.cur.Store(nc)
 			s.mv.check(nc, moved)
 			s.retire(c)
+			s.lostTracking(sl)
 			c = nc
 		case <-t.C:
 			ping.Reset()
@@ -371,8 +404,9 @@ func (s *Server) watch(sl *slot, c *Conn, moved chan struct{}) *Conn {
 	}
 }
 
-// connect dials the server and runs the handshake (AUTH, SELECT, READONLY).
-func (s *Server) connect() (*Conn, *Error) {
+// connect dials the server and runs the handshake (AUTH, HELLO 3 when
+// proto is 3, SELECT, READONLY).
+func (s *Server) connect(proto int) (*Conn, *Error) {
 	gen := s.mv.gen.Load() // before dial reads the address: see SetAddr
 	nc, err := s.dial()
 	if err != nil {
@@ -380,7 +414,8 @@ func (s *Server) connect() (*Conn, *Error) {
 	}
 	c := newConn(s, nc)
 	c.gen = gen
-	if err := s.handshake(nc, c.br); err != nil {
+	c.proto = proto
+	if err := s.handshake(nc, c.br, proto, s.opts.OnPush != nil); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -444,15 +479,23 @@ func tlsClient(ctx context.Context, nc net.Conn, cfg *tls.Config, addr string, t
 	return tc, nil
 }
 
-// handshake sends AUTH, SELECT and READONLY as configured on a new
-// connection and checks their replies, read through br. It closes nc when
-// it fails.
-func (s *Server) handshake(nc net.Conn, br *bufio.Reader) *Error {
+// handshake sends AUTH, HELLO 3 (proto 3), SELECT and READONLY as
+// configured on a new connection and checks their replies, read through
+// br. It closes nc when it fails.
+func (s *Server) handshake(nc net.Conn, br *bufio.Reader, proto int, track bool) *Error {
 	var hs []byte
 	n := 0
 	if s.opts.Auth != "" {
 		hs = appendAuth(hs, s.opts.Username, s.opts.Auth)
 		n++
+	}
+	if proto == 3 {
+		hs = append(hs, hello3Wire...)
+		n++
+		if track {
+			hs = append(hs, trackingWire...)
+			n++
+		}
 	}
 	if s.opts.DB != 0 {
 		hs = resp.AppendCommand(hs, "SELECT", strconv.Itoa(s.opts.DB))

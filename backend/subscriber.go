@@ -158,7 +158,7 @@ func (sb *Subscriber) connect() (net.Conn, *bufio.Reader, error) {
 		return nil, nil, err
 	}
 	br := bufio.NewReaderSize(nc, 32<<10)
-	if err := sb.s.handshake(nc, br); err != nil {
+	if err := sb.s.handshake(nc, br, 2, false); err != nil {
 		return nil, nil, err
 	}
 	sb.mu.Lock()

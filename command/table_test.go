@@ -278,7 +278,7 @@ func TestClasses(t *testing.T) {
 		{"subscribe", ClassPinned, MergeNone},
 		{"pubsub|channels", ClassPinned, MergeNone},
 		{"reset", ClassPinned, MergeNone},
-		{"client|tracking", ClassPinned, MergeNone},
+		{"client|tracking", ClassLocal, MergeNone},
 		{"shutdown", ClassRefused, MergeNone},
 		{"config|set", ClassFanout, MergeEach},
 		{"config|rewrite", ClassRefused, MergeNone},

@@ -110,3 +110,20 @@ func IntValue(reply []byte) (int64, bool) {
 	}
 	return ParseInt(reply[1 : len(reply)-2])
 }
+
+// TextValue returns the payload of a bulk string reply, or the text of a
+// RESP3 verbatim string reply (without its "txt:" format prefix).
+func TextValue(reply []byte) ([]byte, bool) {
+	if len(reply) == 0 || reply[0] != '=' {
+		return BulkValue(reply)
+	}
+	end := lineEnd(reply, 0)
+	if end < 0 {
+		return nil, false
+	}
+	n, ok := ParseInt(reply[1:end])
+	if !ok || n < 4 || end+2+int(n) > len(reply) || reply[end+5] != ':' {
+		return nil, false
+	}
+	return reply[end+6 : end+2+int(n)], true
+}

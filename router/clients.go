@@ -94,7 +94,7 @@ func (s *Session) clientList(args [][]byte) []byte {
 		b.WriteString(o.clientLine(s, "client|list"))
 		return true
 	})
-	return resp.AppendBulkString(nil, b.String())
+	return s.appendText(nil, b.String())
 }
 
 // clientLine is one line of CLIENT LIST (or CLIENT INFO), in Redis's

@@ -193,7 +193,7 @@ func (s *Session) settle(idx int) {
 		}
 		return
 	}
-	orig := r.Wire
+	orig, origSkip := r.Wire, r.Skip // origSkip 1: a tracked read (tracking.go)
 	srv := s.srvOf[idx]
 	for n := 0; ; n++ {
 		kind, slot, addr := parseRedirect(r.Reply)
@@ -209,7 +209,7 @@ func (s *Session) settle(idx int) {
 			host, _, _ := net.SplitHostPort(srv.Addr())
 			addr = net.JoinHostPort(host, addr[1:])
 		}
-		wire, skip := orig, 0
+		wire, skip := orig, origSkip
 		switch kind {
 		case redirectMoved:
 			s.p.m.RedirectMoved.Inc()
@@ -217,7 +217,14 @@ func (s *Session) settle(idx int) {
 		case redirectAsk:
 			s.p.m.RedirectAsk.Inc()
 			srv = c.node(addr)
-			s.askBuf = append(append(s.askBuf[:0], askingWire...), orig...)
+			cmd := orig
+			if origSkip == 1 && bytes.HasPrefix(orig, backend.CachingWire) {
+				// CLIENT CACHING and ASKING each cancel the other's
+				// effect on the next command: the read goes untracked
+				// on the importing node.
+				cmd = orig[len(backend.CachingWire):]
+			}
+			s.askBuf = append(append(s.askBuf[:0], askingWire...), cmd...)
 			wire, skip = s.askBuf, 1
 		case redirectTryAgain:
 			time.Sleep(time.Duration(n+1) * 20 * time.Millisecond)
@@ -225,7 +232,7 @@ func (s *Session) settle(idx int) {
 		r.Reset()
 		r.Wire, r.Skip = wire, skip
 		s.srvOf[idx] = srv
-		if conn, err := srv.Pick(s.hint); err != nil {
+		if conn, err := srv.PickProto(s.hint, s.protocol()); err != nil {
 			r.Fail(err)
 		} else {
 			conn.Enqueue(r)

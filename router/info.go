@@ -71,7 +71,7 @@ func (s *Session) addInfo(ci *command.Info, args [][]byte, start int64) {
 	}
 	if secs&secShards == 0 {
 		lo := len(s.out)
-		s.out = resp.AppendBulkString(s.out, s.p.renderInfo(secs, nil))
+		s.out = s.appendText(s.out, s.p.renderInfo(secs, nil))
 		s.localItem(ci, start, lo, resultOK)
 		return
 	}
@@ -91,14 +91,14 @@ func (s *Session) mergeInfo(it *item, reqs []*backendRequest) ([]byte, result) {
 			ks.missing++
 			continue
 		}
-		body, ok := resp.BulkValue(r.Reply)
+		body, ok := resp.TextValue(r.Reply)
 		if !ok {
 			ks.missing++
 			continue
 		}
 		ks.add(string(body))
 	}
-	s.out = resp.AppendBulkString(s.out, s.p.renderInfo(it.extra, &ks))
+	s.out = s.appendText(s.out, s.p.renderInfo(it.extra, &ks))
 	return s.out[lo:], resultOK
 }
 

@@ -51,6 +51,14 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 		} else {
 			s.out = resp.AppendBulkString(s.out, s.name)
 		}
+	case "client|tracking":
+		s.out = s.clientTracking(s.out, args)
+	case "client|trackinginfo":
+		s.out = s.clientTrackingInfo(s.out)
+	case "client|getredir":
+		s.out = s.clientGetRedir(s.out)
+	case "client|caching":
+		s.out = s.clientCaching(s.out, args)
 	case "client|id":
 		s.out = resp.AppendInt(s.out, s.id)
 	case "client|setinfo":
@@ -62,7 +70,7 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 	case "client|unblock":
 		s.out = append(s.out, s.clientUnblock(args)...)
 	case "client|info":
-		s.out = resp.AppendBulkString(s.out, s.clientLine(s, "client|info"))
+		s.out = s.appendText(s.out, s.clientLine(s, "client|info"))
 	case "info":
 		s.addInfo(ci, args, start)
 		return

@@ -46,7 +46,7 @@ func (s *Session) pin(srv *backend.Server) (*backend.Dedicated, error) {
 		if d.Server() != srv {
 			continue
 		}
-		if d.Err() == nil {
+		if d.Err() == nil && d.Proto() == s.protocol() {
 			return d, nil
 		}
 		d.Close()
@@ -56,10 +56,13 @@ func (s *Session) pin(srv *backend.Server) (*backend.Dedicated, error) {
 	if len(ps.conns) >= ps.max {
 		return nil, fmt.Errorf("%w (pinned_connections is %d)", errTooManyPins, ps.max)
 	}
-	d := s.p.idle.get(srv)
+	var d *backend.Dedicated
+	if s.protocol() == 2 {
+		d = s.p.idle.get(srv) // the idle set keeps RESP2 connections only
+	}
 	if d == nil {
 		var err *backend.Error
-		if d, err = srv.Dedicate(); err != nil {
+		if d, err = srv.DedicateProto(s.protocol()); err != nil {
 			return nil, err
 		}
 	}
@@ -130,7 +133,7 @@ func (s *Session) handBack(d *backend.Dedicated) {
 		}
 	}
 	ps.mu.Unlock()
-	if !found || !s.p.idle.put(d) {
+	if !found || d.Proto() != 2 || !s.p.idle.put(d) {
 		d.Close()
 	}
 }

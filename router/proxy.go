@@ -56,6 +56,7 @@ type Pool struct {
 	ln    net.Listener
 	gl    *guardListener // ln, with the client-side limits
 	fds   *fdBudget      // shared by every pool of the proxy
+	track tracker        // client-side caching: keys read by tracking clients
 
 	tlsServer   atomic.Pointer[tls.Config] // towards clients; nil for plain TCP
 	tlsBack     *tls.Config                // towards the servers; nil for plain TCP
@@ -206,6 +207,7 @@ func (p *Pool) serverOptions(name, addr string, obs backend.Observer) backend.Op
 		HealthInterval: p.cfg.HealthCheckInterval,
 		Observer:       obs,
 		KeepAlive:      keepAlive(p.cfg.TCPKeepalive),
+		OnPush:         p.track.onPush, // client-side caching (tracking.go)
 	}
 }
 

@@ -6,20 +6,31 @@ import (
 	"github.com/shardproxy/shardproxy/resp"
 )
 
-// RESP3. A client that sent HELLO 3 gets RESP3 from every path the proxy
-// produces itself: the HELLO map, (un)subscribe replies and messages as
-// pushes ('>'), so that it may subscribe and run commands on one
-// connection, nulls as '_' where the proxy makes them, NUMSUB as a map.
+// RESP3. A client that sent HELLO 3 gets RESP3 from every path: the
+// HELLO map, (un)subscribe replies and messages as pushes ('>'), so that it
+// may subscribe and run commands on one connection, nulls as '_', NUMSUB
+// and CONFIG GET as maps, INFO and CLIENT INFO/LIST as verbatim strings.
 //
-// Replies forwarded from backends stay as the servers encode them on the
-// proxy's RESP2 connections: a RESP2 reply is valid RESP3 (every RESP3
-// client library reads arrays, bulk strings and RESP2 nulls), and the
-// alternative, a second set of RESP3 backend connections per server or a
-// per-command conversion, doubles the backend connections or needs each
-// command's reply schema. What a RESP3 client can tell: HGETALL, CONFIG
-// GET and friends come as flat arrays rather than maps, ZSCORE as a bulk
-// string rather than a double. go-redis v9 and redis-py accept both.
-
+// Replies from backends come from backend connections that said HELLO 3
+// (backend.Server.PickProto, DedicateProto): each server keeps a second set
+// of shared connections, opened when the first RESP3 client needs one, and
+// RESP3 sessions' requests go there, pinned ones to RESP3 dedicated
+// connections. The replies are then byte for byte what Redis sends a RESP3
+// client (maps, sets, doubles, big numbers, verbatim strings, booleans),
+// and the merges read them as they are: MGET's elements may be '_', INFO
+// bodies verbatim strings (resp.TextValue); integers, arrays and errors
+// are the same in both protocols.
+//
+// Why not convert RESP2 replies instead: which array is a map, which bulk
+// string a double, is not in the reply but in each command's reply schema
+// (and EVAL's, module commands' and CONFIG's are not known ahead at all),
+// so a converter would be a second implementation of Redis's reply code,
+// wrong wherever it is incomplete. The price of a second set of
+// connections is one more connection per server and connection slot (only
+// once a RESP3 client has come), and nothing per request: the session
+// copies backend replies as they are, which for RESP3 clients is cheaper
+// than the former null rewrite (appendRESP3 now runs on replies the proxy
+// makes itself only).
 // protocol returns the session's RESP version, 2 or 3.
 func (s *Session) protocol() int {
 	if s.proto == 3 {
@@ -55,9 +66,9 @@ func (s *Session) appendHelloMap(dst []byte) []byte {
 	return dst
 }
 
-// appendRESP3 appends reply, a raw RESP2 reply from a backend, for a RESP3
-// client: its null bulk strings and null arrays become RESP3's null '_',
-// everything else is copied as is (see the file comment for why).
+// appendRESP3 appends reply, a RESP2 reply the proxy made (or merged from
+// backend replies), for a RESP3 client: its null bulk strings and null
+// arrays become RESP3's null '_', everything else is copied as is.
 func appendRESP3(dst, reply []byte) []byte {
 	if !bytes.Contains(reply, minusOne) {
 		return append(dst, reply...)
@@ -100,3 +111,12 @@ var (
 	minusOne = []byte("-1\r\n")
 	crlf     = []byte("\r\n")
 )
+
+// appendText appends a text reply as Redis does (addReplyVerbatim): a bulk
+// string in RESP2, a verbatim string of format txt in RESP3.
+func (s *Session) appendText(dst []byte, text string) []byte {
+	if s.proto == 3 {
+		return resp.AppendVerbatim(dst, "txt", text)
+	}
+	return resp.AppendBulkString(dst, text)
+}

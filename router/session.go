@@ -35,6 +35,7 @@ type item struct {
 	extra2 int      // merge-specific: SCAN shard count
 	res    result   // itemLocal: set when the reply is made; others: once it is written
 	start  int64    // nanotime when the command was read, for latency
+	trk    bool     // a read tracked for CLIENT TRACKING: keys in Session.trackKeys[extra:extra2]
 }
 
 // Session is the proxy side of one client connection. It is used by the
@@ -86,6 +87,9 @@ type Session struct {
 
 	sub   *subState // subscriptions (subscribed.go); nil when none
 	proto int       // RESP version chosen by HELLO (resp3.go); 0 = 2
+
+	trk       sessionTracking // CLIENT TRACKING (tracking.go)
+	trackKeys []string        // keys of the batch's tracked reads
 }
 
 // group is the requests of one batch for one server.
@@ -105,6 +109,9 @@ func newSession(p *Pool, id int64) *Session {
 // pinned connections and its writer (waiting for its flusher).
 func (s *Session) close() {
 	s.closePubsub()
+	if s.trk.on {
+		s.p.track.disable(s)
+	}
 	if s.keep != nil && !s.tx.multi && !s.tx.watching {
 		s.handBack(s.keep)
 		s.keep = nil
@@ -157,6 +164,8 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 // begin starts a batch (or the part of one after a pinned run).
 func (s *Session) begin() {
 	s.used, s.out, s.routes, s.items = 0, s.out[:0], s.routes[:0], s.items[:0]
+	clear(s.trackKeys)
+	s.trackKeys = s.trackKeys[:0]
 }
 
 // finish sends the batch's requests and writes its replies.
@@ -350,6 +359,13 @@ func (s *Session) addKeyed(ci *command.Info, raw []byte, args [][]byte, start in
 	if ci.Flags()&writeFlags != 0 {
 		s.noteWrite(srv) // for WAIT
 	}
+	if s.trk.on && s.tracks(ci) && len(s.keys) > 0 {
+		r, idx := s.request()
+		lo, hi := s.trackRead(r, args, s.keys)
+		s.send(srv, r, idx)
+		s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start, extra: lo, extra2: hi, trk: true})
+		return
+	}
 	idx := s.forward(srv, raw)
 	s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start})
 }
@@ -400,18 +416,35 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 		s.routes = append(s.routes, sub)
 	}
 	n := len(s.counts)
+	tracked := s.trk.on && s.tracks(ci)
 	if n == 1 {
 		// Every key on one shard: forward the command as it came.
 		srv := s.srvOf[first]
 		s.used = first
 		s.routes = s.routes[:routeLo]
+		if tracked {
+			s.keys = s.keys[:0]
+			for i := 1; i < len(args); i += step {
+				s.keys = append(s.keys, i)
+			}
+			r, idx := s.request()
+			lo, hi := s.trackRead(r, args, s.keys)
+			s.send(srv, r, idx)
+			s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start, extra: lo, extra2: hi, trk: true})
+			return
+		}
 		idx := s.forward(srv, raw)
 		s.items = append(s.items, item{kind: itemForward, ci: ci, first: idx, start: start})
 		return
 	}
 	for sub := 0; sub < n; sub++ {
 		r := s.reqs[first+sub]
-		r.Wire = resp.AppendArrayHeader(r.Buf[:0], 1+s.counts[sub]*step)
+		r.Wire = r.Buf[:0]
+		if tracked {
+			// CLIENT CACHING yes first, its +OK skipped (tracking.go).
+			r.Wire, r.Skip = append(r.Wire, backend.CachingWire...), 1
+		}
+		r.Wire = resp.AppendArrayHeader(r.Wire, 1+s.counts[sub]*step)
 		r.Wire = resp.AppendBulk(r.Wire, args[0])
 	}
 	for i, k := 0, 1; i < nkeys; i, k = i+1, k+step {
@@ -426,10 +459,20 @@ func (s *Session) addSplit(ci *command.Info, raw []byte, args [][]byte, start in
 		s.send(s.srvOf[first+sub], r, first+sub)
 	}
 	op, _ := opOf(ci.Merge())
-	s.items = append(s.items, item{
+	it := item{
 		kind: itemMerge, ci: ci, first: first, n: n, op: op,
 		route: s.routes[routeLo : routeLo+nkeys], start: start,
-	})
+	}
+	if tracked {
+		it.extra, it.trk = len(s.trackKeys), true
+		for i := 1; i < len(args); i += step {
+			k := string(args[i])
+			s.trackKeys = append(s.trackKeys, k)
+			s.p.track.note(s, k)
+		}
+		it.extra2 = len(s.trackKeys)
+	}
+	s.items = append(s.items, it)
 }
 
 // addFanout sends a command to every server.
@@ -459,7 +502,7 @@ func (s *Session) addFanout(ci *command.Info, raw []byte, args [][]byte, start i
 func (s *Session) dispatch() {
 	for i := range s.groups {
 		g := &s.groups[i]
-		c, err := g.srv.Pick(s.hint)
+		c, err := g.srv.PickProto(s.hint, s.protocol())
 		if err != nil {
 			for _, r := range g.reqs {
 				r.Fail(err)
@@ -503,13 +546,13 @@ func (s *Session) write() {
 				res = resultProxyError
 			} else {
 				res = replyResult(r.Reply)
-				switch {
-				case len(r.Reply) >= bigValue && s.bigReply(r):
-					// Sent on its own, without a copy (bigreply.go).
-				case s.proto == 3:
-					s.wbuf = appendRESP3(s.wbuf, r.Reply)
-				default:
+				// Already in the client's protocol: a RESP3 session's
+				// requests went to the server's RESP3 connections.
+				if len(r.Reply) < bigValue || !s.bigReply(r) { // big: sent on its own, without a copy (bigreply.go)
 					s.wbuf = append(s.wbuf, r.Reply...)
+				}
+				if it.trk {
+					s.trackReplied(it)
 				}
 			}
 			r.Release()
@@ -521,6 +564,9 @@ func (s *Session) write() {
 			}
 			var b []byte
 			b, res = s.merge(it)
+			if it.trk {
+				s.trackReplied(it)
+			}
 			if s.proto == 3 {
 				s.wbuf = appendRESP3(s.wbuf, b)
 			} else {

@@ -272,6 +272,10 @@ func (s *Session) resetState() {
 		s.txEnd()
 	}
 	s.closePubsub()
+	if s.trk.on { // RESET turns CLIENT TRACKING off, as in Redis
+		s.p.track.disable(s)
+	}
+	s.trk = sessionTracking{}
 	s.proto = 2
 	s.name = ""
 	s.pub.name.Store(nil)

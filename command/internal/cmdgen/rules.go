@@ -30,7 +30,6 @@ const (
 	whyTx        = "transactions need a pinned backend connection"
 	whyBlocking  = "blocking commands need a pinned backend connection"
 	whyPubSub    = "pub/sub needs a pinned backend connection"
-	whyTracking  = "client-side caching needs a pinned backend connection"
 	whyConnState = "it changes per-connection state of one backend connection"
 	whyAdmin     = "it administers one backend server; connect to that server directly"
 	whyRepl      = "replication is managed per backend server, not through the proxy"
@@ -147,10 +146,10 @@ func proxyRules() map[string]rule {
 		"reset":               pinned(whyConnState),
 		"client|reply":        pinned(whyConnState),
 		"client|no-evict":     pinned(whyConnState),
-		"client|tracking":     pinned(whyTracking),
-		"client|trackinginfo": pinned(whyTracking),
-		"client|caching":      pinned(whyTracking),
-		"client|getredir":     pinned(whyTracking),
+		"client|tracking":     local(), // router/tracking.go
+		"client|trackinginfo": local(),
+		"client|caching":      local(),
+		"client|getredir":     local(),
 
 		// Refused: meaningless or dangerous through a sharding proxy.
 		"shutdown":       refused(whyAdmin),
