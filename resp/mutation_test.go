@@ -72,3 +72,22 @@ func TestParseIntWrapAround(t *testing.T) {
 		}
 	}
 }
+
+// nocase folds exactly the letters A to Z, as Redis's tolower does in the C
+// locale: 'A' and 'Z' fold, the bytes just outside ('@' before 'A', '['
+// after 'Z') do not, though they are 32 away from '`' and '{'. Kills the
+// boundary mutants of lowerASCII's range check.
+func TestMatchNocaseFoldsExactlyAToZ(t *testing.T) {
+	for _, tt := range []struct {
+		pat, s string
+		want   bool
+	}{
+		{"a", "A", true}, {"A", "a", true}, {"z", "Z", true}, {"Z", "z", true},
+		{"`", "@", false}, {"@", "`", false}, {"{", "[", false}, {"[[]", "{", false},
+		{"[a-c]", "A", true}, {"[x-z]", "Z", true},
+	} {
+		if got := Match([]byte(tt.pat), []byte(tt.s), true); got != tt.want {
+			t.Errorf("Match(%q, %q, nocase) = %v, want %v", tt.pat, tt.s, got, tt.want)
+		}
+	}
+}
