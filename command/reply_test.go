@@ -323,6 +323,9 @@ func TestGetKeysMatchesRedis(t *testing.T) {
 		// and Redis's own parser finds the keys after an earlier STREAMS;
 		// in the other, its option list runs off the end without one.
 		"xreadgroup streams a b c d streams x", "xreadgroup group g c count streams noack",
+		// BITFIELD's flags: an operation short of its arguments is a write.
+		"bitfield k get u8", "bitfield k overflow", "bitfield k overflow wrap",
+		"bitfield k get u8 0 overflow sat get i8 1", "bitfield k set u8 0",
 	}
 	var cmds [][][]byte
 	var calls [][][]byte
