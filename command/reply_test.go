@@ -328,7 +328,9 @@ func TestGetKeysMatchesRedis(t *testing.T) {
 		"bitfield k get u8 0 overflow sat get i8 1", "bitfield k set u8 0",
 		// A numkeys that C's atoi reads but the key spec refuses: Redis's
 		// own parser finds the keys.
-		"eval s 2x a b", "zunionstore d 2x a b",
+		"eval s 2x a b", "zunionstore d 2x a b", "zunionstore d 01 a",
+		// Keywords match in any case.
+		"XREAD COUNT 1 STREAMS a b 0 0", "MIGRATE h 1 \"\" 0 10 KEYS a b",
 	}
 	var cmds [][][]byte
 	var calls [][][]byte
@@ -345,6 +347,8 @@ func TestGetKeysMatchesRedis(t *testing.T) {
 		}
 		add(argv(f...))
 	}
+	// atoi skips leading white space up to '\r', which strings.Fields would eat.
+	add(argv("eval", "s", "\r1", "a"))
 	rng := rand.New(rand.NewSource(7))
 	words := []string{"k", "0", "1", "2", "3", "-1", "1x", "store", "STOREDIST", "streams", "keys", "block", "count",
 		"group", "get", "GET", "set", "limit", "by", "auth", "auth2", "copy", "weights", "", "$", ">", "left"}
