@@ -328,7 +328,7 @@ func TestGetKeysMatchesRedis(t *testing.T) {
 		"bitfield k get u8 0 overflow sat get i8 1", "bitfield k set u8 0",
 		// A numkeys that C's atoi reads but the key spec refuses: Redis's
 		// own parser finds the keys.
-		"eval s 2x a b", "zunionstore d 2x a b", "zunionstore d 01 a",
+		"eval s 2x a b", "zunionstore d 2x a b", "zunionstore d 01 a", "eval s 19x a b c d e f g h i j k l m n o p q r s",
 		// Keywords match in any case.
 		"XREAD COUNT 1 STREAMS a b 0 0", "MIGRATE h 1 \"\" 0 10 KEYS a b",
 	}
