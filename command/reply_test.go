@@ -283,6 +283,8 @@ func TestLookupErrorsMatchRedis(t *testing.T) {
 		{"get"}, {"get", "a", "b"}, {"config"}, {"script", "load"}, {"mset", "a"},
 		{"mset", "a", "b", "c"}, {"script|load", "x"}, {"object", "encoding"},
 		{"eval", "s", "3", "a"}, {"eval", "s", "-1"}, {"eval", "s", "1x", "k"}, {"eval_ro", "s", "99999999999999999999"},
+		// A subcommand's full name is no command, also under the first entry (acl).
+		{"acl|cat"}, {"ACL|CAT", "x"},
 	}
 	for _, c := range calls {
 		t.Run(fmt.Sprintf("%.40q", c), func(t *testing.T) {

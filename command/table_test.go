@@ -521,3 +521,25 @@ func TestKeyIndexesRandom(t *testing.T) {
 		}
 	}
 }
+
+// Find does not allocate, also for a name too long for its lowercase buffer
+// (unknown, not copied to the heap).
+func TestFindDoesNotAllocate(t *testing.T) {
+	room := maxCommandName - len("config|")
+	for _, tt := range []struct {
+		args  [][]byte
+		found bool
+	}{
+		{argv("GET", "k"), true}, {argv("config", "GET"), true},
+		{argv("config", strings.Repeat("x", room)), false},
+		{argv("config", strings.Repeat("x", room+1)), false},
+		{argv(strings.Repeat("x", maxCommandName+1)), false},
+	} {
+		if ci := Find(tt.args); (ci != nil) != tt.found {
+			t.Errorf("Find(%.20q...) = %v, want found %v", tt.args, ci, tt.found)
+		}
+		if n := testing.AllocsPerRun(100, func() { Find(tt.args) }); n != 0 {
+			t.Errorf("Find(%.20q...) allocates %v times", tt.args, n)
+		}
+	}
+}
