@@ -285,6 +285,8 @@ func TestLookupErrorsMatchRedis(t *testing.T) {
 		{"eval", "s", "3", "a"}, {"eval", "s", "-1"}, {"eval", "s", "1x", "k"}, {"eval_ro", "s", "99999999999999999999"},
 		// A subcommand's full name is no command, also under the first entry (acl).
 		{"acl|cat"}, {"ACL|CAT", "x"},
+		// The argument list stops once it reaches 128 bytes, here exactly.
+		{"foo", long[:125], "z"},
 	}
 	for _, c := range calls {
 		t.Run(fmt.Sprintf("%.40q", c), func(t *testing.T) {

@@ -323,6 +323,8 @@ func TestClassifyBlockOption(t *testing.T) {
 		{[]string{"xreadgroup", "group", "g", "c", "streams", "s", ">"}, ClassSameShard},
 		{[]string{"xreadgroup", "group", "g", "c", "noack", "block", "1", "streams", "s", ">"}, ClassPinned},
 		{[]string{"get", "block"}, ClassSingle},
+		// Options that run to the end without STREAMS (Redis: a syntax error).
+		{[]string{"xread", "count", "1", "noack"}, ClassSameShard},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
