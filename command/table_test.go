@@ -325,6 +325,8 @@ func TestClassifyBlockOption(t *testing.T) {
 		{[]string{"get", "block"}, ClassSingle},
 		// Options that run to the end without STREAMS (Redis: a syntax error).
 		{[]string{"xread", "count", "1", "noack"}, ClassSameShard},
+		// Option names in capitals (NOACK has the letter A).
+		{[]string{"XREADGROUP", "GROUP", "g", "c", "NOACK", "BLOCK", "1", "STREAMS", "s", ">"}, ClassPinned},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
