@@ -20,3 +20,18 @@ func TestEmptyListenRefused(t *testing.T) {
 		t.Fatalf("ListenNetwork of an empty listen = %q", p.ListenNetwork())
 	}
 }
+
+// A users entry with no name (empty, blanks, or only the optional "user")
+// is refused with its line, not a crash. Kills the boundary mutant of
+// UserName's length check (f[0] of no fields).
+func TestUsersEntryWithoutName(t *testing.T) {
+	for _, entry := range []string{`""`, `"   "`, "user"} {
+		_, err := Parse("f.yml", []byte(poolYAML("users:", "  - "+entry)))
+		if err == nil || !strings.Contains(err.Error(), "users: empty entry") || !strings.Contains(err.Error(), "f.yml:") {
+			t.Errorf("users entry %s: %v, want an empty-entry error with its line", entry, err)
+		}
+	}
+	if n, rules := UserName(""); n != "" || rules != nil {
+		t.Errorf(`UserName("") = %q, %q`, n, rules)
+	}
+}
