@@ -111,6 +111,9 @@ func readValue(r *bufio.Reader, depth int) (any, error) {
 		if n <= 64<<10 {
 			buf = make([]byte, n+2)
 			if _, err := io.ReadFull(r, buf); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF // the header promised bytes
+				}
 				return nil, err
 			}
 		} else {

@@ -1,6 +1,9 @@
 package resp
 
 import (
+	"errors"
+	"io"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -88,6 +91,21 @@ func TestMatchNocaseFoldsExactlyAToZ(t *testing.T) {
 	} {
 		if got := Match([]byte(tt.pat), []byte(tt.s), true); got != tt.want {
 			t.Errorf("Match(%q, %q, nocase) = %v, want %v", tt.pat, tt.s, got, tt.want)
+		}
+	}
+}
+
+// A bulk string cut short after its header, with none or some of its bytes,
+// is io.ErrUnexpectedEOF whatever its announced length (small strings are
+// read at once, large ones as they arrive: the two ways give the same
+// result).
+func TestDecodeTruncatedBulk(t *testing.T) {
+	for _, n := range []int{5, 64<<10 - 1, 64 << 10, 64<<10 + 1} {
+		for _, body := range []string{"", "ab"} {
+			_, err := Decode([]byte("$" + strconv.Itoa(n) + "\r\n" + body))
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("$%d with %d bytes: %v, want %v", n, len(body), err, io.ErrUnexpectedEOF)
+			}
 		}
 	}
 }
