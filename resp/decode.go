@@ -41,7 +41,9 @@ func Decode(raw []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.Buffered() > 0 {
+	// Not r.Buffered(): a long bulk string is read past the buffer, so
+	// bytes after it may still be in the underlying reader.
+	if _, err := r.ReadByte(); err != io.EOF {
 		return nil, errors.New("trailing bytes after reply")
 	}
 	return v, nil

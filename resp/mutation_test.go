@@ -2,6 +2,7 @@ package resp
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -106,6 +107,21 @@ func TestDecodeTruncatedBulk(t *testing.T) {
 			if !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Errorf("$%d with %d bytes: %v, want %v", n, len(body), err, io.ErrUnexpectedEOF)
 			}
+		}
+	}
+}
+
+// A complete bulk string longer than 64 KB (read as it arrives) decodes to
+// its bytes, as a short one does, and the bytes after it are the next reply.
+func TestDecodeLargeBulk(t *testing.T) {
+	for _, n := range []int{64 << 10, 64<<10 + 1, 200 << 10} {
+		s := strings.Repeat("x", n-1) + "y"
+		v, err := Decode([]byte("$" + strconv.Itoa(n) + "\r\n" + s + "\r\n"))
+		if err != nil || v != s {
+			t.Fatalf("bulk of %d bytes: %v (%d bytes decoded)", n, err, len(fmt.Sprint(v)))
+		}
+		if _, err := Decode([]byte("$" + strconv.Itoa(n) + "\r\n" + s + "\r\n:1\r\n")); err == nil {
+			t.Fatalf("bulk of %d bytes followed by another reply: accepted as one", n)
 		}
 	}
 }
