@@ -125,3 +125,19 @@ func TestDecodeLargeBulk(t *testing.T) {
 		}
 	}
 }
+
+// An aggregate of exactly maxDecodeArray elements (a map counts two per
+// entry) is within the limit: the reader then waits for its elements, here
+// a short read; one more is refused as too large.
+func TestDecodeArrayLimitBoundary(t *testing.T) {
+	for _, hdr := range []string{"*16777216\r\n", "%8388608\r\n"} {
+		if _, err := Decode([]byte(hdr)); err == nil || strings.Contains(err.Error(), "too large") {
+			t.Errorf("%q: %v, want a short read", hdr, err)
+		}
+	}
+	for _, hdr := range []string{"*16777217\r\n", "%8388609\r\n"} {
+		if _, err := Decode([]byte(hdr)); err == nil || !strings.Contains(err.Error(), "too large") {
+			t.Errorf("%q: %v, want refused as too large", hdr, err)
+		}
+	}
+}
