@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -139,5 +140,55 @@ func TestDecodeArrayLimitBoundary(t *testing.T) {
 		if _, err := Decode([]byte(hdr)); err == nil || !strings.Contains(err.Error(), "too large") {
 			t.Errorf("%q: %v, want refused as too large", hdr, err)
 		}
+	}
+}
+
+// Glob corners Redis's KEYS answers so (checked against redis-server 7.0):
+// a pattern that ends before the string, an escape inside a class, a class
+// left open after a range or an escape. Kills the boundary mutants of the
+// loop and class conditions of matchImpl.
+func TestMatchClassAndEndCorners(t *testing.T) {
+	for _, tt := range []struct {
+		pat, s string
+		want   bool
+	}{
+		{"", "x", false}, {"ge", "get", false}, {"g", "get", false},
+		{`[\]]`, "]", true}, {`[\]]`, "x", false}, {`[\x`, "x", true},
+		{"[a-c", "b", true}, {"[a-c", "d", false}, {`[\]`, "]", true}, {`[\]`, `\`, false},
+	} {
+		if got := Match([]byte(tt.pat), []byte(tt.s), false); got != tt.want {
+			t.Errorf("Match(%q, %q) = %v, want %v", tt.pat, tt.s, got, tt.want)
+		}
+	}
+}
+
+// The wildcard nesting guard is exact: 1000 nested '*' still match, 1001 do
+// not (Redis's stringmatchlen: nesting > 1000).
+func TestMatchNestingBoundary(t *testing.T) {
+	if !Match([]byte(strings.Repeat("*x", 1000)), []byte(strings.Repeat("x", 1000)), false) {
+		t.Error("1000 nested wildcards did not match")
+	}
+	if Match([]byte(strings.Repeat("*x", 1001)), []byte(strings.Repeat("x", 1001)), false) {
+		t.Error("1001 nested wildcards matched")
+	}
+}
+
+// An empty bulk string is read whole ("$0" and its CRLF), and a bulk of
+// exactly MaxBulk is within the limit (a short read here), one more byte is
+// ErrLongBulk.
+func TestReadReplyEmptyBulkAndLimit(t *testing.T) {
+	br := bufio.NewReader(strings.NewReader("$0\r\n\r\n:1\r\n"))
+	raw, err := ReadReply(br, nil)
+	if err != nil || string(raw) != "$0\r\n\r\n" {
+		t.Fatalf("empty bulk: %q, %v", raw, err)
+	}
+	if raw, err := ReadReply(br, nil); err != nil || string(raw) != ":1\r\n" {
+		t.Fatalf("reply after an empty bulk: %q, %v", raw, err)
+	}
+	if _, err := ReadReply(bufio.NewReader(strings.NewReader("$536870912\r\n")), nil); err == nil || errors.Is(err, ErrLongBulk) {
+		t.Fatalf("a bulk of exactly MaxBulk: %v, want a short read", err)
+	}
+	if _, err := ReadReply(bufio.NewReader(strings.NewReader("$536870913\r\n")), nil); !errors.Is(err, ErrLongBulk) {
+		t.Fatalf("a bulk of MaxBulk+1: %v, want ErrLongBulk", err)
 	}
 }
