@@ -192,3 +192,15 @@ func TestReadReplyEmptyBulkAndLimit(t *testing.T) {
 		t.Fatalf("a bulk of MaxBulk+1: %v, want ErrLongBulk", err)
 	}
 }
+
+// ReadReply expects at most maxAggregated elements at once: an array that
+// announces exactly that many is read (here a short read), one more is
+// ErrDeepReply.
+func TestReadReplyAggregateBound(t *testing.T) {
+	if _, err := ReadReply(bufio.NewReader(strings.NewReader("*4294967296\r\n")), nil); err == nil || errors.Is(err, ErrDeepReply) {
+		t.Fatalf("exactly 2^32 elements: %v, want a short read", err)
+	}
+	if _, err := ReadReply(bufio.NewReader(strings.NewReader("*4294967297\r\n")), nil); !errors.Is(err, ErrDeepReply) {
+		t.Fatalf("2^32+1 elements: %v, want ErrDeepReply", err)
+	}
+}
