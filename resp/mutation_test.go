@@ -204,3 +204,24 @@ func TestReadReplyAggregateBound(t *testing.T) {
 		t.Fatalf("2^32+1 elements: %v, want ErrDeepReply", err)
 	}
 }
+
+// A map counts two elements per entry: ReadReply returns a two-entry map
+// whole and stops there. And reading into a dst with exactly enough room
+// does not allocate.
+func TestReadReplyMapAndRoom(t *testing.T) {
+	br := bufio.NewReader(strings.NewReader("%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n:9\r\n"))
+	if raw, err := ReadReply(br, nil); err != nil || string(raw) != "%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n" {
+		t.Fatalf("two-entry map: %q, %v", raw, err)
+	}
+	src := strings.NewReader("")
+	br = bufio.NewReader(src)
+	dst := make([]byte, 0, len("$3\r\nabc\r\n"))
+	n := testing.AllocsPerRun(100, func() {
+		src.Reset("$3\r\nabc\r\n")
+		br.Reset(src)
+		dst, _ = ReadReply(br, dst[:0])
+	})
+	if n != 0 || string(dst) != "$3\r\nabc\r\n" {
+		t.Fatalf("ReadReply into a dst with room: %v allocations, %q", n, dst)
+	}
+}
