@@ -283,6 +283,10 @@ func TestLookupErrorsMatchRedis(t *testing.T) {
 		{"get"}, {"get", "a", "b"}, {"config"}, {"script", "load"}, {"mset", "a"},
 		{"mset", "a", "b", "c"}, {"script|load", "x"}, {"object", "encoding"},
 		{"eval", "s", "3", "a"}, {"eval", "s", "-1"}, {"eval", "s", "1x", "k"}, {"eval_ro", "s", "99999999999999999999"},
+		// A subcommand's full name is no command, also under the first entry (acl).
+		{"acl|cat"}, {"ACL|CAT", "x"},
+		// The argument list stops once it reaches 128 bytes, here exactly.
+		{"foo", long[:125], "z"},
 	}
 	for _, c := range calls {
 		t.Run(fmt.Sprintf("%.40q", c), func(t *testing.T) {
@@ -319,6 +323,18 @@ func TestGetKeysMatchesRedis(t *testing.T) {
 		"mset a 1 b 2", "mset a 1 b", "msetnx a 1 b 2", "del a b c", "rename a b", "bitop and d a b",
 		"pfcount a b", "spublish ch m", "ssubscribe a b", "watch a b", "get", "ping", "nosuch a",
 		"script load x", "client setinfo lib-name x", "command info get", "xgroup create s g $",
+		// XREADGROUP's STREAMS spec fails (the keyword is second to last)
+		// and Redis's own parser finds the keys after an earlier STREAMS;
+		// in the other, its option list runs off the end without one.
+		"xreadgroup streams a b c d streams x", "xreadgroup group g c count streams noack",
+		// BITFIELD's flags: an operation short of its arguments is a write.
+		"bitfield k get u8", "bitfield k overflow", "bitfield k overflow wrap",
+		"bitfield k get u8 0 overflow sat get i8 1", "bitfield k set u8 0",
+		// A numkeys that C's atoi reads but the key spec refuses: Redis's
+		// own parser finds the keys.
+		"eval s 2x a b", "zunionstore d 2x a b", "zunionstore d 01 a", "eval s 19x a b c d e f g h i j k l m n o p q r s",
+		// Keywords match in any case.
+		"XREAD COUNT 1 STREAMS a b 0 0", "MIGRATE h 1 \"\" 0 10 KEYS a b",
 	}
 	var cmds [][][]byte
 	var calls [][][]byte
@@ -335,6 +351,8 @@ func TestGetKeysMatchesRedis(t *testing.T) {
 		}
 		add(argv(f...))
 	}
+	// atoi skips leading white space up to '\r', which strings.Fields would eat.
+	add(argv("eval", "s", "\r1", "a"))
 	rng := rand.New(rand.NewSource(7))
 	words := []string{"k", "0", "1", "2", "3", "-1", "1x", "store", "STOREDIST", "streams", "keys", "block", "count",
 		"group", "get", "GET", "set", "limit", "by", "auth", "auth2", "copy", "weights", "", "$", ">", "left"}

@@ -323,6 +323,10 @@ func TestClassifyBlockOption(t *testing.T) {
 		{[]string{"xreadgroup", "group", "g", "c", "streams", "s", ">"}, ClassSameShard},
 		{[]string{"xreadgroup", "group", "g", "c", "noack", "block", "1", "streams", "s", ">"}, ClassPinned},
 		{[]string{"get", "block"}, ClassSingle},
+		// Options that run to the end without STREAMS (Redis: a syntax error).
+		{[]string{"xread", "count", "1", "noack"}, ClassSameShard},
+		// Option names in capitals (NOACK has the letter A).
+		{[]string{"XREADGROUP", "GROUP", "g", "c", "NOACK", "BLOCK", "1", "STREAMS", "s", ">"}, ClassPinned},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -518,6 +522,28 @@ func TestKeyIndexesRandom(t *testing.T) {
 					t.Fatalf("%q: key index %d out of range", args, k)
 				}
 			}
+		}
+	}
+}
+
+// Find does not allocate, also for a name too long for its lowercase buffer
+// (unknown, not copied to the heap).
+func TestFindDoesNotAllocate(t *testing.T) {
+	room := maxCommandName - len("config|")
+	for _, tt := range []struct {
+		args  [][]byte
+		found bool
+	}{
+		{argv("GET", "k"), true}, {argv("config", "GET"), true},
+		{argv("config", strings.Repeat("x", room)), false},
+		{argv("config", strings.Repeat("x", room+1)), false},
+		{argv(strings.Repeat("x", maxCommandName+1)), false},
+	} {
+		if ci := Find(tt.args); (ci != nil) != tt.found {
+			t.Errorf("Find(%.20q...) = %v, want found %v", tt.args, ci, tt.found)
+		}
+		if n := testing.AllocsPerRun(100, func() { Find(tt.args) }); n != 0 {
+			t.Errorf("Find(%.20q...) allocates %v times", tt.args, n)
 		}
 	}
 }

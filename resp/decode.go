@@ -41,7 +41,9 @@ func Decode(raw []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.Buffered() > 0 {
+	// Not r.Buffered(): a long bulk string is read past the buffer, so
+	// bytes after it may still be in the underlying reader.
+	if _, err := r.ReadByte(); err != io.EOF {
 		return nil, errors.New("trailing bytes after reply")
 	}
 	return v, nil
@@ -111,6 +113,9 @@ func readValue(r *bufio.Reader, depth int) (any, error) {
 		if n <= 64<<10 {
 			buf = make([]byte, n+2)
 			if _, err := io.ReadFull(r, buf); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF // the header promised bytes
+				}
 				return nil, err
 			}
 		} else {

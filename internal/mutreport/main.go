@@ -90,14 +90,17 @@ func write(w io.Writer, paths []string, efficacy, coverage float64) (bool, error
 			return false, fmt.Errorf("%s: %w", p, err)
 		}
 		pkg := strings.TrimSuffix(filepath.Base(p), ".json")
-		timedOut := 0
+		// gremlins' mutants_total leaves out the mutants not covered and
+		// timed out; count every mutant, as the rows from logs do.
+		timedOut, total := 0, 0
 		for _, f := range r.Files {
 			for _, m := range f.Mutations {
+				total++
 				switch m.Status {
 				case "TIMED OUT":
 					timedOut++
 				case "LIVED":
-					lived = append(lived, fmt.Sprintf("%s:%d:%d %s", f.Name, m.Line, m.Column, m.Type))
+					lived = append(lived, fmt.Sprintf("%s/%s:%d:%d %s", pkg, f.Name, m.Line, m.Column, m.Type))
 				}
 			}
 		}
@@ -108,7 +111,7 @@ func write(w io.Writer, paths []string, efficacy, coverage float64) (bool, error
 			ok = false
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %.1f%% | %.1f%% | %s |\n",
-			pkg, r.Total, r.Killed, r.Lived, timedOut, r.NotCovered, r.NotViable, r.Efficacy, r.Coverage, verdict)
+			pkg, total, r.Killed, r.Lived, timedOut, r.NotCovered, r.NotViable, r.Efficacy, r.Coverage, verdict)
 	}
 	sort.Strings(lived)
 	fmt.Fprintf(w, "\nSurviving mutants (%d):\n\n", len(lived))
