@@ -438,3 +438,80 @@ func TestRedisCommandListCovered(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandRepliesMatchRedisRESP3 compares AppendReplyProto's RESP3
+// replies with a real redis-server speaking RESP3 (HELLO 3): maps for key
+// specs and COMMAND DOCS, sets for flags, categories and tips, RESP3
+// nulls. Byte for byte for every command without subcommands (whose order
+// is Redis's hash table order) and for the calls of exact replies.
+func TestCommandRepliesMatchRedisRESP3(t *testing.T) {
+	r := dialRawRedis(t)
+	if info := string(r.do("INFO", "server")); !strings.Contains(info, "redis_version:"+RedisVersion+"\r\n") {
+		t.Skipf("table generated from %s; server is not that version", RedisVersion)
+	}
+	r.c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := r.c.Write(encodeCommand(nil, argv("HELLO", "3"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resp.ReadReply(r.r, nil); err != nil {
+		t.Fatal(err)
+	}
+	do3 := func(args ...string) []byte {
+		t.Helper()
+		r.c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := r.c.Write(encodeCommand(nil, argv(args...))); err != nil {
+			t.Fatal(err)
+		}
+		b, err := resp.ReadReply(r.r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	local3 := func(args ...string) []byte { return AppendReplyProto(nil, argv(args...), 3) }
+	checked := 0
+	for i := range table {
+		ci := &table[i]
+		if !ci.redis || ci.container || strings.Contains(ci.name, "|") {
+			continue
+		}
+		for _, args := range [][]string{{"COMMAND", "INFO", ci.name}, {"COMMAND", "DOCS", ci.name}} {
+			if got, want := local3(args...), do3(args...); !bytes.Equal(got, want) {
+				t.Errorf("%q differs:\n got %q\nwant %q", args, got, want)
+			}
+			checked++
+		}
+	}
+	if checked < 300 {
+		t.Fatalf("only %d replies compared", checked)
+	}
+	for _, args := range [][]string{
+		{"COMMAND", "COUNT"},
+		{"command", "info", "get", "nosuch", "script|load", "SCRIPT|LOAD", "get|x", "client|setinfo"},
+		{"command", "docs", "get", "nosuch", "Script|Load", "client|setinfo"},
+		{"command", "docs", "nosuch"},
+		{"command", "help"},
+		{"command", "nosuch"},
+		{"command", "list", "filterby", "aclcat", "nosuch"},
+		{"command", "getkeys", "mset", "a", "1", "b", "2"},
+		{"command", "getkeysandflags", "mset", "a", "1", "b", "2"},
+		{"command", "getkeysandflags", "lmove", "a", "b", "left", "right"},
+		{"command", "getkeysandflags", "get"},
+	} {
+		if got, want := local3(args...), do3(args...); !bytes.Equal(got, want) {
+			t.Errorf("%q differs:\n got %q\nwant %q", args, got, want)
+		}
+	}
+	// Whole-table calls: the same number of entries, each a RESP3 reply
+	// (Redis lists them in hash order, the proxy by name).
+	for _, args := range [][]string{{"COMMAND"}, {"COMMAND", "DOCS"}} {
+		got, want := local3(args...), do3(args...)
+		if len(got) != len(want) || got[0] != want[0] {
+			t.Errorf("%q: %d bytes starting %q, redis %d bytes starting %q", args, len(got), got[:1], len(want), want[:1])
+		}
+	}
+	// RESP2 is unchanged.
+	if got, want := AppendReplyProto(nil, argv("COMMAND", "INFO", "get"), 2), local("COMMAND", "INFO", "get"); !bytes.Equal(got, want) {
+		t.Errorf("proto 2: %q, want %q", got, want)
+	}
+}

@@ -77,7 +77,7 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 	default:
 		switch {
 		case ci.Name() == "command" || strings.HasPrefix(ci.Name(), "command|"):
-			s.out = command.AppendReply(s.out, args)
+			s.out = command.AppendReplyProto(s.out, args, s.proto)
 		case strings.HasSuffix(ci.Name(), "|help"):
 			s.out = append(s.out, ci.HelpReply()...)
 		default:
