@@ -189,19 +189,7 @@ func (d *ReplicaDiscovery) apply(i int, lag map[string]int64) {
 		}
 		d.log.Info("replica gone", "master", name, "replica", r.Addr())
 		delete(d.replicas, r.Addr())
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			// Requests already routed to it get their time to finish.
-			select {
-			case <-d.ctx.Done():
-			case <-time.After(2 * r.Timeout()):
-			}
-			r.Close()
-			if d.opts.Dropped != nil {
-				d.opts.Dropped(name, r.Addr())
-			}
-		}()
+		closeReplicaLater(d.ctx, &d.wg, name, r, d.opts.Dropped)
 	}
 }
 

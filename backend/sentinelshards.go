@@ -269,19 +269,27 @@ func (ss *SentinelShards) usedLocked(r *Server) bool {
 }
 
 // retireReplica forgets r now and closes it once requests already routed
-// to it have had time to finish (twice the request timeout).
+// to it have had time to finish.
 func (ss *SentinelShards) retireReplica(name string, r *Server) {
 	delete(ss.replicas, r.Addr())
-	ss.wg.Add(1)
+	closeReplicaLater(ss.ctx, &ss.wg, name, r, ss.opts.Dropped)
+}
+
+// closeReplicaLater closes a replica that left its master's set once
+// requests already routed to it have had time to finish (twice the request
+// timeout, or at once when ctx ends), then reports it to dropped (may be
+// nil). wg counts the goroutine that waits, for its owner's Close.
+func closeReplicaLater(ctx context.Context, wg *sync.WaitGroup, master string, r *Server, dropped func(master, addr string)) {
+	wg.Add(1)
 	go func() {
-		defer ss.wg.Done()
+		defer wg.Done()
 		select {
-		case <-ss.ctx.Done():
+		case <-ctx.Done():
 		case <-time.After(2 * r.Timeout()):
 		}
 		r.Close()
-		if ss.opts.Dropped != nil {
-			ss.opts.Dropped(name, r.Addr())
+		if dropped != nil {
+			dropped(master, r.Addr())
 		}
 	}()
 }
