@@ -70,8 +70,12 @@ func TestRingReplicaDiscovery(t *testing.T) {
 		}
 	}
 	rep.Resume()
-	testenv.WaitFor(t, 10*time.Second, func() bool { return c.Get(ctx(), key1).Val() == "replica" },
+	resumed := time.Now()
+	// The replica's connections may have been dropped while it was
+	// stopped; they come back through the reconnect backoff.
+	testenv.WaitFor(t, 30*time.Second, func() bool { return c.Get(ctx(), key1).Val() == "replica" },
 		"reads to return to the replica once it caught up")
+	t.Logf("replica resumed: reads back on it after %v", time.Since(resumed).Round(time.Millisecond))
 
 	// No longer a replica: the master stops listing it, reads leave it.
 	must(t, direct(t, rep.Addr).Do(ctx(), "REPLICAOF", "NO", "ONE").Err())
