@@ -318,7 +318,9 @@ func TestServerDownAndBack(t *testing.T) {
 	}
 	ln2, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("port %s was taken meanwhile: %v", addr, err)
+		// Another process took the freed port in the instant it was free:
+		// the server would come back up on that process, not this test's.
+		t.Fatalf("port %s was taken meanwhile: %v", addr, err)
 	}
 	f := serveFake(ln2)
 	t.Cleanup(f.close)

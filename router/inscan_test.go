@@ -97,18 +97,19 @@ func TestGuardRedisRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, step := range []int{0, 1, 3, 4096} {
+			if step > 0 && tt.name == "inline 70KB" {
+				// Accepted when it arrives in one read. Redis, too,
+				// refuses a line that has passed 64 KB without its end
+				// when a read ends: only step 0 applies.
+				continue
+			}
+			if step == 1 && len(tt.in) > 1000 {
+				// Redis judges an unfinished line when a read ends:
+				// byte-sized reads judge long lines at 64 KB, which the
+				// other steps cover.
+				continue
+			}
 			t.Run(fmt.Sprintf("%s/step%d", tt.name, step), func(t *testing.T) {
-				if step > 0 && tt.name == "inline 70KB" {
-					// Accepted when it arrives in one read. Redis, too,
-					// refuses a line that has passed 64 KB without its
-					// end when a read ends.
-					t.Skip("arrives in one read only")
-				}
-				if step == 1 && len(tt.in) > 1000 {
-					// Redis judges an unfinished line when a read ends:
-					// byte-sized reads judge long lines at 64 KB.
-					t.Skip("long line: covered by the other steps")
-				}
 				cmds, wrote, err := guardStream(t, testLimits(), []byte(tt.in), step)
 				if fmt.Sprint(cmds) != fmt.Sprint(tt.cmds) {
 					t.Errorf("commands %.200q, want %.200q", cmds, tt.cmds)
