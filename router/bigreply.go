@@ -33,47 +33,8 @@ func (s *Session) bigReply(r *backend.Request) bool {
 
 // writeOwned is write for a large buffer that the writer takes over: b is
 // queued as it is instead of being copied, and must not be touched by the
-// caller afterwards. Its memory is reported to the pool's memReturner once
-// written or dropped.
-func (w *clientWriter) writeOwned(b []byte) {
-	if w.dead.Load() {
-		w.p.mem.released(cap(b))
-		return
-	}
-	w.mu.Lock()
-	if w.closed || w.quitting {
-		w.mu.Unlock()
-		w.p.mem.released(cap(b))
-		return
-	}
-	if w.flushing {
-		w.q.own(b)
-		w.mu.Unlock()
-		w.Charge(len(b))
-		return
-	}
-	n, err := w.sock.TryWrite(b)
-	if n > 0 {
-		w.p.stats.wrote(n)
-	}
-	if err != nil {
-		w.mu.Unlock()
-		w.broken()
-		w.p.mem.released(cap(b))
-		return
-	}
-	if n == len(b) {
-		w.mu.Unlock()
-		w.p.mem.released(cap(b))
-		return
-	}
-	w.q.own(b[n:])
-	w.flushing = true
-	w.wg.Add(1)
-	w.mu.Unlock()
-	go w.flushLoop()
-	w.Charge(len(b) - n)
-}
+// caller afterwards (see send).
+func (w *clientWriter) writeOwned(b []byte) { w.send(b, true) }
 
 // dropQueue frees the pending output, reporting the large blocks in it.
 func (w *clientWriter) dropQueue() {

@@ -101,16 +101,27 @@ func (w *clientWriter) setClass(c outClass) {
 // write sends b to the client after everything written before, or buffers
 // it; it never blocks on the client. b may be reused once write returns.
 func (w *clientWriter) write(b []byte) {
-	if len(b) == 0 || w.dead.Load() {
+	if len(b) > 0 {
+		w.send(b, false)
+	}
+}
+
+// send is write and writeOwned. When owned, the writer takes b over: what
+// is left of it is queued as it is instead of being copied, and its memory
+// is reported to the pool's memReturner once written or dropped.
+func (w *clientWriter) send(b []byte, owned bool) {
+	if w.dead.Load() {
+		w.done(b, owned)
 		return
 	}
 	w.mu.Lock()
 	if w.closed || w.quitting {
 		w.mu.Unlock()
+		w.done(b, owned)
 		return
 	}
 	if w.flushing {
-		w.q.append(b)
+		w.queue(b, owned)
 		w.mu.Unlock()
 		w.Charge(len(b))
 		return
@@ -122,18 +133,37 @@ func (w *clientWriter) write(b []byte) {
 	if err != nil {
 		w.mu.Unlock()
 		w.broken()
+		w.done(b, owned)
 		return
 	}
 	if n == len(b) {
 		w.mu.Unlock()
+		w.done(b, owned)
 		return
 	}
-	w.q.append(b[n:])
+	w.queue(b[n:], owned)
 	w.flushing = true
 	w.wg.Add(1)
 	w.mu.Unlock()
 	go w.flushLoop()
 	w.Charge(len(b) - n)
+}
+
+// queue adds b to the pending output: copied, or, when owned, as a block
+// of its own. w.mu is held.
+func (w *clientWriter) queue(b []byte, owned bool) {
+	if owned {
+		w.q.own(b)
+	} else {
+		w.q.append(b)
+	}
+}
+
+// done reports an owned buffer that was written or dropped.
+func (w *clientWriter) done(b []byte, owned bool) {
+	if owned {
+		w.p.mem.released(cap(b))
+	}
 }
 
 // outUse returns what CLIENT LIST shows of the client's output: the
