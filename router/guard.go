@@ -227,8 +227,9 @@ func (l *guardListener) waitEmpty(d time.Duration) bool {
 // pipeline grows it without bound. The guard hands redcon whole commands
 // only, holding back the tail of a read that ends mid-command until the
 // rest arrives; redcon then finds its buffer fully consumed after each batch
-// and reuses it from the start. Only a large payload (and an inline command,
-// bounded by proto_inline_max_size) goes to redcon in pieces.
+// and reuses it from the start. Only a large payload goes to redcon in
+// pieces (and the multibulk frame an inline command was rewritten into,
+// when it is larger than redcon's read: inline.go).
 //
 // A guardConn is used by its connection's goroutine; the listener only
 // sets deadlines on it and closes it.
@@ -259,6 +260,8 @@ type guardConn struct {
 	big   func(cmd redcon.Command)
 	bigAt int64 // the payload size wantBig looks for; 0 = bigValue (tests lower it)
 
+	inl inlineScratch // the inline command being delivered (inline.go)
+
 	passed   bool // part of the current command went to redcon unfinished
 	bigFrame bool // the current command is for readBig
 
@@ -286,7 +289,7 @@ func (c *guardConn) Read(p []byte) (int, error) {
 // in the buffer being read into.
 func (c *guardConn) noteInput(free int) {
 	q, a := c.sc.pending()
-	storeSat(&c.qbuf, q+int64(c.ready))
+	storeSat(&c.qbuf, q+int64(c.ready+len(c.inl.out)))
 	storeSat(&c.qfree, int64(free))
 	storeSat(&c.argv, a)
 }
@@ -311,6 +314,9 @@ func (c *guardConn) inputUse() (qbuf, qfree, argv int64) {
 
 func (c *guardConn) fill(p []byte) (int, error) {
 	for {
+		if len(c.inl.out) > 0 {
+			return c.takeInline(p), nil
+		}
 		if c.ready > 0 {
 			n := copy(p, c.pend[:c.ready])
 			c.pend, c.ready, c.scanned = c.pend[n:], c.ready-n, c.scanned-n
@@ -328,6 +334,14 @@ func (c *guardConn) fill(p []byte) (int, error) {
 		if c.scanned < len(c.pend) {
 			// The scan stopped at an inline command; go on from there.
 			end, scanned, last, v := c.sc.scan(c.pend, c.scanned)
+			if v == vInline {
+				if !c.inline(c.pend[:scanned]) {
+					end = scanned // nothing after a refused line is read
+				}
+				c.pend, c.scanned = c.pend[scanned:end], 0
+				c.sc.shift(scanned)
+				continue
+			}
 			c.ready, end = c.decide(end, scanned, last, v)
 			c.pend, c.scanned = c.pend[:end], min(scanned, end)
 			continue
@@ -345,20 +359,31 @@ func (c *guardConn) fill(p []byte) (int, error) {
 			return 0, c.err
 		}
 		// Read after the held-back bytes: into p when they fit, so that
-		// the common case costs no copy, else into pend itself.
+		// the common case costs no copy, else into pend itself. The rest
+		// of an inline command is read into pend, as much as Redis would
+		// read at once (inputLimits.inlineBurst), so that the line is
+		// judged where Redis judges it.
 		var buf []byte
 		old := len(c.pend)
-		inP := old < len(p)
+		inline := c.sc.inInline()
+		inP := old < len(p) && !inline
 		if inP {
 			copy(p, c.pend)
 			buf = p
 		} else {
-			if cap(c.pend)-old < 4096 {
-				grown := make([]byte, old, max(2*cap(c.pend), old+16<<10))
+			room := 4096
+			if inline {
+				room = int(c.sc.lim.inlineBurst() - c.sc.line)
+			}
+			if cap(c.pend)-old < room {
+				grown := make([]byte, old, max(2*cap(c.pend), old+max(16<<10, room)))
 				copy(grown, c.pend)
 				c.pend, c.hold = grown, grown
 			}
 			buf = c.pend[:cap(c.pend)]
+			if inline {
+				buf = buf[:old+room]
+			}
 		}
 		// What arrived so far is what the client waits with, mid-command.
 		c.noteInput(len(buf) - old)
@@ -370,6 +395,20 @@ func (c *guardConn) fill(p []byte) (int, error) {
 			c.sc.unauth = c.unauthed()
 		}
 		end, scanned, last, v := c.sc.scan(buf[:old+m], old)
+		if v == vInline {
+			if !c.inline(buf[:scanned]) {
+				end = scanned
+			}
+			if inP {
+				c.pend = append(c.hold[:0], p[scanned:end]...)
+				c.hold = c.pend
+			} else {
+				c.pend = buf[scanned:end]
+			}
+			c.scanned = 0
+			c.sc.shift(scanned)
+			continue
+		}
 		deliver, end := c.decide(end, scanned, last, v)
 		scanned = min(scanned, end)
 		if inP {

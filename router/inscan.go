@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"math"
 )
 
@@ -12,6 +13,17 @@ type inputLimits struct {
 	maxLine  int64 // PROTO_INLINE_MAX_SIZE: an unfinished inline or length line
 }
 
+// inlineBurst is the most of an inline command Redis 7.0 can have read
+// before it judges the line: PROTO_INLINE_MAX_SIZE (maxLine) plus the
+// 16,374 bytes its query buffer holds beyond it after its second read
+// (16 KB, then jemalloc's 80 KB class less the sds header, 81,910 bytes).
+// A line whose '\n' comes later is refused however it arrives; a shorter
+// one is refused when a read ends after more than maxLine of it, as in
+// Redis. (A client whose query buffer Redis grew earlier, for a big
+// argument, may get longer lines through Redis: the proxy does not model
+// that history.)
+func (l *inputLimits) inlineBurst() int64 { return l.maxLine + 16374 }
+
 // bigArg is the payload size from which the guard lets a command that is
 // still arriving through to redcon (Redis's PROTO_MBULK_BIG_ARG): below it
 // the guard holds the command back until it is whole, so that redcon, which
@@ -21,14 +33,15 @@ const bigArg = 32 << 10
 
 // Scanner states.
 const (
-	sStart    = iota // at a command boundary
-	sInline          // inside an inline command, until '\n'
-	sCount           // in "*<count>", until '\r'
-	sBulkHdr         // expecting the first byte of "$<len>"
-	sBulkLen         // in a bulk header line, until '\r'
-	sLF              // the byte after a length line's '\r'
-	sBulkData        // in a bulk payload
-	sBulkCR          // the two bytes after a payload
+	sStart     = iota // at a command boundary
+	sInline           // inside an inline command, until '\n'
+	sInlineNUL        // an inline command with a NUL byte before its '\n': never ends
+	sCount            // in "*<count>", until '\r'
+	sBulkHdr          // expecting the first byte of "$<len>"
+	sBulkLen          // in a bulk header line, until '\r'
+	sLF               // the byte after a length line's '\r'
+	sBulkData         // in a bulk payload
+	sBulkCR           // the two bytes after a payload
 	sBulkLF
 )
 
@@ -39,6 +52,7 @@ const (
 	vOK        scanVerdict = iota
 	vProtocol              // a protocol error: reply with msg, then close
 	vQueryBuff             // the query buffer limit: close without a reply, as Redis does
+	vInline                // b[:scanned] is one whole inline command, for the guard to rewrite
 )
 
 // scanner follows a client's byte stream with the rules of Redis 7.0's
@@ -68,7 +82,6 @@ type scanner struct {
 	bad   bool
 	lead0 bool
 
-	q     uint8 // quoting state of an inline command
 	first byte  // first byte of a bulk header line
 	line  int64 // bytes of the unfinished line
 	args  int64 // bulks left in the multibulk
@@ -116,18 +129,34 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 				s.state, s.line = sInline, 0
 				i-- // sInline counts this byte
 			}
-		case sInline:
-			if b[i] != '\n' {
-				s.quote(b[i])
-				s.line++
+		case sInline, sInlineNUL:
+			// Redis finds the line's end with strchr, which stops at a
+			// NUL byte: a NUL before the '\n' hides it and every byte
+			// after it, until the line is too big.
+			rest := b[i:end]
+			n := len(rest)
+			if s.state == sInline {
+				if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+					n = j
+				}
+				if k := bytes.IndexByte(rest[:n], 0); k >= 0 {
+					s.state, n = sInlineNUL, len(rest)
+				}
+			}
+			burst := s.lim.inlineBurst()
+			if s.line+int64(n) >= burst {
+				// Redis would have judged the line before its end
+				// could arrive (see inlineBurst).
+				return end, i, last, s.fail("Protocol error: too big inline request")
+			}
+			s.line += int64(n)
+			i += n
+			if i == end {
 				break
 			}
-			if s.q != qOut && s.q != qClosed {
-				return end, i, last, s.fail("Protocol error: unbalanced quotes in request")
-			}
-			s.state, s.cmd, s.q = sStart, 0, qOut
+			s.state, s.cmd = sStart, 0
 			s.parsed, s.argv = 0, 0
-			return end, i + 1, i + 1, vOK
+			return end, i + 1, i + 1, vInline
 		case sCount:
 			if b[i] != '\r' {
 				s.digit(b[i])
@@ -230,7 +259,7 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 	if s.line > s.lim.maxLine {
 		// Redis judges an unfinished line when a read ends, as here.
 		switch s.state {
-		case sInline:
+		case sInline, sInlineNUL:
 			return end, end, last, s.fail("Protocol error: too big inline request")
 		case sCount:
 			return end, end, last, s.fail("Protocol error: too big mbulk count string")
@@ -252,13 +281,17 @@ func (s *scanner) pending() (qbuf, argv int64) {
 }
 
 // passThrough reports whether an unfinished command may go to redcon in
-// pieces: inline commands (bounded by maxLine) and large payloads of
-// commands with few arguments. redcon walks the declared count on every
-// parse of an unfinished command, so "*2147483647" is never handed over
-// unfinished: it waits for the rest (and meets the query buffer limit).
+// pieces: large payloads of commands with few arguments. redcon walks the
+// declared count on every parse of an unfinished command, so
+// "*2147483647" is never handed over unfinished: it waits for the rest
+// (and meets the query buffer limit). An inline command never goes to
+// redcon: the guard rewrites it once its line is whole.
 func (s *scanner) passThrough() bool {
-	return s.state == sInline || s.state == sBulkData && s.skip >= bigArg && s.count <= passThroughArgs
+	return s.state == sBulkData && s.skip >= bigArg && s.count <= passThroughArgs
 }
+
+// inInline reports whether the scan stopped inside an inline command.
+func (s *scanner) inInline() bool { return s.state == sInline || s.state == sInlineNUL }
 
 // passThroughArgs is the largest argument count of a command handed to
 // redcon unfinished.
@@ -267,61 +300,6 @@ const passThroughArgs = 4096
 // shift tells the scanner that n bytes before the unscanned ones left the
 // buffer.
 func (s *scanner) shift(n int) { s.frame -= n }
-
-// Quoting states of an inline command, as Redis's sdssplitargs splits it.
-const (
-	qOut    = iota // outside quotes
-	qDQ            // in "..."
-	qDQEsc         // after a backslash in "..."
-	qSQ            // in '...'
-	qSQEsc         // after a backslash in '...'
-	qClosed        // just after a closing quote: a space or the end must follow
-	qBad           // a closing quote followed by something else
-)
-
-// quote follows sdssplitargs' quoting over one byte of an inline command;
-// only its scanVerdict matters (redcon splits the arguments).
-func (s *scanner) quote(c byte) {
-	switch s.q {
-	case qOut:
-		switch c {
-		case '"':
-			s.q = qDQ
-		case '\'':
-			s.q = qSQ
-		}
-	case qDQ:
-		switch c {
-		case '\\':
-			s.q = qDQEsc
-		case '"':
-			s.q = qClosed
-		}
-	case qDQEsc:
-		s.q = qDQ
-	case qSQ:
-		switch c {
-		case '\\':
-			s.q = qSQEsc
-		case '\'':
-			s.q = qClosed
-		}
-	case qSQEsc:
-		// Only \' is an escape in single quotes; otherwise the backslash
-		// is a character and c is read afresh.
-		s.q = qSQ
-		if c != '\'' {
-			s.quote(c)
-		}
-	case qClosed:
-		switch c {
-		case ' ', '\t', '\r', '\v', '\f':
-			s.q = qOut
-		default:
-			s.q = qBad
-		}
-	}
-}
 
 func (s *scanner) fail(msg string) scanVerdict {
 	s.msg = msg
