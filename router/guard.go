@@ -340,6 +340,7 @@ func (c *guardConn) fill(p []byte) (int, error) {
 				}
 				c.pend, c.scanned = c.pend[scanned:end], 0
 				c.sc.shift(scanned)
+				c.release()
 				continue
 			}
 			c.ready, end = c.decide(end, scanned, last, v)
@@ -362,7 +363,9 @@ func (c *guardConn) fill(p []byte) (int, error) {
 		// the common case costs no copy, else into pend itself. The rest
 		// of an inline command is read into pend, as much as Redis would
 		// read at once (inputLimits.inlineBurst), so that the line is
-		// judged where Redis judges it.
+		// judged where Redis judges it: while a full read could not pass
+		// maxLine, the room doubles (a client typing a line by hand holds
+		// little), then it reaches to inlineBurst.
 		var buf []byte
 		old := len(c.pend)
 		inline := c.sc.inInline()
@@ -373,7 +376,11 @@ func (c *guardConn) fill(p []byte) (int, error) {
 		} else {
 			room := 4096
 			if inline {
-				room = int(c.sc.lim.inlineBurst() - c.sc.line)
+				line := c.sc.line
+				room = int(c.sc.lim.inlineBurst() - line)
+				if 3*line <= c.sc.lim.maxLine {
+					room = min(room, max(4096, 2*int(line)))
+				}
 			}
 			if cap(c.pend)-old < room {
 				grown := make([]byte, old, max(2*cap(c.pend), old+max(16<<10, room)))
@@ -407,6 +414,7 @@ func (c *guardConn) fill(p []byte) (int, error) {
 			}
 			c.scanned = 0
 			c.sc.shift(scanned)
+			c.release()
 			continue
 		}
 		deliver, end := c.decide(end, scanned, last, v)

@@ -166,6 +166,7 @@ type inlineScratch struct {
 	buf  []byte // out's backing array, reused
 	args []byte
 	ends []int
+	n    int // lines taken (tests tell from it that the stream had some)
 }
 
 // inline rewrites the whole inline command line (with its '\n') into the
@@ -178,6 +179,7 @@ func (c *guardConn) inline(line []byte) bool {
 		line = line[:n-1]
 	}
 	x := &c.inl
+	x.n++
 	var ok bool
 	x.args, x.ends, ok = splitInline(line, x.args[:0], x.ends[:0])
 	if !ok {
