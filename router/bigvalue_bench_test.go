@@ -44,3 +44,22 @@ func BenchmarkGuardRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGuardInline measures a pipeline of inline SETs, each split as
+// Redis splits it and handed to redcon as a multibulk frame: the cost per
+// command of the inline path (one delivery per command).
+func BenchmarkGuardInline(b *testing.B) {
+	var stream []byte
+	for i := 0; i < 100; i++ {
+		stream = fmt.Appendf(stream, "SET key:%04d \"v a l\\x41\" EX 100\r\n", i)
+	}
+	g := newTestGuard(b, &loopConn{stream: stream}, testLimits())
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := g.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -130,26 +130,10 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 				i-- // sInline counts this byte
 			}
 		case sInline, sInlineNUL:
-			// Redis finds the line's end with strchr, which stops at a
-			// NUL byte: a NUL before the '\n' hides it and every byte
-			// after it, until the line is too big.
-			rest := b[i:end]
-			n := len(rest)
-			if s.state == sInline {
-				if j := bytes.IndexByte(rest, '\n'); j >= 0 {
-					n = j
-				}
-				if k := bytes.IndexByte(rest[:n], 0); k >= 0 {
-					s.state, n = sInlineNUL, len(rest)
-				}
+			n, v := s.inlineSpan(b[i:end])
+			if v != vOK {
+				return end, i, last, v
 			}
-			burst := s.lim.inlineBurst()
-			if s.line+int64(n) >= burst {
-				// Redis would have judged the line before its end
-				// could arrive (see inlineBurst).
-				return end, i, last, s.fail("Protocol error: too big inline request")
-			}
-			s.line += int64(n)
 			i += n
 			if i == end {
 				break
@@ -268,6 +252,30 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 		}
 	}
 	return end, end, last, vOK
+}
+
+// inlineSpan scans rest, the next bytes of an inline command, and returns
+// how many of them come before its '\n' (len(rest) if none). Redis finds
+// the line's end with strchr, which stops at a NUL byte: a NUL before the
+// '\n' hides it and every byte after it, until the line is too big. (Kept
+// out of scan's loop, which the multibulk path runs.)
+func (s *scanner) inlineSpan(rest []byte) (int, scanVerdict) {
+	n := len(rest)
+	if s.state == sInline {
+		if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+			n = j
+		}
+		if bytes.IndexByte(rest[:n], 0) >= 0 {
+			s.state, n = sInlineNUL, len(rest)
+		}
+	}
+	if s.line+int64(n) >= s.lim.inlineBurst() {
+		// Redis would have judged the line before its end could
+		// arrive (see inlineBurst).
+		return 0, s.fail("Protocol error: too big inline request")
+	}
+	s.line += int64(n)
+	return n, vOK
 }
 
 // pending returns, for CLIENT LIST, the bytes of the unfinished command
