@@ -15,6 +15,8 @@
 //   - guard.go: every client socket is wrapped in a guardConn before redcon
 //     reads it. It enforces Redis's protocol limits and hands redcon whole
 //     commands only, so redcon's buffer stays bounded under long pipelines.
+//     inline.go: it splits inline commands as Redis does and hands redcon
+//     multibulk frames only.
 //   - session.go: Session.serve is one batch. It loads the pool's topology
 //     once (a split and its merge must see the same servers), then add
 //     classifies each command through the command table (package command:

@@ -106,10 +106,9 @@ type scanner struct {
 // "ERR ".
 //
 // It stops before an inline command that follows other commands, and just
-// after an inline command: redcon must get an inline command alone, since
-// when it cannot split one (a quote inside an argument, which Redis
-// allows) it drops every command of its batch, and those before must be
-// answered.
+// after an inline command, with vInline: the guard then rewrites the line,
+// which starts b, into a multibulk frame (inline.go); redcon never sees an
+// inline command. A bad line is refused after the commands before it.
 func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdict) {
 	end = len(b)
 	seg := from // bytes of the current command from here on are not in s.cmd yet
