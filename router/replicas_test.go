@@ -44,6 +44,19 @@ func TestRingReplicaDiscovery(t *testing.T) {
 	if v, _ := testenv.Do(m1.Addr, "GET", key1); v != "master" {
 		t.Fatalf("SET through the proxy did not reach the master: %v", v)
 	}
+	// The write must have reached the replica before the replica writes
+	// its own value. "state=online" does not promise that: after a
+	// diskless full sync the master holds the command stream back until
+	// the replica's next REPLCONF ACK, up to a second later (its cron),
+	// or, if the replica is paused by then, until it is resumed. A SET
+	// held back that way lands after the replica's own SET and the
+	// replica then holds "master" for good: reads served by the replica
+	// looked like reads of the master (the intermittent failure after
+	// SIGCONT this wait fixes).
+	testenv.WaitFor(t, 5*time.Second, func() bool {
+		v, _ := testenv.Do(rep.Addr, "GET", key1)
+		return v == "master"
+	}, "the write to replicate")
 	// The replica alone holds another value from now on.
 	must(t, direct(t, rep.Addr).ConfigSet(ctx(), "replica-read-only", "no").Err())
 	must(t, direct(t, rep.Addr).Set(ctx(), key1, "replica", 0).Err())
