@@ -43,6 +43,7 @@ type ReplicaDiscovery struct {
 
 	mu       sync.Mutex
 	replicas map[string]*Server // guarded by mu: replica address -> server
+	retiring retiring           // guarded by mu: replicas gone, not closed yet
 	shards   []shardState       // by master index
 
 	ctx  context.Context
@@ -68,6 +69,7 @@ func NewReplicaDiscovery(masters []*Server, names []string, opts DiscoveryOption
 		masters:  masters,
 		names:    names,
 		replicas: map[string]*Server{},
+		retiring: retiring{},
 		shards:   make([]shardState, len(masters)),
 		ctx:      ctx,
 		stop:     cancel,
@@ -171,6 +173,13 @@ func (d *ReplicaDiscovery) apply(i int, lag map[string]int64) {
 	for _, a := range addrs {
 		r := d.replicas[a]
 		if r == nil {
+			r = d.retiring.revive(a)
+			if r != nil {
+				d.replicas[a] = r
+				d.log.Info("replica back", "master", name, "replica", a)
+			}
+		}
+		if r == nil {
 			o := d.opts.Server
 			o.Name, o.Addr = name+"/"+a, a
 			if d.opts.NewObserver != nil {
@@ -189,7 +198,7 @@ func (d *ReplicaDiscovery) apply(i int, lag map[string]int64) {
 		}
 		d.log.Info("replica gone", "master", name, "replica", r.Addr())
 		delete(d.replicas, r.Addr())
-		closeReplicaLater(d.ctx, &d.wg, name, r, d.opts.Dropped)
+		d.retiring.retire(d.ctx, &d.wg, &d.mu, name, r, d.opts.Dropped)
 	}
 }
 

@@ -60,6 +60,7 @@ type SentinelShards struct {
 	mu       sync.Mutex
 	masters  []*Server          // fixed once built; guarded by mu while building
 	replicas map[string]*Server // guarded by mu: replica address -> server
+	retiring retiring           // guarded by mu: replicas gone, not closed yet
 
 	shards []shardState // by index
 
@@ -97,6 +98,7 @@ func NewSentinelShards(opts ShardsOptions) (*SentinelShards, error) {
 		log:      opts.Logger,
 		idx:      make(map[string]int, len(opts.Sentinel.Masters)),
 		replicas: map[string]*Server{},
+		retiring: retiring{},
 		shards:   make([]shardState, len(opts.Sentinel.Masters)),
 		ctx:      ctx,
 		stop:     cancel,
@@ -212,6 +214,11 @@ func (ss *SentinelShards) changed(name string, v MasterView) {
 		}
 		r := ss.replicas[addr]
 		if r == nil {
+			if r = ss.retiring.revive(addr); r != nil {
+				ss.replicas[addr] = r
+			}
+		}
+		if r == nil {
 			o := ss.opts.Server
 			o.Name, o.Addr = name+"/"+addr, addr
 			if ss.opts.NewObserver != nil {
@@ -269,29 +276,10 @@ func (ss *SentinelShards) usedLocked(r *Server) bool {
 }
 
 // retireReplica forgets r now and closes it once requests already routed
-// to it have had time to finish.
+// to it have had time to finish, unless Sentinel lists it again first.
 func (ss *SentinelShards) retireReplica(name string, r *Server) {
 	delete(ss.replicas, r.Addr())
-	closeReplicaLater(ss.ctx, &ss.wg, name, r, ss.opts.Dropped)
-}
-
-// closeReplicaLater closes a replica that left its master's set once
-// requests already routed to it have had time to finish (twice the request
-// timeout, or at once when ctx ends), then reports it to dropped (may be
-// nil). wg counts the goroutine that waits, for its owner's Close.
-func closeReplicaLater(ctx context.Context, wg *sync.WaitGroup, master string, r *Server, dropped func(master, addr string)) {
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		select {
-		case <-ctx.Done():
-		case <-time.After(2 * r.Timeout()):
-		}
-		r.Close()
-		if dropped != nil {
-			dropped(master, r.Addr())
-		}
-	}()
+	ss.retiring.retire(ss.ctx, &ss.wg, &ss.mu, name, r, ss.opts.Dropped)
 }
 
 func containsServer(list []*Server, s *Server) bool {
