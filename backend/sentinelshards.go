@@ -144,8 +144,12 @@ func NewSentinelShards(opts ShardsOptions) (*SentinelShards, error) {
 		ss.changed(name, sent.View(name)) // replicas
 	}
 	if opts.ReadFromReplicas && opts.ReplicaMaxLag > 0 {
-		ss.wg.Add(1)
-		go ss.lagLoop()
+		// One loop per master: a master that hangs holds its own sample
+		// for the timeout, and the others must not age out meanwhile.
+		for i := range ss.masters {
+			ss.wg.Add(1)
+			go ss.lagLoop(i)
+		}
 	}
 	return ss, nil
 }
@@ -294,35 +298,34 @@ func containsServer(list []*Server, s *Server) bool {
 // infoReplicationWire asks a master which replicas it has and their lag.
 var infoReplicationWire = resp.AppendCommand(nil, "INFO", "replication")
 
-// lagLoop samples every master's INFO replication each LagInterval.
-func (ss *SentinelShards) lagLoop() {
+// lagLoop samples master i's INFO replication each LagInterval.
+func (ss *SentinelShards) lagLoop(i int) {
 	defer ss.wg.Done()
 	t := time.NewTicker(ss.opts.LagInterval)
 	defer t.Stop()
 	req := NewRequest()
+	m := ss.masters[i]
 	for {
 		select {
 		case <-ss.ctx.Done():
 			return
 		case <-t.C:
 		}
-		for i, m := range ss.masters {
-			if len(*ss.shards[i].replicas.Load()) == 0 {
-				continue
-			}
-			c, err := m.Pick(0)
-			if err != nil {
-				continue // the sample ages out: replicas stop being read
-			}
-			req.Reset()
-			req.Wire = infoReplicationWire
-			c.Enqueue(req)
-			req.Wait()
-			if req.Err != nil || len(req.Reply) == 0 || req.Reply[0] != '$' {
-				continue
-			}
-			ss.shards[i].lag.Store(&lagView{at: time.Now(), lag: parseReplicaLag(req.Reply)})
+		if len(*ss.shards[i].replicas.Load()) == 0 {
+			continue
 		}
+		c, err := m.Pick(0)
+		if err != nil {
+			continue // the sample ages out: replicas stop being read
+		}
+		req.Reset()
+		req.Wire = infoReplicationWire
+		c.Enqueue(req)
+		req.Wait()
+		if req.Err != nil || len(req.Reply) == 0 || req.Reply[0] != '$' {
+			continue
+		}
+		ss.shards[i].lag.Store(&lagView{at: time.Now(), lag: parseReplicaLag(req.Reply)})
 	}
 }
 
