@@ -207,7 +207,7 @@ func (d *ReplicaDiscovery) apply(i int, lag map[string]int64) {
 		}
 		d.log.Info("replica gone", "master", name, "replica", r.Addr())
 		delete(d.replicas, r.Addr())
-		d.retiring.retire(d.ctx, &d.wg, &d.mu, name, r, d.opts.Dropped)
+		d.retiring.retire(d.ctx, &d.wg, &d.mu, r, 2*r.Timeout(), dropReplica(d.opts.Dropped, name, r.Addr()))
 	}
 }
 

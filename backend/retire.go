@@ -6,15 +6,16 @@ import (
 	"time"
 )
 
-// retiring holds, by address, the replica Servers of a SentinelShards or a
-// ReplicaDiscovery that left their master's set and are not closed yet.
-// Each is closed once requests already routed to it have had time to
-// finish, unless its master lists it again first: then revive hands the
-// same Server back (same connections, same metrics series) instead of the
-// owner making a second Server for the address. A second one would share
-// the first one's metrics series (they are labelled by address), which the
-// first one's delayed close marks down and its Dropped deletes: the
-// replica, back in use, would vanish from the metrics for good.
+// retiring holds, by address, the Servers that left their owner's set
+// (the replicas of a SentinelShards or a ReplicaDiscovery, the nodes of a
+// Cluster) and are not closed yet. Each is closed after a delay (for
+// replicas, time for requests already routed to them to finish), unless it
+// is listed again first: then revive hands the same Server back (same
+// connections, same metrics series) instead of the owner making a second
+// Server for the address. A second one would share the first one's
+// metrics series (they are labelled by address), which the first one's
+// close marks down and its Dropped deletes: the server, back in use, would
+// vanish from the metrics for good.
 //
 // The owner's mutex guards it: retire and revive are called with it held,
 // and the closing goroutine takes it, so a close never interleaves with the
@@ -26,21 +27,22 @@ type retiree struct {
 	revived bool // listed again before the close: the owner has it back
 }
 
-// retire closes r, which the owner has just forgotten, once requests
-// already routed to it have had time to finish (twice the request timeout,
-// or at once when ctx ends), then reports it to dropped (may be nil); all
-// this unless revive takes it back first. mu is the owner's mutex, held by
-// the caller; wg counts the goroutine that waits, for the owner's Close
-// (which must not hold mu while it waits).
-func (rt retiring) retire(ctx context.Context, wg *sync.WaitGroup, mu *sync.Mutex, master string, r *Server, dropped func(master, addr string)) {
+// retire closes r, which the owner has just forgotten, after delay (at
+// once when ctx ends), then calls dropped (may be nil); all this unless
+// revive takes it back first. mu is the owner's mutex, held by the caller;
+// wg counts the goroutine that waits, for the owner's Close (which must not
+// hold mu while it waits).
+func (rt retiring) retire(ctx context.Context, wg *sync.WaitGroup, mu *sync.Mutex, r *Server, delay time.Duration, dropped func()) {
 	e := &retiree{srv: r}
 	rt[r.Addr()] = e
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		select {
-		case <-ctx.Done():
-		case <-time.After(2 * r.Timeout()):
+		if delay > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+			}
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -52,7 +54,7 @@ func (rt retiring) retire(ctx context.Context, wg *sync.WaitGroup, mu *sync.Mute
 		}
 		r.Close()
 		if dropped != nil {
-			dropped(master, r.Addr())
+			dropped()
 		}
 	}()
 }
@@ -67,4 +69,13 @@ func (rt retiring) revive(addr string) *Server {
 	e.revived = true
 	delete(rt, addr)
 	return e.srv
+}
+
+// dropReplica is the dropped callback of a replica of master at addr: a
+// call to dropped, or nil when dropped is nil.
+func dropReplica(dropped func(master, addr string), master, addr string) func() {
+	if dropped == nil {
+		return nil
+	}
+	return func() { dropped(master, addr) }
 }

@@ -161,3 +161,57 @@ func TestReplicaBackBeforeClose(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterNodeBackBeforeClose: a node that leaves the slot map is
+// closed and dropped off the refresh path, and a redirect may name it again
+// at once (Node). Every time, the Server handed out must be open, and the
+// node's metrics series (made by NewObserver, deleted by Dropped; both
+// keyed by address) must exist: before, the Node call made a second Server
+// while the first was closing, and the first one's Dropped then deleted
+// the series the second one used.
+func TestClusterNodeBackBeforeClose(t *testing.T) {
+	seed, a, b := testenv.StartRedis(t), testenv.StartRedis(t), testenv.StartRedis(t)
+	var mu sync.Mutex
+	series := false // b's metrics series exists: made by NewObserver, deleted by Dropped
+	c, err := NewCluster(ClusterOptions{
+		Seeds:           []string{seed.Addr}, // not a cluster: the map comes from apply
+		Server:          Options{Timeout: time.Second},
+		RefreshInterval: time.Hour,
+		NewObserver: func(addr string) Observer {
+			if addr == b.Addr {
+				mu.Lock()
+				series = true
+				mu.Unlock()
+			}
+			return nil
+		},
+		Dropped: func(addr string) {
+			if addr == b.Addr {
+				mu.Lock()
+				series = false
+				mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	withB := []shard{{ranges: [][2]int{{0, SlotCount - 1}}, master: a.Addr, replicas: []string{b.Addr}}}
+	withoutB := []shard{{ranges: [][2]int{{0, SlotCount - 1}}, master: a.Addr}}
+	for i := range 20 {
+		c.apply(withB)
+		c.apply(withoutB)
+		srv := c.Node(b.Addr) // a redirect names it again
+		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
+		n := series
+		mu.Unlock()
+		if srv.Closed() {
+			t.Fatalf("round %d: the node named again was closed", i)
+		}
+		if !n {
+			t.Fatalf("round %d: the metrics series of the node in use was deleted", i)
+		}
+	}
+}

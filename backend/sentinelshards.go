@@ -280,10 +280,11 @@ func (ss *SentinelShards) usedLocked(r *Server) bool {
 }
 
 // retireReplica forgets r now and closes it once requests already routed
-// to it have had time to finish, unless Sentinel lists it again first.
+// to it have had time to finish (twice the request timeout), unless
+// Sentinel lists it again first.
 func (ss *SentinelShards) retireReplica(name string, r *Server) {
 	delete(ss.replicas, r.Addr())
-	ss.retiring.retire(ss.ctx, &ss.wg, &ss.mu, name, r, ss.opts.Dropped)
+	ss.retiring.retire(ss.ctx, &ss.wg, &ss.mu, r, 2*r.Timeout(), dropReplica(ss.opts.Dropped, name, r.Addr()))
 }
 
 func containsServer(list []*Server, s *Server) bool {
