@@ -92,6 +92,7 @@ func TestRingReplicaDiscovery(t *testing.T) {
 
 	// No longer a replica: the master stops listing it, reads leave it.
 	must(t, direct(t, rep.Addr).Do(ctx(), "REPLICAOF", "NO", "ONE").Err())
+	left := time.Now()
 	testenv.WaitFor(t, 10*time.Second, func() bool { return c.Get(ctx(), key1).Val() == "master" },
 		"reads to leave a server that stopped being a replica")
 
@@ -104,6 +105,14 @@ func TestRingReplicaDiscovery(t *testing.T) {
 	must(t, direct(t, rep.Addr).Set(ctx(), key1, "replica-again", 0).Err())
 	testenv.WaitFor(t, 10*time.Second, func() bool { return c.Get(ctx(), key1).Val() == "replica-again" },
 		"reads to reach a replica attached after start")
+	// Found again, the replica keeps its metrics: its Server of before
+	// is taken back if it was not closed yet (2 x timeout after it left),
+	// rather than a second Server made whose series the first one's close
+	// would delete.
+	time.Sleep(time.Until(left.Add(2*2*time.Second + 500*time.Millisecond)))
+	if v := gathered(t, p, "shardproxy_backend_up", "shard1/"+rep.Addr); v != 1 {
+		t.Fatalf("shardproxy_backend_up of the replica found again: %v, want 1", v)
+	}
 	if err := c.Get(ctx(), "no-such-key-"+key2).Err(); err != redis.Nil {
 		t.Fatalf("GET of a missing key: %v, want nil", err)
 	}
