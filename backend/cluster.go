@@ -58,8 +58,9 @@ type Cluster struct {
 	slots [SlotCount]atomic.Pointer[Server]
 	topo  atomic.Pointer[topology]
 
-	mu    sync.Mutex
-	nodes map[string]*Server // guarded by mu
+	mu       sync.Mutex
+	nodes    map[string]*Server // guarded by mu
+	retiring retiring           // guarded by mu: nodes dropped, not closed yet
 
 	trigger chan struct{}
 	ctx     context.Context
@@ -97,12 +98,13 @@ func NewCluster(opts ClusterOptions) (*Cluster, error) {
 	opts.Server.ReadOnly = opts.ReadFromReplicas
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Cluster{
-		opts:    opts,
-		log:     opts.Logger,
-		nodes:   map[string]*Server{},
-		trigger: make(chan struct{}, 1),
-		ctx:     ctx,
-		stop:    cancel,
+		opts:     opts,
+		log:      opts.Logger,
+		nodes:    map[string]*Server{},
+		retiring: retiring{},
+		trigger:  make(chan struct{}, 1),
+		ctx:      ctx,
+		stop:     cancel,
 	}
 	c.topo.Store(&topology{replicas: make([][]*Server, SlotCount)})
 	if err := c.refresh(); err != nil {
@@ -146,6 +148,10 @@ func (c *Cluster) Node(addr string) *Server {
 
 func (c *Cluster) nodeLocked(addr string) *Server {
 	if s, ok := c.nodes[addr]; ok {
+		return s
+	}
+	if s := c.retiring.revive(addr); s != nil {
+		c.nodes[addr] = s // dropped a moment ago, not closed yet
 		return s
 	}
 	o := c.opts.Server
@@ -334,14 +340,6 @@ func (c *Cluster) apply(shards []shard) {
 			}
 		}
 	}
-	var dropped []*Server
-	for addr, s := range c.nodes {
-		if !keep[s] {
-			dropped = append(dropped, s)
-			delete(c.nodes, addr)
-		}
-	}
-	c.mu.Unlock()
 	slices.SortFunc(t.masters, func(a, b *Server) int { return cmpString(a.Addr(), b.Addr()) })
 	t.masters = slices.Compact(t.masters)
 	changed := 0
@@ -354,22 +352,28 @@ func (c *Cluster) apply(shards []shard) {
 		}
 	}
 	old := c.topo.Swap(t)
-	if changed > 0 || len(dropped) > 0 || old.covered != t.covered {
-		c.log.Info("cluster slot map updated", "masters", len(t.masters), "covered", t.covered, "slots_moved", changed, "nodes_dropped", len(dropped))
-	}
 	// Close dropped nodes off the refresh path (Close waits for their
-	// requests to fail); c.wg owns these goroutines, so Close waits for
-	// them too. refresh runs before loop starts or inside it, so this Add
+	// requests to fail), under mu (see retiring): a redirect may name a
+	// node again at once, and then gets the same Server back. mu is held
+	// until the new map is in place, so none is closed while the slots
+	// still point at it. c.wg owns these goroutines, so Close waits for
+	// them too; refresh runs before loop starts or inside it, so the Add
 	// never races with Close's Wait.
-	for _, s := range dropped {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			s.Close()
+	dropped := 0
+	for addr, s := range c.nodes {
+		if !keep[s] {
+			dropped++
+			delete(c.nodes, addr)
+			var onDrop func()
 			if c.opts.Dropped != nil {
-				c.opts.Dropped(s.Addr())
+				onDrop = func() { c.opts.Dropped(addr) }
 			}
-		}()
+			c.retiring.retire(c.ctx, &c.wg, &c.mu, s, 0, onDrop)
+		}
+	}
+	c.mu.Unlock()
+	if changed > 0 || dropped > 0 || old.covered != t.covered {
+		c.log.Info("cluster slot map updated", "masters", len(t.masters), "covered", t.covered, "slots_moved", changed, "nodes_dropped", dropped)
 	}
 }
 

@@ -43,6 +43,7 @@ type ReplicaDiscovery struct {
 
 	mu       sync.Mutex
 	replicas map[string]*Server // guarded by mu: replica address -> server
+	retiring retiring           // guarded by mu: replicas gone, not closed yet
 	shards   []shardState       // by master index
 
 	ctx  context.Context
@@ -68,6 +69,7 @@ func NewReplicaDiscovery(masters []*Server, names []string, opts DiscoveryOption
 		masters:  masters,
 		names:    names,
 		replicas: map[string]*Server{},
+		retiring: retiring{},
 		shards:   make([]shardState, len(masters)),
 		ctx:      ctx,
 		stop:     cancel,
@@ -75,10 +77,16 @@ func NewReplicaDiscovery(masters []*Server, names []string, opts DiscoveryOption
 	for i := range d.shards {
 		d.shards[i].replicas.Store(&[]*Server{})
 	}
-	req := NewRequest()
-	d.poll(req)
-	d.wg.Add(1)
-	go d.loop(req)
+	// One loop per master: a master that hangs (a paused process, a
+	// partition without resets) holds its own poll for the timeout, and
+	// the lag samples of the other masters must not age out meanwhile.
+	var first sync.WaitGroup
+	first.Add(len(masters))
+	for i := range masters {
+		d.wg.Add(1)
+		go d.loop(i, &first)
+	}
+	first.Wait()
 	return d
 }
 
@@ -109,8 +117,13 @@ func (d *ReplicaDiscovery) Close() {
 	})
 }
 
-func (d *ReplicaDiscovery) loop(req *Request) {
+// loop polls master i at once, signals first, then polls it every
+// Interval until Close.
+func (d *ReplicaDiscovery) loop(i int, first *sync.WaitGroup) {
 	defer d.wg.Done()
+	req := NewRequest()
+	d.poll(i, req)
+	first.Done()
 	t := time.NewTicker(d.opts.Interval)
 	defer t.Stop()
 	for {
@@ -119,33 +132,31 @@ func (d *ReplicaDiscovery) loop(req *Request) {
 			return
 		case <-t.C:
 		}
-		d.poll(req)
+		d.poll(i, req)
 	}
 }
 
-// poll samples every master's INFO replication and applies it. A master
-// that does not answer keeps its replicas, but its lag sample ages out, so
-// with ReplicaMaxLag they stop being read.
-func (d *ReplicaDiscovery) poll(req *Request) {
-	for i, m := range d.masters {
-		if d.ctx.Err() != nil {
-			return
-		}
-		c, err := m.Pick(0)
-		if err != nil {
-			continue
-		}
-		req.Reset()
-		req.Wire = infoReplicationWire
-		c.Enqueue(req)
-		req.Wait()
-		if req.Err != nil || len(req.Reply) == 0 || req.Reply[0] != '$' {
-			continue
-		}
-		lag := parseReplicaLag(req.Reply)
-		d.apply(i, lag)
-		d.shards[i].lag.Store(&lagView{at: time.Now(), lag: lag})
+// poll samples master i's INFO replication and applies it. A master that
+// does not answer keeps its replicas, but its lag sample ages out, so with
+// ReplicaMaxLag they stop being read.
+func (d *ReplicaDiscovery) poll(i int, req *Request) {
+	if d.ctx.Err() != nil {
+		return
 	}
+	c, err := d.masters[i].Pick(0)
+	if err != nil {
+		return
+	}
+	req.Reset()
+	req.Wire = infoReplicationWire
+	c.Enqueue(req)
+	req.Wait()
+	if req.Err != nil || len(req.Reply) == 0 || req.Reply[0] != '$' {
+		return
+	}
+	lag := parseReplicaLag(req.Reply)
+	d.apply(i, lag)
+	d.shards[i].lag.Store(&lagView{at: time.Now(), lag: lag})
 }
 
 // apply makes the online replicas in lag master i's replicas.
@@ -171,6 +182,13 @@ func (d *ReplicaDiscovery) apply(i int, lag map[string]int64) {
 	for _, a := range addrs {
 		r := d.replicas[a]
 		if r == nil {
+			r = d.retiring.revive(a)
+			if r != nil {
+				d.replicas[a] = r
+				d.log.Info("replica back", "master", name, "replica", a)
+			}
+		}
+		if r == nil {
 			o := d.opts.Server
 			o.Name, o.Addr = name+"/"+a, a
 			if d.opts.NewObserver != nil {
@@ -189,7 +207,7 @@ func (d *ReplicaDiscovery) apply(i int, lag map[string]int64) {
 		}
 		d.log.Info("replica gone", "master", name, "replica", r.Addr())
 		delete(d.replicas, r.Addr())
-		closeReplicaLater(d.ctx, &d.wg, name, r, d.opts.Dropped)
+		d.retiring.retire(d.ctx, &d.wg, &d.mu, r, 2*r.Timeout(), dropReplica(d.opts.Dropped, name, r.Addr()))
 	}
 }
 

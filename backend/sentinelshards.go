@@ -60,6 +60,7 @@ type SentinelShards struct {
 	mu       sync.Mutex
 	masters  []*Server          // fixed once built; guarded by mu while building
 	replicas map[string]*Server // guarded by mu: replica address -> server
+	retiring retiring           // guarded by mu: replicas gone, not closed yet
 
 	shards []shardState // by index
 
@@ -97,6 +98,7 @@ func NewSentinelShards(opts ShardsOptions) (*SentinelShards, error) {
 		log:      opts.Logger,
 		idx:      make(map[string]int, len(opts.Sentinel.Masters)),
 		replicas: map[string]*Server{},
+		retiring: retiring{},
 		shards:   make([]shardState, len(opts.Sentinel.Masters)),
 		ctx:      ctx,
 		stop:     cancel,
@@ -142,8 +144,12 @@ func NewSentinelShards(opts ShardsOptions) (*SentinelShards, error) {
 		ss.changed(name, sent.View(name)) // replicas
 	}
 	if opts.ReadFromReplicas && opts.ReplicaMaxLag > 0 {
-		ss.wg.Add(1)
-		go ss.lagLoop()
+		// One loop per master: a master that hangs holds its own sample
+		// for the timeout, and the others must not age out meanwhile.
+		for i := range ss.masters {
+			ss.wg.Add(1)
+			go ss.lagLoop(i)
+		}
 	}
 	return ss, nil
 }
@@ -212,6 +218,11 @@ func (ss *SentinelShards) changed(name string, v MasterView) {
 		}
 		r := ss.replicas[addr]
 		if r == nil {
+			if r = ss.retiring.revive(addr); r != nil {
+				ss.replicas[addr] = r
+			}
+		}
+		if r == nil {
 			o := ss.opts.Server
 			o.Name, o.Addr = name+"/"+addr, addr
 			if ss.opts.NewObserver != nil {
@@ -269,29 +280,11 @@ func (ss *SentinelShards) usedLocked(r *Server) bool {
 }
 
 // retireReplica forgets r now and closes it once requests already routed
-// to it have had time to finish.
+// to it have had time to finish (twice the request timeout), unless
+// Sentinel lists it again first.
 func (ss *SentinelShards) retireReplica(name string, r *Server) {
 	delete(ss.replicas, r.Addr())
-	closeReplicaLater(ss.ctx, &ss.wg, name, r, ss.opts.Dropped)
-}
-
-// closeReplicaLater closes a replica that left its master's set once
-// requests already routed to it have had time to finish (twice the request
-// timeout, or at once when ctx ends), then reports it to dropped (may be
-// nil). wg counts the goroutine that waits, for its owner's Close.
-func closeReplicaLater(ctx context.Context, wg *sync.WaitGroup, master string, r *Server, dropped func(master, addr string)) {
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		select {
-		case <-ctx.Done():
-		case <-time.After(2 * r.Timeout()):
-		}
-		r.Close()
-		if dropped != nil {
-			dropped(master, r.Addr())
-		}
-	}()
+	ss.retiring.retire(ss.ctx, &ss.wg, &ss.mu, r, 2*r.Timeout(), dropReplica(ss.opts.Dropped, name, r.Addr()))
 }
 
 func containsServer(list []*Server, s *Server) bool {
@@ -306,35 +299,34 @@ func containsServer(list []*Server, s *Server) bool {
 // infoReplicationWire asks a master which replicas it has and their lag.
 var infoReplicationWire = resp.AppendCommand(nil, "INFO", "replication")
 
-// lagLoop samples every master's INFO replication each LagInterval.
-func (ss *SentinelShards) lagLoop() {
+// lagLoop samples master i's INFO replication each LagInterval.
+func (ss *SentinelShards) lagLoop(i int) {
 	defer ss.wg.Done()
 	t := time.NewTicker(ss.opts.LagInterval)
 	defer t.Stop()
 	req := NewRequest()
+	m := ss.masters[i]
 	for {
 		select {
 		case <-ss.ctx.Done():
 			return
 		case <-t.C:
 		}
-		for i, m := range ss.masters {
-			if len(*ss.shards[i].replicas.Load()) == 0 {
-				continue
-			}
-			c, err := m.Pick(0)
-			if err != nil {
-				continue // the sample ages out: replicas stop being read
-			}
-			req.Reset()
-			req.Wire = infoReplicationWire
-			c.Enqueue(req)
-			req.Wait()
-			if req.Err != nil || len(req.Reply) == 0 || req.Reply[0] != '$' {
-				continue
-			}
-			ss.shards[i].lag.Store(&lagView{at: time.Now(), lag: parseReplicaLag(req.Reply)})
+		if len(*ss.shards[i].replicas.Load()) == 0 {
+			continue
 		}
+		c, err := m.Pick(0)
+		if err != nil {
+			continue // the sample ages out: replicas stop being read
+		}
+		req.Reset()
+		req.Wire = infoReplicationWire
+		c.Enqueue(req)
+		req.Wait()
+		if req.Err != nil || len(req.Reply) == 0 || req.Reply[0] != '$' {
+			continue
+		}
+		ss.shards[i].lag.Store(&lagView{at: time.Now(), lag: parseReplicaLag(req.Reply)})
 	}
 }
 

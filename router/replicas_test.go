@@ -44,6 +44,19 @@ func TestRingReplicaDiscovery(t *testing.T) {
 	if v, _ := testenv.Do(m1.Addr, "GET", key1); v != "master" {
 		t.Fatalf("SET through the proxy did not reach the master: %v", v)
 	}
+	// The write must have reached the replica before the replica writes
+	// its own value. "state=online" does not promise that: after a
+	// diskless full sync the master holds the command stream back until
+	// the replica's next REPLCONF ACK, up to a second later (its cron),
+	// or, if the replica is paused by then, until it is resumed. A SET
+	// held back that way lands after the replica's own SET and the
+	// replica then holds "master" for good: reads served by the replica
+	// looked like reads of the master (the intermittent failure after
+	// SIGCONT this wait fixes).
+	testenv.WaitFor(t, 5*time.Second, func() bool {
+		v, _ := testenv.Do(rep.Addr, "GET", key1)
+		return v == "master"
+	}, "the write to replicate")
 	// The replica alone holds another value from now on.
 	must(t, direct(t, rep.Addr).ConfigSet(ctx(), "replica-read-only", "no").Err())
 	must(t, direct(t, rep.Addr).Set(ctx(), key1, "replica", 0).Err())
@@ -79,6 +92,7 @@ func TestRingReplicaDiscovery(t *testing.T) {
 
 	// No longer a replica: the master stops listing it, reads leave it.
 	must(t, direct(t, rep.Addr).Do(ctx(), "REPLICAOF", "NO", "ONE").Err())
+	left := time.Now()
 	testenv.WaitFor(t, 10*time.Second, func() bool { return c.Get(ctx(), key1).Val() == "master" },
 		"reads to leave a server that stopped being a replica")
 
@@ -91,6 +105,14 @@ func TestRingReplicaDiscovery(t *testing.T) {
 	must(t, direct(t, rep.Addr).Set(ctx(), key1, "replica-again", 0).Err())
 	testenv.WaitFor(t, 10*time.Second, func() bool { return c.Get(ctx(), key1).Val() == "replica-again" },
 		"reads to reach a replica attached after start")
+	// Found again, the replica keeps its metrics: its Server of before
+	// is taken back if it was not closed yet (2 x timeout after it left),
+	// rather than a second Server made whose series the first one's close
+	// would delete.
+	time.Sleep(time.Until(left.Add(2*2*time.Second + 500*time.Millisecond)))
+	if v := gathered(t, p, "shardproxy_backend_up", "shard1/"+rep.Addr); v != 1 {
+		t.Fatalf("shardproxy_backend_up of the replica found again: %v, want 1", v)
+	}
 	if err := c.Get(ctx(), "no-such-key-"+key2).Err(); err != redis.Nil {
 		t.Fatalf("GET of a missing key: %v, want nil", err)
 	}
