@@ -330,10 +330,7 @@ func (s *Session) txWire(cmd []byte) ([]byte, int) {
 	if t.begun {
 		return cmd, 0
 	}
-	buf := append(t.pending[:0:0], multiWire...)
-	buf = append(buf, t.pending...)
-	buf = append(buf, cmd...)
-	return buf, 1 + t.npending
+	return append(s.txPrefix(), cmd...), 1 + t.npending
 }
 
 // txBegin binds the transaction at its first keyed command and sends
@@ -381,21 +378,39 @@ func (s *Session) txSend(ci *command.Info, raw []byte, start int64) {
 	// The reply (+QUEUED, or an error) is read later, with those of the
 	// commands after it (txDrain): a pipelined MULTI ... EXEC costs one
 	// round trip to the shard, not one per command.
-	wire, skip := s.txWire(raw)
+	if !t.begun {
+		// MULTI and what was queued before the binding go first, as a
+		// request of their own rather than joined to raw: raw may be a
+		// 512 MB SET, sent as the client's buffer holds it (bigcmd.go).
+		pre := s.txDeferReq()
+		pre.Wire, pre.Skip = s.txPrefix(), t.npending
+		t.holes = append(t.holes, txHole{r: pre, at: len(s.wbuf), prefix: true})
+	}
 	r := s.txDeferReq()
-	r.Wire, r.Skip = wire, skip
+	r.Wire = raw
 	t.holes = append(t.holes, txHole{r: r, at: len(s.wbuf), ci: ci, start: start})
 	t.begun, t.pending, t.npending = true, nil, 0
 	t.queued++
 }
 
+// txPrefix returns MULTI followed by the commands queued before the
+// binding.
+func (s *Session) txPrefix() []byte {
+	return append(append(s.tx.pending[:0:0], multiWire...), s.tx.pending...)
+}
+
 // txHole is a queued command sent on the transaction's connection whose
 // reply is not read yet: it goes at s.wbuf[at], before what follows.
+// A prefix hole is MULTI and the commands queued before the binding
+// (txPrefix): it has no reply of its own for the client, but an error
+// among its replies becomes the reply of the command after it, as if the
+// two had been sent as one request with Skip.
 type txHole struct {
-	r     *backend.Request
-	at    int
-	ci    *command.Info
-	start int64
+	r      *backend.Request
+	at     int
+	ci     *command.Info
+	start  int64
+	prefix bool
 }
 
 // txDeferReq returns a request for txSend, reused across transactions.
@@ -441,12 +456,24 @@ func (s *Session) txDrain(extra *backend.Request) *backend.Error {
 		out := t.spliceBuf[:0]
 		prev := 0
 		now := nanotime()
+		var carried []byte // a prefix hole's error, for the next hole
 		for _, h := range t.holes {
 			out = append(out, old[prev:h.at]...)
 			prev = h.at
+			if h.prefix {
+				if h.r.Err == nil && len(h.r.Reply) > 0 && h.r.Reply[0] == '-' {
+					carried = h.r.Reply
+				}
+				h.r.Wire = nil
+				continue
+			}
+			reply := h.r.Reply
+			if carried != nil && h.r.Err == nil {
+				reply, carried = carried, nil
+			}
 			lo := len(out)
 			res := resultOK
-			if kind, slot, addr := parseRedirect(h.r.Reply); h.r.Err == nil && kind != redirectNone {
+			if kind, slot, addr := parseRedirect(reply); h.r.Err == nil && kind != redirectNone {
 				// The slot moved while the transaction was open: Redis
 				// flagged it, and retrying elsewhere would split it.
 				s.redirected(kind, slot, addr)
@@ -456,8 +483,8 @@ func (s *Session) txDrain(extra *backend.Request) *backend.Error {
 				out = resp.AppendError(out, "ERR "+h.r.Err.Error())
 				res = resultProxyError
 			} else {
-				out = append(out, h.r.Reply...)
-				res = replyResult(h.r.Reply)
+				out = append(out, reply...)
+				res = replyResult(reply)
 			}
 			if out[lo] == '-' {
 				t.dirty = true
@@ -541,9 +568,10 @@ func (s *Session) txExec(ci *command.Info, start int64) {
 		return
 	}
 	if len(t.locals) > 0 && len(reply) > 0 && reply[0] == '*' && reply[1] != '-' {
-		reply = s.splice(reply)
+		s.pinnedRaw(ci, start, s.splice(reply))
+	} else {
+		s.pinnedTake(ci, start, ex) // a large value in it goes without a copy (bigreply.go)
 	}
-	s.pinnedRaw(ci, start, reply)
 	s.release(t.conn) // EXEC leaves it clean: no MULTI, no WATCH
 	t.conn = nil
 }
