@@ -76,6 +76,7 @@ type txState struct {
 	queued   int       // commands queued so far (for the splice)
 	locals   []txLocal // commands the proxy answers, spliced into EXEC's reply
 	req      *backend.Request
+	preReq   *backend.Request // doPair's first request
 }
 
 // txLocal is a command answered by the proxy, queued in a transaction.
@@ -354,8 +355,9 @@ func (s *Session) txBegin(ci *command.Info, raw []byte, part int, start int64) {
 		s.txSend(ci, raw, start)
 		return
 	}
-	wire, skip := s.txWire(raw)
-	reply, errText := s.bind(part, wire, skip, true)
+	// MULTI and what was queued go as a request of their own before raw,
+	// which may be a 512 MB SET (see txSend).
+	reply, errText := s.bind(part, s.txPrefix(), s.tx.npending, raw)
 	if errText != "" {
 		s.txRefuse(ci, start, errText, resultError)
 		return
@@ -666,7 +668,7 @@ func (s *Session) txEnd() {
 	if t.conn != nil {
 		s.unpin(t.conn)
 	}
-	*t = txState{req: t.req, rpool: t.rpool, reqs: t.reqs, spliceBuf: t.spliceBuf, holes: t.holes[:0]}
+	*t = txState{req: t.req, preReq: t.preReq, rpool: t.rpool, reqs: t.reqs, spliceBuf: t.spliceBuf, holes: t.holes[:0]}
 }
 
 // txWatch runs WATCH outside MULTI: it binds the session to the keys'
@@ -692,7 +694,7 @@ func (s *Session) txWatch(ci *command.Info, raw []byte, args [][]byte, start int
 			// no longer watched, so start over.
 			t.srv = nil
 		}
-		reply, errText := s.bind(part, raw, 0, false)
+		reply, errText := s.bind(part, nil, 0, raw)
 		if errText != "" {
 			s.pinnedError(ci, start, errText)
 			return
@@ -720,13 +722,16 @@ func (s *Session) txUnwatch(ci *command.Info, start int64) {
 	s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "OK"))
 }
 
-// bind pins a dedicated connection to the server of part and sends wire
-// (whose reply is the one after skip others), following MOVED and waiting
-// out ASK and TRYAGAIN in cluster mode: nothing has run on the shard yet,
-// so the binding may still move. opened says wire begins with MULTI, which
-// a redirect leaves flagged on the shard (it is discarded before moving
-// on). On success the transaction is bound and the reply returned.
-func (s *Session) bind(part int, wire []byte, skip int, opened bool) ([]byte, string) {
+// bind pins a dedicated connection to the server of part and sends pre
+// (when not nil: MULTI and the commands queued before the binding, whose
+// last reply comes after preSkip others) and wire, following MOVED and
+// waiting out ASK and TRYAGAIN in cluster mode: nothing has run on the
+// shard yet, so the binding may still move. A pre opens a transaction,
+// which a redirect leaves flagged on the shard (it is discarded before
+// moving on). On success the transaction is bound and the reply to wire
+// returned, or the first error among pre's replies.
+func (s *Session) bind(part int, pre []byte, preSkip int, wire []byte) ([]byte, string) {
+	opened := pre != nil
 	for n := 0; ; n++ {
 		srv := s.topo.server(part, multiInfo, s.hint)
 		if srv == nil {
@@ -737,7 +742,13 @@ func (s *Session) bind(part int, wire []byte, skip int, opened bool) ([]byte, st
 		if err != nil {
 			return nil, "ERR " + err.Error()
 		}
-		reply, berr := s.doOn(d, wire, skip)
+		var reply []byte
+		var berr *backend.Error
+		if opened {
+			reply, berr = s.doPair(d, pre, preSkip, wire)
+		} else {
+			reply, berr = s.doOn(d, wire, 0)
+		}
 		if berr != nil {
 			s.unpin(d)
 			return nil, "ERR " + berr.Error()
@@ -808,6 +819,29 @@ func (s *Session) doOn(d *backend.Dedicated, wire []byte, skip int) ([]byte, *ba
 	r.Release() // the reply is copied out before the next use
 	r.Wire = nil
 	return r.Reply, err
+}
+
+// doPair sends pre and wire on d in one write, each as a request of its
+// own (wire is not copied), and returns the first error among pre's
+// replies (after preSkip others), else wire's reply: what doOn of the two
+// joined, with Skip preSkip+1, would return.
+func (s *Session) doPair(d *backend.Dedicated, pre []byte, preSkip int, wire []byte) ([]byte, *backend.Error) {
+	if s.tx.preReq == nil {
+		s.tx.preReq = backend.NewRequest()
+	}
+	p, r := s.tx.preReq, s.pinReq()
+	p.Reset()
+	p.Wire, p.Skip = pre, preSkip
+	r.Wire = wire
+	err := d.DoAll([]*backend.Request{p, r})
+	p.Wire, r.Wire = nil, nil
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Reply) > 0 && p.Reply[0] == '-' {
+		return p.Reply, nil
+	}
+	return r.Reply, nil
 }
 
 // pinReq returns the session's request for dedicated connections.
