@@ -79,6 +79,15 @@ func TestBigValuesPinnedAndMerged(t *testing.T) {
 	c.mustReplyBig("*3\r\n" + respBulk(v2) + "+OK\r\n" + respBulk(v2))
 	c.mustReplyBig(respBulk("small1"))
 
+	// A command the proxy answers itself, spliced into EXEC's array
+	// between large values.
+	c.send(respCmd("MULTI") + respCmd("GET", k1) + respCmd("PING") + respCmd("GET", k1) + respCmd("EXEC") + respCmd("GET", s2))
+	for _, want := range []string{"+OK\r\n", "+QUEUED\r\n", "+QUEUED\r\n", "+QUEUED\r\n"} {
+		c.mustReplyBig(want)
+	}
+	c.mustReplyBig("*3\r\n" + respBulk(v1) + "+PONG\r\n" + respBulk(v1))
+	c.mustReplyBig(respBulk("small2"))
+
 	// A large SET as the first command of a transaction (MULTI and the
 	// SET go as requests of their own), after a keyless one queued
 	// before the binding.

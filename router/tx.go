@@ -569,37 +569,58 @@ func (s *Session) txExec(ci *command.Info, start int64) {
 		s.pinnedProxyError(ci, start, "EXECABORT Transaction discarded because its slot moved to another node.")
 		return
 	}
+	// A large value in the reply goes without a copy (bigreply.go).
 	if len(t.locals) > 0 && len(reply) > 0 && reply[0] == '*' && reply[1] != '-' {
-		s.pinnedRaw(ci, start, s.splice(reply))
+		own := len(reply) >= bigValue
+		if s.splice(reply, own) {
+			if own {
+				ex.Reply = nil
+			}
+			s.p.stats.command(ci, resultOK, start, nanotime())
+		} else {
+			s.pinnedRaw(ci, start, reply)
+		}
 	} else {
-		s.pinnedTake(ci, start, ex) // a large value in it goes without a copy (bigreply.go)
+		s.pinnedTake(ci, start, ex)
 	}
 	s.release(t.conn) // EXEC leaves it clean: no MULTI, no WATCH
 	t.conn = nil
 }
 
-// splice puts the replies of the proxy-answered commands into EXEC's array.
-func (s *Session) splice(reply []byte) []byte {
+// splice appends EXEC's reply to s.wbuf with the replies of the
+// proxy-answered commands put into its array, and reports whether reply
+// was an array. When own, the caller gives reply's buffer up, and its
+// large elements go to the writer on their own, without a copy
+// (bigreply.go).
+func (s *Session) splice(reply []byte, own bool) bool {
 	t := &s.tx
 	elems, ok := resp.ArrayElems(s.elems[:0], reply)
-	s.elems = elems[:0]
+	defer func() {
+		clear(elems) // no view of reply may stay behind
+		s.elems = elems[:0]
+	}()
 	if !ok {
-		return reply
+		return false
 	}
-	out := resp.AppendArrayHeader(nil, len(elems)+len(t.locals))
+	s.wbuf = resp.AppendArrayHeader(s.wbuf, len(elems)+len(t.locals))
 	e, l := 0, 0
 	for pos := 0; e < len(elems) || l < len(t.locals); pos++ {
-		if l < len(t.locals) && t.locals[l].at == pos {
-			out = append(out, s.localReply(t.locals[l].ci, t.locals[l].args)...)
+		switch {
+		case l < len(t.locals) && t.locals[l].at == pos:
+			s.wbuf = append(s.wbuf, s.localReply(t.locals[l].ci, t.locals[l].args)...)
 			l++
-		} else if e < len(elems) {
-			out = append(out, elems[e]...)
+		case e < len(elems) && own && len(elems[e]) >= bigValue:
+			s.pinnedFlush()
+			s.w.writeOwned(elems[e][:len(elems[e]):len(elems[e])])
 			e++
-		} else {
-			break
+		case e < len(elems):
+			s.wbuf = append(s.wbuf, elems[e]...)
+			e++
+		default:
+			return true
 		}
 	}
-	return out
+	return true
 }
 
 // localReply returns the reply the proxy gives to a local command.
