@@ -34,13 +34,14 @@ func TestBigValueMemory(t *testing.T) {
 	// The backend timeout: a large transfer gets the time it needs on top
 	// (backend/transfer.go), but redis-server itself copies a 512 MB reply
 	// before it sends its first byte, which took 6 s on a busy test
-	// machine; the default of 1 s would time the GET out.
+	// machine and over 30 s at a load of 18 on 2 cores; the default of
+	// 1 s would time the GET out.
 	// The output limit must let the client hold one value: the proxy's
 	// default normal hard limit (256mb) disconnects it, as Redis would
 	// with that limit.
 	// A proxy binary built without the race detector, whose shadow memory
 	// would make the resident sizes meaningless under go test -race.
-	c := startChildExe(t, buildProxy(t), "alpha:\n  listen: 127.0.0.1:0\n  redis: true\n  timeout: 30000\n"+
+	c := startChildExe(t, buildProxy(t), "alpha:\n  listen: 127.0.0.1:0\n  redis: true\n  timeout: 120000\n"+
 		"  client_output_buffer_limit:\n    normal: 1gb 0 0\n  servers:\n"+
 		"    - "+rs[0].Addr+":1 shard1\n    - "+rs[1].Addr+":1 shard2\n")
 	pid := c.cmd.Process.Pid
