@@ -33,23 +33,50 @@ func transferTime(n int) time.Duration {
 }
 
 // replyTransferTime waits for the next reply on br to begin and returns
-// the extra time it gets: transferTime of its length if it is a bulk
-// string whose header has arrived, else 0. A read error is left for the
-// reply's reader, which meets it again.
+// the extra time it gets: transferTime of the first bulk string in it
+// whose header has arrived, also inside an array (EXEC's reply, BLPOP's,
+// MGET's), else 0. A read error is left for the reply's reader, which
+// meets it again.
 func replyTransferTime(br *bufio.Reader) time.Duration {
-	if b, err := br.Peek(1); err != nil || b[0] != '$' {
+	if b, err := br.Peek(1); err != nil || b[0] != '$' && b[0] != '*' {
 		return 0
 	}
-	b, _ := br.Peek(min(br.Buffered(), 16))
-	n := 0
-	for _, c := range b[1:] {
-		switch {
-		case c == '\r':
-			return transferTime(n)
-		case c < '0' || c > '9':
-			return 0 // a null, or not for us to judge
+	b, _ := br.Peek(min(br.Buffered(), 64))
+	return transferTime(firstBulkLen(b))
+}
+
+// firstBulkLen returns the length of the first bulk string in b, the start
+// of a reply, after the array headers and small bulk strings before it; 0
+// when b ends before one (a rare split: no extra time) or holds anything
+// else first.
+func firstBulkLen(b []byte) int {
+	for len(b) > 0 {
+		kind := b[0]
+		n, i := 0, 1
+		for ; i < len(b) && b[i] != '\r'; i++ {
+			c := b[i]
+			if c < '0' || c > '9' || n > 1<<40 {
+				return 0 // a null, or not for us to judge
+			}
+			n = n*10 + int(c-'0')
 		}
-		n = n*10 + int(c-'0')
+		if i+1 >= len(b) {
+			return 0 // the header is not complete yet
+		}
+		b = b[i+2:]
+		switch kind {
+		case '*':
+		case '$':
+			if n >= bigTransfer || n+2 > len(b) {
+				return n
+			}
+			b = b[n+2:]
+		default:
+			return 0
+		}
+		if len(b) > 0 && b[0] != '$' && b[0] != '*' {
+			return 0
+		}
 	}
-	return 0 // the header is not complete yet: a rare split, no extra time
+	return 0
 }

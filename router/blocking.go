@@ -108,7 +108,11 @@ func (s *Session) block(ci *command.Info, raw []byte, args [][]byte, start int64
 				reply = resp.AppendError(reply[:0], "ERR too many cluster redirections for one command")
 			}
 			s.noteWrite(srv)
-			s.pinnedRaw(ci, start, reply)
+			// reply is in the session's pinned request (blockOn): a large
+			// one goes without a copy (bigreply.go).
+			r := s.pinReq()
+			r.Reply = reply
+			s.pinnedTake(ci, start, r)
 			s.pinnedFlush()
 			s.donePin(d)
 			return

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,32 @@ func TestClusterTx(t *testing.T) {
 	}
 	if testutil.ToFloat64(p.m.RedirectMoved) <= moved {
 		t.Fatal("the MOVED was not followed")
+	}
+
+	// A large SET as the first keyed command, after a keyless one queued
+	// before the binding (MULTI and that one go as a request of their
+	// own, the SET as the client sent it), on another slot moved behind
+	// the proxy's back: the MOVED is followed and the value arrives whole.
+	key = "{moved2}k"
+	slot = int(hashring.Slot([]byte(key)))
+	src = p.backendCluster().Master(slot).Addr()
+	for _, m := range cl.Masters(t) {
+		if m.Addr != src {
+			dst = m.Addr
+			break
+		}
+	}
+	dstID = nodeID(t, direct(t, dst))
+	for _, m := range cl.Masters(t) {
+		must(t, direct(t, m.Addr).Do(ctx(), "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
+	}
+	big := strings.Repeat("b", 2*bigValue+3)
+	got = txExchange(t, p.Addr(), [][]string{{"MULTI"}, {"EVAL", "return 'e'", "0"}, {"SET", key, big}, {"STRLEN", key}, {"EXEC"}})
+	if want := fmt.Sprintf("*3\r\n$1\r\ne\r\n+OK\r\n:%d\r\n", len(big)); got[2] != "+QUEUED\r\n" || got[4] != want {
+		t.Fatalf("large SET opening a transaction on a moved slot: %q, %q", got[2], got[4])
+	}
+	if v := direct(t, dst).StrLen(ctx(), key).Val(); v != int64(len(big)) {
+		t.Fatalf("length on the new owner = %d", v)
 	}
 
 	// BLPOP woken by a push, WAIT with a replica behind every master.

@@ -159,8 +159,24 @@ func (s *Session) merge(it *item) ([]byte, result) {
 
 // mergeArray puts MGET's per-server elements back in key order.
 func (s *Session) mergeArray(it *item, reqs []*backendRequest) bool {
-	// s.elems holds the elements of every sub-reply one after the other;
-	// next[j] is the next element of sub-reply j, want[j] how many it owes.
+	next, ok := s.arrayElems(it, reqs)
+	if !ok {
+		return false
+	}
+	s.out = resp.AppendArrayHeader(s.out, len(it.route))
+	for _, j := range it.route {
+		s.out = append(s.out, s.elems[next[j]]...)
+		next[j]++
+	}
+	return true
+}
+
+// arrayElems collects the elements of MGET's sub-replies in s.elems, one
+// sub-reply after the other, and returns next: next[j] is the index in
+// s.elems of sub-reply j's first element. It reports false when a
+// sub-reply is not an array of as many elements as it owes.
+func (s *Session) arrayElems(it *item, reqs []*backendRequest) (next []int, ok bool) {
+	// want[j] is how many elements sub-reply j owes.
 	s.counts = slices.Grow(s.counts[:0], len(reqs))[:len(reqs)]
 	s.want = slices.Grow(s.want[:0], len(reqs))[:len(reqs)]
 	next, want := s.counts, s.want
@@ -174,15 +190,10 @@ func (s *Session) mergeArray(it *item, reqs []*backendRequest) bool {
 		var good bool
 		s.elems, good = resp.ArrayElems(s.elems, r.Reply)
 		if !good || len(s.elems)-next[j] != want[j] {
-			return false
+			return nil, false
 		}
 	}
-	s.out = resp.AppendArrayHeader(s.out, len(it.route))
-	for _, j := range it.route {
-		s.out = append(s.out, s.elems[next[j]]...)
-		next[j]++
-	}
-	return true
+	return next, true
 }
 
 func (s *Session) mergeRandom(reqs []*backendRequest) ([]byte, result) {

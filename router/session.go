@@ -562,15 +562,19 @@ func (s *Session) write() {
 				s.settle(j)
 				s.fenceMoved(it.ci, j)
 			}
-			var b []byte
-			b, res = s.merge(it)
+			if s.bigMerge(it) { // large elements sent without a copy (bigreply.go)
+				res = resultOK
+			} else {
+				var b []byte
+				b, res = s.merge(it)
+				if s.proto == 3 {
+					s.wbuf = appendRESP3(s.wbuf, b)
+				} else {
+					s.wbuf = append(s.wbuf, b...)
+				}
+			}
 			if it.trk {
 				s.trackReplied(it)
-			}
-			if s.proto == 3 {
-				s.wbuf = appendRESP3(s.wbuf, b)
-			} else {
-				s.wbuf = append(s.wbuf, b...)
 			}
 			for j := it.first; j < it.first+it.n; j++ {
 				s.reqs[j].Release()

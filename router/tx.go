@@ -76,6 +76,7 @@ type txState struct {
 	queued   int       // commands queued so far (for the splice)
 	locals   []txLocal // commands the proxy answers, spliced into EXEC's reply
 	req      *backend.Request
+	preReq   *backend.Request // doPair's first request
 }
 
 // txLocal is a command answered by the proxy, queued in a transaction.
@@ -330,10 +331,7 @@ func (s *Session) txWire(cmd []byte) ([]byte, int) {
 	if t.begun {
 		return cmd, 0
 	}
-	buf := append(t.pending[:0:0], multiWire...)
-	buf = append(buf, t.pending...)
-	buf = append(buf, cmd...)
-	return buf, 1 + t.npending
+	return append(s.txPrefix(), cmd...), 1 + t.npending
 }
 
 // txBegin binds the transaction at its first keyed command and sends
@@ -357,8 +355,9 @@ func (s *Session) txBegin(ci *command.Info, raw []byte, part int, start int64) {
 		s.txSend(ci, raw, start)
 		return
 	}
-	wire, skip := s.txWire(raw)
-	reply, errText := s.bind(part, wire, skip, true)
+	// MULTI and what was queued go as a request of their own before raw,
+	// which may be a 512 MB SET (see txSend).
+	reply, errText := s.bind(part, s.txPrefix(), s.tx.npending, raw)
 	if errText != "" {
 		s.txRefuse(ci, start, errText, resultError)
 		return
@@ -381,21 +380,39 @@ func (s *Session) txSend(ci *command.Info, raw []byte, start int64) {
 	// The reply (+QUEUED, or an error) is read later, with those of the
 	// commands after it (txDrain): a pipelined MULTI ... EXEC costs one
 	// round trip to the shard, not one per command.
-	wire, skip := s.txWire(raw)
+	if !t.begun {
+		// MULTI and what was queued before the binding go first, as a
+		// request of their own rather than joined to raw: raw may be a
+		// 512 MB SET, sent as the client's buffer holds it (bigcmd.go).
+		pre := s.txDeferReq()
+		pre.Wire, pre.Skip = s.txPrefix(), t.npending
+		t.holes = append(t.holes, txHole{r: pre, at: len(s.wbuf), prefix: true})
+	}
 	r := s.txDeferReq()
-	r.Wire, r.Skip = wire, skip
+	r.Wire = raw
 	t.holes = append(t.holes, txHole{r: r, at: len(s.wbuf), ci: ci, start: start})
 	t.begun, t.pending, t.npending = true, nil, 0
 	t.queued++
 }
 
+// txPrefix returns MULTI followed by the commands queued before the
+// binding.
+func (s *Session) txPrefix() []byte {
+	return append(append(s.tx.pending[:0:0], multiWire...), s.tx.pending...)
+}
+
 // txHole is a queued command sent on the transaction's connection whose
 // reply is not read yet: it goes at s.wbuf[at], before what follows.
+// A prefix hole is MULTI and the commands queued before the binding
+// (txPrefix): it has no reply of its own for the client, but an error
+// among its replies becomes the reply of the command after it, as if the
+// two had been sent as one request with Skip.
 type txHole struct {
-	r     *backend.Request
-	at    int
-	ci    *command.Info
-	start int64
+	r      *backend.Request
+	at     int
+	ci     *command.Info
+	start  int64
+	prefix bool
 }
 
 // txDeferReq returns a request for txSend, reused across transactions.
@@ -441,12 +458,24 @@ func (s *Session) txDrain(extra *backend.Request) *backend.Error {
 		out := t.spliceBuf[:0]
 		prev := 0
 		now := nanotime()
+		var carried []byte // a prefix hole's error, for the next hole
 		for _, h := range t.holes {
 			out = append(out, old[prev:h.at]...)
 			prev = h.at
+			if h.prefix {
+				if h.r.Err == nil && len(h.r.Reply) > 0 && h.r.Reply[0] == '-' {
+					carried = h.r.Reply
+				}
+				h.r.Wire = nil
+				continue
+			}
+			reply := h.r.Reply
+			if carried != nil && h.r.Err == nil {
+				reply, carried = carried, nil
+			}
 			lo := len(out)
 			res := resultOK
-			if kind, slot, addr := parseRedirect(h.r.Reply); h.r.Err == nil && kind != redirectNone {
+			if kind, slot, addr := parseRedirect(reply); h.r.Err == nil && kind != redirectNone {
 				// The slot moved while the transaction was open: Redis
 				// flagged it, and retrying elsewhere would split it.
 				s.redirected(kind, slot, addr)
@@ -456,8 +485,8 @@ func (s *Session) txDrain(extra *backend.Request) *backend.Error {
 				out = resp.AppendError(out, "ERR "+h.r.Err.Error())
 				res = resultProxyError
 			} else {
-				out = append(out, h.r.Reply...)
-				res = replyResult(h.r.Reply)
+				out = append(out, reply...)
+				res = replyResult(reply)
 			}
 			if out[lo] == '-' {
 				t.dirty = true
@@ -540,36 +569,58 @@ func (s *Session) txExec(ci *command.Info, start int64) {
 		s.pinnedProxyError(ci, start, "EXECABORT Transaction discarded because its slot moved to another node.")
 		return
 	}
+	// A large value in the reply goes without a copy (bigreply.go).
 	if len(t.locals) > 0 && len(reply) > 0 && reply[0] == '*' && reply[1] != '-' {
-		reply = s.splice(reply)
+		own := len(reply) >= bigValue
+		if s.splice(reply, own) {
+			if own {
+				ex.Reply = nil
+			}
+			s.p.stats.command(ci, resultOK, start, nanotime())
+		} else {
+			s.pinnedRaw(ci, start, reply)
+		}
+	} else {
+		s.pinnedTake(ci, start, ex)
 	}
-	s.pinnedRaw(ci, start, reply)
 	s.release(t.conn) // EXEC leaves it clean: no MULTI, no WATCH
 	t.conn = nil
 }
 
-// splice puts the replies of the proxy-answered commands into EXEC's array.
-func (s *Session) splice(reply []byte) []byte {
+// splice appends EXEC's reply to s.wbuf with the replies of the
+// proxy-answered commands put into its array, and reports whether reply
+// was an array. When own, the caller gives reply's buffer up, and its
+// large elements go to the writer on their own, without a copy
+// (bigreply.go).
+func (s *Session) splice(reply []byte, own bool) bool {
 	t := &s.tx
 	elems, ok := resp.ArrayElems(s.elems[:0], reply)
-	s.elems = elems[:0]
+	defer func() {
+		clear(elems) // no view of reply may stay behind
+		s.elems = elems[:0]
+	}()
 	if !ok {
-		return reply
+		return false
 	}
-	out := resp.AppendArrayHeader(nil, len(elems)+len(t.locals))
+	s.wbuf = resp.AppendArrayHeader(s.wbuf, len(elems)+len(t.locals))
 	e, l := 0, 0
 	for pos := 0; e < len(elems) || l < len(t.locals); pos++ {
-		if l < len(t.locals) && t.locals[l].at == pos {
-			out = append(out, s.localReply(t.locals[l].ci, t.locals[l].args)...)
+		switch {
+		case l < len(t.locals) && t.locals[l].at == pos:
+			s.wbuf = append(s.wbuf, s.localReply(t.locals[l].ci, t.locals[l].args)...)
 			l++
-		} else if e < len(elems) {
-			out = append(out, elems[e]...)
+		case e < len(elems) && own && len(elems[e]) >= bigValue:
+			s.pinnedFlush()
+			s.w.writeOwned(elems[e][:len(elems[e]):len(elems[e])])
 			e++
-		} else {
-			break
+		case e < len(elems):
+			s.wbuf = append(s.wbuf, elems[e]...)
+			e++
+		default:
+			return true
 		}
 	}
-	return out
+	return true
 }
 
 // localReply returns the reply the proxy gives to a local command.
@@ -638,7 +689,7 @@ func (s *Session) txEnd() {
 	if t.conn != nil {
 		s.unpin(t.conn)
 	}
-	*t = txState{req: t.req, rpool: t.rpool, reqs: t.reqs, spliceBuf: t.spliceBuf, holes: t.holes[:0]}
+	*t = txState{req: t.req, preReq: t.preReq, rpool: t.rpool, reqs: t.reqs, spliceBuf: t.spliceBuf, holes: t.holes[:0]}
 }
 
 // txWatch runs WATCH outside MULTI: it binds the session to the keys'
@@ -664,7 +715,7 @@ func (s *Session) txWatch(ci *command.Info, raw []byte, args [][]byte, start int
 			// no longer watched, so start over.
 			t.srv = nil
 		}
-		reply, errText := s.bind(part, raw, 0, false)
+		reply, errText := s.bind(part, nil, 0, raw)
 		if errText != "" {
 			s.pinnedError(ci, start, errText)
 			return
@@ -692,13 +743,16 @@ func (s *Session) txUnwatch(ci *command.Info, start int64) {
 	s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "OK"))
 }
 
-// bind pins a dedicated connection to the server of part and sends wire
-// (whose reply is the one after skip others), following MOVED and waiting
-// out ASK and TRYAGAIN in cluster mode: nothing has run on the shard yet,
-// so the binding may still move. opened says wire begins with MULTI, which
-// a redirect leaves flagged on the shard (it is discarded before moving
-// on). On success the transaction is bound and the reply returned.
-func (s *Session) bind(part int, wire []byte, skip int, opened bool) ([]byte, string) {
+// bind pins a dedicated connection to the server of part and sends pre
+// (when not nil: MULTI and the commands queued before the binding, whose
+// last reply comes after preSkip others) and wire, following MOVED and
+// waiting out ASK and TRYAGAIN in cluster mode: nothing has run on the
+// shard yet, so the binding may still move. A pre opens a transaction,
+// which a redirect leaves flagged on the shard (it is discarded before
+// moving on). On success the transaction is bound and the reply to wire
+// returned, or the first error among pre's replies.
+func (s *Session) bind(part int, pre []byte, preSkip int, wire []byte) ([]byte, string) {
+	opened := pre != nil
 	for n := 0; ; n++ {
 		srv := s.topo.server(part, multiInfo, s.hint)
 		if srv == nil {
@@ -709,7 +763,13 @@ func (s *Session) bind(part int, wire []byte, skip int, opened bool) ([]byte, st
 		if err != nil {
 			return nil, "ERR " + err.Error()
 		}
-		reply, berr := s.doOn(d, wire, skip)
+		var reply []byte
+		var berr *backend.Error
+		if opened {
+			reply, berr = s.doPair(d, pre, preSkip, wire)
+		} else {
+			reply, berr = s.doOn(d, wire, 0)
+		}
 		if berr != nil {
 			s.unpin(d)
 			return nil, "ERR " + berr.Error()
@@ -780,6 +840,29 @@ func (s *Session) doOn(d *backend.Dedicated, wire []byte, skip int) ([]byte, *ba
 	r.Release() // the reply is copied out before the next use
 	r.Wire = nil
 	return r.Reply, err
+}
+
+// doPair sends pre and wire on d in one write, each as a request of its
+// own (wire is not copied), and returns the first error among pre's
+// replies (after preSkip others), else wire's reply: what doOn of the two
+// joined, with Skip preSkip+1, would return.
+func (s *Session) doPair(d *backend.Dedicated, pre []byte, preSkip int, wire []byte) ([]byte, *backend.Error) {
+	if s.tx.preReq == nil {
+		s.tx.preReq = backend.NewRequest()
+	}
+	p, r := s.tx.preReq, s.pinReq()
+	p.Reset()
+	p.Wire, p.Skip = pre, preSkip
+	r.Wire = wire
+	err := d.DoAll([]*backend.Request{p, r})
+	p.Wire, r.Wire = nil, nil
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Reply) > 0 && p.Reply[0] == '-' {
+		return p.Reply, nil
+	}
+	return r.Reply, nil
 }
 
 // pinReq returns the session's request for dedicated connections.

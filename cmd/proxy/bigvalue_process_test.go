@@ -20,93 +20,154 @@ import (
 // (proto-max-bulk-len 512mb), and the size issue 12 measures.
 const bigValueSize = 512 << 20
 
-// The memory a 512 MB value costs the proxy, in a process of its own: the
-// peak resident size above the idle baseline while a client SETs the value
-// and while another GETs it back stays within 1.5 times the value plus
-// 64 MB, and once each client has gone the memory is returned to the
-// system within 10 seconds.
+// The memory a large value costs the proxy, in a process of its own: the
+// peak resident size above the idle baseline while one client exchanges
+// values of n bytes in all stays within 1.5 times n plus 64 MB, and once
+// the client has gone the memory is returned to the system within 10
+// seconds. Probed: a 512 MB SET and GET on the shared path; on the pinned
+// path a GET after WATCH and inside MULTI/EXEC, a SET inside MULTI/EXEC,
+// BLMOVE and BLPOP of a 256 MB element; and MGET of two 256 MB values on
+// different shards, whose reply the proxy merges.
 func TestBigValueMemory(t *testing.T) {
-	r := testenv.StartRedis(t)
+	// Two shards: an MGET of keys on both is merged by the proxy.
+	rs := []*testenv.Redis{testenv.StartRedis(t), testenv.StartRedis(t)}
 	// The backend timeout: a large transfer gets the time it needs on top
 	// (backend/transfer.go), but redis-server itself copies a 512 MB reply
 	// before it sends its first byte, which took 6 s on a busy test
-	// machine; the default of 1 s would time the GET out.
+	// machine and over 30 s at a load of 18 on 2 cores; the default of
+	// 1 s would time the GET out.
 	// The output limit must let the client hold one value: the proxy's
 	// default normal hard limit (256mb) disconnects it, as Redis would
 	// with that limit.
 	// A proxy binary built without the race detector, whose shadow memory
 	// would make the resident sizes meaningless under go test -race.
-	c := startChildExe(t, buildProxy(t), "alpha:\n  listen: 127.0.0.1:0\n  redis: true\n  timeout: 30000\n"+
-		"  client_output_buffer_limit:\n    normal: 1gb 0 0\n  servers:\n    - "+r.Addr+":1 shard1\n")
+	c := startChildExe(t, buildProxy(t), "alpha:\n  listen: 127.0.0.1:0\n  redis: true\n  timeout: 120000\n"+
+		"  client_output_buffer_limit:\n    normal: 1gb 0 0\n  servers:\n"+
+		"    - "+rs[0].Addr+":1 shard1\n    - "+rs[1].Addr+":1 shard2\n")
 	pid := c.cmd.Process.Pid
 
 	value := make([]byte, bigValueSize)
 	rand.NewChaCha8([32]byte{12}).Read(value)
 
 	// Warm up: a few small commands, so that the baseline includes the
-	// session and backend buffers any client costs.
+	// session and backend buffers any client costs, on the shared path
+	// and on the pinned one.
 	warm := dialChild(t, c.addr)
 	for i := 0; i < 10; i++ {
 		writeCommand(t, warm, "SET", "small", "v")
 		readLineWant(t, warm, "+OK")
+		writeCommand(t, warm, "MULTI")
+		writeCommand(t, warm, "GET", "small")
+		writeCommand(t, warm, "EXEC")
+		for _, want := range []string{"+OK", "+QUEUED", "*1", "$1", "v"} {
+			readLineWant(t, warm, want)
+		}
 	}
 	warm.Close()
 	time.Sleep(200 * time.Millisecond)
 	base := procMemory(t, pid).rss
-	const (
-		allowPeak = bigValueSize*3/2 + 64<<20
-		allowHeld = 64 << 20
-	)
+	const allowHeld = 64 << 20
 	t.Logf("baseline RSS %d MB", base>>20)
 
-	// SET through the proxy.
-	resetPeakRSS(t, pid)
-	set := dialChild(t, c.addr)
-	start := time.Now()
-	w := bufio.NewWriterSize(set, 1<<20)
-	fmt.Fprintf(w, "*3\r\n$3\r\nSET\r\n$6\r\nbigval\r\n$%d\r\n", len(value))
-	w.Write(value)
-	w.WriteString("\r\n")
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
+	// probe runs one client's exchange of size bytes of values, asserts
+	// the peak resident size above the baseline (at most 1.5 times size
+	// plus 64 MB), and waits for the memory to be returned once the
+	// client has left.
+	probe := func(what string, size int, run func(nc net.Conn, br *bufio.Reader)) {
+		t.Helper()
+		time.Sleep(100 * time.Millisecond) // let the previous probe's collection settle
+		resetPeakRSS(t, pid)
+		nc := dialChild(t, c.addr)
+		start := time.Now()
+		run(nc, bufio.NewReaderSize(nc, 1<<20))
+		peak := procMemory(t, pid).hwm - base
+		allow := int64(size)*3/2 + 64<<20
+		t.Logf("%s: %v, peak %d MB above baseline (allowed %d MB)",
+			what, time.Since(start).Round(time.Millisecond), peak>>20, allow>>20)
+		if peak > allow {
+			t.Errorf("%s: peak RSS %d MB above baseline, want at most %d MB", what, peak>>20, allow>>20)
+		}
+		nc.Close()
+		waitRSSReturned(t, pid, what, base+allowHeld)
 	}
-	readLineWant(t, set, "+OK")
-	peakSet := procMemory(t, pid).hwm - base
-	t.Logf("SET of %d MB: %v, peak %d MB above baseline (allowed %d MB)",
-		bigValueSize>>20, time.Since(start).Round(time.Millisecond), peakSet>>20, allowPeak>>20)
-	if peakSet > allowPeak {
-		t.Errorf("SET: peak RSS %d MB above baseline, want at most %d MB", peakSet>>20, allowPeak>>20)
-	}
-	set.Close()
-	waitRSSReturned(t, pid, "SET", base+allowHeld)
+	half := value[:bigValueSize/2]
 
-	// GET it back, checking every byte.
-	resetPeakRSS(t, pid)
-	get := dialChild(t, c.addr)
-	start = time.Now()
-	writeCommand(t, get, "GET", "bigval")
-	br := bufio.NewReaderSize(get, 1<<20)
-	readLineWant(t, br, "$"+strconv.Itoa(len(value)))
-	chunk := make([]byte, 1<<20)
-	for off := 0; off < len(value); {
-		n := min(len(chunk), len(value)-off)
-		if _, err := io.ReadFull(br, chunk[:n]); err != nil {
-			t.Fatalf("GET: reading the value at %d: %v", off, err)
+	probe("SET of 512 MB", bigValueSize, func(nc net.Conn, br *bufio.Reader) {
+		writeBigCommand(t, nc, value, "SET", "bigval")
+		readLineWant(t, br, "+OK")
+	})
+	probe("GET of 512 MB", bigValueSize, func(nc net.Conn, br *bufio.Reader) {
+		writeCommand(t, nc, "GET", "bigval")
+		readBulkWant(t, br, value)
+	})
+	// One value at a time: after WATCH (the session holds a dedicated
+	// connection) and then as EXEC's reply, read on that connection.
+	probe("GET of 512 MB after WATCH, then inside MULTI/EXEC", bigValueSize, func(nc net.Conn, br *bufio.Reader) {
+		writeCommand(t, nc, "WATCH", "bigval")
+		writeCommand(t, nc, "GET", "bigval")
+		readLineWant(t, br, "+OK")
+		readBulkWant(t, br, value)
+		writeCommand(t, nc, "MULTI")
+		writeCommand(t, nc, "GET", "bigval")
+		writeCommand(t, nc, "EXEC")
+		for _, want := range []string{"+OK", "+QUEUED", "*1"} {
+			readLineWant(t, br, want)
 		}
-		if !bytes.Equal(chunk[:n], value[off:off+n]) {
-			t.Fatalf("GET: the value differs in the MB at offset %d", off)
+		readBulkWant(t, br, value)
+	})
+	del := func(keys ...string) {
+		t.Helper()
+		nc := dialChild(t, c.addr)
+		defer nc.Close()
+		writeCommand(t, nc, append([]string{"DEL"}, keys...)...)
+		br := bufio.NewReader(nc)
+		line, err := br.ReadString('\n')
+		if err != nil || line[0] != ':' {
+			t.Fatalf("DEL %q: %q, %v", keys, line, err)
 		}
-		off += n
 	}
-	readLineWant(t, br, "")
-	peakGet := procMemory(t, pid).hwm - base
-	t.Logf("GET of %d MB: %v, peak %d MB above baseline (allowed %d MB)",
-		bigValueSize>>20, time.Since(start).Round(time.Millisecond), peakGet>>20, allowPeak>>20)
-	if peakGet > allowPeak {
-		t.Errorf("GET: peak RSS %d MB above baseline, want at most %d MB", peakGet>>20, allowPeak>>20)
+	del("bigval") // the shards hold one large value at a time
+	probe("SET of 512 MB inside MULTI/EXEC", bigValueSize, func(nc net.Conn, br *bufio.Reader) {
+		writeCommand(t, nc, "MULTI")
+		writeBigCommand(t, nc, value, "SET", "bigtx")
+		writeCommand(t, nc, "EXEC")
+		for _, want := range []string{"+OK", "+QUEUED", "*1", "+OK"} {
+			readLineWant(t, br, want)
+		}
+	})
+	del("bigtx")
+
+	// Blocking commands: the element is pushed straight to its shard.
+	list := shardClient(t, rs, c.addr, "{l}src")
+	writeBigCommand(t, list, half, "RPUSH", "{l}src")
+	readLineWant(t, list, ":1")
+	probe("BLMOVE of 256 MB", len(half), func(nc net.Conn, br *bufio.Reader) {
+		writeCommand(t, nc, "BLMOVE", "{l}src", "{l}dst", "LEFT", "LEFT", "0")
+		readBulkWant(t, br, half)
+	})
+	probe("BLPOP of 256 MB", len(half), func(nc net.Conn, br *bufio.Reader) {
+		writeCommand(t, nc, "BLPOP", "{l}dst", "0")
+		readLineWant(t, br, "*2")
+		readBulkWant(t, br, []byte("{l}dst"))
+		readBulkWant(t, br, half)
+	})
+
+	// MGET of two values on different shards, merged by the proxy.
+	k1, k2 := shardKey(t, rs, c.addr, 0), shardKey(t, rs, c.addr, 1)
+	for i, k := range []string{k1, k2} {
+		nc := dialRedis(t, rs[i])
+		writeBigCommand(t, nc, half, "SET", k)
+		readLineWant(t, nc, "+OK")
+		nc.Close()
 	}
-	get.Close()
-	waitRSSReturned(t, pid, "GET", base+allowHeld)
+	probe("MGET of 2 x 256 MB on two shards", 2*len(half), func(nc net.Conn, br *bufio.Reader) {
+		writeCommand(t, nc, "MGET", k1, "small", k2)
+		readLineWant(t, br, "*3")
+		readBulkWant(t, br, half)
+		readBulkWant(t, br, []byte("v"))
+		readBulkWant(t, br, half)
+	})
+	del(k1, k2)
 
 	// The proxy still serves, and small values are untouched.
 	after := dialChild(t, c.addr)
@@ -114,6 +175,94 @@ func TestBigValueMemory(t *testing.T) {
 	writeCommand(t, after, "GET", "small")
 	readLineWant(t, after, "$1")
 	readLineWant(t, after, "v")
+}
+
+// writeBigCommand writes args followed by value as the last argument.
+func writeBigCommand(t *testing.T, nc net.Conn, value []byte, args ...string) {
+	t.Helper()
+	w := bufio.NewWriterSize(nc, 1<<20)
+	fmt.Fprintf(w, "*%d\r\n", len(args)+1)
+	for _, a := range args {
+		fmt.Fprintf(w, "$%d\r\n%s\r\n", len(a), a)
+	}
+	fmt.Fprintf(w, "$%d\r\n", len(value))
+	w.Write(value)
+	w.WriteString("\r\n")
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readBulkWant reads a bulk string and fails the test unless it is value,
+// comparing a MB at a time.
+func readBulkWant(t *testing.T, br *bufio.Reader, value []byte) {
+	t.Helper()
+	readLineWant(t, br, "$"+strconv.Itoa(len(value)))
+	chunk := make([]byte, min(len(value), 1<<20))
+	for off := 0; off < len(value); {
+		n := min(len(chunk), len(value)-off)
+		if _, err := io.ReadFull(br, chunk[:n]); err != nil {
+			t.Fatalf("reading the value at %d: %v", off, err)
+		}
+		if !bytes.Equal(chunk[:n], value[off:off+n]) {
+			t.Fatalf("the value differs in the MB at offset %d", off)
+		}
+		off += n
+	}
+	readLineWant(t, br, "")
+}
+
+func dialRedis(t *testing.T, r *testenv.Redis) net.Conn {
+	t.Helper()
+	return dialChild(t, r.Addr)
+}
+
+// shardOf returns the index of the shard among rs where the proxy at addr
+// puts key: it sets key through the proxy and looks for it on each shard.
+func shardOf(t *testing.T, rs []*testenv.Redis, addr, key string) int {
+	t.Helper()
+	p := dialChild(t, addr)
+	defer p.Close()
+	writeCommand(t, p, "SET", key, "x")
+	readLineWant(t, p, "+OK")
+	defer func() {
+		writeCommand(t, p, "DEL", key)
+		readLineWant(t, p, ":1")
+	}()
+	for i, r := range rs {
+		nc := dialRedis(t, r)
+		writeCommand(t, nc, "EXISTS", key)
+		br := bufio.NewReader(nc)
+		line, err := br.ReadString('\n')
+		nc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == ":1\r\n" {
+			return i
+		}
+	}
+	t.Fatalf("key %q is on no shard", key)
+	return -1
+}
+
+// shardKey returns a key the proxy at addr puts on rs[i].
+func shardKey(t *testing.T, rs []*testenv.Redis, addr string, i int) string {
+	t.Helper()
+	for n := 0; n < 100; n++ {
+		if k := "big" + strconv.Itoa(n); shardOf(t, rs, addr, k) == i {
+			return k
+		}
+	}
+	t.Fatalf("no key for shard %d", i)
+	return ""
+}
+
+// shardClient returns a connection to the shard the proxy at addr puts
+// key on.
+func shardClient(t *testing.T, rs []*testenv.Redis, addr, key string) net.Conn {
+	t.Helper()
+	return dialRedis(t, rs[shardOf(t, rs, addr, key)])
 }
 
 // waitRSSReturned waits up to 10 s for the resident size of pid to fall to
