@@ -1,6 +1,7 @@
 package router
 
 import (
+	"io"
 	"net"
 
 	"runtime"
@@ -83,6 +84,7 @@ type Session struct {
 	tx    txState            // MULTI/WATCH (tx.go)
 	pub   sessionPub         // what CLIENT LIST shows of the session (clients.go)
 	nc    net.Conn           // the client's connection, watched while blocked
+	cc    *clientConn        // the server's side of it (server.go); nil in benchmarks
 	wrote []*backend.Server  // servers written to since the last WAIT
 
 	sub   *subState // subscriptions (subscribed.go); nil when none
@@ -127,8 +129,9 @@ func (s *Session) close() {
 	}
 }
 
-// serve runs one batch: first plus the rest of the pipeline redcon holds.
-func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Command) {
+// serve runs one batch: first plus the rest of the commands redcon parsed
+// from the same read. conn is closed after QUIT.
+func (s *Session) serve(conn io.Closer, first redcon.Command, rest []redcon.Command) {
 	start := nanotime()
 	// One topology for the whole batch, even if a reload swaps it meanwhile:
 	// a split and its merge must agree on the servers.
