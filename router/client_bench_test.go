@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,4 +55,43 @@ func BenchmarkClientPath(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkClientPathParallel is BenchmarkClientPath's unpipelined GET with
+// 50 clients at once (redis-benchmark -c 50 -P 1), reporting the process's
+// CPU time per command (proxy and clients: the clients' share is the same
+// for any proxy change) besides the wall time.
+func BenchmarkClientPathParallel(b *testing.B) {
+	rs := []*testenv.Redis{testenv.StartRedis(b), testenv.StartRedis(b), testenv.StartRedis(b)}
+	p := startProxy(b, rs, nil)
+	b.SetParallelism(25) // 50 clients on 2 CPUs
+	wire := resp.AppendCommand(nil, "GET", "key:0001")
+	var ru0, ru1 syscall.Rusage
+	b.ReportAllocs()
+	b.ResetTimer()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	b.RunParallel(func(pb *testing.PB) {
+		nc, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(2 * time.Minute))
+		br := bufio.NewReaderSize(nc, 4096)
+		var buf []byte
+		for pb.Next() {
+			if _, err := nc.Write(wire); err != nil {
+				b.Error(err)
+				return
+			}
+			if buf, err = resp.ReadReply(br, buf[:0]); err != nil || buf[0] == '-' {
+				b.Errorf("%q %v", buf, err)
+				return
+			}
+		}
+	})
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
