@@ -81,7 +81,7 @@ type Session struct {
 	pins  pinSet             // dedicated backend connections
 	auth  sessionAuth        // the authenticated user (auth.go)
 	keep  *backend.Dedicated // a clean pinned connection kept for reuse (pin.go)
-	tx    txState            // MULTI/WATCH (tx.go)
+	tx    *txState           // MULTI/WATCH (tx.go); nil until the pinned path runs
 	pub   sessionPub         // what CLIENT LIST shows of the session (clients.go)
 	nc    net.Conn           // the client's connection, watched while blocked
 	cc    *clientConn        // the server's side of it (server.go); nil in benchmarks
@@ -114,7 +114,7 @@ func (s *Session) close() {
 	if s.trk.on {
 		s.p.track.disable(s)
 	}
-	if s.keep != nil && !s.tx.multi && !s.tx.watching {
+	if s.keep != nil && (s.tx == nil || !s.tx.multi && !s.tx.watching) {
 		s.handBack(s.keep)
 		s.keep = nil
 	}
@@ -139,7 +139,7 @@ func (s *Session) serve(conn io.Closer, first redcon.Command, rest []redcon.Comm
 	s.redir = s.topo.redirector()
 	s.begin()
 	i := -1 // the command being added: first, then rest[i]
-	if s.tx.multi {
+	if s.tx != nil && s.tx.multi {
 		i = s.pinnedRun(first, rest, i, start)
 	}
 	for ; i < len(rest) && !s.quit; i++ {
