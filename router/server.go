@@ -23,9 +23,12 @@ import (
 // is served and nothing of the next command is buffered, its reader goes
 // back to a pool shared by every client, and the goroutine waits for the
 // socket to become readable without a buffer (inwait_linux.go), in a
-// shallow frame, so that the runtime can shrink its stack back to 2 KB.
-// Replies never went through redcon's writer (the session writes through
-// its clientWriter), so a connection has none.
+// shallow frame: a client that has sent nothing yet keeps the 2 KB stack
+// a goroutine starts with (the wait needs about 600 bytes). Serving a
+// command grows the stack to 4 KB, and the runtime does not shrink it
+// back (it halves a stack only when less than a quarter of it, minus 800
+// bytes, is in use). Replies never went through redcon's writer (the
+// session writes through its clientWriter), so a connection has none.
 
 // clientConn is one client connection of the pool's server.
 type clientConn struct {
@@ -74,8 +77,9 @@ const inBufSize = 4096
 
 // maxPooledRead bounds the redcon buffer a reader goes back to the pool
 // with: redcon doubles its buffer for a command that does not fit and never
-// shrinks it, and it reads into half of it right after doubling, so a read
-// larger than this means a buffer over twice as large, which is let go.
+// shrinks it, and right after doubling it reads into the new half. A
+// reader whose buffer reached 64 KB has made a read of 32 KB and is let
+// go, so a pooled reader's buffer is at most 32 KB.
 const maxPooledRead = 16 << 10
 
 var inReaders = sync.Pool{New: func() any {
