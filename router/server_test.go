@@ -1,10 +1,16 @@
 package router
 
 import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/shardproxy/shardproxy/internal/testenv"
+	"github.com/shardproxy/shardproxy/resp"
 )
 
 // TestIdleClientHoldsNoReadBuffer checks that a client holds read buffers
@@ -58,4 +64,67 @@ func TestIdleClientHoldsNoReadBuffer(t *testing.T) {
 	c.send(string(long[10000:]) + "\r\n")
 	c.mustReply("$20000\r\n" + string(long) + "\r\n")
 	eventually(false, "after the inline command")
+}
+
+// TestPooledReadersKeepClientsApart has clients whose commands arrive in
+// pieces of every size (inline and multibulk, payloads across redcon's and
+// bufio's 4 KB buffers) while the others come and go idle: a reader goes
+// from client to client, and no byte of one may reach another.
+func TestPooledReadersKeepClientsApart(t *testing.T) {
+	p := startProxy(t, []*testenv.Redis{testenv.StartRedis(t)}, nil)
+	const clients, rounds = 8, 40
+	errs := make(chan error, clients)
+	for id := 0; id < clients; id++ {
+		go func() {
+			errs <- func() error {
+				nc, err := net.Dial("tcp", p.Addr())
+				if err != nil {
+					return err
+				}
+				defer nc.Close()
+				nc.SetDeadline(time.Now().Add(20 * time.Second))
+				br := bufio.NewReader(nc)
+				rng := rand.New(rand.NewPCG(uint64(id), 1))
+				for r := 0; r < rounds; r++ {
+					var wire []byte
+					var want []string
+					for n := 1 + rng.IntN(4); n > 0; n-- {
+						v := strings.Repeat(fmt.Sprintf("c%d-r%d.", id, r), 1+rng.IntN(900))
+						if rng.IntN(4) == 0 {
+							v = v[:min(len(v), 200)]
+							wire = fmt.Appendf(wire, "ECHO %s\r\n", v)
+						} else {
+							wire = resp.AppendCommand(wire, "ECHO", v)
+						}
+						want = append(want, fmt.Sprintf("$%d\r\n%s\r\n", len(v), v))
+					}
+					for len(wire) > 0 {
+						k := min(len(wire), 1+rng.IntN(6000))
+						if _, err := nc.Write(wire[:k]); err != nil {
+							return err
+						}
+						wire = wire[k:]
+						if rng.IntN(3) == 0 {
+							time.Sleep(time.Millisecond)
+						}
+					}
+					for _, w := range want {
+						got, err := resp.ReadReply(br, nil)
+						if err != nil {
+							return err
+						}
+						if string(got) != w {
+							return fmt.Errorf("client %d round %d: got %.60q..., want %.60q...", id, r, got, w)
+						}
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for i := 0; i < clients; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
