@@ -174,7 +174,7 @@ var clientIDWire = []byte("*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n")
 // donePin gives back a dedicated connection after a blocking command or
 // WAIT, unless the session's transaction holds it (WATCH on that shard).
 func (s *Session) donePin(d *backend.Dedicated) {
-	if d == s.tx.conn {
+	if s.tx != nil && d == s.tx.conn {
 		return
 	}
 	s.release(d)
@@ -183,8 +183,8 @@ func (s *Session) donePin(d *backend.Dedicated) {
 // dropPin closes a dedicated connection that failed.
 func (s *Session) dropPin(d *backend.Dedicated) {
 	s.p.backendIDs.Delete(d)
-	if d == s.tx.conn {
-		s.tx.conn, s.tx.begun, s.tx.watching = nil, false, false
+	if t := s.tx; t != nil && d == t.conn {
+		t.conn, t.begun, t.watching = nil, false, false
 	}
 	s.unpin(d)
 }

@@ -41,7 +41,7 @@ func (s *Session) lastCmd(ci *command.Info, now int64) {
 func (s *Session) pinnedCmd(ci *command.Info) {
 	s.lastCmd(ci, time.Now().UnixNano())
 	m := int32(-1)
-	if s.tx.multi {
+	if s.tx != nil && s.tx.multi {
 		m = int32(s.tx.queued)
 	}
 	s.pub.multi.Store(m)

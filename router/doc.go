@@ -6,10 +6,13 @@
 // Follow one client batch through the files in this order.
 //
 //   - proxy.go: New builds a Pool per configured pool (its topology, its
-//     listener, its metrics); Serve runs redcon's server on each listener.
-//     accept creates a Session per client; handle hands it every batch redcon
-//     parsed from one read (the first command plus the rest of the
-//     pipeline).
+//     listener, its metrics); Serve runs each pool's client server.
+//     accept creates a Session per client.
+//   - server.go: the client server (redcon stays the codec): one goroutine
+//     per client hands its Session every batch redcon's reader parsed from
+//     one read (the first command plus the rest of the pipeline). The
+//     reader is lent from a pool only while the client has input; an idle
+//     client waits for the socket without a buffer (inwait_linux.go).
 //   - listen.go, listen_unix.go, socket_*.go: how the listener is bound
 //     (nutcracker's backlog and unix socket permissions).
 //   - guard.go: every client socket is wrapped in a guardConn before redcon

@@ -244,6 +244,7 @@ type guardConn struct {
 	hold    []byte // pend's backing array, reused
 	err     error  // returned once pend[:ready] is delivered
 	reply   string // protocol error to send before returning err
+	armed   bool   // waitInput set the read deadline for the next read
 	closed  atomic.Bool
 
 	// Set by the pool when it accepts the connection (nil in tests):
@@ -485,6 +486,54 @@ func (c *guardConn) refuse(v scanVerdict) {
 // read reads from the socket with the deadline the pool's state asks for:
 // client_idle_timeout, or drainGrace while the pool drains.
 func (c *guardConn) read(b []byte) (int, error) {
+	c.arm()
+	for {
+		n, err := c.Conn.Read(b)
+		if n > 0 {
+			c.l.stats.read(n)
+		}
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		if err = c.silent(err); err != nil {
+			return n, err
+		}
+	}
+}
+
+// waitInput waits, under the same deadlines as read, until the socket has
+// input for the next read, holding no buffer meanwhile (server.go). Its
+// caller checked that the guard holds nothing to deliver (empty).
+func (c *guardConn) waitInput(w *readWaiter) error {
+	c.arm()
+	c.armed = true // the read that follows keeps this deadline
+	for {
+		err := w.wait()
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if err = c.silent(err); err != nil {
+			c.armed = false
+			return err
+		}
+	}
+}
+
+// empty reports whether the guard holds nothing to deliver: the next
+// Read reads the socket.
+func (c *guardConn) empty() bool {
+	return len(c.pend) == 0 && c.ready == 0 && c.err == nil && !c.bigFrame
+}
+
+// arm sets the read deadline: client_idle_timeout, or drainGrace while the
+// pool drains. Right after waitInput it is set already.
+func (c *guardConn) arm() {
+	if c.armed {
+		c.armed = false
+		if !c.l.draining.Load() {
+			return
+		}
+	}
 	l := c.l
 	if l.idle > 0 && !l.draining.Load() {
 		c.Conn.SetReadDeadline(time.Now().Add(l.idle))
@@ -494,32 +543,30 @@ func (c *guardConn) read(b []byte) (int, error) {
 		// started meanwhile may have had its deadline overwritten.
 		c.Conn.SetReadDeadline(time.Now().Add(drainGrace))
 	}
-	for {
-		n, err := c.Conn.Read(b)
-		if n > 0 {
-			l.stats.read(n)
+}
+
+// silent decides what a read or wait that hit its deadline does: it
+// returns nil to wait again (the deadline is extended), or the error that
+// ends the connection.
+func (c *guardConn) silent(err error) error {
+	l := c.l
+	// Silent for the deadline. A client whose replies are still being
+	// written, or a subscriber, is not idle (Redis counts writes as
+	// interaction and never times out subscribers).
+	draining := l.draining.Load()
+	if c.busy != nil && c.busy() {
+		wait := l.idle
+		if draining || wait == 0 {
+			wait = drainGrace
 		}
-		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
-			return n, err
-		}
-		// Silent for the deadline. A client whose replies are still
-		// being written, or a subscriber, is not idle (Redis counts
-		// writes as interaction and never times out subscribers).
-		draining := l.draining.Load()
-		if c.busy != nil && c.busy() {
-			wait := l.idle
-			if draining || wait == 0 {
-				wait = drainGrace
-			}
-			c.Conn.SetReadDeadline(time.Now().Add(wait))
-			continue
-		}
-		if draining {
-			return n, io.EOF // done: everything it sent is answered
-		}
-		l.m.ClosedIdle.Inc()
-		return n, err
+		c.Conn.SetReadDeadline(time.Now().Add(wait))
+		return nil
 	}
+	if draining {
+		return io.EOF // done: everything it sent is answered
+	}
+	l.m.ClosedIdle.Inc()
+	return err
 }
 
 func (c *guardConn) Write(p []byte) (int, error) {

@@ -300,11 +300,11 @@ func (p *Pool) Ready() (bool, string) {
 }
 
 // serve serves clients until close, then waits for every client session to
-// end (redcon closes their connections when the listener goes).
+// end (serveClients closes their connections when the listener goes).
 func (p *Pool) serve() error {
 	p.spawn(p.sampleOps)
 	p.spawn(func() { p.mem.run(p.stop) })
-	err := redcon.Serve(p.ln, p.handle, p.accept, p.closed)
+	err := p.serveClients(p.ln)
 	p.live.Wait()
 	return err
 }
@@ -352,21 +352,23 @@ func (p *Pool) close() {
 	}
 }
 
-func (p *Pool) accept(conn redcon.Conn) bool {
+// accept sets up the session of a new client connection, or refuses the
+// client (its caller closes the connection).
+func (p *Pool) accept(conn *clientConn) bool {
 	n := p.stats.clients.Add(1)
 	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) || !p.fds.take() {
 		p.stats.clients.Add(-1)
 		p.stats.rejected.Add(1)
 		p.m.Rejected.Inc()
-		conn.WriteError("ERR max number of clients reached")
+		conn.nc.Write([]byte("-ERR max number of clients reached\r\n"))
 		return false
 	}
 	p.stats.accepted.Add(1)
 	p.m.Accepted.Inc()
 	p.m.ClientConnections.Inc()
 	s := newSession(p, p.nextID.Add(1))
-	s.addr = conn.RemoteAddr()
-	nc := conn.NetConn()
+	s.addr = conn.nc.RemoteAddr().String()
+	nc := conn.nc
 	gc, guarded := nc.(*guardConn)
 	if guarded {
 		nc = gc.Conn // the writer counts its bytes itself
@@ -384,9 +386,10 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 		gc.unauthed = func() bool { return !s.authenticated() }
 		gc.big = func(cmd redcon.Command) { s.serve(conn, cmd, nil) }
 	}
-	conn.SetContext(s)
-	// redcon runs the session's goroutine and calls closed when it ends;
-	// accept runs in Serve's goroutine, so this Add precedes serve's Wait.
+	conn.s, s.cc = s, conn
+	// serveClients runs the session's goroutine, which calls closed when
+	// it ends; accept runs in the accepting goroutine, so this Add
+	// precedes serve's Wait.
 	p.live.Add(1)
 	if p.onSession != nil {
 		p.onSession(s)
@@ -394,20 +397,16 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 	return true
 }
 
-func (p *Pool) closed(conn redcon.Conn, err error) {
-	if s, ok := conn.Context().(*Session); ok {
-		p.sessions.Delete(s.id)
-		p.fds.put()
-		s.close()
-		p.stats.clients.Add(-1)
-		p.m.ClientConnections.Dec()
-		p.live.Done()
-	}
-}
-
-func (p *Pool) handle(conn redcon.Conn, cmd redcon.Command) {
-	s := conn.Context().(*Session)
-	s.serve(conn, cmd, conn.ReadPipeline())
+// closed releases what the session of an accepted connection holds, once
+// the connection's goroutine is done with it.
+func (p *Pool) closed(conn *clientConn) {
+	s := conn.s
+	p.sessions.Delete(s.id)
+	p.fds.put()
+	s.close()
+	p.stats.clients.Add(-1)
+	p.m.ClientConnections.Dec()
+	p.live.Done()
 }
 
 // sampleOps keeps instantaneous_ops_per_sec for INFO and the backends'

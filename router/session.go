@@ -1,6 +1,7 @@
 package router
 
 import (
+	"io"
 	"net"
 
 	"runtime"
@@ -80,9 +81,10 @@ type Session struct {
 	pins  pinSet             // dedicated backend connections
 	auth  sessionAuth        // the authenticated user (auth.go)
 	keep  *backend.Dedicated // a clean pinned connection kept for reuse (pin.go)
-	tx    txState            // MULTI/WATCH (tx.go)
+	tx    *txState           // MULTI/WATCH (tx.go); nil until the pinned path runs
 	pub   sessionPub         // what CLIENT LIST shows of the session (clients.go)
 	nc    net.Conn           // the client's connection, watched while blocked
+	cc    *clientConn        // the server's side of it (server.go); nil in benchmarks
 	wrote []*backend.Server  // servers written to since the last WAIT
 
 	sub   *subState // subscriptions (subscribed.go); nil when none
@@ -112,7 +114,7 @@ func (s *Session) close() {
 	if s.trk.on {
 		s.p.track.disable(s)
 	}
-	if s.keep != nil && !s.tx.multi && !s.tx.watching {
+	if s.keep != nil && (s.tx == nil || !s.tx.multi && !s.tx.watching) {
 		s.handBack(s.keep)
 		s.keep = nil
 	}
@@ -127,8 +129,9 @@ func (s *Session) close() {
 	}
 }
 
-// serve runs one batch: first plus the rest of the pipeline redcon holds.
-func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Command) {
+// serve runs one batch: first plus the rest of the commands redcon parsed
+// from the same read. conn is closed after QUIT.
+func (s *Session) serve(conn io.Closer, first redcon.Command, rest []redcon.Command) {
 	start := nanotime()
 	// One topology for the whole batch, even if a reload swaps it meanwhile:
 	// a split and its merge must agree on the servers.
@@ -136,7 +139,7 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 	s.redir = s.topo.redirector()
 	s.begin()
 	i := -1 // the command being added: first, then rest[i]
-	if s.tx.multi {
+	if s.tx != nil && s.tx.multi {
 		i = s.pinnedRun(first, rest, i, start)
 	}
 	for ; i < len(rest) && !s.quit; i++ {

@@ -267,7 +267,7 @@ func (s *Session) reset(ci *command.Info, start int64) {
 // the initial one (so AUTH is needed again when requirepass or users are
 // configured), RESP2, no name. The database is always 0 here.
 func (s *Session) resetState() {
-	if s.tx.multi || s.tx.conn != nil || s.tx.srv != nil {
+	if t := s.tx; t != nil && (t.multi || t.conn != nil || t.srv != nil) {
 		s.txAbandon()
 		s.txEnd()
 	}

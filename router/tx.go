@@ -99,7 +99,7 @@ func (s *Session) pinnedRun(first redcon.Command, rest []redcon.Command, i int, 
 		ci := s.pinnedCommand(cmd.Raw, cmd.Args, start)
 		s.pinnedCmd(ci)
 		n++
-		if !s.tx.multi {
+		if !s.txs().multi {
 			i++
 			break
 		}
@@ -120,7 +120,7 @@ func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command
 			s.execReject(nil, start, strings.TrimPrefix(errText, "ERR "))
 			return nil
 		}
-		s.tx.dirty = s.tx.dirty || s.tx.multi
+		s.txs().dirty = s.txs().dirty || s.txs().multi
 		s.pinnedError(nil, start, errText)
 		return nil
 	}
@@ -132,18 +132,18 @@ func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command
 				return ci
 			}
 			// Refused before queueing: Redis flags the transaction too.
-			s.tx.dirty = s.tx.dirty || s.tx.multi
+			s.txs().dirty = s.txs().dirty || s.txs().multi
 			s.pinnedError(ci, start, msg)
 			return ci
 		}
 	}
-	if s.tx.multi {
+	if s.txs().multi {
 		s.txQueue(ci, raw, args, start)
 		return ci
 	}
 	switch ci.Name() {
 	case "multi":
-		s.tx.multi, s.tx.dirty, s.tx.queued = true, false, 0
+		s.txs().multi, s.txs().dirty, s.txs().queued = true, false, 0
 		s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "OK"))
 	case "exec":
 		s.pinnedError(ci, start, errExecNoMulti)
@@ -206,7 +206,7 @@ func (s *Session) pinnedProxyError(ci *command.Info, start int64, msg string) {
 // pinnedFlush hands the replies assembled so far to the client's writer:
 // before anything that may wait long, and at the end of a run.
 func (s *Session) pinnedFlush() {
-	if len(s.tx.holes) > 0 {
+	if len(s.txs().holes) > 0 {
 		s.txDrain(nil)
 	}
 	if len(s.wbuf) > 0 {
@@ -217,7 +217,7 @@ func (s *Session) pinnedFlush() {
 
 // txQueue handles a command inside MULTI.
 func (s *Session) txQueue(ci *command.Info, raw []byte, args [][]byte, start int64) {
-	t := &s.tx
+	t := s.txs()
 	switch ci.Name() {
 	case "multi":
 		s.pinnedError(ci, start, errNestedMulti) // not a queueing error in Redis
@@ -308,9 +308,9 @@ func (s *Session) txQueue(ci *command.Info, raw []byte, args [][]byte, start int
 // transaction), the same server in ring mode.
 func (s *Session) samePart(part int) bool {
 	if s.redir != nil {
-		return part == s.tx.part
+		return part == s.txs().part
 	}
-	return s.topo.server(part, multiInfo, s.hint) == s.tx.srv
+	return s.topo.server(part, multiInfo, s.hint) == s.txs().srv
 }
 
 // txRefuse answers a command refused inside MULTI and marks the
@@ -318,7 +318,7 @@ func (s *Session) samePart(part int) bool {
 // res is resultError for Redis's own errors, resultProxyError for the
 // proxy's refusals.
 func (s *Session) txRefuse(ci *command.Info, start int64, msg string, res result) {
-	s.tx.dirty = true
+	s.txs().dirty = true
 	s.wbuf = resp.AppendError(s.wbuf, msg)
 	s.p.stats.command(ci, res, start, nanotime())
 }
@@ -327,7 +327,7 @@ func (s *Session) txRefuse(ci *command.Info, start int64, msg string, res result
 // (MULTI, then what was queued before the binding) followed by cmd, and
 // how many replies precede cmd's.
 func (s *Session) txWire(cmd []byte) ([]byte, int) {
-	t := &s.tx
+	t := s.txs()
 	if t.begun {
 		return cmd, 0
 	}
@@ -351,28 +351,28 @@ func (s *Session) txBegin(ci *command.Info, raw []byte, part int, start int64) {
 			s.txRefuse(ci, start, "ERR "+err.Error(), resultProxyError)
 			return
 		}
-		s.tx.part, s.tx.srv, s.tx.conn = part, srv, d
+		s.txs().part, s.txs().srv, s.txs().conn = part, srv, d
 		s.txSend(ci, raw, start)
 		return
 	}
 	// MULTI and what was queued go as a request of their own before raw,
 	// which may be a 512 MB SET (see txSend).
-	reply, errText := s.bind(part, s.txPrefix(), s.tx.npending, raw)
+	reply, errText := s.bind(part, s.txPrefix(), s.txs().npending, raw)
 	if errText != "" {
 		s.txRefuse(ci, start, errText, resultError)
 		return
 	}
-	s.tx.begun, s.tx.pending, s.tx.npending = true, nil, 0
-	s.tx.queued++
+	s.txs().begun, s.txs().pending, s.txs().npending = true, nil, 0
+	s.txs().queued++
 	if len(reply) > 0 && reply[0] == '-' {
-		s.tx.dirty = true // the shard flagged it too
+		s.txs().dirty = true // the shard flagged it too
 	}
 	s.pinnedRaw(ci, start, reply)
 }
 
 // txSend sends a queued command on the bound connection.
 func (s *Session) txSend(ci *command.Info, raw []byte, start int64) {
-	t := &s.tx
+	t := s.txs()
 	if t.conn == nil {
 		s.txRefuse(ci, start, "ERR the backend connection of the transaction closed; the transaction is aborted", resultProxyError)
 		return
@@ -398,7 +398,7 @@ func (s *Session) txSend(ci *command.Info, raw []byte, start int64) {
 // txPrefix returns MULTI followed by the commands queued before the
 // binding.
 func (s *Session) txPrefix() []byte {
-	return append(append(s.tx.pending[:0:0], multiWire...), s.tx.pending...)
+	return append(append(s.txs().pending[:0:0], multiWire...), s.txs().pending...)
 }
 
 // txHole is a queued command sent on the transaction's connection whose
@@ -417,7 +417,7 @@ type txHole struct {
 
 // txDeferReq returns a request for txSend, reused across transactions.
 func (s *Session) txDeferReq() *backend.Request {
-	t := &s.tx
+	t := s.txs()
 	n := len(t.holes)
 	for len(t.rpool) <= n {
 		t.rpool = append(t.rpool, backend.NewRequest())
@@ -432,7 +432,7 @@ func (s *Session) txDeferReq() *backend.Request {
 // its place among the replies assembled for the client. It returns the
 // error that broke the connection, if one did (then every hole says so).
 func (s *Session) txDrain(extra *backend.Request) *backend.Error {
-	t := &s.tx
+	t := s.txs()
 	if len(t.holes) == 0 && extra == nil {
 		return nil
 	}
@@ -511,16 +511,16 @@ func (s *Session) txDrain(extra *backend.Request) *backend.Error {
 // txBroken answers a command whose dedicated connection failed: the shard
 // dropped the transaction with it, so EXEC must fail.
 func (s *Session) txBroken(ci *command.Info, start int64, err *backend.Error) {
-	s.unpin(s.tx.conn)
-	s.tx.conn, s.tx.begun, s.tx.watching = nil, false, false
+	s.unpin(s.txs().conn)
+	s.txs().conn, s.txs().begun, s.txs().watching = nil, false, false
 	// Keep srv and part: later keys are still checked against them.
-	s.tx.dirty = s.tx.multi
+	s.txs().dirty = s.txs().multi
 	s.pinnedProxyError(ci, start, "ERR "+err.Error())
 }
 
 // txExec runs EXEC.
 func (s *Session) txExec(ci *command.Info, start int64) {
-	t := &s.tx
+	t := s.txs()
 	defer s.txEnd()
 	if t.dirty {
 		s.txAbandon()
@@ -593,7 +593,7 @@ func (s *Session) txExec(ci *command.Info, start int64) {
 // large elements go to the writer on their own, without a copy
 // (bigreply.go).
 func (s *Session) splice(reply []byte, own bool) bool {
-	t := &s.tx
+	t := s.txs()
 	elems, ok := resp.ArrayElems(s.elems[:0], reply)
 	defer func() {
 		clear(elems) // no view of reply may stay behind
@@ -658,7 +658,7 @@ func isExec(args [][]byte) bool {
 // WATCH) and releases it. A connection in doubt is closed instead: the
 // shard drops the transaction with it.
 func (s *Session) txAbandon() {
-	t := &s.tx
+	t := s.txs()
 	s.txDrain(nil)
 	if t.conn == nil {
 		return
@@ -685,7 +685,7 @@ func (s *Session) txAbandon() {
 // txEnd forgets the transaction and its binding; the connection must be
 // released already.
 func (s *Session) txEnd() {
-	t := &s.tx
+	t := s.txs()
 	if t.conn != nil {
 		s.unpin(t.conn)
 	}
@@ -695,7 +695,7 @@ func (s *Session) txEnd() {
 // txWatch runs WATCH outside MULTI: it binds the session to the keys'
 // shard (or checks them against it) and sends WATCH there.
 func (s *Session) txWatch(ci *command.Info, raw []byte, args [][]byte, start int64) {
-	t := &s.tx
+	t := s.txs()
 	part := -1
 	for _, k := range args[1:] {
 		kp := s.topo.part(k)
@@ -779,7 +779,7 @@ func (s *Session) bind(part int, pre []byte, preSkip int, wire []byte) ([]byte, 
 			kind, slot, addr = parseRedirect(reply)
 		}
 		if kind == redirectNone {
-			s.tx.part, s.tx.srv, s.tx.conn = part, srv, d
+			s.txs().part, s.txs().srv, s.txs().conn = part, srv, d
 			return reply, ""
 		}
 		if opened {
@@ -847,10 +847,10 @@ func (s *Session) doOn(d *backend.Dedicated, wire []byte, skip int) ([]byte, *ba
 // replies (after preSkip others), else wire's reply: what doOn of the two
 // joined, with Skip preSkip+1, would return.
 func (s *Session) doPair(d *backend.Dedicated, pre []byte, preSkip int, wire []byte) ([]byte, *backend.Error) {
-	if s.tx.preReq == nil {
-		s.tx.preReq = backend.NewRequest()
+	if s.txs().preReq == nil {
+		s.txs().preReq = backend.NewRequest()
 	}
-	p, r := s.tx.preReq, s.pinReq()
+	p, r := s.txs().preReq, s.pinReq()
 	p.Reset()
 	p.Wire, p.Skip = pre, preSkip
 	r.Wire = wire
@@ -867,10 +867,20 @@ func (s *Session) doPair(d *backend.Dedicated, pre []byte, preSkip int, wire []b
 
 // pinReq returns the session's request for dedicated connections.
 func (s *Session) pinReq() *backend.Request {
-	if s.tx.req == nil {
-		s.tx.req = backend.NewRequest()
+	if s.txs().req == nil {
+		s.txs().req = backend.NewRequest()
 	}
-	r := s.tx.req
+	r := s.txs().req
 	r.Reset()
 	return r
+}
+
+// txs returns the session's transaction state, made on first use: most
+// clients never take the pinned path, and an idle client should not carry
+// it.
+func (s *Session) txs() *txState {
+	if s.tx == nil {
+		s.tx = &txState{}
+	}
+	return s.tx
 }

@@ -1,0 +1,208 @@
+package router
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tidwall/redcon"
+)
+
+// The pool's client server: the accept loop and one goroutine per client
+// connection, reading commands with redcon's reader and handing each batch
+// to the session. It replaces redcon.Serve (redcon stays the codec) for
+// what an idle client costs: redcon's server gives every connection a
+// reader with two 4 KB buffers and a 4 KB writer for its whole life, and
+// its goroutine waits for input deep in the reader, where its stack has
+// grown to 4 KB.
+//
+// Here a client holds read buffers only while it has input: once a batch
+// is served and nothing of the next command is buffered, its reader goes
+// back to a pool shared by every client, and the goroutine waits for the
+// socket to become readable without a buffer (inwait_linux.go), in a
+// shallow frame: a client that has sent nothing yet keeps the 2 KB stack
+// a goroutine starts with (the wait needs about 600 bytes). Serving a
+// command grows the stack to 4 KB, and the runtime does not shrink it
+// back (it halves a stack only when less than a quarter of it, minus 800
+// bytes, is in use). Replies never went through redcon's writer (the
+// session writes through its clientWriter), so a connection has none.
+
+// clientConn is one client connection of the pool's server.
+type clientConn struct {
+	nc     net.Conn   // as the listener returned it
+	gc     *guardConn // nc, when it is guarded (always for a pool's listener)
+	s      *Session
+	closed bool
+	in     *inReader   // the read buffers; nil while the client is idle
+	wait   *readWaiter // waits for input without a buffer; nil when it cannot
+	// holding mirrors in != nil for other goroutines (tests).
+	holding atomic.Bool
+}
+
+// Close closes the connection; the connection's goroutine ends after the
+// batch it serves (QUIT).
+func (c *clientConn) Close() error {
+	c.closed = true
+	return c.nc.Close()
+}
+
+// inReader is redcon's command reader with the buffered reader under it,
+// lent to one client at a time.
+type inReader struct {
+	src inSource
+	br  *bufio.Reader // owned here, so that what it holds is known
+	rd  *redcon.Reader
+}
+
+// inSource is what an inReader reads from: the connection it is lent to.
+type inSource struct {
+	r       io.Reader
+	err     error // the last read error, to tell it from redcon's own
+	maxRead int   // the largest read redcon asked for
+}
+
+func (s *inSource) Read(p []byte) (int, error) {
+	s.maxRead = max(s.maxRead, len(p))
+	n, err := s.r.Read(p)
+	s.err = err
+	return n, err
+}
+
+// inBufSize is the size of bufio's buffer (and the first size of redcon's,
+// which allocates 4 KB).
+const inBufSize = 4096
+
+// maxPooledRead bounds the redcon buffer a reader goes back to the pool
+// with: redcon doubles its buffer for a command that does not fit and never
+// shrinks it, and right after doubling it reads into the new half. A
+// reader whose buffer reached 64 KB has made a read of 32 KB and is let
+// go, so a pooled reader's buffer is at most 32 KB.
+const maxPooledRead = 16 << 10
+
+var inReaders = sync.Pool{New: func() any {
+	r := &inReader{}
+	r.br = bufio.NewReaderSize(&r.src, inBufSize)
+	r.rd = redcon.NewReader(r.br) // reads from br itself: bufio does not wrap a bufio.Reader twice
+	return r
+}}
+
+// take lends the connection a reader.
+func (c *clientConn) take() {
+	r := inReaders.Get().(*inReader)
+	r.src.r = c.nc
+	c.in = r
+	c.holding.Store(true)
+}
+
+// giveBack returns the connection's reader, which holds no input, to the
+// pool.
+func (c *clientConn) giveBack() {
+	r := c.in
+	c.in = nil
+	c.holding.Store(false)
+	r.src.r, r.src.err = nil, nil
+	if r.src.maxRead > maxPooledRead {
+		return // let its grown buffer go
+	}
+	inReaders.Put(r)
+}
+
+// serveClients accepts clients on ln until it is closed, serving each in a
+// goroutine of its own; then it closes the clients' connections (their
+// goroutines end and call closed; serve waits for them through p.live).
+func (p *Pool) serveClients(ln net.Listener) error {
+	defer func() {
+		ln.Close()
+		if gl, ok := ln.(*guardListener); ok {
+			gl.closeAll()
+		}
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// The guard listener backs off from a shortage of descriptors
+			// itself; anything else is for this connection only.
+			continue
+		}
+		c := &clientConn{nc: nc}
+		c.gc, _ = nc.(*guardConn)
+		if !p.accept(c) {
+			nc.Close()
+			continue
+		}
+		if c.gc != nil {
+			c.wait = newReadWaiter(c.gc.Conn)
+		}
+		go p.run(c)
+	}
+}
+
+// run serves one client until its connection ends.
+func (p *Pool) run(c *clientConn) {
+	// Why it ended (the client went, a protocol error already answered,
+	// idle timeout) is counted where it is known.
+	c.loop()
+	if c.in != nil {
+		// A connection that ended mid-command: its reader may hold input
+		// and goes with it.
+		c.in.src.r = nil
+		c.in = nil
+		c.holding.Store(false)
+	}
+	c.nc.Close()
+	p.closed(c)
+}
+
+// loop reads and serves batches, as redcon's server does, until the
+// connection fails, ends or is closed by the session (QUIT).
+func (c *clientConn) loop() error {
+	for {
+		if c.in == nil {
+			if c.wait != nil && c.gc.empty() {
+				if err := c.gc.waitInput(c.wait); err != nil {
+					return err
+				}
+			}
+			c.take()
+		}
+		cmds, err := c.in.rd.ReadCommands()
+		if err != nil {
+			if err != c.in.src.err {
+				// redcon refused what the guard let through: reply as
+				// redcon's server does, after the replies before it.
+				c.refuse([]byte("-ERR " + err.Error() + "\r\n"))
+			}
+			return err
+		}
+		// Every command redcon parsed from what was read: one batch.
+		c.s.serve(c, cmds[0], cmds[1:])
+		if c.closed {
+			return nil
+		}
+		if c.wait != nil && c.idle() {
+			c.giveBack()
+		}
+	}
+}
+
+// idle reports whether the client's reader holds no input: every byte the
+// guard delivered was parsed into commands (none was a piece of an
+// unfinished one) and bufio holds nothing more.
+func (c *clientConn) idle() bool {
+	return c.gc.empty() && !c.gc.passed && c.in.br.Buffered() == 0
+}
+
+// refuse sends a protocol error after every reply already queued.
+func (c *clientConn) refuse(b []byte) {
+	if c.gc != nil && c.gc.refuseOut != nil {
+		c.gc.refuseOut(b)
+		return
+	}
+	c.nc.Write(b)
+}
