@@ -37,9 +37,10 @@ func (s *Session) noteWrite(srv *backend.Server) {
 
 // blockState is what other sessions see of a blocked one.
 type blockState struct {
-	srv *backend.Server
-	d   *backend.Dedicated
-	id  int64 // the backend's client id of d, for CLIENT UNBLOCK
+	srv  *backend.Server
+	d    *backend.Dedicated
+	id   int64 // the backend's client id of d, for CLIENT UNBLOCK
+	argv int64 // the command's argv-mem, which Redis keeps while it blocks
 }
 
 // block runs a blocking command outside MULTI.
@@ -93,7 +94,7 @@ func (s *Session) block(ci *command.Info, raw []byte, args [][]byte, start int64
 			s.pinnedProxyError(ci, start, "ERR "+err.Error())
 			return
 		}
-		reply, berr := s.blockOn(ci, d, wire, skip, timeout, timed)
+		reply, berr := s.blockOn(ci, d, wire, skip, timeout, timed, argvMem(args))
 		if berr != nil {
 			s.dropPin(d)
 			s.pinnedProxyError(ci, start, "ERR "+berr.Error())
@@ -128,13 +129,14 @@ func (s *Session) block(ci *command.Info, raw []byte, args [][]byte, start int64
 
 // blockOn sends a blocking command on d and waits for its reply, for the
 // command's own timeout plus the pool's (none when the command waits
-// forever), watching the client meanwhile.
-func (s *Session) blockOn(ci *command.Info, d *backend.Dedicated, wire []byte, skip int, timeout time.Duration, timed bool) ([]byte, *backend.Error) {
+// forever), watching the client meanwhile. argv is the command's argv-mem,
+// shown by CLIENT LIST while it blocks.
+func (s *Session) blockOn(ci *command.Info, d *backend.Dedicated, wire []byte, skip int, timeout time.Duration, timed bool, argv int64) ([]byte, *backend.Error) {
 	id, err := s.backendID(d)
 	if err != nil {
 		return nil, err
 	}
-	s.pub.blocked.Store(&blockState{srv: d.Server(), d: d, id: id})
+	s.pub.blocked.Store(&blockState{srv: d.Server(), d: d, id: id, argv: argv})
 	defer s.pub.blocked.Store(nil)
 	stop := s.watchClient(d.Close)
 	defer stop()

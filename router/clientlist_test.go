@@ -115,7 +115,8 @@ func TestClientListInput(t *testing.T) {
 }
 
 // TestClientInfoLine checks that CLIENT INFO gives the caller's CLIENT LIST
-// line, with cmd=client|info.
+// line, with cmd=client|info and, as in Redis, the command itself in qbuf
+// (its 26 bytes) and argv-mem (CLIENT and INFO: 10 bytes).
 func TestClientInfoLine(t *testing.T) {
 	p := startProxy(t, shards(t, 1), nil)
 	c := client(t, p).Conn()
@@ -123,7 +124,7 @@ func TestClientInfoLine(t *testing.T) {
 	info, err := c.Do(ctx(), "CLIENT", "INFO").Text()
 	must(t, err)
 	id := c.ClientID(ctx()).Val()
-	for _, want := range []string{"id=" + strconv.FormatInt(id, 10) + " ", " qbuf=0 ", " omem=0 ", " cmd=client|info ", " multi=-1 "} {
+	for _, want := range []string{"id=" + strconv.FormatInt(id, 10) + " ", " qbuf=26 ", " argv-mem=10 ", " omem=0 ", " cmd=client|info ", " multi=-1 "} {
 		if !strings.Contains(info, want) {
 			t.Errorf("CLIENT INFO %q lacks %q", info, want)
 		}

@@ -1,9 +1,13 @@
 package router
 
 import (
+	"cmp"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/shardproxy/shardproxy/backend"
@@ -19,32 +23,86 @@ import (
 // sessionPub is what other sessions may read of a session: atomics, set by
 // the session's goroutine, read by CLIENT LIST and CLIENT UNBLOCK.
 type sessionPub struct {
-	created atomic.Int64                 // unix nanoseconds
-	active  atomic.Int64                 // unix nanoseconds of the last batch
-	cmd     atomic.Pointer[command.Info] // the last command
-	name    atomic.Pointer[string]
-	multi   atomic.Int32 // commands queued in MULTI, -1 outside
-	blocked atomic.Pointer[blockState]
-	in      *guardConn // the client's input, for its qbuf; nil when unguarded
+	created  atomic.Int64                 // unix nanoseconds
+	active   atomic.Int64                 // unix nanoseconds of the last batch
+	cmd      atomic.Pointer[command.Info] // the last command; nil: none yet, or unknown
+	name     atomic.Pointer[string]
+	user     atomic.Pointer[aclUser] // the authenticated user (or the initial one)
+	multi    atomic.Int32            // commands queued in MULTI, -1 outside
+	multiMem atomic.Int64            // Redis's multi-mem of the queued commands
+	subs     [3]atomic.Int32         // names held, by subKind
+	proto    atomic.Int32            // 2 or 3
+	tracking atomic.Bool             // CLIENT TRACKING on
+	blocked  atomic.Pointer[blockState]
+	rbs, rbp atomic.Int64 // Session.rbCap and rbPeak
+	in       *guardConn   // the client's input, for its qbuf; nil when unguarded
+	fd       int          // the client socket's descriptor, -1 if unknown; set before register
 }
 
 // lastCmd records the last command of a batch, read at nanotime now, for
-// CLIENT LIST.
+// CLIENT LIST. ci is nil for a command Redis does not know, which Redis
+// shows as cmd=NULL.
 func (s *Session) lastCmd(ci *command.Info, now int64) {
-	if ci != nil {
-		s.pub.cmd.Store(ci)
-	}
+	s.pub.cmd.Store(ci)
 	s.pub.active.Store(now)
 }
 
 // pinnedCmd records a command of the pinned path for CLIENT LIST.
 func (s *Session) pinnedCmd(ci *command.Info) {
 	s.lastCmd(ci, time.Now().UnixNano())
-	m := int32(-1)
+	m, mem := int32(-1), int64(0)
 	if s.tx.multi {
-		m = int32(s.tx.queued)
+		m, mem = int32(s.tx.queued), s.tx.mem
 	}
 	s.pub.multi.Store(m)
+	s.pub.multiMem.Store(mem)
+}
+
+// argvMem is what Redis counts of a command's arguments in argv-mem:
+// their bytes.
+func argvMem(args [][]byte) int64 {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	return int64(n)
+}
+
+// setUser makes u the session's user.
+func (s *Session) setUser(u *aclUser) {
+	s.auth.user = u
+	s.pub.user.Store(u)
+}
+
+// setProto records the RESP version HELLO chose.
+func (s *Session) setProto(proto int) {
+	s.proto = proto
+	s.pub.proto.Store(int32(max(proto, 2)))
+}
+
+// setName records CLIENT SETNAME's (or HELLO SETNAME's) name; "" for none.
+func (s *Session) setName(name string) {
+	s.name = name
+	if name == "" {
+		s.pub.name.Store(nil)
+		return
+	}
+	s.pub.name.Store(&name)
+}
+
+// setTracking records CLIENT TRACKING on or off.
+func (s *Session) setTracking(on bool) {
+	s.trk.on = on
+	s.pub.tracking.Store(on)
+}
+
+// pubSubs records how many names of kind the session holds.
+func (s *Session) pubSubs(kind subKind) {
+	n := 0
+	if s.sub != nil {
+		n = len(s.sub.names[kind])
+	}
+	s.pub.subs[kind].Store(int32(n))
 }
 
 // register makes the session visible to CLIENT LIST/KILL/UNBLOCK.
@@ -53,103 +111,205 @@ func (p *Pool) register(s *Session) {
 	s.pub.created.Store(now)
 	s.pub.active.Store(now)
 	s.pub.multi.Store(-1)
+	s.pub.user.Store(s.auth.user)
+	s.pub.proto.Store(2)
 	p.sessions.Store(s.id, s)
 }
 
-// clientList answers CLIENT LIST [TYPE normal|...] [ID id ...].
+// connFD returns the descriptor of a client connection (of the connection
+// under a TLS one), for CLIENT LIST's fd; -1 when it has none.
+func connFD(nc net.Conn) int {
+	for {
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		nc = u.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	if rc.Control(func(d uintptr) { fd = int(d) }) != nil {
+		return -1
+	}
+	return fd
+}
+
+// clientList answers CLIENT LIST [TYPE normal|master|replica|slave|pubsub]
+// and CLIENT LIST ID id [id ...] with Redis 7.0's syntax: TYPE only alone,
+// IDs in the order given (an unknown one skipped), every client in order
+// of connection otherwise.
 func (s *Session) clientList(args [][]byte) []byte {
-	var ids map[int64]bool
-	for i := 2; i < len(args); i++ {
-		switch opt := strings.ToLower(string(args[i])); {
-		case opt == "type" && i+1 < len(args):
-			t := strings.ToLower(string(args[i+1]))
-			if t != "normal" && t != "master" && t != "replica" && t != "slave" && t != "pubsub" {
-				return resp.AppendError(nil, "ERR Unknown client type '"+string(args[i+1])+"'")
-			}
-			if t != "normal" {
-				ids = map[int64]bool{}
-			}
-			i++
-		case opt == "id" && i+1 < len(args):
-			if ids == nil {
-				ids = map[int64]bool{}
-			}
-			for i++; i < len(args); i++ {
-				id, ok := resp.ParseInt(args[i])
-				if !ok || id <= 0 {
-					return resp.AppendError(nil, "ERR Invalid client ID")
-				}
-				ids[id] = true
-			}
+	var b strings.Builder
+	switch {
+	case len(args) == 4 && strings.EqualFold(string(args[2]), "type"):
+		var want outClass
+		switch strings.ToLower(string(args[3])) {
+		case "normal":
+			want = outNormal
+		case "pubsub":
+			want = outPubsub
+		case "master", "replica", "slave":
+			// The proxy has neither.
+			return s.appendText(nil, "")
 		default:
-			return resp.AppendError(nil, "ERR syntax error")
+			return resp.AppendError(nil, "ERR Unknown client type '"+string(args[3])+"'")
+		}
+		for _, o := range s.p.sessionsByID() {
+			if o.pubsub() == (want == outPubsub) {
+				b.WriteString(o.clientLine(s, args))
+			}
+		}
+	case len(args) > 3 && strings.EqualFold(string(args[2]), "id"):
+		for _, a := range args[3:] {
+			if _, ok := resp.ParseInt(a); !ok {
+				return resp.AppendError(nil, "ERR Invalid client ID")
+			}
+		}
+		for _, a := range args[3:] {
+			id, _ := resp.ParseInt(a)
+			if v, ok := s.p.sessions.Load(id); ok {
+				b.WriteString(v.(*Session).clientLine(s, args))
+			}
+		}
+	case len(args) != 2:
+		return resp.AppendError(nil, "ERR syntax error")
+	default:
+		for _, o := range s.p.sessionsByID() {
+			b.WriteString(o.clientLine(s, args))
 		}
 	}
-	var b strings.Builder
-	s.p.sessions.Range(func(k, v any) bool {
-		o := v.(*Session)
-		if ids != nil && !ids[o.id] {
-			return true
-		}
-		b.WriteString(o.clientLine(s, "client|list"))
-		return true
-	})
 	return s.appendText(nil, b.String())
 }
 
-// clientLine is one line of CLIENT LIST (or CLIENT INFO), in Redis's
-// format. self is the session asking: its own line names selfCmd, the
-// command running, as Redis's does.
+// sessionsByID returns the pool's sessions in order of connection, as
+// Redis lists its clients.
+func (p *Pool) sessionsByID() []*Session {
+	var all []*Session
+	p.sessions.Range(func(_, v any) bool {
+		all = append(all, v.(*Session))
+		return true
+	})
+	slices.SortFunc(all, func(a, b *Session) int { return cmp.Compare(a.id, b.id) })
+	return all
+}
+
+// pubsub reports whether the session holds a subscription: Redis's P flag
+// and client type pubsub.
+func (o *Session) pubsub() bool {
+	return o.pub.subs[subChannel].Load()+o.pub.subs[subPattern].Load()+o.pub.subs[subSharded].Load() > 0
+}
+
+// clientLine is one line of CLIENT LIST (or CLIENT INFO), in Redis 7.0's
+// format and field order. self is the session asking and selfArgs the
+// command it runs: its own line names that command and counts it in qbuf
+// and argv-mem, as Redis's does.
 //
-// The buffer fields: qbuf, qbuf-free and argv-mem are the input the guard
-// holds (guardConn.inputUse), counted as Redis counts them; obl is 0 (the
-// proxy has no fixed reply buffer: all pending output is in blocks), oll
-// and omem are the writer's pending blocks and accounted bytes
-// (clientWriter.outUse), and tot-mem is their sum.
-func (o *Session) clientLine(self *Session, selfCmd string) string {
+// The fields the proxy cannot take from Redis's own structures: fd is the
+// client socket's descriptor in the proxy; qbuf, qbuf-free and argv-mem
+// are the input the guard holds (guardConn.inputUse), counted as Redis
+// counts them, plus, on the asker's own line, the batch being served, and
+// on a blocked client's line, the arguments of its blocking command (Redis
+// keeps them while it blocks); multi-mem counts the queued commands as
+// Redis does (arguments plus a pointer each). rbs is the capacity of the
+// buffer the session assembles its replies in and rbp its peak use; obl is
+// always 0, because those replies are handed to the writer before the
+// session reads again, and what the client has not taken yet is in the
+// writer's blocks: oll and omem (clientWriter.outUse), with events=rw while
+// the writer waits for the client. tot-mem is the sum of the buffers.
+// redir is 0 for a tracking client (the proxy has no REDIRECT) and -1
+// otherwise; db is always 0 (SELECT allows no other).
+func (o *Session) clientLine(self *Session, selfArgs [][]byte) string {
 	now := time.Now().UnixNano()
 	name := ""
 	if n := o.pub.name.Load(); n != nil {
 		name = *n
 	}
 	cmd := "NULL"
-	if o == self {
-		cmd = selfCmd
-	} else if ci := o.pub.cmd.Load(); ci != nil {
+	if ci := o.pub.cmd.Load(); ci != nil {
 		cmd = ci.Name()
 	}
-	multi := o.pub.multi.Load()
-	flags := ""
-	if multi >= 0 {
-		flags += "x"
-	}
-	if o.pub.blocked.Load() != nil {
-		flags += "b"
-	}
-	if flags == "" {
-		flags = "N"
-	}
 	qbuf, qfree, argv := o.pub.in.inputUse()
-	oll, omem := 0, int64(0)
-	if o.w != nil {
-		oll, omem = o.w.outUse()
+	if o == self {
+		ci, _ := command.Lookup(selfArgs)
+		if ci != nil {
+			cmd = ci.Name()
+		}
+		qbuf += self.batchInput()
+		argv += argvMem(selfArgs)
 	}
-	return "id=" + strconv.FormatInt(o.id, 10) +
+	multi := o.pub.multi.Load()
+	subs := [3]int32{o.pub.subs[0].Load(), o.pub.subs[1].Load(), o.pub.subs[2].Load()}
+	tracking := o.pub.tracking.Load()
+	var flags []byte
+	if subs[0]+subs[1]+subs[2] > 0 {
+		flags = append(flags, 'P')
+	}
+	if multi >= 0 {
+		flags = append(flags, 'x')
+	}
+	if b := o.pub.blocked.Load(); b != nil {
+		flags = append(flags, 'b')
+		argv += b.argv
+	}
+	if tracking {
+		flags = append(flags, 't')
+	}
+	if len(flags) == 0 {
+		flags = append(flags, 'N')
+	}
+	oll, omem, writing := 0, int64(0), false
+	if o.w != nil {
+		oll, omem, writing = o.w.outUse()
+	}
+	events := "r"
+	if writing {
+		events = "rw"
+	}
+	redir := "-1"
+	if tracking {
+		redir = "0"
+	}
+	user := "default"
+	if u := o.pub.user.Load(); u != nil {
+		user = u.name
+	}
+	mmem := o.pub.multiMem.Load()
+	rbs, rbp := o.pub.rbs.Load(), o.pub.rbp.Load()
+	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
+	i32 := func(n int32) string { return strconv.FormatInt(int64(n), 10) }
+	return "id=" + i64(o.id) +
 		" addr=" + o.addr +
 		" laddr=" + o.p.Addr() +
-		" fd=-1 name=" + name +
-		" age=" + strconv.FormatInt((now-o.pub.created.Load())/1e9, 10) +
-		" idle=" + strconv.FormatInt((now-o.pub.active.Load())/1e9, 10) +
-		" flags=" + flags +
-		" db=0 sub=0 psub=0 ssub=0 multi=" + strconv.Itoa(int(multi)) +
-		" qbuf=" + strconv.FormatInt(qbuf, 10) +
-		" qbuf-free=" + strconv.FormatInt(qfree, 10) +
-		" argv-mem=" + strconv.FormatInt(argv, 10) +
-		" multi-mem=0 rbs=0 rbp=0 obl=0 oll=" + strconv.Itoa(oll) +
-		" omem=" + strconv.FormatInt(omem, 10) +
-		" tot-mem=" + strconv.FormatInt(qbuf+qfree+argv+omem, 10) +
-		" events=r" +
-		" cmd=" + cmd + " user=default redir=-1 resp=2\n"
+		" fd=" + strconv.Itoa(o.pub.fd) +
+		" name=" + name +
+		" age=" + i64((now-o.pub.created.Load())/1e9) +
+		" idle=" + i64((now-o.pub.active.Load())/1e9) +
+		" flags=" + string(flags) +
+		" db=0 sub=" + i32(subs[subChannel]) +
+		" psub=" + i32(subs[subPattern]) +
+		" ssub=" + i32(subs[subSharded]) +
+		" multi=" + i32(multi) +
+		" qbuf=" + i64(qbuf) +
+		" qbuf-free=" + i64(qfree) +
+		" argv-mem=" + i64(argv) +
+		" multi-mem=" + i64(mmem) +
+		" rbs=" + i64(rbs) +
+		" rbp=" + i64(rbp) +
+		" obl=0 oll=" + strconv.Itoa(oll) +
+		" omem=" + i64(omem) +
+		" tot-mem=" + i64(qbuf+qfree+argv+mmem+rbs+omem) +
+		" events=" + events +
+		" cmd=" + cmd +
+		" user=" + user +
+		" redir=" + redir +
+		" resp=" + i32(o.pub.proto.Load()) + "\n"
 }
 
 // clientKill answers CLIENT KILL addr, and CLIENT KILL with ID, ADDR,

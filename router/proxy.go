@@ -373,6 +373,7 @@ func (p *Pool) accept(conn redcon.Conn) bool {
 	}
 	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
 	s.nc = nc
+	s.pub.fd = connFD(nc)
 	if guarded {
 		s.pub.in = gc // before register: other sessions read it
 	}

@@ -90,6 +90,12 @@ type Session struct {
 
 	trk       sessionTracking // CLIENT TRACKING (tracking.go)
 	trackKeys []string        // keys of the batch's tracked reads
+
+	// The batch being served, for the qbuf of CLIENT INFO/LIST's own line.
+	batchFirst redcon.Command
+	batchRest  []redcon.Command
+	rbCap      int // cap(wbuf) as CLIENT LIST shows it (rbs)
+	rbPeak     int // the most wbuf held since it was allocated (rbp)
 }
 
 // group is the requests of one batch for one server.
@@ -134,6 +140,7 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 	// a split and its merge must agree on the servers.
 	s.topo = s.p.topology()
 	s.redir = s.topo.redirector()
+	s.batchFirst, s.batchRest = first, rest
 	s.begin()
 	i := -1 // the command being added: first, then rest[i]
 	if s.tx.multi {
@@ -158,7 +165,33 @@ func (s *Session) serve(conn redcon.Conn, first redcon.Command, rest []redcon.Co
 		s.w.drain() // +OK first, as Redis does
 		conn.Close()
 	}
+	s.batchFirst, s.batchRest = redcon.Command{}, nil
 	s.trim()
+}
+
+// batchInput is the size of the batch being served: the client's input
+// Redis would still hold in its query buffer while running a command of it.
+func (s *Session) batchInput() int64 {
+	n := len(s.batchFirst.Raw)
+	for _, c := range s.batchRest {
+		n += len(c.Raw)
+	}
+	return int64(n)
+}
+
+// handOut gives the replies assembled in wbuf to the client's writer, and
+// keeps CLIENT LIST's rbs and rbp (the size and peak use of wbuf) current.
+func (s *Session) handOut() {
+	if len(s.wbuf) > s.rbPeak {
+		s.rbPeak = len(s.wbuf)
+		s.pub.rbp.Store(int64(s.rbPeak))
+	}
+	if cap(s.wbuf) != s.rbCap {
+		s.rbCap = cap(s.wbuf)
+		s.pub.rbs.Store(int64(s.rbCap))
+	}
+	s.w.write(s.wbuf)
+	s.wbuf = s.wbuf[:0]
 }
 
 // begin starts a batch (or the part of one after a pinned run).
@@ -194,6 +227,9 @@ func (s *Session) trim() {
 	}
 	if cap(s.wbuf) > keep {
 		s.wbuf = nil
+		s.rbCap, s.rbPeak = 0, 0
+		s.pub.rbs.Store(0)
+		s.pub.rbp.Store(0)
 	}
 	if len(s.reqs) > 4096 {
 		s.reqs, s.srvOf = nil, nil
@@ -627,8 +663,7 @@ func (s *Session) await(r *backend.Request) {
 // metrics of their commands: each command ends when its reply is sent.
 func (s *Session) flush() {
 	if len(s.wbuf) > 0 {
-		s.w.write(s.wbuf)
-		s.wbuf = s.wbuf[:0]
+		s.handOut()
 	}
 	if s.counted == s.written {
 		return

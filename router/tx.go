@@ -74,6 +74,7 @@ type txState struct {
 	pending  []byte    // keyless commands queued before the binding
 	npending int       // commands in pending
 	queued   int       // commands queued so far (for the splice)
+	mem      int64     // Redis's multi-mem of the queued commands (CLIENT LIST)
 	locals   []txLocal // commands the proxy answers, spliced into EXEC's reply
 	req      *backend.Request
 }
@@ -95,7 +96,12 @@ func (s *Session) pinnedRun(first redcon.Command, rest []redcon.Command, i int, 
 		if i >= 0 {
 			cmd = rest[i]
 		}
+		q := s.tx.queued
 		ci := s.pinnedCommand(cmd.Raw, cmd.Args, start)
+		if s.tx.multi && s.tx.queued > q {
+			// Queued: Redis counts its arguments and a pointer to each.
+			s.tx.mem += argvMem(cmd.Args) + 8*int64(len(cmd.Args))
+		}
 		s.pinnedCmd(ci)
 		n++
 		if !s.tx.multi {
@@ -142,7 +148,7 @@ func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command
 	}
 	switch ci.Name() {
 	case "multi":
-		s.tx.multi, s.tx.dirty, s.tx.queued = true, false, 0
+		s.tx.multi, s.tx.dirty, s.tx.queued, s.tx.mem = true, false, 0, 0
 		s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "OK"))
 	case "exec":
 		s.pinnedError(ci, start, errExecNoMulti)
@@ -209,8 +215,7 @@ func (s *Session) pinnedFlush() {
 		s.txDrain(nil)
 	}
 	if len(s.wbuf) > 0 {
-		s.w.write(s.wbuf)
-		s.wbuf = s.wbuf[:0]
+		s.handOut()
 	}
 }
 

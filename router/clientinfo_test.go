@@ -1,0 +1,228 @@
+package router
+
+import (
+	"bufio"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/internal/testenv"
+	"github.com/shardproxy/shardproxy/resp"
+)
+
+// ciConn is a raw client for the CLIENT LIST comparisons: it sends one
+// command and reads the replies it expects, pushes included.
+type ciConn struct {
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
+	id int64
+}
+
+func dialCI(t *testing.T, addr string) *ciConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	must(t, err)
+	t.Cleanup(func() { nc.Close() })
+	c := &ciConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+	r := c.do(1, "CLIENT", "ID")
+	id, ok := resp.IntValue([]byte(r[0]))
+	if !ok {
+		t.Fatalf("CLIENT ID = %q", r[0])
+	}
+	c.id = id
+	return c
+}
+
+// do sends cmd and returns the n replies that follow.
+func (c *ciConn) do(n int, cmd ...string) []string {
+	c.t.Helper()
+	c.send(cmd...)
+	return c.read(n)
+}
+
+func (c *ciConn) send(cmd ...string) {
+	c.t.Helper()
+	if _, err := c.nc.Write(resp.AppendCommand(nil, cmd...)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *ciConn) read(n int) []string {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	out := make([]string, n)
+	for i := range out {
+		b, err := resp.ReadReply(c.br, nil)
+		if err != nil {
+			c.t.Fatalf("reading reply %d: %v", i, err)
+		}
+		out[i] = string(b)
+	}
+	return out
+}
+
+// text is the payload of a CLIENT LIST/INFO reply: a RESP2 bulk string or
+// a RESP3 verbatim string.
+func (c *ciConn) text(cmd ...string) string {
+	c.t.Helper()
+	r := c.do(1, cmd...)[0]
+	switch r[0] {
+	case '$':
+		_, body, _ := strings.Cut(r, "\r\n")
+		return strings.TrimSuffix(body, "\r\n")
+	case '=':
+		_, body, _ := strings.Cut(r, "\r\n")
+		return strings.TrimPrefix(strings.TrimSuffix(body, "\r\n"), "txt:")
+	}
+	c.t.Fatalf("%q: reply %q", cmd, r)
+	return ""
+}
+
+// clientFields splits a CLIENT LIST line into its field names, in order,
+// and their values.
+func clientFields(line string) ([]string, map[string]string) {
+	var names []string
+	vals := map[string]string{}
+	for _, f := range strings.Fields(line) {
+		k, v, _ := strings.Cut(f, "=")
+		names = append(names, k)
+		vals[k] = v
+	}
+	return names, vals
+}
+
+// clientShapes are the fields whose values differ between two servers for
+// the same session (ids, addresses, descriptors, times, allocator sizes):
+// compared by shape only. Every other field must be equal.
+var clientShapes = map[string]*regexp.Regexp{
+	"id":        regexp.MustCompile(`^[1-9][0-9]*$`),
+	"addr":      regexp.MustCompile(`^127\.0\.0\.1:[0-9]+$`),
+	"laddr":     regexp.MustCompile(`^127\.0\.0\.1:[0-9]+$`),
+	"fd":        regexp.MustCompile(`^[0-9]+$`),
+	"age":       regexp.MustCompile(`^[0-9]+$`),
+	"idle":      regexp.MustCompile(`^[0-9]+$`),
+	"qbuf-free": regexp.MustCompile(`^[0-9]+$`),
+	"rbs":       regexp.MustCompile(`^[0-9]+$`),
+	"rbp":       regexp.MustCompile(`^[0-9]+$`),
+	"tot-mem":   regexp.MustCompile(`^[1-9][0-9]*$`),
+}
+
+// compareClientLines checks the proxy's CLIENT LIST line against
+// redis-server's for the same session: the same fields in the same order,
+// equal values, except clientShapes' fields, compared by shape.
+func compareClientLines(t *testing.T, what, want, got string) {
+	t.Helper()
+	wn, wv := clientFields(want)
+	gn, gv := clientFields(got)
+	if strings.Join(wn, " ") != strings.Join(gn, " ") {
+		t.Errorf("%s: fields\nproxy: %v\nredis: %v", what, gn, wn)
+		return
+	}
+	for _, k := range wn {
+		if re, ok := clientShapes[k]; ok {
+			if !re.MatchString(gv[k]) {
+				t.Errorf("%s: proxy %s=%q does not look like redis's %q", what, k, gv[k], wv[k])
+			}
+			continue
+		}
+		if gv[k] != wv[k] {
+			t.Errorf("%s: proxy %s=%q, redis %s=%q\nproxy: %s\nredis: %s", what, k, gv[k], k, wv[k], got, want)
+		}
+	}
+}
+
+// ciUsers are the ACL users of both sides of the comparison.
+var ciUsers = []string{"default on nopass ~* &* +@all", "alice on >apass ~* &* +@all"}
+
+// TestClientListMatchesRedis runs the same sessions against a plain
+// redis-server and through the proxy and compares the CLIENT LIST/INFO
+// line of the session field by field.
+func TestClientListMatchesRedis(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	for _, u := range ciUsers {
+		if _, err := testenv.Do(rs.Addr, append([]string{"ACL", "SETUSER"}, strings.Fields(u)...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := startProxy(t, shards(t, 2), func(pc *config.Pool) { pc.Users = config.Entries(ciUsers...) })
+	// Each case drives the session c; the line compared is CLIENT INFO of
+	// c (self) or the line of c in other's CLIENT LIST ID c.
+	for _, tc := range []struct {
+		name string
+		self bool
+		run  func(t *testing.T, c, other *ciConn)
+	}{
+		{"plain", true, func(_ *testing.T, c, _ *ciConn) { c.do(1, "PING") }},
+		{"plain seen by another", false, func(_ *testing.T, c, _ *ciConn) { c.do(1, "GET", "k") }},
+		{"never sent a command", false, func(*testing.T, *ciConn, *ciConn) {}},
+		{"subcommand last", false, func(_ *testing.T, c, _ *ciConn) { c.do(1, "CONFIG", "GET", "maxmemory") }},
+		{"unknown command last", false, func(_ *testing.T, c, _ *ciConn) { c.do(1, "NOSUCH", "x") }},
+		{"multi", false, func(_ *testing.T, c, _ *ciConn) {
+			c.do(1, "MULTI")
+			c.do(1, "SET", "{t}k", "v")
+			c.do(1, "GET", "{t}k")
+			c.do(1, "INCR", "{t}n")
+		}},
+		{"subscribed", false, func(_ *testing.T, c, _ *ciConn) {
+			c.do(2, "SUBSCRIBE", "c1", "c2")
+			c.do(1, "PSUBSCRIBE", "p*")
+			c.do(1, "SSUBSCRIBE", "s1")
+		}},
+		{"unsubscribed again", false, func(_ *testing.T, c, _ *ciConn) {
+			c.do(2, "SUBSCRIBE", "c1", "c2")
+			c.do(2, "UNSUBSCRIBE")
+		}},
+		{"resp3", true, func(_ *testing.T, c, _ *ciConn) { c.do(1, "HELLO", "3") }},
+		{"resp3 subscribed", false, func(_ *testing.T, c, _ *ciConn) {
+			c.do(1, "HELLO", "3")
+			c.do(2, "SUBSCRIBE", "c1", "c2")
+			c.do(1, "SSUBSCRIBE", "s1")
+		}},
+		{"acl user", true, func(_ *testing.T, c, _ *ciConn) { c.do(1, "AUTH", "alice", "apass") }},
+		{"acl user by hello", false, func(_ *testing.T, c, _ *ciConn) { c.do(1, "HELLO", "2", "AUTH", "alice", "apass", "SETNAME", "hi") }},
+		{"setname", true, func(_ *testing.T, c, _ *ciConn) { c.do(1, "CLIENT", "SETNAME", "worker-1") }},
+		{"reset", true, func(_ *testing.T, c, _ *ciConn) {
+			c.do(1, "HELLO", "3", "AUTH", "alice", "apass", "SETNAME", "x")
+			c.do(1, "CLIENT", "TRACKING", "on")
+			c.do(1, "RESET")
+		}},
+		{"blocked", false, func(t *testing.T, c, other *ciConn) {
+			c.send("BLPOP", "nolist", "0")
+			waitFor(t, "the BLPOP to block", func() bool {
+				return strings.Contains(other.text("CLIENT", "LIST", "ID", strconv.FormatInt(c.id, 10)), "flags=b")
+			})
+		}},
+		{"tracking", true, func(_ *testing.T, c, _ *ciConn) {
+			c.do(1, "HELLO", "3")
+			c.do(1, "CLIENT", "TRACKING", "on")
+		}},
+		{"tracking seen by another", false, func(_ *testing.T, c, _ *ciConn) {
+			c.do(1, "HELLO", "3")
+			c.do(1, "CLIENT", "TRACKING", "on")
+			c.do(1, "GET", "k")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var lines [2]string
+			for i, addr := range []string{rs.Addr, p.Addr()} {
+				c, other := dialCI(t, addr), dialCI(t, addr)
+				tc.run(t, c, other)
+				if tc.self {
+					lines[i] = c.text("CLIENT", "INFO")
+				} else {
+					lines[i] = other.text("CLIENT", "LIST", "ID", strconv.FormatInt(c.id, 10))
+				}
+				c.nc.Close()
+				other.nc.Close()
+			}
+			t.Logf("redis: %s", lines[0])
+			t.Logf("proxy: %s", lines[1])
+			compareClientLines(t, tc.name, strings.TrimSpace(lines[0]), strings.TrimSpace(lines[1]))
+		})
+	}
+}
