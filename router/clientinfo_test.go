@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -162,6 +163,28 @@ func TestClientListMatchesRedis(t *testing.T) {
 		{"never sent a command", false, func(*testing.T, *ciConn, *ciConn) {}},
 		{"subcommand last", false, func(_ *testing.T, c, _ *ciConn) { c.do(1, "CONFIG", "GET", "maxmemory") }},
 		{"unknown command last", false, func(_ *testing.T, c, _ *ciConn) { c.do(1, "NOSUCH", "x") }},
+		{"unknown subcommand last", false, func(_ *testing.T, c, _ *ciConn) { c.do(1, "CONFIG", "NOSUCH") }},
+		{"wrong arity last", false, func(_ *testing.T, c, _ *ciConn) { c.do(1, "CONFIG") }},
+		{"pipeline", false, func(_ *testing.T, c, _ *ciConn) {
+			c.send("SET", "k", "v")
+			c.send("GET", "k")
+			c.do(3, "PING")
+		}},
+		{"multi unknown command", false, func(_ *testing.T, c, _ *ciConn) {
+			c.do(1, "MULTI")
+			c.do(1, "SET", "{t}k", "v")
+			c.do(1, "NOSUCH")
+		}},
+		{"multi keyless", false, func(_ *testing.T, c, _ *ciConn) {
+			c.do(1, "MULTI")
+			c.do(1, "PING")
+			c.do(1, "ECHO", "hello")
+		}},
+		{"after exec", false, func(_ *testing.T, c, _ *ciConn) {
+			c.do(1, "MULTI")
+			c.do(1, "SET", "{t}k", "v")
+			c.do(1, "EXEC")
+		}},
 		{"multi", false, func(_ *testing.T, c, _ *ciConn) {
 			c.do(1, "MULTI")
 			c.do(1, "SET", "{t}k", "v")
@@ -201,6 +224,11 @@ func TestClientListMatchesRedis(t *testing.T) {
 			c.do(1, "HELLO", "3")
 			c.do(1, "CLIENT", "TRACKING", "on")
 		}},
+		{"tracking off again", true, func(_ *testing.T, c, _ *ciConn) {
+			c.do(1, "HELLO", "3")
+			c.do(1, "CLIENT", "TRACKING", "on")
+			c.do(1, "CLIENT", "TRACKING", "off")
+		}},
 		{"tracking seen by another", false, func(_ *testing.T, c, _ *ciConn) {
 			c.do(1, "HELLO", "3")
 			c.do(1, "CLIENT", "TRACKING", "on")
@@ -225,4 +253,87 @@ func TestClientListMatchesRedis(t *testing.T) {
 			compareClientLines(t, tc.name, strings.TrimSpace(lines[0]), strings.TrimSpace(lines[1]))
 		})
 	}
+}
+
+// TestClientListFiltersMatchRedis compares CLIENT LIST's TYPE and ID
+// filters, their errors, the order of the lines, and the own line of a
+// client that pipelined CLIENT INFO after another command, between
+// redis-server and the proxy.
+func TestClientListFiltersMatchRedis(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	p := startProxy(t, shards(t, 1), nil)
+	var results [2][]string
+	for side, addr := range []string{rs.Addr, p.Addr()} {
+		lister := dialCI(t, addr)
+		plain := dialCI(t, addr)
+		plain.do(1, "PING")
+		sub := dialCI(t, addr)
+		sub.do(2, "SUBSCRIBE", "c1", "c2")
+		names := map[string]string{
+			strconv.FormatInt(lister.id, 10): "lister",
+			strconv.FormatInt(plain.id, 10):  "plain",
+			strconv.FormatInt(sub.id, 10):    "sub",
+		}
+		pid, sid := strconv.FormatInt(plain.id, 10), strconv.FormatInt(sub.id, 10)
+		for _, q := range [][]string{
+			{"CLIENT", "LIST"},
+			{"CLIENT", "LIST", "TYPE", "normal"},
+			{"CLIENT", "LIST", "TYPE", "NORMAL"},
+			{"CLIENT", "LIST", "TYPE", "pubsub"},
+			{"CLIENT", "LIST", "TYPE", "master"},
+			{"CLIENT", "LIST", "TYPE", "replica"},
+			{"CLIENT", "LIST", "TYPE", "slave"},
+			{"CLIENT", "LIST", "TYPE", "bogus"},
+			{"CLIENT", "LIST", "TYPE"},
+			{"CLIENT", "LIST", "TYPE", "normal", "ID", pid},
+			{"CLIENT", "LIST", "ID", sid, pid, sid},
+			{"CLIENT", "LIST", "ID", "999999", pid},
+			{"CLIENT", "LIST", "ID", "0", "-1"},
+			{"CLIENT", "LIST", "ID", pid, "abc"},
+			{"CLIENT", "LIST", "ID"},
+			{"CLIENT", "LIST", "foo"},
+			{"CLIENT", "INFO", "x"},
+		} {
+			r := lister.do(1, q...)[0]
+			label := slices.Clone(q) // the ids by name: they differ between the sides
+			for i, a := range label {
+				if n, ok := names[a]; ok && i > 2 {
+					label[i] = n
+				}
+			}
+			if r[0] == '-' {
+				results[side] = append(results[side], strings.Join(label, " ")+" -> "+strings.TrimSpace(r))
+				continue
+			}
+			_, body, _ := strings.Cut(r, "\r\n")
+			var got []string
+			for _, l := range strings.Split(strings.TrimSuffix(body, "\r\n"), "\n") {
+				if l == "" {
+					continue
+				}
+				_, f := clientFields(l)
+				if n, ok := names[f["id"]]; ok { // the servers' own probes are not ours
+					got = append(got, n)
+				}
+			}
+			results[side] = append(results[side], strings.Join(label, " ")+" -> "+strings.Join(got, ","))
+		}
+		// A pipeline in one write: CLIENT INFO's own line counts what the
+		// read brought (PING and itself) in qbuf, itself in argv-mem.
+		var b []byte
+		b = resp.AppendCommand(b, "PING")
+		b = resp.AppendCommand(b, "CLIENT", "INFO")
+		if _, err := plain.nc.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		r := plain.read(2)[1]
+		_, f := clientFields(strings.TrimSpace(r[strings.Index(r, "\r\n")+2:]))
+		results[side] = append(results[side], "pipelined CLIENT INFO -> qbuf="+f["qbuf"]+" argv-mem="+f["argv-mem"]+" cmd="+f["cmd"])
+	}
+	for i := range results[0] {
+		if results[0][i] != results[1][i] {
+			t.Errorf("redis: %s\nproxy: %s", results[0][i], results[1][i])
+		}
+	}
+	t.Logf("%q", results[1])
 }

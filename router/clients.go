@@ -40,11 +40,20 @@ type sessionPub struct {
 }
 
 // lastCmd records the last command of a batch, read at nanotime now, for
-// CLIENT LIST. ci is nil for a command Redis does not know, which Redis
-// shows as cmd=NULL.
+// CLIENT LIST. A nil ci (a command that failed its lookup) leaves what
+// lookupFailed recorded.
 func (s *Session) lastCmd(ci *command.Info, now int64) {
-	s.pub.cmd.Store(ci)
+	if ci != nil {
+		s.pub.cmd.Store(ci)
+	}
 	s.pub.active.Store(now)
+}
+
+// lookupFailed records, for CLIENT LIST, a command that command.Lookup
+// refused: as Redis, the command when only its arity is wrong, and none
+// (cmd=NULL) for an unknown command or subcommand.
+func (s *Session) lookupFailed(args [][]byte) {
+	s.pub.cmd.Store(command.Find(args))
 }
 
 // pinnedCmd records a command of the pinned path for CLIENT LIST.

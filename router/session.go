@@ -324,6 +324,7 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) bool {
 		if isExec(args) {
 			return false // EXEC's refusal discards the transaction (execReject)
 		}
+		s.lookupFailed(args)
 		s.errorItem(nil, start, errText)
 		return true
 	}

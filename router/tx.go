@@ -121,6 +121,7 @@ func (s *Session) pinnedRun(first redcon.Command, rest []redcon.Command, i int, 
 func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command.Info {
 	ci, errText := command.Lookup(args)
 	if ci == nil {
+		s.lookupFailed(args)
 		if isExec(args) {
 			s.execReject(nil, start, strings.TrimPrefix(errText, "ERR "))
 			return nil
