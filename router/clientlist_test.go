@@ -16,6 +16,19 @@ import (
 // client id, as c sees it (-1 when the client is not listed).
 func clientField(t *testing.T, c *redis.Client, id int64, name string) int64 {
 	t.Helper()
+	v, ok := clientFieldText(t, c, id, name)
+	if !ok {
+		return -1
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	must(t, err)
+	return n
+}
+
+// clientFieldText returns the field name of the CLIENT LIST line of client
+// id, as c sees it; false when the client is not listed.
+func clientFieldText(t *testing.T, c *redis.Client, id int64, name string) (string, bool) {
+	t.Helper()
 	list, err := c.ClientList(ctx()).Result()
 	must(t, err)
 	for _, l := range strings.Split(list, "\n") {
@@ -24,14 +37,12 @@ func clientField(t *testing.T, c *redis.Client, id int64, name string) int64 {
 		}
 		for _, f := range strings.Fields(l) {
 			if v, ok := strings.CutPrefix(f, name+"="); ok {
-				n, err := strconv.ParseInt(v, 10, 64)
-				must(t, err)
-				return n
+				return v, true
 			}
 		}
 		t.Fatalf("no %s in %q", name, l)
 	}
-	return -1
+	return "", false
 }
 
 // rawClient dials addr and returns the connection and its CLIENT ID.
