@@ -337,3 +337,35 @@ func TestClientListFiltersMatchRedis(t *testing.T) {
 	}
 	t.Logf("%q", results[1])
 }
+
+// TestClientInfoInExecMatchesRedis compares CLIENT INFO queued in MULTI and
+// run by EXEC (Redis shows EXEC as the command, the transaction's count
+// and memory) between redis-server and the proxy, alone in the
+// transaction and after a keyed command.
+func TestClientInfoInExecMatchesRedis(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	p := startProxy(t, shards(t, 2), nil)
+	for _, keyed := range []bool{false, true} {
+		var lines [2]string
+		for side, addr := range []string{rs.Addr, p.Addr()} {
+			c := dialCI(t, addr)
+			c.do(1, "MULTI")
+			if keyed {
+				c.do(1, "SET", "{t}k", "v")
+			}
+			c.do(1, "CLIENT", "INFO")
+			r := c.do(1, "EXEC")[0]
+			i := strings.Index(r, "id=")
+			if i < 0 {
+				t.Fatalf("EXEC = %q", r)
+			}
+			lines[side], _, _ = strings.Cut(r[i:], "\n")
+		}
+		t.Logf("redis: %s\nproxy: %s", lines[0], lines[1])
+		// obl: Redis has already buffered the start of EXEC's reply; the
+		// proxy assembles it elsewhere and shows obl=0 (clientLine).
+		_, want := clientFields(lines[0])
+		lines[0] = strings.Replace(lines[0], " obl="+want["obl"]+" ", " obl=0 ", 1)
+		compareClientLines(t, "CLIENT INFO in EXEC", lines[0], lines[1])
+	}
+}

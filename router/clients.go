@@ -218,7 +218,7 @@ func (o *Session) pubsub() bool {
 // clientLine is one line of CLIENT LIST (or CLIENT INFO), in Redis 7.0's
 // format and field order. self is the session asking and selfArgs the
 // command it runs: its own line names that command and counts it in qbuf
-// and argv-mem, as Redis's does.
+// and argv-mem, as Redis's does (EXEC instead when EXEC runs it).
 //
 // The fields the proxy cannot take from Redis's own structures: fd is the
 // client socket's descriptor in the proxy; qbuf, qbuf-free and argv-mem
@@ -245,9 +245,13 @@ func (o *Session) clientLine(self *Session, selfArgs [][]byte) string {
 		cmd = ci.Name()
 	}
 	qbuf, qfree, argv := o.pub.in.inputUse()
-	if o == self {
-		ci, _ := command.Lookup(selfArgs)
-		if ci != nil {
+	switch {
+	case o == self && self.inExec:
+		// Run by EXEC: Redis shows EXEC, and counts its argv-mem.
+		qbuf += self.batchInput()
+		argv += int64(len("exec"))
+	case o == self:
+		if ci := command.Find(selfArgs); ci != nil {
 			cmd = ci.Name()
 		}
 		qbuf += self.batchInput()

@@ -94,8 +94,9 @@ type Session struct {
 	// The batch being served, for the qbuf of CLIENT INFO/LIST's own line.
 	batchFirst redcon.Command
 	batchRest  []redcon.Command
-	rbCap      int // cap(wbuf) as CLIENT LIST shows it (rbs)
-	rbPeak     int // the most wbuf held since it was allocated (rbp)
+	rbCap      int  // cap(wbuf) as CLIENT LIST shows it (rbs)
+	rbPeak     int  // the most wbuf held since it was allocated (rbp)
+	inExec     bool // a queued command the proxy answers runs in EXEC
 }
 
 // group is the requests of one batch for one server.

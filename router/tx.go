@@ -581,7 +581,9 @@ func (s *Session) splice(reply []byte) []byte {
 // localReply returns the reply the proxy gives to a local command.
 func (s *Session) localReply(ci *command.Info, args [][]byte) []byte {
 	lo, n := len(s.out), len(s.items)
+	s.inExec = true
 	s.addLocal(ci, args, nanotime())
+	s.inExec = false
 	b := append([]byte(nil), s.out[lo:]...)
 	s.out, s.items = s.out[:lo], s.items[:n]
 	return b
