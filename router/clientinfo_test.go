@@ -3,6 +3,8 @@ package router
 import (
 	"bufio"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -368,4 +370,34 @@ func TestClientInfoInExecMatchesRedis(t *testing.T) {
 		lines[0] = strings.Replace(lines[0], " obl="+want["obl"]+" ", " obl=0 ", 1)
 		compareClientLines(t, "CLIENT INFO in EXEC", lines[0], lines[1])
 	}
+}
+
+// TestClientListUnixMatchesRedis compares the line of a client connected
+// through a unix socket: flag U, addr and laddr the socket's path with
+// port 0.
+func TestClientListUnixMatchesRedis(t *testing.T) {
+	// Short paths: unix socket paths are limited to about 100 bytes.
+	dir, err := os.MkdirTemp("", "sp")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	rpath, ppath := filepath.Join(dir, "r.sock"), filepath.Join(dir, "p.sock")
+	testenv.StartRedis(t, "--unixsocket", rpath)
+	startProxy(t, shards(t, 1), func(pc *config.Pool) { pc.Listen = ppath })
+	var lines [2]string
+	for side, path := range []string{rpath, ppath} {
+		nc, err := net.Dial("unix", path)
+		must(t, err)
+		t.Cleanup(func() { nc.Close() })
+		c := &ciConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+		c.do(1, "PING")
+		lines[side] = strings.TrimSpace(c.text("CLIENT", "INFO"))
+		_, f := clientFields(lines[side])
+		if f["addr"] != path+":0" || f["laddr"] != path+":0" {
+			t.Errorf("addr=%s laddr=%s, want %s:0 for both", f["addr"], f["laddr"], path)
+		}
+	}
+	t.Logf("redis: %s\nproxy: %s", lines[0], lines[1])
+	// addr and laddr are checked above.
+	compareClientLines(t, "unix socket", strings.ReplaceAll(lines[0], rpath+":0", "127.0.0.1:1"),
+		strings.ReplaceAll(lines[1], ppath+":0", "127.0.0.1:1"))
 }

@@ -37,6 +37,8 @@ type sessionPub struct {
 	rbs, rbp atomic.Int64 // Session.rbCap and rbPeak
 	in       *guardConn   // the client's input, for its qbuf; nil when unguarded
 	fd       int          // the client socket's descriptor, -1 if unknown; set before register
+	laddr    string       // the local address of the client's connection; set before register
+	unix     bool         // connected through a unix socket (flag U); set before register
 }
 
 // lastCmd records the last command of a batch, read at nanotime now, for
@@ -274,6 +276,9 @@ func (o *Session) clientLine(self *Session, selfArgs [][]byte) string {
 	if tracking {
 		flags = append(flags, 't')
 	}
+	if o.pub.unix {
+		flags = append(flags, 'U')
+	}
 	if len(flags) == 0 {
 		flags = append(flags, 'N')
 	}
@@ -299,7 +304,7 @@ func (o *Session) clientLine(self *Session, selfArgs [][]byte) string {
 	i32 := func(n int32) string { return strconv.FormatInt(int64(n), 10) }
 	return "id=" + i64(o.id) +
 		" addr=" + o.addr +
-		" laddr=" + o.p.Addr() +
+		" laddr=" + o.pub.laddr +
 		" fd=" + strconv.Itoa(o.pub.fd) +
 		" name=" + name +
 		" age=" + i64((now-o.pub.created.Load())/1e9) +
