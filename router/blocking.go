@@ -266,6 +266,8 @@ func (s *Session) wait(ci *command.Info, args [][]byte, start int64) {
 		servers, mark = []*backend.Server{srv}, false
 	}
 	s.pinnedFlush()
+	s.pub.waiting.Store(argvMem(args)) // blocked, for CLIENT LIST
+	defer s.pub.waiting.Store(0)
 	waitWire := resp.AppendCommandBytes(nil, args)
 	skip := 0
 	if mark {

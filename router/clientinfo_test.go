@@ -222,6 +222,12 @@ func TestClientListMatchesRedis(t *testing.T) {
 				return strings.Contains(other.text("CLIENT", "LIST", "ID", strconv.FormatInt(c.id, 10)), "flags=b")
 			})
 		}},
+		{"waiting", false, func(t *testing.T, c, other *ciConn) {
+			c.send("WAIT", "1", "1500")
+			waitFor(t, "the WAIT to block", func() bool {
+				return strings.Contains(other.text("CLIENT", "LIST", "ID", strconv.FormatInt(c.id, 10)), "flags=b")
+			})
+		}},
 		{"tracking", true, func(_ *testing.T, c, _ *ciConn) {
 			c.do(1, "HELLO", "3")
 			c.do(1, "CLIENT", "TRACKING", "on")

@@ -34,6 +34,7 @@ type sessionPub struct {
 	proto    atomic.Int32            // 2 or 3
 	tracking atomic.Bool             // CLIENT TRACKING on
 	blocked  atomic.Pointer[blockState]
+	waiting  atomic.Int64 // in WAIT: its argv-mem (never 0); 0 otherwise
 	rbs, rbp atomic.Int64 // Session.rbCap and rbPeak
 	in       *guardConn   // the client's input, for its qbuf; nil when unguarded
 	fd       int          // the client socket's descriptor, -1 if unknown; set before register
@@ -272,6 +273,9 @@ func (o *Session) clientLine(self *Session, selfArgs [][]byte) string {
 	if b := o.pub.blocked.Load(); b != nil {
 		flags = append(flags, 'b')
 		argv += b.argv
+	} else if w := o.pub.waiting.Load(); w > 0 {
+		flags = append(flags, 'b')
+		argv += w
 	}
 	if tracking {
 		flags = append(flags, 't')
