@@ -407,3 +407,24 @@ func TestClientListUnixMatchesRedis(t *testing.T) {
 	compareClientLines(t, "unix socket", strings.ReplaceAll(lines[0], rpath+":0", "127.0.0.1:1"),
 		strings.ReplaceAll(lines[1], ppath+":0", "127.0.0.1:1"))
 }
+
+// TestClientListIdleSubscriber: Redis counts output as interaction, so a
+// subscriber that receives messages is never idle; neither is it through
+// the proxy.
+func TestClientListIdleSubscriber(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	p := startProxy(t, shards(t, 1), nil)
+	for _, addr := range []string{rs.Addr, p.Addr()} {
+		sub, other := dialCI(t, addr), dialCI(t, addr)
+		sub.do(1, "SUBSCRIBE", "news")
+		for range 16 {
+			other.do(1, "PUBLISH", "news", "m")
+			sub.read(1)
+			time.Sleep(100 * time.Millisecond)
+		}
+		_, f := clientFields(strings.TrimSpace(other.text("CLIENT", "LIST", "ID", strconv.FormatInt(sub.id, 10))))
+		if f["idle"] != "0" || f["age"] == "0" {
+			t.Errorf("%s: subscriber receiving messages: age=%s idle=%s, want idle=0", addr, f["age"], f["idle"])
+		}
+	}
+}

@@ -681,4 +681,7 @@ func (s *Session) flush() {
 // push writes b to the client from any goroutine, between batch replies:
 // the path of pub/sub messages and RESP3 pushes. It never blocks; a client
 // that does not read has b buffered up to its output limit.
-func (s *Session) push(b []byte) { s.w.write(b) }
+func (s *Session) push(b []byte) {
+	s.w.write(b)
+	s.pub.active.Store(nanotime()) // output is interaction, as Redis counts idle
+}
