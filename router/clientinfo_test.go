@@ -417,14 +417,16 @@ func TestClientListIdleSubscriber(t *testing.T) {
 	for _, addr := range []string{rs.Addr, p.Addr()} {
 		sub, other := dialCI(t, addr), dialCI(t, addr)
 		sub.do(1, "SUBSCRIBE", "news")
-		for range 16 {
+		for range 26 {
 			other.do(1, "PUBLISH", "news", "m")
 			sub.read(1)
 			time.Sleep(100 * time.Millisecond)
 		}
 		_, f := clientFields(strings.TrimSpace(other.text("CLIENT", "LIST", "ID", strconv.FormatInt(sub.id, 10))))
-		if f["idle"] != "0" || f["age"] == "0" {
-			t.Errorf("%s: subscriber receiving messages: age=%s idle=%s, want idle=0", addr, f["age"], f["idle"])
+		// Redis counts in whole seconds of its clock: a write late in one
+		// second and the listing early in the next read idle=1.
+		if age, _ := strconv.Atoi(f["age"]); age < 2 || (f["idle"] != "0" && f["idle"] != "1") {
+			t.Errorf("%s: subscriber receiving messages for 2.6 s: age=%s idle=%s, want idle 0 or 1", addr, f["age"], f["idle"])
 		}
 	}
 }
