@@ -122,9 +122,12 @@ func (o *Session) pubsub() bool {
 // always 0, because those replies are handed to the writer before the
 // session reads again, and what the client has not taken yet is in the
 // writer's blocks: oll and omem (clientWriter.outUse), with events=rw while
-// the writer waits for the client. tot-mem is the sum of the buffers.
-// redir is 0 for a tracking client (the proxy has no REDIRECT) and -1
-// otherwise; db is always 0 (SELECT allows no other).
+// the writer waits for the client (a Redis client that stops reading
+// fills its 16 KB buffer, obl, before its list; here all of it shows in
+// oll and omem). tot-mem is the sum of the buffers. redir is 0 for a
+// tracking client (the proxy has no REDIRECT) and -1 otherwise; db is
+// always 0 (SELECT allows no other). Not shown: flag d (a WATCHed key was
+// touched), which only the shard holding the transaction knows.
 func (o *Session) clientLine(self *Session, selfArgs [][]byte) string {
 	now := time.Now().UnixNano()
 	name := ""
