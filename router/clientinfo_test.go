@@ -430,3 +430,61 @@ func TestClientListIdleSubscriber(t *testing.T) {
 		}
 	}
 }
+
+// TestClientKillFiltersMatchRedis compares CLIENT KILL's TYPE, USER and
+// LADDR filters (and their errors) with redis-server's: how many clients
+// each kills among a default-user client, an ACL user's client and a
+// subscriber.
+func TestClientKillFiltersMatchRedis(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	for _, u := range ciUsers {
+		if _, err := testenv.Do(rs.Addr, append([]string{"ACL", "SETUSER"}, strings.Fields(u)...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := startProxy(t, shards(t, 1), func(pc *config.Pool) { pc.Users = config.Entries(ciUsers...) })
+	queries := [][]string{
+		{"TYPE", "pubsub"},
+		{"TYPE", "normal"},
+		{"TYPE", "normal", "SKIPME", "no"},
+		{"TYPE", "master"},
+		{"TYPE", "bogus"},
+		{"USER", "alice"},
+		{"USER", "default", "TYPE", "normal"},
+		{"USER", "nosuch"},
+		{"LADDR", "@self"},
+		{"LADDR", "127.0.0.1:1"},
+	}
+	var results [2][]string
+	for side, addr := range []string{rs.Addr, p.Addr()} {
+		for _, q := range queries {
+			killer := dialCI(t, addr)
+			alice := dialCI(t, addr)
+			alice.do(1, "AUTH", "alice", "apass")
+			sub := dialCI(t, addr)
+			sub.do(1, "SUBSCRIBE", "c")
+			args := append([]string{"CLIENT", "KILL"}, q...)
+			for i, a := range args {
+				if a == "@self" {
+					args[i] = addr
+				}
+			}
+			r := killer.do(1, args...)[0]
+			results[side] = append(results[side], strings.Join(q, " ")+" -> "+strings.TrimSpace(r))
+			for _, c := range []*ciConn{killer, alice, sub} {
+				c.nc.Close()
+			}
+			probe := dialCI(t, addr)
+			waitFor(t, "the clients to go", func() bool {
+				return strings.Count(probe.text("CLIENT", "LIST"), "\n") == 1
+			})
+			probe.nc.Close()
+		}
+	}
+	for i := range results[0] {
+		if results[0][i] != results[1][i] {
+			t.Errorf("redis: %s\nproxy: %s", results[0][i], results[1][i])
+		}
+	}
+	t.Logf("%q", results[1])
+}

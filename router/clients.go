@@ -125,8 +125,8 @@ func (p *Pool) register(s *Session) {
 	p.sessions.Store(s.id, s)
 }
 
-// clientKill answers CLIENT KILL addr, and CLIENT KILL with ID, ADDR,
-// SKIPME filters (others are refused).
+// clientKill answers CLIENT KILL addr, and CLIENT KILL with Redis 7.0's
+// filters: ID, ADDR, LADDR, TYPE, USER, SKIPME.
 func (s *Session) clientKill(args [][]byte) []byte {
 	if len(args) == 3 {
 		// Old form: CLIENT KILL addr:port.
@@ -137,7 +137,8 @@ func (s *Session) clientKill(args [][]byte) []byte {
 		return resp.AppendSimple(nil, "OK")
 	}
 	var id int64
-	addr, skipme := "", true
+	addr, laddr, user, skipme := "", "", "", true
+	typ := -1 // outClass to match; -1: any
 	if (len(args)-2)%2 != 0 {
 		return resp.AppendError(nil, "ERR syntax error")
 	}
@@ -152,6 +153,24 @@ func (s *Session) clientKill(args [][]byte) []byte {
 			id = n
 		case "addr":
 			addr = string(v)
+		case "laddr":
+			laddr = string(v)
+		case "type":
+			switch strings.ToLower(string(v)) {
+			case "normal":
+				typ = int(outNormal)
+			case "pubsub":
+				typ = int(outPubsub)
+			case "master", "replica", "slave":
+				typ = 99 // the proxy has none
+			default:
+				return resp.AppendError(nil, "ERR Unknown client type '"+string(v)+"'")
+			}
+		case "user":
+			if s.p.access.users[string(v)] == nil {
+				return resp.AppendError(nil, "ERR No such user '"+string(v)+"'")
+			}
+			user = string(v)
 		case "skipme":
 			switch strings.ToLower(string(v)) {
 			case "yes":
@@ -166,7 +185,21 @@ func (s *Session) clientKill(args [][]byte) []byte {
 		}
 	}
 	n := s.kill(func(o *Session) bool {
-		return (id == 0 || o.id == id) && (addr == "" || o.addr == addr)
+		if typ >= 0 {
+			t := int(outNormal)
+			if o.pubsub() {
+				t = int(outPubsub)
+			}
+			if t != typ {
+				return false
+			}
+		}
+		if user != "" {
+			if u := o.pub.user.Load(); u == nil || u.name != user {
+				return false
+			}
+		}
+		return (id == 0 || o.id == id) && (addr == "" || o.addr == addr) && (laddr == "" || o.pub.laddr == laddr)
 	}, skipme)
 	return resp.AppendInt(nil, int64(n))
 }
