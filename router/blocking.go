@@ -35,12 +35,19 @@ func (s *Session) noteWrite(srv *backend.Server) {
 	s.wrote = append(s.wrote, srv)
 }
 
-// blockState is what other sessions see of a blocked one.
+// blockState is what other sessions see of a blocked one: the dedicated
+// connections it waits on (one; WAIT's, one per shard) for CLIENT UNBLOCK,
+// and the command's argv-mem, which Redis keeps while it blocks.
 type blockState struct {
-	srv  *backend.Server
-	d    *backend.Dedicated
-	id   int64 // the backend's client id of d, for CLIENT UNBLOCK
-	argv int64 // the command's argv-mem, which Redis keeps while it blocks
+	on   []blockConn
+	one  [1]blockConn // on's array for a single connection
+	argv int64
+}
+
+// blockConn is a dedicated connection a blocked session waits on.
+type blockConn struct {
+	srv *backend.Server
+	id  int64 // the backend's client id of the connection
 }
 
 // block runs a blocking command outside MULTI.
@@ -136,7 +143,10 @@ func (s *Session) blockOn(ci *command.Info, d *backend.Dedicated, wire []byte, s
 	if err != nil {
 		return nil, err
 	}
-	s.pub.blocked.Store(&blockState{srv: d.Server(), d: d, id: id, argv: argv})
+	b := &blockState{argv: argv}
+	b.one[0] = blockConn{srv: d.Server(), id: id}
+	b.on = b.one[:]
+	s.pub.blocked.Store(b)
 	defer s.pub.blocked.Store(nil)
 	stop := s.watchClient(d.Close)
 	defer stop()
@@ -266,8 +276,6 @@ func (s *Session) wait(ci *command.Info, args [][]byte, start int64) {
 		servers, mark = []*backend.Server{srv}, false
 	}
 	s.pinnedFlush()
-	s.pub.waiting.Store(argvMem(args)) // blocked, for CLIENT LIST
-	defer s.pub.waiting.Store(0)
 	waitWire := resp.AppendCommandBytes(nil, args)
 	skip := 0
 	if mark {
@@ -291,6 +299,20 @@ func (s *Session) wait(ci *command.Info, args [][]byte, start int64) {
 			wires[i] = append(s.topo.waitMark(nil, srv), waitWire...)
 		}
 	}
+	// Blocked, as Redis shows a client in WAIT, and CLIENT UNBLOCK reaches
+	// each shard's WAIT (a connection whose id cannot be had is left out:
+	// its WAIT fails alike).
+	bs := &blockState{argv: argvMem(args)}
+	for _, d := range conns {
+		if d == nil {
+			continue
+		}
+		if id, err := s.backendID(d); err == nil {
+			bs.on = append(bs.on, blockConn{srv: d.Server(), id: id})
+		}
+	}
+	s.pub.blocked.Store(bs)
+	defer s.pub.blocked.Store(nil)
 	stop := s.watchClient(func() {
 		for _, d := range conns {
 			if d != nil {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/internal/testenv"
@@ -479,6 +482,59 @@ func TestClientKillFiltersMatchRedis(t *testing.T) {
 				return strings.Count(probe.text("CLIENT", "LIST"), "\n") == 1
 			})
 			probe.nc.Close()
+		}
+	}
+	for i := range results[0] {
+		if results[0][i] != results[1][i] {
+			t.Errorf("redis: %s\nproxy: %s", results[0][i], results[1][i])
+		}
+	}
+	t.Logf("%q", results[1])
+}
+
+// TestClientUnblockWaitMatchesRedis: a client in WAIT is blocked as Redis
+// sees it; CLIENT UNBLOCK ends its WAIT with the count so far (TIMEOUT) or
+// the UNBLOCKED error, as in Redis, also when the proxy's WAIT runs on
+// two shards because the client wrote to both.
+func TestClientUnblockWaitMatchesRedis(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	sh := shards(t, 2)
+	p := startProxy(t, sh, nil)
+	shardClients := []*redis.Client{sh[0].Client(t), sh[1].Client(t)}
+	// Two keys on different shards.
+	keys := []string{"w0"}
+	for i := 1; len(keys) < 2; i++ {
+		k := "w" + strconv.Itoa(i)
+		if p.pick([]byte(k)) != p.pick([]byte(keys[0])) {
+			keys = append(keys, k)
+		}
+	}
+	var results [2][]string
+	for side, addr := range []string{rs.Addr, p.Addr()} {
+		for _, mode := range [][]string{nil, {"TIMEOUT"}, {"ERROR"}} {
+			c, other := dialCI(t, addr), dialCI(t, addr)
+			for _, k := range keys {
+				c.do(1, "SET", k, "v")
+			}
+			c.send("WAIT", "1", "10000")
+			id := strconv.FormatInt(c.id, 10)
+			waitFor(t, "the WAIT to block", func() bool {
+				return strings.Contains(other.text("CLIENT", "LIST", "ID", id), "flags=b")
+			})
+			if side == 1 {
+				// The proxy shows the client blocked as it sends the WAITs;
+				// unblocking works once the shards block them.
+				for _, cl := range shardClients {
+					waitFor(t, "the shard's WAIT to block", func() bool {
+						return strings.Contains(cl.Info(ctx(), "clients").Val(), "blocked_clients:1")
+					})
+				}
+			}
+			r := other.do(1, append([]string{"CLIENT", "UNBLOCK", id}, mode...)...)[0]
+			results[side] = append(results[side], fmt.Sprintf("UNBLOCK %v -> %q, WAIT -> %q", mode, r, c.read(1)[0]))
+			results[side] = append(results[side], "again -> "+other.do(1, "CLIENT", "UNBLOCK", id)[0])
+			c.nc.Close()
+			other.nc.Close()
 		}
 	}
 	for i := range results[0] {

@@ -164,9 +164,6 @@ func (o *Session) clientLine(self *Session, selfArgs [][]byte) string {
 	if b := o.pub.blocked.Load(); b != nil {
 		flags = append(flags, 'b')
 		argv += b.argv
-	} else if w := o.pub.waiting.Load(); w > 0 {
-		flags = append(flags, 'b')
-		argv += w
 	}
 	if tracking {
 		flags = append(flags, 't')

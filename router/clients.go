@@ -31,7 +31,6 @@ type sessionPub struct {
 	proto    atomic.Int32            // 2 or 3
 	tracking atomic.Bool             // CLIENT TRACKING on
 	blocked  atomic.Pointer[blockState]
-	waiting  atomic.Int64 // in WAIT: its argv-mem (never 0); 0 otherwise
 	rbs, rbp atomic.Int64 // Session.rbCap and rbPeak
 	in       *guardConn   // the client's input, for its qbuf; nil when unguarded
 	fd       int          // the client socket's descriptor, -1 if unknown; set before register
@@ -263,16 +262,27 @@ func (s *Session) clientUnblock(args [][]byte) []byte {
 	if b == nil {
 		return resp.AppendInt(nil, 0)
 	}
-	r := backend.NewRequest()
-	r.Wire = resp.AppendCommand(nil, "CLIENT", "UNBLOCK", strconv.FormatInt(b.id, 10), mode)
-	c, err := b.srv.Pick(s.hint)
-	if err != nil {
-		return resp.AppendError(nil, "ERR "+err.Error())
+	// Each shard the command blocks on (WAIT: several) unblocks its part
+	// and answers for it as Redis would; the client is unblocked if any
+	// part was.
+	unblocked := int64(0)
+	for _, on := range b.on {
+		r := backend.NewRequest()
+		r.Wire = resp.AppendCommand(nil, "CLIENT", "UNBLOCK", strconv.FormatInt(on.id, 10), mode)
+		c, err := on.srv.Pick(s.hint)
+		if err != nil {
+			return resp.AppendError(nil, "ERR "+err.Error())
+		}
+		c.Enqueue(r)
+		r.Wait()
+		if r.Err != nil {
+			return resp.AppendError(nil, "ERR "+r.Err.Error())
+		}
+		n, ok := resp.IntValue(r.Reply)
+		if !ok {
+			return append([]byte(nil), r.Reply...)
+		}
+		unblocked = max(unblocked, n)
 	}
-	c.Enqueue(r)
-	r.Wait()
-	if r.Err != nil {
-		return resp.AppendError(nil, "ERR "+r.Err.Error())
-	}
-	return append([]byte(nil), r.Reply...)
+	return resp.AppendInt(nil, unblocked)
 }
