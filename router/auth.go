@@ -71,7 +71,7 @@ func (s *Session) appendAuth(dst []byte, args [][]byte) []byte {
 	if u == nil {
 		return resp.AppendError(dst, errWrongPass)
 	}
-	s.auth.user = u
+	s.setUser(u)
 	return resp.AppendSimple(dst, "OK")
 }
 
@@ -83,7 +83,7 @@ func (s *Session) helloAuth(name, pass []byte) string {
 		if u == nil {
 			return errWrongPass
 		}
-		s.auth.user = u
+		s.setUser(u)
 	}
 	if !s.authenticated() {
 		return errHelloNoAuth

@@ -35,11 +35,19 @@ func (s *Session) noteWrite(srv *backend.Server) {
 	s.wrote = append(s.wrote, srv)
 }
 
-// blockState is what other sessions see of a blocked one.
+// blockState is what other sessions see of a blocked one: the dedicated
+// connections it waits on (one; WAIT's, one per shard) for CLIENT UNBLOCK,
+// and the command's argv-mem, which Redis keeps while it blocks.
 type blockState struct {
+	on   []blockConn
+	one  [1]blockConn // on's array for a single connection
+	argv int64
+}
+
+// blockConn is a dedicated connection a blocked session waits on.
+type blockConn struct {
 	srv *backend.Server
-	d   *backend.Dedicated
-	id  int64 // the backend's client id of d, for CLIENT UNBLOCK
+	id  int64 // the backend's client id of the connection
 }
 
 // block runs a blocking command outside MULTI.
@@ -93,7 +101,7 @@ func (s *Session) block(ci *command.Info, raw []byte, args [][]byte, start int64
 			s.pinnedProxyError(ci, start, "ERR "+err.Error())
 			return
 		}
-		reply, berr := s.blockOn(ci, d, wire, skip, timeout, timed)
+		reply, berr := s.blockOn(ci, d, wire, skip, timeout, timed, argvMem(args))
 		if berr != nil {
 			s.dropPin(d)
 			s.pinnedProxyError(ci, start, "ERR "+berr.Error())
@@ -132,13 +140,17 @@ func (s *Session) block(ci *command.Info, raw []byte, args [][]byte, start int64
 
 // blockOn sends a blocking command on d and waits for its reply, for the
 // command's own timeout plus the pool's (none when the command waits
-// forever), watching the client meanwhile.
-func (s *Session) blockOn(ci *command.Info, d *backend.Dedicated, wire []byte, skip int, timeout time.Duration, timed bool) ([]byte, *backend.Error) {
+// forever), watching the client meanwhile. argv is the command's argv-mem,
+// shown by CLIENT LIST while it blocks.
+func (s *Session) blockOn(ci *command.Info, d *backend.Dedicated, wire []byte, skip int, timeout time.Duration, timed bool, argv int64) ([]byte, *backend.Error) {
 	id, err := s.backendID(d)
 	if err != nil {
 		return nil, err
 	}
-	s.pub.blocked.Store(&blockState{srv: d.Server(), d: d, id: id})
+	b := &blockState{argv: argv}
+	b.one[0] = blockConn{srv: d.Server(), id: id}
+	b.on = b.one[:]
+	s.pub.blocked.Store(b)
 	defer s.pub.blocked.Store(nil)
 	stop := s.watchClient(d.Close)
 	defer stop()
@@ -291,6 +303,20 @@ func (s *Session) wait(ci *command.Info, args [][]byte, start int64) {
 			wires[i] = append(s.topo.waitMark(nil, srv), waitWire...)
 		}
 	}
+	// Blocked, as Redis shows a client in WAIT, and CLIENT UNBLOCK reaches
+	// each shard's WAIT (a connection whose id cannot be had is left out:
+	// its WAIT fails alike).
+	bs := &blockState{argv: argvMem(args)}
+	for _, d := range conns {
+		if d == nil {
+			continue
+		}
+		if id, err := s.backendID(d); err == nil {
+			bs.on = append(bs.on, blockConn{srv: d.Server(), id: id})
+		}
+	}
+	s.pub.blocked.Store(bs)
+	defer s.pub.blocked.Store(nil)
 	stop := s.watchClient(func() {
 		for _, d := range conns {
 			if d != nil {

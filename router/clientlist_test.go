@@ -16,6 +16,19 @@ import (
 // client id, as c sees it (-1 when the client is not listed).
 func clientField(t *testing.T, c *redis.Client, id int64, name string) int64 {
 	t.Helper()
+	v, ok := clientFieldText(t, c, id, name)
+	if !ok {
+		return -1
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	must(t, err)
+	return n
+}
+
+// clientFieldText returns the field name of the CLIENT LIST line of client
+// id, as c sees it; false when the client is not listed.
+func clientFieldText(t *testing.T, c *redis.Client, id int64, name string) (string, bool) {
+	t.Helper()
 	list, err := c.ClientList(ctx()).Result()
 	must(t, err)
 	for _, l := range strings.Split(list, "\n") {
@@ -24,14 +37,12 @@ func clientField(t *testing.T, c *redis.Client, id int64, name string) int64 {
 		}
 		for _, f := range strings.Fields(l) {
 			if v, ok := strings.CutPrefix(f, name+"="); ok {
-				n, err := strconv.ParseInt(v, 10, 64)
-				must(t, err)
-				return n
+				return v, true
 			}
 		}
 		t.Fatalf("no %s in %q", name, l)
 	}
-	return -1
+	return "", false
 }
 
 // rawClient dials addr and returns the connection and its CLIENT ID.
@@ -115,7 +126,8 @@ func TestClientListInput(t *testing.T) {
 }
 
 // TestClientInfoLine checks that CLIENT INFO gives the caller's CLIENT LIST
-// line, with cmd=client|info.
+// line, with cmd=client|info and, as in Redis, the command itself in qbuf
+// (its 26 bytes) and argv-mem (CLIENT and INFO: 10 bytes).
 func TestClientInfoLine(t *testing.T) {
 	p := startProxy(t, shards(t, 1), nil)
 	c := client(t, p).Conn()
@@ -123,7 +135,7 @@ func TestClientInfoLine(t *testing.T) {
 	info, err := c.Do(ctx(), "CLIENT", "INFO").Text()
 	must(t, err)
 	id := c.ClientID(ctx()).Val()
-	for _, want := range []string{"id=" + strconv.FormatInt(id, 10) + " ", " qbuf=0 ", " omem=0 ", " cmd=client|info ", " multi=-1 "} {
+	for _, want := range []string{"id=" + strconv.FormatInt(id, 10) + " ", " qbuf=26 ", " argv-mem=10 ", " omem=0 ", " cmd=client|info ", " multi=-1 "} {
 		if !strings.Contains(info, want) {
 			t.Errorf("CLIENT INFO %q lacks %q", info, want)
 		}

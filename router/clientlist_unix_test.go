@@ -16,7 +16,7 @@ import (
 
 // TestClientListOutput checks oll and omem of a client that stops reading
 // its replies: they grow with each reply it does not read, tot-mem follows,
-// and both fall to 0 once it reads everything.
+// events is rw meanwhile, and all fall back once it reads everything.
 func TestClientListOutput(t *testing.T) {
 	rs := shards(t, 1)
 	// 24 pipelined 1 MB replies take longer than the tests' usual 500 ms
@@ -60,6 +60,10 @@ func TestClientListOutput(t *testing.T) {
 		omem2 = clientField(t, c, id, "omem")
 		return omem2 >= omem1+12<<20
 	})
+	// The proxy waits to write to it, as Redis does with a write event.
+	if ev, _ := clientFieldText(t, c, id, "events"); ev != "rw" {
+		t.Errorf("events of a client with pending output = %q, want rw", ev)
+	}
 	oll := clientField(t, c, id, "oll")
 	if tot := clientField(t, c, id, "tot-mem"); tot < omem2 || oll < 12 {
 		t.Fatalf("omem=%d oll=%d tot-mem=%d", omem2, oll, tot)
@@ -79,4 +83,7 @@ func TestClientListOutput(t *testing.T) {
 	waitFor(t, "the output to drain", func() bool {
 		return clientField(t, c, id, "omem") == 0 && clientField(t, c, id, "oll") == 0
 	})
+	if ev, _ := clientFieldText(t, c, id, "events"); ev != "r" {
+		t.Errorf("events of a client with nothing pending = %q, want r", ev)
+	}
 }

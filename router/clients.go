@@ -14,22 +14,33 @@ import (
 // CLIENT LIST, CLIENT KILL and CLIENT UNBLOCK of the proxy's own clients.
 // The clients of a backend are the proxy's connections; what an operator or
 // a client library means by these commands is the proxy's clients, so the
-// proxy answers them with its own sessions (Pool.sessions) and ids.
+// proxy answers them with its own sessions (Pool.sessions) and ids. The
+// lines of CLIENT LIST and CLIENT INFO are made in clientlist.go.
 
 // sessionPub is what other sessions may read of a session: atomics, set by
 // the session's goroutine, read by CLIENT LIST and CLIENT UNBLOCK.
 type sessionPub struct {
-	created atomic.Int64                 // unix nanoseconds
-	active  atomic.Int64                 // unix nanoseconds of the last batch
-	cmd     atomic.Pointer[command.Info] // the last command
-	name    atomic.Pointer[string]
-	multi   atomic.Int32 // commands queued in MULTI, -1 outside
-	blocked atomic.Pointer[blockState]
-	in      *guardConn // the client's input, for its qbuf; nil when unguarded
+	created  atomic.Int64                 // unix nanoseconds
+	active   atomic.Int64                 // unix nanoseconds of the last batch or push (idle)
+	cmd      atomic.Pointer[command.Info] // the last command; nil: none yet, or unknown
+	name     atomic.Pointer[string]
+	user     atomic.Pointer[aclUser] // the authenticated user (or the initial one)
+	multi    atomic.Int32            // commands queued in MULTI, -1 outside
+	multiMem atomic.Int64            // Redis's multi-mem of the queued commands
+	subs     [3]atomic.Int32         // names held, by subKind
+	proto    atomic.Int32            // 2 or 3
+	tracking atomic.Bool             // CLIENT TRACKING on
+	blocked  atomic.Pointer[blockState]
+	rbs, rbp atomic.Int64 // Session.rbCap and rbPeak
+	in       *guardConn   // the client's input, for its qbuf; nil when unguarded
+	fd       int          // the client socket's descriptor, -1 if unknown; set before register
+	laddr    string       // the local address of the client's connection; set before register
+	unix     bool         // connected through a unix socket (flag U); set before register
 }
 
 // lastCmd records the last command of a batch, read at nanotime now, for
-// CLIENT LIST.
+// CLIENT LIST. A nil ci (a command that failed its lookup) leaves what
+// lookupFailed recorded.
 func (s *Session) lastCmd(ci *command.Info, now int64) {
 	if ci != nil {
 		s.pub.cmd.Store(ci)
@@ -37,14 +48,69 @@ func (s *Session) lastCmd(ci *command.Info, now int64) {
 	s.pub.active.Store(now)
 }
 
+// lookupFailed records, for CLIENT LIST, a command that command.Lookup
+// refused: as Redis, the command when only its arity is wrong, and none
+// (cmd=NULL) for an unknown command or subcommand.
+func (s *Session) lookupFailed(args [][]byte) {
+	s.pub.cmd.Store(command.Find(args))
+}
+
 // pinnedCmd records a command of the pinned path for CLIENT LIST.
 func (s *Session) pinnedCmd(ci *command.Info) {
 	s.lastCmd(ci, time.Now().UnixNano())
-	m := int32(-1)
+	m, mem := int32(-1), int64(0)
 	if s.tx != nil && s.tx.multi {
-		m = int32(s.tx.queued)
+		m, mem = int32(s.tx.queued), s.tx.mem
 	}
 	s.pub.multi.Store(m)
+	s.pub.multiMem.Store(mem)
+}
+
+// argvMem is what Redis counts of a command's arguments in argv-mem:
+// their bytes.
+func argvMem(args [][]byte) int64 {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	return int64(n)
+}
+
+// setUser makes u the session's user.
+func (s *Session) setUser(u *aclUser) {
+	s.auth.user = u
+	s.pub.user.Store(u)
+}
+
+// setProto records the RESP version HELLO chose.
+func (s *Session) setProto(proto int) {
+	s.proto = proto
+	s.pub.proto.Store(int32(max(proto, 2)))
+}
+
+// setName records CLIENT SETNAME's (or HELLO SETNAME's) name; "" for none.
+func (s *Session) setName(name string) {
+	s.name = name
+	if name == "" {
+		s.pub.name.Store(nil)
+		return
+	}
+	s.pub.name.Store(&name)
+}
+
+// setTracking records CLIENT TRACKING on or off.
+func (s *Session) setTracking(on bool) {
+	s.trk.on = on
+	s.pub.tracking.Store(on)
+}
+
+// pubSubs records how many names of kind the session holds.
+func (s *Session) pubSubs(kind subKind) {
+	n := 0
+	if s.sub != nil {
+		n = len(s.sub.names[kind])
+	}
+	s.pub.subs[kind].Store(int32(n))
 }
 
 // register makes the session visible to CLIENT LIST/KILL/UNBLOCK.
@@ -53,107 +119,13 @@ func (p *Pool) register(s *Session) {
 	s.pub.created.Store(now)
 	s.pub.active.Store(now)
 	s.pub.multi.Store(-1)
+	s.pub.user.Store(s.auth.user)
+	s.pub.proto.Store(2)
 	p.sessions.Store(s.id, s)
 }
 
-// clientList answers CLIENT LIST [TYPE normal|...] [ID id ...].
-func (s *Session) clientList(args [][]byte) []byte {
-	var ids map[int64]bool
-	for i := 2; i < len(args); i++ {
-		switch opt := strings.ToLower(string(args[i])); {
-		case opt == "type" && i+1 < len(args):
-			t := strings.ToLower(string(args[i+1]))
-			if t != "normal" && t != "master" && t != "replica" && t != "slave" && t != "pubsub" {
-				return resp.AppendError(nil, "ERR Unknown client type '"+string(args[i+1])+"'")
-			}
-			if t != "normal" {
-				ids = map[int64]bool{}
-			}
-			i++
-		case opt == "id" && i+1 < len(args):
-			if ids == nil {
-				ids = map[int64]bool{}
-			}
-			for i++; i < len(args); i++ {
-				id, ok := resp.ParseInt(args[i])
-				if !ok || id <= 0 {
-					return resp.AppendError(nil, "ERR Invalid client ID")
-				}
-				ids[id] = true
-			}
-		default:
-			return resp.AppendError(nil, "ERR syntax error")
-		}
-	}
-	var b strings.Builder
-	s.p.sessions.Range(func(k, v any) bool {
-		o := v.(*Session)
-		if ids != nil && !ids[o.id] {
-			return true
-		}
-		b.WriteString(o.clientLine(s, "client|list"))
-		return true
-	})
-	return s.appendText(nil, b.String())
-}
-
-// clientLine is one line of CLIENT LIST (or CLIENT INFO), in Redis's
-// format. self is the session asking: its own line names selfCmd, the
-// command running, as Redis's does.
-//
-// The buffer fields: qbuf, qbuf-free and argv-mem are the input the guard
-// holds (guardConn.inputUse), counted as Redis counts them; obl is 0 (the
-// proxy has no fixed reply buffer: all pending output is in blocks), oll
-// and omem are the writer's pending blocks and accounted bytes
-// (clientWriter.outUse), and tot-mem is their sum.
-func (o *Session) clientLine(self *Session, selfCmd string) string {
-	now := time.Now().UnixNano()
-	name := ""
-	if n := o.pub.name.Load(); n != nil {
-		name = *n
-	}
-	cmd := "NULL"
-	if o == self {
-		cmd = selfCmd
-	} else if ci := o.pub.cmd.Load(); ci != nil {
-		cmd = ci.Name()
-	}
-	multi := o.pub.multi.Load()
-	flags := ""
-	if multi >= 0 {
-		flags += "x"
-	}
-	if o.pub.blocked.Load() != nil {
-		flags += "b"
-	}
-	if flags == "" {
-		flags = "N"
-	}
-	qbuf, qfree, argv := o.pub.in.inputUse()
-	oll, omem := 0, int64(0)
-	if o.w != nil {
-		oll, omem = o.w.outUse()
-	}
-	return "id=" + strconv.FormatInt(o.id, 10) +
-		" addr=" + o.addr +
-		" laddr=" + o.p.Addr() +
-		" fd=-1 name=" + name +
-		" age=" + strconv.FormatInt((now-o.pub.created.Load())/1e9, 10) +
-		" idle=" + strconv.FormatInt((now-o.pub.active.Load())/1e9, 10) +
-		" flags=" + flags +
-		" db=0 sub=0 psub=0 ssub=0 multi=" + strconv.Itoa(int(multi)) +
-		" qbuf=" + strconv.FormatInt(qbuf, 10) +
-		" qbuf-free=" + strconv.FormatInt(qfree, 10) +
-		" argv-mem=" + strconv.FormatInt(argv, 10) +
-		" multi-mem=0 rbs=0 rbp=0 obl=0 oll=" + strconv.Itoa(oll) +
-		" omem=" + strconv.FormatInt(omem, 10) +
-		" tot-mem=" + strconv.FormatInt(qbuf+qfree+argv+omem, 10) +
-		" events=r" +
-		" cmd=" + cmd + " user=default redir=-1 resp=2\n"
-}
-
-// clientKill answers CLIENT KILL addr, and CLIENT KILL with ID, ADDR,
-// SKIPME filters (others are refused).
+// clientKill answers CLIENT KILL addr, and CLIENT KILL with Redis 7.0's
+// filters: ID, ADDR, LADDR, TYPE, USER, SKIPME.
 func (s *Session) clientKill(args [][]byte) []byte {
 	if len(args) == 3 {
 		// Old form: CLIENT KILL addr:port.
@@ -164,7 +136,8 @@ func (s *Session) clientKill(args [][]byte) []byte {
 		return resp.AppendSimple(nil, "OK")
 	}
 	var id int64
-	addr, skipme := "", true
+	addr, laddr, user, skipme := "", "", "", true
+	typ := -1 // outClass to match; -1: any
 	if (len(args)-2)%2 != 0 {
 		return resp.AppendError(nil, "ERR syntax error")
 	}
@@ -179,6 +152,24 @@ func (s *Session) clientKill(args [][]byte) []byte {
 			id = n
 		case "addr":
 			addr = string(v)
+		case "laddr":
+			laddr = string(v)
+		case "type":
+			switch strings.ToLower(string(v)) {
+			case "normal":
+				typ = int(outNormal)
+			case "pubsub":
+				typ = int(outPubsub)
+			case "master", "replica", "slave":
+				typ = 99 // the proxy has none
+			default:
+				return resp.AppendError(nil, "ERR Unknown client type '"+string(v)+"'")
+			}
+		case "user":
+			if s.p.access.users[string(v)] == nil {
+				return resp.AppendError(nil, "ERR No such user '"+string(v)+"'")
+			}
+			user = string(v)
 		case "skipme":
 			switch strings.ToLower(string(v)) {
 			case "yes":
@@ -193,7 +184,21 @@ func (s *Session) clientKill(args [][]byte) []byte {
 		}
 	}
 	n := s.kill(func(o *Session) bool {
-		return (id == 0 || o.id == id) && (addr == "" || o.addr == addr)
+		if typ >= 0 {
+			t := int(outNormal)
+			if o.pubsub() {
+				t = int(outPubsub)
+			}
+			if t != typ {
+				return false
+			}
+		}
+		if user != "" {
+			if u := o.pub.user.Load(); u == nil || u.name != user {
+				return false
+			}
+		}
+		return (id == 0 || o.id == id) && (addr == "" || o.addr == addr) && (laddr == "" || o.pub.laddr == laddr)
 	}, skipme)
 	return resp.AppendInt(nil, int64(n))
 }
@@ -257,16 +262,27 @@ func (s *Session) clientUnblock(args [][]byte) []byte {
 	if b == nil {
 		return resp.AppendInt(nil, 0)
 	}
-	r := backend.NewRequest()
-	r.Wire = resp.AppendCommand(nil, "CLIENT", "UNBLOCK", strconv.FormatInt(b.id, 10), mode)
-	c, err := b.srv.Pick(s.hint)
-	if err != nil {
-		return resp.AppendError(nil, "ERR "+err.Error())
+	// Each shard the command blocks on (WAIT: several) unblocks its part
+	// and answers for it as Redis would; the client is unblocked if any
+	// part was.
+	unblocked := int64(0)
+	for _, on := range b.on {
+		r := backend.NewRequest()
+		r.Wire = resp.AppendCommand(nil, "CLIENT", "UNBLOCK", strconv.FormatInt(on.id, 10), mode)
+		c, err := on.srv.Pick(s.hint)
+		if err != nil {
+			return resp.AppendError(nil, "ERR "+err.Error())
+		}
+		c.Enqueue(r)
+		r.Wait()
+		if r.Err != nil {
+			return resp.AppendError(nil, "ERR "+r.Err.Error())
+		}
+		n, ok := resp.IntValue(r.Reply)
+		if !ok {
+			return append([]byte(nil), r.Reply...)
+		}
+		unblocked = max(unblocked, n)
 	}
-	c.Enqueue(r)
-	r.Wait()
-	if r.Err != nil {
-		return resp.AppendError(nil, "ERR "+r.Err.Error())
-	}
-	return append([]byte(nil), r.Reply...)
+	return resp.AppendInt(nil, unblocked)
 }

@@ -70,7 +70,7 @@ func (s *Session) addLocal(ci *command.Info, args [][]byte, start int64) {
 	case "client|unblock":
 		s.out = append(s.out, s.clientUnblock(args)...)
 	case "client|info":
-		s.out = s.appendText(s.out, s.clientLine(s, "client|info"))
+		s.out = s.appendText(s.out, s.clientLine(s, args))
 	case "info":
 		s.addInfo(ci, args, start)
 		return
@@ -107,9 +107,7 @@ func (s *Session) appendSetName(dst []byte, name []byte) []byte {
 			return resp.AppendError(dst, "ERR Client names cannot contain spaces, newlines or special characters.")
 		}
 	}
-	s.name = string(name)
-	n := s.name
-	s.pub.name.Store(&n)
+	s.setName(string(name))
 	return resp.AppendSimple(dst, "OK")
 }
 
@@ -148,8 +146,8 @@ func (s *Session) appendHello(dst []byte, args [][]byte) []byte {
 		return resp.AppendError(dst, errText)
 	}
 	if setname != nil {
-		s.name = string(setname)
+		s.setName(string(setname))
 	}
-	s.proto = proto
+	s.setProto(proto)
 	return s.appendHelloMap(dst)
 }

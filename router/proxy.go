@@ -373,6 +373,14 @@ func (p *Pool) accept(conn *clientConn) bool {
 	if guarded {
 		nc = gc.Conn // the writer counts its bytes itself
 	}
+	s.pub.fd = connFD(nc)
+	s.pub.laddr = nc.LocalAddr().String()
+	if nc.LocalAddr().Network() == "unix" {
+		// As Redis names a unix socket client: the socket's path, port 0.
+		s.pub.unix = true
+		s.pub.laddr += ":0"
+		s.addr = s.pub.laddr
+	}
 	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
 	s.nc = nc
 	if guarded {

@@ -445,7 +445,7 @@ func (sh *subShard) Push(kind []byte, args [][]byte, raw []byte) {
 	var delivered, dropped int64
 	for s := range e.clients {
 		b := raw
-		if s.proto == 3 {
+		if s.pub.proto.Load() == 3 { // s.proto is the session goroutine's
 			if p3 == nil {
 				// The same elements as a RESP3 push: only the type byte
 				// of the outer header differs.
@@ -480,10 +480,15 @@ func (sh *subShard) Push(kind []byte, args [][]byte, raw []byte) {
 // Flush writes the messages batched per client since the last Flush, in
 // the order the clients first got one.
 func (sh *subShard) Flush() {
+	var now int64
+	if len(sh.order) > 0 {
+		now = nanotime()
+	}
 	for _, s := range sh.order {
 		buf := sh.pend[s]
 		delete(sh.pend, s)
 		s.w.write(buf)
+		s.pub.active.Store(now) // output is interaction, as Redis counts idle
 		if cap(buf) <= 64<<10 && len(sh.free) < 64 {
 			sh.free = append(sh.free, buf[:0])
 		}

@@ -92,6 +92,13 @@ type Session struct {
 
 	trk       sessionTracking // CLIENT TRACKING (tracking.go)
 	trackKeys []string        // keys of the batch's tracked reads
+
+	// The batch being served, for the qbuf of CLIENT INFO/LIST's own line.
+	batchFirst redcon.Command
+	batchRest  []redcon.Command
+	rbCap      int  // cap(wbuf) as CLIENT LIST shows it (rbs)
+	rbPeak     int  // the most wbuf held since it was allocated (rbp)
+	inExec     bool // a queued command the proxy answers runs in EXEC
 }
 
 // group is the requests of one batch for one server.
@@ -137,6 +144,7 @@ func (s *Session) serve(conn io.Closer, first redcon.Command, rest []redcon.Comm
 	// a split and its merge must agree on the servers.
 	s.topo = s.p.topology()
 	s.redir = s.topo.redirector()
+	s.batchFirst, s.batchRest = first, rest
 	s.begin()
 	i := -1 // the command being added: first, then rest[i]
 	if s.tx != nil && s.tx.multi {
@@ -161,7 +169,33 @@ func (s *Session) serve(conn io.Closer, first redcon.Command, rest []redcon.Comm
 		s.w.drain() // +OK first, as Redis does
 		conn.Close()
 	}
+	s.batchFirst, s.batchRest = redcon.Command{}, nil
 	s.trim()
+}
+
+// batchInput is the size of the batch being served: the client's input
+// Redis would still hold in its query buffer while running a command of it.
+func (s *Session) batchInput() int64 {
+	n := len(s.batchFirst.Raw)
+	for _, c := range s.batchRest {
+		n += len(c.Raw)
+	}
+	return int64(n)
+}
+
+// handOut gives the replies assembled in wbuf to the client's writer, and
+// keeps CLIENT LIST's rbs and rbp (the size and peak use of wbuf) current.
+func (s *Session) handOut() {
+	if len(s.wbuf) > s.rbPeak {
+		s.rbPeak = len(s.wbuf)
+		s.pub.rbp.Store(int64(s.rbPeak))
+	}
+	if cap(s.wbuf) != s.rbCap {
+		s.rbCap = cap(s.wbuf)
+		s.pub.rbs.Store(int64(s.rbCap))
+	}
+	s.w.write(s.wbuf)
+	s.wbuf = s.wbuf[:0]
 }
 
 // begin starts a batch (or the part of one after a pinned run).
@@ -197,6 +231,9 @@ func (s *Session) trim() {
 	}
 	if cap(s.wbuf) > keep {
 		s.wbuf = nil
+		s.rbCap, s.rbPeak = 0, 0
+		s.pub.rbs.Store(0)
+		s.pub.rbp.Store(0)
 	}
 	if len(s.reqs) > 4096 {
 		s.reqs, s.srvOf = nil, nil
@@ -291,6 +328,7 @@ func (s *Session) add(raw []byte, args [][]byte, start int64) bool {
 		if isExec(args) {
 			return false // EXEC's refusal discards the transaction (execReject)
 		}
+		s.lookupFailed(args)
 		s.errorItem(nil, start, errText)
 		return true
 	}
@@ -634,8 +672,7 @@ func (s *Session) await(r *backend.Request) {
 // metrics of their commands: each command ends when its reply is sent.
 func (s *Session) flush() {
 	if len(s.wbuf) > 0 {
-		s.w.write(s.wbuf)
-		s.wbuf = s.wbuf[:0]
+		s.handOut()
 	}
 	if s.counted == s.written {
 		return
@@ -651,4 +688,7 @@ func (s *Session) flush() {
 // push writes b to the client from any goroutine, between batch replies:
 // the path of pub/sub messages and RESP3 pushes. It never blocks; a client
 // that does not read has b buffered up to its output limit.
-func (s *Session) push(b []byte) { s.w.write(b) }
+func (s *Session) push(b []byte) {
+	s.w.write(b)
+	s.pub.active.Store(nanotime()) // output is interaction, as Redis counts idle
+}

@@ -164,6 +164,7 @@ func (s *Session) appendSubReply(dst []byte, verb string, name []byte, count int
 // shards hold the subscription.
 func (s *Session) subscribe(kind subKind, ci *command.Info, args [][]byte, start int64) {
 	s.cutBatch()
+	s.lastCmd(ci, start) // before a reply can reach the client
 	if s.sub == nil {
 		s.sub = &subState{}
 		for k := range s.sub.names {
@@ -185,6 +186,7 @@ func (s *Session) subscribe(kind subKind, ci *command.Info, args [][]byte, start
 		shards := s.placeSub(kind, ci, a)
 		waitConfirmed(s.p.hub.reserve(kind, name, shards, s.topo), s.p.cfg.Timeout)
 		s.sub.names[kind][name] = struct{}{}
+		s.pubSubs(kind) // before the reply can reach the client
 		reply = s.appendSubReply(reply[:0], subReply[kind], a, s.sub.count(kind))
 		s.p.hub.attach(kind, name, s, func() { s.w.write(reply) })
 	}
@@ -195,6 +197,7 @@ func (s *Session) subscribe(kind subKind, ci *command.Info, args [][]byte, start
 // when none is given, or one with a null name when none is held.
 func (s *Session) unsubscribe(kind subKind, ci *command.Info, args [][]byte, start int64) {
 	s.cutBatch()
+	s.lastCmd(ci, start)
 	var reply []byte
 	if len(args) == 1 {
 		if s.sub == nil || len(s.sub.names[kind]) == 0 {
@@ -226,6 +229,7 @@ func (s *Session) dropSub(kind subKind, name string) {
 		return
 	}
 	delete(s.sub.names[kind], name)
+	s.pubSubs(kind)
 	s.p.hub.release(kind, name, s)
 }
 
@@ -276,10 +280,10 @@ func (s *Session) resetState() {
 		s.p.track.disable(s)
 	}
 	s.trk = sessionTracking{}
-	s.proto = 2
-	s.name = ""
-	s.pub.name.Store(nil)
-	s.auth.user = s.p.access.initial()
+	s.setTracking(false)
+	s.setProto(2)
+	s.setName("")
+	s.setUser(s.p.access.initial())
 }
 
 // pubsubIntrospect answers PUBSUB CHANNELS, SHARDCHANNELS, NUMPAT, NUMSUB

@@ -185,6 +185,12 @@ func TestTLSEndToEnd(t *testing.T) {
 		t.Fatalf("counter = %d, %v; want %d", n, err, rounds*20)
 	}
 
+	// CLIENT INFO of a TLS client names the socket under the TLS layer.
+	info, err := c.Do(ctx(), "CLIENT", "INFO").Text()
+	if _, f := clientFields(strings.TrimSpace(info)); err != nil || f["fd"] == "" || f["fd"] == "-1" || f["laddr"] != p.Addr() {
+		t.Fatalf("CLIENT INFO over TLS: %q, %v", info, err)
+	}
+
 	cli := testenv.RequireBinary(t, "redis-cli")
 	out, err := exec.Command(cli, "--tls", "--cacert", k.path("ca.crt"), "--cert", k.path("client.crt"), "--key", k.path("client.key"),
 		"-h", "127.0.0.1", "-p", strconv.Itoa(p.Port()), "GET", "tls:99:3").CombinedOutput()

@@ -219,10 +219,10 @@ func (s *Session) clientTracking(dst []byte, args [][]byte) []byte {
 		}
 	}
 	if on {
-		s.trk.on = true
+		s.setTracking(true)
 		s.p.track.enable(s)
 	} else if s.trk.on {
-		s.trk.on = false
+		s.setTracking(false)
 		s.p.track.disable(s)
 	}
 	return resp.AppendSimple(dst, "OK")

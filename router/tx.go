@@ -74,6 +74,7 @@ type txState struct {
 	pending  []byte    // keyless commands queued before the binding
 	npending int       // commands in pending
 	queued   int       // commands queued so far (for the splice)
+	mem      int64     // Redis's multi-mem of the queued commands (CLIENT LIST)
 	locals   []txLocal // commands the proxy answers, spliced into EXEC's reply
 	req      *backend.Request
 	preReq   *backend.Request // doPair's first request
@@ -96,7 +97,12 @@ func (s *Session) pinnedRun(first redcon.Command, rest []redcon.Command, i int, 
 		if i >= 0 {
 			cmd = rest[i]
 		}
+		q := s.txs().queued
 		ci := s.pinnedCommand(cmd.Raw, cmd.Args, start)
+		if s.txs().multi && s.txs().queued > q {
+			// Queued: Redis counts its arguments and a pointer to each.
+			s.txs().mem += argvMem(cmd.Args) + 8*int64(len(cmd.Args))
+		}
 		s.pinnedCmd(ci)
 		n++
 		if !s.txs().multi {
@@ -116,6 +122,7 @@ func (s *Session) pinnedRun(first redcon.Command, rest []redcon.Command, i int, 
 func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command.Info {
 	ci, errText := command.Lookup(args)
 	if ci == nil {
+		s.lookupFailed(args)
 		if isExec(args) {
 			s.execReject(nil, start, strings.TrimPrefix(errText, "ERR "))
 			return nil
@@ -143,7 +150,7 @@ func (s *Session) pinnedCommand(raw []byte, args [][]byte, start int64) *command
 	}
 	switch ci.Name() {
 	case "multi":
-		s.txs().multi, s.txs().dirty, s.txs().queued = true, false, 0
+		s.txs().multi, s.txs().dirty, s.txs().queued, s.txs().mem = true, false, 0, 0
 		s.pinnedReply(ci, start, resp.AppendSimple(s.wbuf, "OK"))
 	case "exec":
 		s.pinnedError(ci, start, errExecNoMulti)
@@ -210,8 +217,7 @@ func (s *Session) pinnedFlush() {
 		s.txDrain(nil)
 	}
 	if len(s.wbuf) > 0 {
-		s.w.write(s.wbuf)
-		s.wbuf = s.wbuf[:0]
+		s.handOut()
 	}
 }
 
@@ -626,7 +632,9 @@ func (s *Session) splice(reply []byte, own bool) bool {
 // localReply returns the reply the proxy gives to a local command.
 func (s *Session) localReply(ci *command.Info, args [][]byte) []byte {
 	lo, n := len(s.out), len(s.items)
+	s.inExec = true
 	s.addLocal(ci, args, nanotime())
+	s.inExec = false
 	b := append([]byte(nil), s.out[lo:]...)
 	s.out, s.items = s.out[:lo], s.items[:n]
 	return b

@@ -167,15 +167,17 @@ func (w *clientWriter) done(b []byte, owned bool) {
 }
 
 // outUse returns what CLIENT LIST shows of the client's output: the
-// blocks of pending output (Redis's oll: queued or being written) and the
+// blocks of pending output (Redis's oll: queued or being written), the
 // bytes accounted to the client (Redis's omem: what the output buffer
 // limit applies to, here also replies read from backends and not yet
-// written).
-func (w *clientWriter) outUse() (blocks int, bytes int64) {
+// written), and whether a flusher waits for the client to read (Redis's
+// write event, events=rw).
+func (w *clientWriter) outUse() (blocks int, bytes int64, writing bool) {
 	w.mu.Lock()
 	blocks = len(w.q.blocks) + w.inflight
+	writing = w.flushing
 	w.mu.Unlock()
-	return blocks, max(w.used.Load(), 0)
+	return blocks, max(w.used.Load(), 0), writing
 }
 
 // flushLoop writes the buffered output, blocking on the client, until the
