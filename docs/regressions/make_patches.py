@@ -7,8 +7,8 @@ import subprocess, sys
 
 BUGS = [
     ("01-client-count-leak", "router/proxy.go",
-     "\t\ts.close()\n\t\tp.stats.clients.Add(-1)\n",
-     "\t\ts.close()\n"),
+     "\ts.close()\n\tp.stats.clients.Add(-1)\n",
+     "\ts.close()\n"),
     ("02-bulk-limit-cut", "config/defaults.go",
      "DefaultProtoMaxBulkLen        = 512 << 20", "DefaultProtoMaxBulkLen        = 1 << 20"),
     ("03-reload-ignores-placement", "router/ring.go",
