@@ -101,3 +101,50 @@ func TestEqualFoldBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// TestRESP3ConverterRefusesBrokenLayouts feeds the RESP3 converter replies
+// cut short or of another layout than it expects: it must report them (so
+// AppendReplyProto falls back to the RESP2 bytes), never read past the end
+// or panic; and it converts the small layouts it knows exactly.
+func TestRESP3ConverterRefusesBrokenLayouts(t *testing.T) {
+	type step func(c *conv3)
+	arrayOf := func(c *conv3) { c.array('*', c.copyValue) }
+	info := func(c *conv3) { c.array('*', c.infoEntry) }
+	mapOfValues := func(c *conv3) { c.mapOf(func(string) { c.copyValue() }) }
+	tests := []struct {
+		name, src string
+		run       step
+		want      string // "" when the conversion must fail
+	}{
+		{"empty", "", arrayOf, ""},
+		{"header without CRLF", "*2", arrayOf, ""},
+		{"header without LF", "*2\r", arrayOf, ""},
+		{"empty header", "\r\n", arrayOf, ""},
+		{"not an array", "+OK\r\n", arrayOf, ""},
+		{"bad count", "*x\r\n", arrayOf, ""},
+		{"element cut short", "*1\r\n$5\r\nab", arrayOf, ""},
+		{"missing element", "*2\r\n:1\r\n", arrayOf, ""},
+		{"entry missing", "*1\r\n", info, ""},
+		{"entry of 3 fields", "*1\r\n*3\r\n:1\r\n:2\r\n:3\r\n", info, ""},
+		{"odd map", "*3\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n", mapOfValues, ""},
+		{"map value missing", "*2\r\n$1\r\na\r\n", mapOfValues, ""},
+		{"array", "*2\r\n:1\r\n$-1\r\n", arrayOf, "*2\r\n:1\r\n_\r\n"},
+		{"empty array", "*0\r\n", arrayOf, "*0\r\n"},
+		{"null array", "*-1\r\n", arrayOf, "_\r\n"},
+		{"null entry", "*1\r\n$-1\r\n", info, "*1\r\n_\r\n"},
+		{"map", "*4\r\n$1\r\na\r\n:1\r\n$2\r\nbc\r\n*-1\r\n", mapOfValues, "%2\r\n$1\r\na\r\n:1\r\n$2\r\nbc\r\n_\r\n"},
+		{"set", "*1\r\n+x\r\n", func(c *conv3) { c.set() }, "~1\r\n+x\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &conv3{src: []byte(tt.src)}
+			tt.run(c)
+			switch {
+			case tt.want == "" && !c.bad:
+				t.Errorf("converted %q to %q, want a failure", tt.src, c.dst)
+			case tt.want != "" && (c.bad || string(c.dst) != tt.want || c.pos != len(tt.src)):
+				t.Errorf("converted %q to %q (bad %v, read %d bytes), want %q", tt.src, c.dst, c.bad, c.pos, tt.want)
+			}
+		})
+	}
+}
