@@ -14,6 +14,10 @@ const Count = 367
 // redisCount is Redis's COMMAND COUNT: its top-level commands.
 const redisCount = 240
 
+// maxCommandName is the length of the longest name ("parent|sub" for a
+// subcommand): a longer argument cannot name a command.
+const maxCommandName = 29
+
 // infoData holds every top-level COMMAND INFO entry (RESP2), sorted by name.
 //
 //go:embed commands_info.resp

@@ -251,10 +251,6 @@ func (ci *Info) Redis() bool { return ci.redis }
 // doesCommandHaveKeys).
 func (ci *Info) HasKeys() bool { return ci.hasKeys }
 
-// maxCommandName bounds the lowercase copy of a name; it is longer than every
-// "parent|sub" name, so a longer argument cannot name a command.
-const maxCommandName = 64
-
 // Names returns the names of all entries, by index (metrics labels). It
 // returns a new slice on every call.
 func Names() []string {
@@ -287,7 +283,7 @@ func Find(args [][]byte) *Info {
 	if len(args) == 0 {
 		return nil
 	}
-	var arr [maxCommandName]byte
+	var arr [maxCommandName]byte // room for the longest name, lowercased
 	buf, ok := lowerInto(arr[:0], args[0])
 	if !ok {
 		return nil
