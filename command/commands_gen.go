@@ -14,6 +14,10 @@ const Count = 367
 // redisCount is Redis's COMMAND COUNT: its top-level commands.
 const redisCount = 240
 
+// maxCommandName is the length of the longest name ("parent|sub" for a
+// subcommand): a longer argument cannot name a command.
+const maxCommandName = 29
+
 // infoData holds every top-level COMMAND INFO entry (RESP2), sorted by name.
 //
 //go:embed commands_info.resp
@@ -847,8 +851,7 @@ var table = [Count]Info{
 			{flags: KeyOW | KeyUpdate, keyword: "STORE", begin: 6, keyStep: 1},
 			{flags: KeyOW | KeyUpdate, keyword: "STOREDIST", begin: 6, keyStep: 1},
 		},
-		keysProc: keysGeoradius,
-		hasKeys:  true, simpleKey: 0,
+		hasKeys: true, simpleKey: 0,
 		class: ClassSameShard,
 		redis: true, info: span{24002, 24806}, docs: span{51440, 53756},
 	},
@@ -868,8 +871,7 @@ var table = [Count]Info{
 			{flags: KeyOW | KeyUpdate, keyword: "STORE", begin: 5, keyStep: 1},
 			{flags: KeyOW | KeyUpdate, keyword: "STOREDIST", begin: 5, keyStep: 1},
 		},
-		keysProc: keysGeoradius,
-		hasKeys:  true, simpleKey: 0,
+		hasKeys: true, simpleKey: 0,
 		class: ClassSameShard,
 		redis: true, info: span{25110, 25923}, docs: span{55677, 57888},
 	},

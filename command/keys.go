@@ -92,24 +92,23 @@ func (ci *Info) appendKeysFromSpecs(dst []int, fl *[]KeyFlags, args [][]byte) ([
 		if sp.keyword == "" {
 			first = sp.begin
 		} else {
-			// Search forwards from startfrom, or backwards from the end when
-			// it is negative; the keyword found, the keys start after it.
-			start, end := sp.begin, argc-1
-			if sp.begin <= 0 {
-				start, end = argc+sp.begin, 1
-			}
-			for i := start; i != end; {
-				if i >= argc || i < 1 {
-					break
+			// The keyword is searched forwards from startfrom up to the last
+			// argument but one, or backwards from argc+startfrom (negative
+			// startfrom) down to argument 2; startfrom 0 searches nothing
+			// (db.c). The keys start after it.
+			if sp.begin > 0 {
+				for i := sp.begin; i < argc-1; i++ {
+					if equalFoldString(args[i], sp.keyword) {
+						first = i + 1
+						break
+					}
 				}
-				if equalFoldString(args[i], sp.keyword) {
-					first = i + 1
-					break
-				}
-				if start <= end {
-					i++
-				} else {
-					i--
+			} else if sp.begin < 0 {
+				for i := argc + sp.begin; i > 1; i-- {
+					if equalFoldString(args[i], sp.keyword) {
+						first = i + 1
+						break
+					}
 				}
 			}
 			if first == 0 {
@@ -133,14 +132,17 @@ func (ci *Info) appendKeysFromSpecs(dst []int, fl *[]KeyFlags, args [][]byte) ([
 				return dst, false
 			}
 			n, ok := resp.ParseInt(args[first+sp.keynumIdx])
-			if !ok || n < 0 {
+			if !ok || n < 1 {
+				// Redis refuses a negative numkeys here, and numkeys 0
+				// fails the range check below (last < first).
 				return dst, false
 			}
 			first += sp.firstKey
 			// Redis converts numkeys to a C int; mirror the truncation.
 			last = first + int(int32(n)) - 1
 		}
-		if last >= argc || last < first || first >= argc {
+		// Redis also refuses first >= argc, which these two imply.
+		if last >= argc || last < first {
 			return dst, false
 		}
 		for i := first; i <= last; i += step {
@@ -194,42 +196,29 @@ func (p keysProc) appendKeys(dst []int, fl *[]KeyFlags, args [][]byte) []int {
 			add(store, KeyOW|KeyUpdate)
 		}
 	case keysMigrate:
-		first, num := 3, 1
-		if argc > 6 {
-		scan:
-			for i := 6; i < argc; i++ {
-				switch {
-				case equalFold(args[i], "keys"):
-					if len(args[3]) > 0 {
-						num = 0 // a key and KEYS: MIGRATE replies a syntax error
-					} else {
-						first, num = i+1, argc-i-1
-					}
-					break scan
-				case equalFold(args[i], "auth"):
-					i++
-				case equalFold(args[i], "auth2"):
-					i += 2
+		// The key at 3, or with KEYS the arguments after it.
+		first, end := 3, 4
+	scan:
+		for i := 6; i < argc; i++ {
+			switch {
+			case equalFold(args[i], "keys"):
+				if len(args[3]) > 0 {
+					end = first // a key and KEYS: MIGRATE replies a syntax error
+				} else {
+					first, end = i+1, argc
 				}
-			}
-		}
-		for i := 0; i < num; i++ {
-			add(first+i, KeyRW|KeyAccess|KeyDelete)
-		}
-	case keysGeoradius:
-		stored := -1
-		for i := 5; i < argc; i++ {
-			if (equalFold(args[i], "store") || equalFold(args[i], "storedist")) && i+1 < argc {
-				stored = i + 1
+				break scan
+			case equalFold(args[i], "auth"):
 				i++
+			case equalFold(args[i], "auth2"):
+				i += 2
 			}
 		}
-		add(1, 0)
-		if stored > 0 {
-			add(stored, 0)
+		for i := first; i < end; i++ {
+			add(i, KeyRW|KeyAccess|KeyDelete)
 		}
 	case keysXread:
-		streams := -1
+		streams := 0 // the position of STREAMS; 0: none
 	opts:
 		for i := 1; i < argc; i++ {
 			switch {
@@ -246,7 +235,7 @@ func (p keysProc) appendKeys(dst []int, fl *[]KeyFlags, args [][]byte) []int {
 			}
 		}
 		num := argc - streams - 1
-		if streams < 0 || num == 0 || num%2 != 0 {
+		if streams == 0 || num == 0 || num%2 != 0 {
 			return dst
 		}
 		for i := streams + 1; i < argc-num/2; i++ {
@@ -335,7 +324,8 @@ func equalFoldString(b []byte, s string) bool {
 
 // atoi is C's atoi on a NUL-terminated copy of b: leading white space, an
 // optional sign, then digits up to the first other byte; 0 if none. Values
-// beyond the int32 range are clamped (C leaves them undefined).
+// beyond the int32 range are clamped to -2^31 and 2^31 (C leaves them
+// undefined).
 func atoi(b []byte) int {
 	i := 0
 	for i < len(b) && (b[i] == ' ' || b[i] >= '\t' && b[i] <= '\r') {
@@ -348,9 +338,7 @@ func atoi(b []byte) int {
 	}
 	n := 0
 	for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
-		if n < 1<<31 {
-			n = n*10 + int(b[i]-'0')
-		}
+		n = min(n*10+int(b[i]-'0'), 1<<31)
 	}
 	if neg {
 		n = -n

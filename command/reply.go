@@ -77,10 +77,8 @@ func lookupByFullName(name []byte) *Info {
 	if len(name) == 0 {
 		return nil
 	}
+	// A second '|' names no entry: Find finds no "a|b|c".
 	base, sub, isSub := bytes.Cut(name, []byte{'|'})
-	if bytes.IndexByte(sub, '|') >= 0 {
-		return nil
-	}
 	var ci *Info
 	if isSub {
 		parent := Find([][]byte{base})

@@ -1,6 +1,8 @@
 package command
 
 import (
+	"bytes"
+
 	"github.com/shardproxy/shardproxy/resp"
 )
 
@@ -49,20 +51,17 @@ type conv3 struct {
 // header reads an aggregate's header (*n) and returns n; -1 for a null
 // array, and marks the conversion bad for anything else.
 func (c *conv3) header() int {
-	if c.bad || c.pos >= len(c.src) || c.src[c.pos] != '*' {
+	line, _, found := bytes.Cut(c.src[c.pos:], []byte("\r\n"))
+	if c.bad || !found || len(line) == 0 || line[0] != '*' {
 		c.bad = true
 		return 0
 	}
-	end := c.pos + 1
-	for end < len(c.src) && c.src[end] != '\r' {
-		end++
-	}
-	n, ok := resp.ParseInt(c.src[c.pos+1 : end])
-	if !ok || end+1 >= len(c.src) {
+	n, ok := resp.ParseInt(line[1:])
+	if !ok {
 		c.bad = true
 		return 0
 	}
-	c.pos = end + 2
+	c.pos += len(line) + 2
 	return int(n)
 }
 
@@ -72,7 +71,7 @@ func (c *conv3) copyValue() {
 		return
 	}
 	l := resp.ValueLen(c.src[c.pos:])
-	if l < 0 {
+	if l == -1 {
 		c.bad = true
 		return
 	}
@@ -85,19 +84,9 @@ func (c *conv3) copyValue() {
 	c.pos += l
 }
 
-// text returns the next value's text (a bulk or simple string) without
-// consuming it.
+// text returns the next value's text without consuming it: the payload of
+// a bulk string (every field name of these replies is one), else "".
 func (c *conv3) text() string {
-	if c.bad || c.pos >= len(c.src) {
-		return ""
-	}
-	if c.src[c.pos] == '+' {
-		l := resp.ValueLen(c.src[c.pos:])
-		if l < 3 {
-			return ""
-		}
-		return string(c.src[c.pos+1 : c.pos+l-2])
-	}
 	v, _ := resp.BulkValue(c.src[c.pos:])
 	return string(v)
 }
@@ -143,7 +132,7 @@ func (c *conv3) set() { c.array('~', c.copyValue) }
 // (a set of maps), subcommands (a set of entries); a null for an unknown
 // name.
 func (c *conv3) infoEntry() {
-	if c.pos < len(c.src) && c.src[c.pos] == '$' {
+	if bytes.HasPrefix(c.src[c.pos:], []byte{'$'}) {
 		c.copyValue() // the null of an unknown name
 		return
 	}

@@ -398,9 +398,10 @@ func TestGetKeysMatchesRedis(t *testing.T) {
 		if msg != "" {
 			continue
 		}
-		all := ci.appendKeys(nil, nil, args)
-		if !slices.Equal(pos, all) {
-			t.Errorf("%q: appendKeyIndexes %v, GETKEYS positions %v", args, pos, all)
+		var fl []KeyFlags
+		all := ci.AppendKeysAndFlags(nil, &fl, args)
+		if !slices.Equal(pos, all) || len(fl) != len(all) {
+			t.Errorf("%q: appendKeyIndexes %v, GETKEYS positions %v with %d flags", args, pos, all, len(fl))
 		}
 	}
 }

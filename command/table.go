@@ -182,7 +182,6 @@ const (
 	keysNumkeysAt1            // ZUNION, SINTERCARD, LMPOP, ...: numkeys at 1, keys from 2
 	keysNumkeysAt2            // EVAL, FCALL, BLMPOP, BZMPOP: numkeys at 2, keys from 3
 	keysStoreNumkeys          // ZUNIONSTORE, ...: keys from 3, then the destination at 1
-	keysGeoradius             // GEORADIUS[BYMEMBER]: key, plus the last STORE/STOREDIST key
 	keysXread                 // XREAD[GROUP]: the first half after STREAMS
 	keysSet                   // SET: the key (flags depend on GET)
 	keysBitfield              // BITFIELD: the key (flags depend on the operations)
@@ -252,10 +251,6 @@ func (ci *Info) Redis() bool { return ci.redis }
 // doesCommandHaveKeys).
 func (ci *Info) HasKeys() bool { return ci.hasKeys }
 
-// maxCommandName bounds the lowercase copy of a name; it is longer than every
-// "parent|sub" name, so a longer argument cannot name a command.
-const maxCommandName = 64
-
 // Names returns the names of all entries, by index (metrics labels). It
 // returns a new slice on every call.
 func Names() []string {
@@ -288,7 +283,7 @@ func Find(args [][]byte) *Info {
 	if len(args) == 0 {
 		return nil
 	}
-	var arr [maxCommandName]byte
+	var arr [maxCommandName]byte // room for the longest name, lowercased
 	buf, ok := lowerInto(arr[:0], args[0])
 	if !ok {
 		return nil
@@ -325,14 +320,14 @@ func (ci *Info) ArityOK(argc int) bool {
 func Lookup(args [][]byte) (*Info, string) {
 	ci := Find(args)
 	if ci == nil {
-		if len(args) > 1 {
-			if parent := Find(args[:1]); parent != nil && parent.container {
-				return nil, unknownSubcommandError(args[0], args[1])
-			}
+		// Find fails on a known name only for a container called with an
+		// unknown subcommand (args[1]).
+		if Find(args[:min(1, len(args))]) != nil {
+			return nil, unknownSubcommandError(args[0], args[1])
 		}
 		return nil, unknownCommandError(args)
 	}
-	if !ci.ArityOK(len(args)) || ci.step > 1 && (len(args)-1)%ci.step != 0 {
+	if !ci.ArityOK(len(args)) || ci.step > 0 && len(args[1:])%ci.step != 0 {
 		return nil, "ERR wrong number of arguments for '" + ci.name + "' command"
 	}
 	return ci, ""
@@ -341,9 +336,7 @@ func Lookup(args [][]byte) (*Info, string) {
 // cString returns b up to its first NUL and at most max bytes: what C's
 // "%.*s" prints of an argument.
 func cString(b []byte, max int) []byte {
-	if len(b) > max {
-		b = b[:max]
-	}
+	b = b[:min(len(b), max)]
 	for i, c := range b {
 		if c == 0 {
 			return b[:i]
@@ -366,7 +359,7 @@ func noNewlines(s string) string {
 func unknownCommandError(args [][]byte) string {
 	var b strings.Builder
 	b.WriteString("ERR unknown command '")
-	if len(args) > 0 {
+	if len(args) != 0 {
 		b.Write(cString(args[0], 128))
 	}
 	b.WriteString("', with args beginning with: ")

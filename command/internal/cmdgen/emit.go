@@ -188,6 +188,11 @@ func (t *table) emit() ([]byte, error) {
 	fmt.Fprintf(&b, "// RedisVersion is the version of the redis-server the table was generated from.\nconst RedisVersion = %q\n\n", t.version)
 	fmt.Fprintf(&b, "// Count is the number of entries of table: Redis's commands, their\n// subcommands and the proxy-only commands. Every Info.Index is below it.\nconst Count = %d\n\n", len(t.entries))
 	fmt.Fprintf(&b, "// redisCount is Redis's COMMAND COUNT: its top-level commands.\nconst redisCount = %d\n\n", t.top)
+	longest := 0
+	for _, e := range t.entries {
+		longest = max(longest, len(e.name))
+	}
+	fmt.Fprintf(&b, "// maxCommandName is the length of the longest name (\"parent|sub\" for a\n// subcommand): a longer argument cannot name a command.\nconst maxCommandName = %d\n\n", longest)
 	fmt.Fprintf(&b, "// infoData holds every top-level COMMAND INFO entry (RESP2), sorted by name.\n//\n//go:embed %s\nvar infoData string\n\n", infoFile)
 	fmt.Fprintf(&b, "// docsData holds every top-level COMMAND DOCS name and value (RESP2), sorted by name.\n//\n//go:embed %s\nvar docsData string\n\n", docsFile)
 	fmt.Fprintf(&b, "// helpData holds, per container, its name and the reply of its HELP subcommand.\n//\n//go:embed %s\nvar helpData string\n\n", helpFile)
