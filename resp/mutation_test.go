@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"strconv"
 	"strings"
@@ -384,6 +385,22 @@ func TestDecodeBulkAllocation(t *testing.T) {
 		})
 		if allocs > 10 {
 			t.Errorf("decoding a bulk of %d bytes: %v allocations", size, allocs)
+		}
+	}
+}
+
+// AppendDouble writes infinities and NaN as Redis does (redis-server 7.0's
+// HELLO 3 ZSCORE answers ",inf", ",-inf"); -Inf must not fall through to
+// strconv's "-Inf".
+func TestAppendDoubleSpecials(t *testing.T) {
+	for _, tt := range []struct {
+		f    float64
+		want string
+	}{
+		{math.Inf(1), ",inf\r\n"}, {math.Inf(-1), ",-inf\r\n"}, {math.NaN(), ",nan\r\n"}, {1.5, ",1.5\r\n"}, {-2, ",-2\r\n"},
+	} {
+		if got := string(AppendDouble(nil, tt.f)); got != tt.want {
+			t.Errorf("AppendDouble(%v) = %q, want %q", tt.f, got, tt.want)
 		}
 	}
 }
