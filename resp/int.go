@@ -6,20 +6,17 @@ package resp
 // leading zeros ("00" and "-0" are errors, "0" is not), at most 20 bytes,
 // within int64. It does not allocate.
 func ParseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) >= 21 {
-		return 0, false
-	}
 	if len(b) == 1 && b[0] == '0' {
 		return 0, true
 	}
-	neg := b[0] == '-'
+	neg := len(b) > 0 && b[0] == '-'
 	if neg {
 		b = b[1:]
-		if len(b) == 0 {
-			return 0, false
-		}
 	}
-	if b[0] < '1' || b[0] > '9' {
+	// Every int64 has at most 19 digits, and 19 digits cannot overflow the
+	// uint64 below: a longer number is out of range (string2ll refuses it
+	// too, by its length limit or its overflow checks).
+	if len(b) == 0 || len(b) > 19 || b[0] < '1' || b[0] > '9' {
 		return 0, false
 	}
 	var v uint64
@@ -27,14 +24,7 @@ func ParseInt(b []byte) (int64, bool) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		if v > (1<<64-1)/10 {
-			return 0, false
-		}
-		v *= 10
-		if v > 1<<64-1-uint64(c-'0') {
-			return 0, false
-		}
-		v += uint64(c - '0')
+		v = v*10 + uint64(c-'0')
 	}
 	if neg {
 		if v > 1<<63 {

@@ -79,10 +79,8 @@ func matchImpl(pat, s []byte, nocase bool, skipLonger *bool, depth int) bool {
 					pat = nil
 					break
 				} else if len(pat) >= 3 && pat[1] == '-' {
-					lo, hi, c := pat[0], pat[2], s[0]
-					if lo > hi {
-						lo, hi = hi, lo
-					}
+					// Either order: [z-a] is [a-z].
+					lo, hi, c := min(pat[0], pat[2]), max(pat[0], pat[2]), s[0]
 					if nocase {
 						lo, hi, c = lowerASCII(lo), lowerASCII(hi), lowerASCII(c)
 					}

@@ -21,6 +21,10 @@ var (
 // maxAggregated bounds the elements ReadReply expects at once.
 const maxAggregated = int64(1 << 32)
 
+// maxLine bounds a reply line as MaxBulk bounds a bulk string. It is a
+// variable so that a test can reach the limit with a small value.
+var maxLine = MaxBulk
+
 // ReadReply reads one complete RESP2/RESP3 reply from br and appends its raw
 // bytes to dst. Lengths and counts are parsed with ParseInt; a negative bulk
 // length is a null. It never recurses, so nesting depth costs nothing on the
@@ -36,9 +40,6 @@ func ReadReply(br *bufio.Reader, dst []byte) ([]byte, error) {
 			return dst, err
 		}
 		line := dst[start : len(dst)-2]
-		if len(line) == 0 {
-			return dst, ErrBadReply
-		}
 		switch line[0] {
 		case '+', '-', ':', '_', ',', '#', '(':
 			// Simple types: the line is the whole value.
@@ -60,22 +61,19 @@ func ReadReply(br *bufio.Reader, dst []byte) ([]byte, error) {
 			if dst[len(dst)-2] != '\r' || dst[len(dst)-1] != '\n' {
 				return dst, ErrBadReply
 			}
-		case '*', '~', '>':
+		case '*', '~', '>', '%', '|':
 			n, ok := ParseInt(line[1:])
 			if !ok {
 				return dst, ErrBadReply
 			}
-			if n > 0 {
-				pending += n
+			if n > maxAggregated {
+				return dst, ErrDeepReply // before the sum below can overflow
 			}
-		case '%', '|':
-			n, ok := ParseInt(line[1:])
-			if !ok {
-				return dst, ErrBadReply
+			n = max(n, 0) // a null aggregate (-1) has no elements
+			if line[0] == '%' || line[0] == '|' {
+				n *= 2 // key/value pairs
 			}
-			if n > 0 {
-				pending += 2 * n
-			}
+			pending += n
 		default:
 			return dst, ErrBadReply
 		}
@@ -86,13 +84,15 @@ func ReadReply(br *bufio.Reader, dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// readLine appends one CRLF-terminated line (with its CRLF) to dst.
+// readLine appends one CRLF-terminated line (with its CRLF) to dst. A line
+// has at least its type byte; one longer than maxLine is refused.
 func readLine(br *bufio.Reader, dst []byte) ([]byte, error) {
+	start := len(dst)
 	for {
 		chunk, err := br.ReadSlice('\n')
 		dst = append(dst, chunk...)
 		if err == nil {
-			if len(dst) < 2 || dst[len(dst)-2] != '\r' {
+			if len(dst)-start < 3 || dst[len(dst)-2] != '\r' {
 				return dst, ErrBadReply
 			}
 			return dst, nil
@@ -100,7 +100,7 @@ func readLine(br *bufio.Reader, dst []byte) ([]byte, error) {
 		if err != bufio.ErrBufferFull {
 			return dst, err
 		}
-		if len(dst) > MaxBulk {
+		if len(dst)-start > maxLine {
 			return dst, ErrBadReply
 		}
 	}

@@ -11,54 +11,61 @@ func ValueLen(b []byte) int {
 	pending := 1
 	for pending > 0 {
 		pending--
-		if pos >= len(b) {
-			return -1
-		}
-		end := lineEnd(b, pos)
-		if end < 0 {
+		end, ok := lineEnd(b, pos)
+		if !ok {
 			return -1
 		}
 		typ := b[pos]
 		n, ok := ParseInt(b[pos+1 : end])
 		pos = end + 2
 		switch typ {
+		case '+', '-', ':', '_', ',', '#', '(':
+			// Simple types: the line is the whole value.
 		case '$', '=', '!':
 			if !ok {
 				return -1
 			}
 			if n >= 0 {
+				if n > int64(len(b)-pos-2) {
+					return -1 // more bytes than b holds
+				}
 				pos += int(n) + 2
 			}
 		case '*', '~', '>':
 			if !ok {
 				return -1
 			}
-			if n > 0 {
-				pending += int(n)
-			}
+			pending += elemCount(n, b)
 		case '%', '|':
 			if !ok {
 				return -1
 			}
-			if n > 0 {
-				pending += 2 * int(n)
-			}
+			pending += 2 * elemCount(n, b)
+		default:
+			return -1
 		}
-	}
-	if pos > len(b) {
-		return -1
 	}
 	return pos
 }
 
-// lineEnd returns the index of the CR of the CRLF ending the line at pos.
-func lineEnd(b []byte, pos int) int {
-	for i := pos; i+1 < len(b); i++ {
+// elemCount is the element count n of an aggregate header in b as an int: 0
+// for a null (-1), and at most len(b), which is more elements than b can
+// hold; the cap keeps the walk's count of pending elements from
+// overflowing on a corrupt header.
+func elemCount(n int64, b []byte) int {
+	return int(min(max(n, 0), int64(len(b))))
+}
+
+// lineEnd returns the index of the CR of the CRLF ending the line at pos,
+// and false when b has none. The line's first byte is its type, never the
+// CR.
+func lineEnd(b []byte, pos int) (int, bool) {
+	for i := pos + 1; i+1 < len(b); i++ {
 		if b[i] == '\r' && b[i+1] == '\n' {
-			return i
+			return i, true
 		}
 	}
-	return -1
+	return 0, false
 }
 
 // ArrayElems splits an array reply into its elements' raw bytes, appended
@@ -67,8 +74,8 @@ func ArrayElems(dst [][]byte, reply []byte) ([][]byte, bool) {
 	if len(reply) == 0 || reply[0] != '*' {
 		return dst, false
 	}
-	end := lineEnd(reply, 0)
-	if end < 0 {
+	end, ok := lineEnd(reply, 0)
+	if !ok {
 		return dst, false
 	}
 	n, ok := ParseInt(reply[1:end])
@@ -78,7 +85,7 @@ func ArrayElems(dst [][]byte, reply []byte) ([][]byte, bool) {
 	pos := end + 2
 	for i := int64(0); i < n; i++ {
 		l := ValueLen(reply[pos:])
-		if l < 0 {
+		if l == -1 {
 			return dst, false
 		}
 		dst = append(dst, reply[pos:pos+l])
@@ -92,12 +99,12 @@ func BulkValue(reply []byte) ([]byte, bool) {
 	if len(reply) == 0 || reply[0] != '$' {
 		return nil, false
 	}
-	end := lineEnd(reply, 0)
-	if end < 0 {
+	end, ok := lineEnd(reply, 0)
+	if !ok {
 		return nil, false
 	}
 	n, ok := ParseInt(reply[1:end])
-	if !ok || n < 0 || end+2+int(n) > len(reply) {
+	if !ok || n < 0 || n > int64(len(reply)-end-4) { // the payload and its CRLF
 		return nil, false
 	}
 	return reply[end+2 : end+2+int(n)], true
@@ -105,10 +112,14 @@ func BulkValue(reply []byte) ([]byte, bool) {
 
 // IntValue returns the value of an integer reply.
 func IntValue(reply []byte) (int64, bool) {
-	if len(reply) < 3 || reply[0] != ':' {
+	if len(reply) == 0 || reply[0] != ':' {
 		return 0, false
 	}
-	return ParseInt(reply[1 : len(reply)-2])
+	end, ok := lineEnd(reply, 0)
+	if !ok {
+		return 0, false
+	}
+	return ParseInt(reply[1:end])
 }
 
 // TextValue returns the payload of a bulk string reply, or the text of a
@@ -117,12 +128,12 @@ func TextValue(reply []byte) ([]byte, bool) {
 	if len(reply) == 0 || reply[0] != '=' {
 		return BulkValue(reply)
 	}
-	end := lineEnd(reply, 0)
-	if end < 0 {
+	end, ok := lineEnd(reply, 0)
+	if !ok {
 		return nil, false
 	}
 	n, ok := ParseInt(reply[1:end])
-	if !ok || n < 4 || end+2+int(n) > len(reply) || reply[end+5] != ':' {
+	if !ok || n < 4 || n > int64(len(reply)-end-4) || reply[end+5] != ':' {
 		return nil, false
 	}
 	return reply[end+6 : end+2+int(n)], true
