@@ -40,8 +40,8 @@ func Parse(file string, data []byte) (*Config, error) {
 	ps := &parser{file: file}
 	c := &Config{File: file}
 	var states []*poolState
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
+	for kv := range slices.Chunk(root.Content, 2) { // a mapping's key, value pairs
+		k, v := kv[0], kv[1]
 		name, msg := keyName(k)
 		if msg != "" {
 			ps.errorf(k.Line, "", "", "pool name: %s", msg)
@@ -135,8 +135,8 @@ func (ps *parser) pool(name string, line int, m *yaml.Node) (*Pool, *poolState) 
 	p.Line = line
 	st := &poolState{lines: map[string]int{}, failed: map[string]bool{}}
 	var serversNode *yaml.Node
-	for j := 0; j+1 < len(m.Content); j += 2 {
-		k, v := m.Content[j], m.Content[j+1]
+	for kv := range slices.Chunk(m.Content, 2) {
+		k, v := kv[0], kv[1]
 		key, msg := keyName(k)
 		if msg != "" {
 			ps.errorf(k.Line, name, "", "key: %s", msg)
