@@ -415,12 +415,13 @@ func parseServer(entry string) (Server, string) {
 		return Server{}, fmt.Sprintf("%q: unix socket servers are not supported; use host:port", entry)
 	}
 	var host, hostText, rest string
-	if strings.HasPrefix(addr, "[") {
-		end := strings.IndexByte(addr, ']')
-		if end < 0 || !strings.HasPrefix(addr[end+1:], ":") {
+	if v6, ok := strings.CutPrefix(addr, "["); ok {
+		h, after, closed := strings.Cut(v6, "]")
+		r, colon := strings.CutPrefix(after, ":")
+		if !closed || !colon {
 			return Server{}, fmt.Sprintf("%q is not \"[ipv6]:port:weight\"", entry)
 		}
-		host, hostText, rest = addr[1:end], addr[:end+1], addr[end+2:]
+		host, hostText, rest = h, "["+h+"]", r
 	} else {
 		if strings.Count(addr, ":") > 2 {
 			return Server{}, fmt.Sprintf("%q has too many colons (write IPv6 addresses in brackets, such as [::1]:6379:1)", entry)
