@@ -273,6 +273,8 @@ func TestParseKeyErrors(t *testing.T) {
 			"f.yml:3: p.cluster_refresh_interval: applies only to mode cluster"},
 		{"sentinels not a list", poolYAML("sentinels: 127.0.0.1:26379", "servers: [m1]"),
 			`f.yml:2: p.sentinels: want a list of "host:port" addresses, got "127.0.0.1:26379"`},
+		{"sentinel not a string", poolYAML("sentinels: [[127.0.0.1:26379]]", "servers: [m1]"),
+			`f.yml:2: p.sentinels: want "host:port", got a list`},
 		{"sentinel bad address", poolYAML("sentinels: [127.0.0.1]", "servers: [m1]"),
 			`f.yml:2: p.sentinels: "127.0.0.1" is not host:port`},
 		{"sentinel twice", "p:\n  redis: true\n  sentinels:\n    - 127.0.0.1:26379\n    - 127.0.0.1:26379\n  servers: [m1]\n",
@@ -587,6 +589,10 @@ func TestValidate(t *testing.T) {
 		{"cluster no redirects", func(p *Pool) { p.Mode, p.MaxRedirects = ModeCluster, 0 }, "v.max_redirects: must be >= 1, got 0"},
 		{"ring ignores cluster fields", func(p *Pool) { p.MaxRedirects, p.ClusterRefreshInterval = 0, 0 }, ""},
 		{"two problems", func(p *Pool) { p.Backlog, p.RedisDB = -1, -1 }, "v.backlog: must be >= 0, got -1\nv.redis_db: must be >= 0, got -1"},
+		{"negative output limit", func(p *Pool) {
+			p.OutputLimitPubsub = OutputLimit{Hard: 32 << 20, Soft: -1, SoftSeconds: 90 * time.Second}
+		},
+			"v.client_output_buffer_limit: pubsub: negative limit 33554432 -1 90"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
