@@ -577,6 +577,7 @@ func TestValidate(t *testing.T) {
 		{"sub-ms timeout", func(p *Pool) { p.Timeout = -1500 * time.Microsecond }, "v.timeout: must be > 0, got -1.5ms (nutcracker waits forever without a timeout; this proxy always bounds a request)"},
 		{"redis false", func(p *Pool) { p.Redis = false }, "v.redis: false: memcached pools are out of scope; this proxy speaks only the Redis protocol"},
 		{"bad perm", func(p *Pool) { p.Listen, p.ListenPerm = "/run/p.sock", 0o1777 }, "v.listen: socket permission 01777 is not within 0777"},
+		{"unix path of 107 bytes", func(p *Pool) { p.Listen = "/" + strings.Repeat("x", 106) }, ""},
 		{"long unix path", func(p *Pool) { p.Listen = "/" + strings.Repeat("x", 107) }, "v.listen: unix socket path is 108 bytes; the limit is 107"},
 		{"server no name", func(p *Pool) { p.Servers[1].Name = "" }, "v.servers: 127.0.0.1:7002: server has no name"},
 		{"server name space", func(p *Pool) { p.Servers[1].Name = "a b" }, `v.servers: 127.0.0.1:7002: name "a b" contains white space`},
