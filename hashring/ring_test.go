@@ -51,6 +51,7 @@ func TestNewErrors(t *testing.T) {
 		{"weight too large", Modula, "", "", []Node{{Name: "a", Weight: MaxWeight + 1}}, ErrBadNode, "weight"},
 		{"duplicate names", Ketama, "", "", []Node{{"a", 1}, {"b", 1}, {"a", 2}}, ErrDuplicateNode, `"a"`},
 		{"ketama name too long", Ketama, "", "", []Node{{strings.Repeat("h", 271), 1}, {"b", 1}}, ErrBadNode, "too long"},
+		{"ketama name one byte too long", Ketama, "", "", []Node{{strings.Repeat("h", 270), 1}, {"b", 1}}, ErrBadNode, "(273 bytes with its point suffix, max 272)"},
 		{"consistent total weight too large", Consistent, "", "", []Node{{"a", 200}, {"b", 100}}, ErrBadNode, "total weight 300"},
 	}
 	for _, tc := range tests {
@@ -77,6 +78,7 @@ func TestNewAccepts(t *testing.T) {
 		{"ketama default hash", Ketama, "", "{}", equalNodes(3)},
 		{"modula every hash", Modula, "murmur", "$$", equalNodes(2)},
 		{"ketama long name", Ketama, "md5", "", []Node{{long, 1}, {"b", 1}}},
+		{"ketama longest name", Ketama, "md5", "", []Node{{strings.Repeat("h", 269), 1}, {"b", 1}}}, // "name-39" is 272 bytes
 		{"consistent max weight", Consistent, "", "", []Node{{"a", 200}, {"b", 56}}},
 		{"modula max weight", Modula, "", "", []Node{{"a", MaxWeight}}},
 	}
@@ -338,5 +340,22 @@ func TestConcurrentPick(t *testing.T) {
 				t.Error(e)
 			}
 		})
+	}
+}
+
+// TestConsistentRoomCheck: New refuses, with an error instead of
+// buraksezer/consistent's panic, a ring whose bounded loads cannot hold
+// every partition, and accepts one they hold exactly (3 members of at
+// most 33 partitions hold 99, not 100).
+func TestConsistentRoomCheck(t *testing.T) {
+	if _, err := newConsistent("", equalNodes(3), consistentParams{partitions: 100, replication: 10, load: 1}); !errors.Is(err, ErrBadNode) {
+		t.Errorf("100 partitions on 3 members of load 1: %v, want ErrBadNode", err)
+	}
+	r, err := newConsistent("", equalNodes(3), consistentParams{partitions: 99, replication: 10, load: 1})
+	if err != nil {
+		t.Fatalf("99 partitions on 3 members of load 1: %v", err)
+	}
+	if i := r.Pick([]byte("k")); i < 0 || i >= 3 {
+		t.Errorf("Pick = %d, out of range", i)
 	}
 }
