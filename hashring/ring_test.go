@@ -359,3 +359,22 @@ func TestConsistentRoomCheck(t *testing.T) {
 		t.Errorf("Pick = %d, out of range", i)
 	}
 }
+
+// TestKetamaPickAtAPoint: a key whose hash equals a point's value goes to
+// that point's owner (the first point at or after the hash, as
+// ketama_dispatch), not to the next one; past the last point it wraps.
+func TestKetamaPickAtAPoint(t *testing.T) {
+	kind, err := hashKindOf("fnv1a_64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := kind.sum([]byte("a")) // 0x8601ec8c, see hashVectors
+	r := &ketama{hash: kind, values: []uint32{h - 1, h, h + 1}, owners: []int32{0, 1, 2}}
+	if got := r.Pick([]byte("a")); got != 1 {
+		t.Errorf("hash equal to a point picks owner %d, want 1", got)
+	}
+	r = &ketama{hash: kind, values: []uint32{h - 2, h - 1}, owners: []int32{0, 1}}
+	if got := r.Pick([]byte("a")); got != 0 {
+		t.Errorf("hash past the last point picks owner %d, want 0 (wrap)", got)
+	}
+}
