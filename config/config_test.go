@@ -115,6 +115,38 @@ func TestParseKeys(t *testing.T) {
 			}},
 		{"servers flow list", poolYAML("servers: [127.0.0.1:7001:1, 127.0.0.1:7002:1]"),
 			func(p *Pool) any { return len(p.Servers) }, 2},
+		// Every bound is inclusive: the value at the bound is accepted (the
+		// value one past it is refused in TestParseKeyErrors).
+		{"listen unix perm 0777", poolYAML("listen: /tmp/s.sock 0777"), func(p *Pool) any { return p.ListenPerm }, os.FileMode(0o777)},
+		{"listen port 0 (kernel's choice)", poolYAML("listen: 127.0.0.1:0"), func(p *Pool) any { return p.Listen }, "127.0.0.1:0"},
+		{"listen port 65535", poolYAML("listen: 127.0.0.1:65535"), func(p *Pool) any { return p.Listen }, "127.0.0.1:65535"},
+		{"server ports 1 and 65535", poolYAML("servers: [127.0.0.1:1:1, 127.0.0.1:65535:1]"),
+			func(p *Pool) any { return []string{p.Servers[0].Addr, p.Servers[1].Addr} }, []string{"127.0.0.1:1", "127.0.0.1:65535"}},
+		{"server weight 65536", poolYAML("servers: [127.0.0.1:7001:65536]"), func(p *Pool) any { return p.Servers[0].Weight }, MaxWeight},
+		{"sentinel master weight 65536", poolYAML("sentinels: [127.0.0.1:26379]", "servers: [m1:65536]"),
+			func(p *Pool) any { return p.Servers[0] }, Server{Name: "m1", Weight: 65536, Line: 3}},
+		{"backlog 0", poolYAML("backlog: 0"), func(p *Pool) any { return p.Backlog }, 0},
+		{"server_connections 1", poolYAML("server_connections: 1"), func(p *Pool) any { return p.ServerConnections }, 1},
+		{"server_failure_limit 0", poolYAML("server_failure_limit: 0"), func(p *Pool) any { return p.ServerFailureLimit }, 0},
+		{"max_redirects 1", poolYAML("mode: cluster", "max_redirects: 1"), func(p *Pool) any { return p.MaxRedirects }, 1},
+		{"replica_max_lag 0 (no check)", poolYAML("read_from_replicas: true", "replica_max_lag: 0"), func(p *Pool) any { return p.ReplicaMaxLag }, time.Duration(0)},
+		{"max_blocking 1", poolYAML("max_blocking: 1"), func(p *Pool) any { return p.MaxBlocking }, 1},
+		{"client limits at their minimum", poolYAML("proto_max_bulk_len: 1mb", "client_query_buffer_limit: 1048576", "proto_inline_max_size: 1kb"),
+			func(p *Pool) any { return []int64{p.ProtoMaxBulkLen, p.ClientQueryBufferLimit, p.ProtoInlineMaxSize} }, []int64{1 << 20, 1 << 20, 1 << 10}},
+		{"proto_inline_max_size up to client_query_buffer_limit", poolYAML("client_query_buffer_limit: 2mb", "proto_inline_max_size: 2097152"),
+			func(p *Pool) any { return p.ProtoInlineMaxSize }, int64(2 << 20)},
+		{"largest size", poolYAML("client_query_buffer_limit: 4294967296gb", "proto_max_bulk_len: 4611686018427387904"),
+			func(p *Pool) any { return []int64{p.ClientQueryBufferLimit, p.ProtoMaxBulkLen} }, []int64{1 << 62, 1 << 62}},
+		{"output limits off but the normal hard limit", poolYAML("client_output_buffer_limit:", "  normal: 0 1mb 10", "  pubsub: 0 0 0"),
+			func(p *Pool) any { return []OutputLimit{p.OutputLimitNormal, p.OutputLimitPubsub} },
+			[]OutputLimit{{Soft: 1 << 20, SoftSeconds: 10 * time.Second}, {}}},
+		{"client tls", poolYAML("tls_cert_file: c.pem", "tls_key_file: k.pem", "tls_ca_cert_file: ca.pem", "tls_auth_clients: optional"),
+			func(p *Pool) any { return []string{p.TLSCertFile, p.TLSKeyFile, p.TLSCACertFile, p.TLSAuthClients} },
+			[]string{"c.pem", "k.pem", "ca.pem", "optional"}},
+		{"redis tls", poolYAML("redis_tls: true", "redis_tls_ca_cert_file: ca.pem", "redis_tls_cert_file: c.pem", "redis_tls_key_file: k.pem", "redis_tls_server_name: r.local"),
+			func(p *Pool) any {
+				return []any{p.RedisTLS, p.RedisTLSCACertFile, p.RedisTLSCertFile, p.RedisTLSKeyFile, p.RedisTLSServerName}
+			}, []any{true, "ca.pem", "c.pem", "k.pem", "r.local"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,6 +273,8 @@ func TestParseKeyErrors(t *testing.T) {
 			"f.yml:3: p.cluster_refresh_interval: applies only to mode cluster"},
 		{"sentinels not a list", poolYAML("sentinels: 127.0.0.1:26379", "servers: [m1]"),
 			`f.yml:2: p.sentinels: want a list of "host:port" addresses, got "127.0.0.1:26379"`},
+		{"sentinel not a string", poolYAML("sentinels: [[127.0.0.1:26379]]", "servers: [m1]"),
+			`f.yml:2: p.sentinels: want "host:port", got a list`},
 		{"sentinel bad address", poolYAML("sentinels: [127.0.0.1]", "servers: [m1]"),
 			`f.yml:2: p.sentinels: "127.0.0.1" is not host:port`},
 		{"sentinel twice", "p:\n  redis: true\n  sentinels:\n    - 127.0.0.1:26379\n    - 127.0.0.1:26379\n  servers: [m1]\n",
@@ -310,6 +344,47 @@ func TestParseKeyErrors(t *testing.T) {
 				`f.yml:14: p.servers: 127.0.0.1:7007: weight must be 1..65536, got 70000`},
 		{"servers all bad", poolYAML("servers:", "  - nope"),
 			`f.yml:3: p.servers: "nope" is not "host:port:weight [name]"`},
+		// One past each inclusive bound of TestParseKeys.
+		{"listen perm 01000", poolYAML("listen: /tmp/s.sock 01000"),
+			`f.yml:2: p.listen: invalid socket permission "01000"; want octal such as 0600`},
+		{"listen port 65536", poolYAML("listen: 127.0.0.1:65536"),
+			`f.yml:2: p.listen: "127.0.0.1:65536" has an invalid port "65536"; want 0..65535`},
+		{"listen port -1", poolYAML("listen: 127.0.0.1:-1"),
+			`f.yml:2: p.listen: "127.0.0.1:-1" has an invalid port "-1"; want 0..65535`},
+		{"listen stray bracket", poolYAML("listen: localhost]:6380"),
+			`f.yml:2: p.listen: "localhost]:6380" is not host:port`},
+		{"server ports 0 and 65536", poolYAML("servers: [127.0.0.1:0:1, 127.0.0.1:65536:1]"),
+			`f.yml:2: p.servers: "127.0.0.1:0" has an invalid port "0"; want 1..65535` + "\n" +
+				`f.yml:2: p.servers: "127.0.0.1:65536" has an invalid port "65536"; want 1..65535`},
+		{"server weight 65537", poolYAML("servers: [127.0.0.1:7001:65537]"),
+			`f.yml:2: p.servers: 127.0.0.1:7001: weight must be 1..65536, got 65537`},
+		{"sentinel master weight 65537", poolYAML("sentinels: [127.0.0.1:26379]", "servers: [m1:65537]"),
+			`f.yml:3: p.servers: m1: weight must be 1..65536, got 65537`},
+		{"client limits below their minimum", poolYAML("proto_max_bulk_len: 1048575", "client_query_buffer_limit: 1048575", "proto_inline_max_size: 1023"),
+			"f.yml:2: p.proto_max_bulk_len: must be at least 1mb (as in Redis), got 1048575 bytes\n" +
+				"f.yml:3: p.client_query_buffer_limit: must be at least 1mb (as in Redis), got 1048575 bytes\n" +
+				"f.yml:4: p.proto_inline_max_size: must be 1kb..client_query_buffer_limit, got 1023 bytes"},
+		{"proto_inline_max_size over client_query_buffer_limit", poolYAML("client_query_buffer_limit: 2mb", "proto_inline_max_size: 2097153"),
+			`f.yml:3: p.proto_inline_max_size: must be 1kb..client_query_buffer_limit, got 2097153 bytes`},
+		{"size over 2^62", poolYAML("client_query_buffer_limit: 4294967297gb", "proto_max_bulk_len: 4611686018427387905"),
+			`f.yml:2: p.client_query_buffer_limit: want a size in bytes or with a unit (kb, mb, gb), got "4294967297gb"` + "\n" +
+				`f.yml:3: p.proto_max_bulk_len: want a size in bytes or with a unit (kb, mb, gb), got "4611686018427387905"`},
+		{"max_blocking zero", poolYAML("max_blocking: 0"),
+			`f.yml:2: p.max_blocking: must be >= 1, got 0`},
+		{"client tls without a certificate", poolYAML("tls_ca_cert_file: ca.pem"),
+			`f.yml:2: p.tls_ca_cert_file: client TLS settings without tls_cert_file`},
+		{"client tls certificate without key", poolYAML("tls_cert_file: c.pem"),
+			`f.yml:2: p.tls_cert_file: tls_cert_file and tls_key_file go together`},
+		{"client tls key without certificate", poolYAML("tls_key_file: k.pem"),
+			`f.yml:2: p.tls_key_file: tls_cert_file and tls_key_file go together`},
+		{"redis tls certificate without key", poolYAML("redis_tls: true", "redis_tls_cert_file: c.pem"),
+			`f.yml:3: p.redis_tls_cert_file: redis_tls_cert_file and redis_tls_key_file go together`},
+		{"redis tls key without certificate", poolYAML("redis_tls: true", "redis_tls_key_file: k.pem"),
+			`f.yml:3: p.redis_tls_key_file: redis_tls_cert_file and redis_tls_key_file go together`},
+		{"redis tls settings without redis_tls", poolYAML("redis_tls_server_name: r.local"),
+			`f.yml:1: p.redis_tls: redis_tls_* settings need redis_tls: true (or sentinel_tls: true)`},
+		{"unknown key three edits away", poolYAML("timeoutxyz: 400"),
+			`f.yml:2: p.timeoutxyz: unknown key`},
 		{"unknown key suggestion", poolYAML("tiemout: 400"),
 			`f.yml:2: p.tiemout: unknown key; did you mean "timeout"?`},
 		{"unknown key", poolYAML("command: [redis_module_get]"),
@@ -502,6 +577,7 @@ func TestValidate(t *testing.T) {
 		{"sub-ms timeout", func(p *Pool) { p.Timeout = -1500 * time.Microsecond }, "v.timeout: must be > 0, got -1.5ms (nutcracker waits forever without a timeout; this proxy always bounds a request)"},
 		{"redis false", func(p *Pool) { p.Redis = false }, "v.redis: false: memcached pools are out of scope; this proxy speaks only the Redis protocol"},
 		{"bad perm", func(p *Pool) { p.Listen, p.ListenPerm = "/run/p.sock", 0o1777 }, "v.listen: socket permission 01777 is not within 0777"},
+		{"unix path of 107 bytes", func(p *Pool) { p.Listen = "/" + strings.Repeat("x", 106) }, ""},
 		{"long unix path", func(p *Pool) { p.Listen = "/" + strings.Repeat("x", 107) }, "v.listen: unix socket path is 108 bytes; the limit is 107"},
 		{"server no name", func(p *Pool) { p.Servers[1].Name = "" }, "v.servers: 127.0.0.1:7002: server has no name"},
 		{"server name space", func(p *Pool) { p.Servers[1].Name = "a b" }, `v.servers: 127.0.0.1:7002: name "a b" contains white space`},
@@ -514,6 +590,10 @@ func TestValidate(t *testing.T) {
 		{"cluster no redirects", func(p *Pool) { p.Mode, p.MaxRedirects = ModeCluster, 0 }, "v.max_redirects: must be >= 1, got 0"},
 		{"ring ignores cluster fields", func(p *Pool) { p.MaxRedirects, p.ClusterRefreshInterval = 0, 0 }, ""},
 		{"two problems", func(p *Pool) { p.Backlog, p.RedisDB = -1, -1 }, "v.backlog: must be >= 0, got -1\nv.redis_db: must be >= 0, got -1"},
+		{"negative output limit", func(p *Pool) {
+			p.OutputLimitPubsub = OutputLimit{Hard: 32 << 20, Soft: -1, SoftSeconds: 90 * time.Second}
+		},
+			"v.client_output_buffer_limit: pubsub: negative limit 33554432 -1 90"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -545,6 +625,9 @@ func TestConfigValidate(t *testing.T) {
 		{"dup listen", &Config{Pools: []*Pool{pool("a", "[::]:7100"), pool("b", "[::1]:7100")}},
 			"b.listen: [::1]:7100 conflicts with the listen address [::]:7100 of pool a (built in code)"},
 		{"different ports", &Config{Pools: []*Pool{pool("a", "0.0.0.0:7100"), pool("b", "127.0.0.1:7101")}}, ""},
+		{"different hosts", &Config{Pools: []*Pool{pool("a", "127.0.0.1:7100"), pool("b", "127.0.0.2:7100"), pool("c", "[::1]:7100")}}, ""},
+		{"wildcard after", &Config{Pools: []*Pool{pool("a", "127.0.0.1:7100"), pool("b", "0.0.0.0:7100")}},
+			"b.listen: 0.0.0.0:7100 conflicts with the listen address 127.0.0.1:7100 of pool a (built in code)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -573,6 +656,7 @@ func TestParseServer(t *testing.T) {
 		{entry: "", err: `servers: empty entry; want "host:port:weight [name]"`},
 		{entry: "[::1:7001:1", err: `servers: "[::1:7001:1" is not "[ipv6]:port:weight"`},
 		{entry: "[::1]7001", err: `servers: "[::1]7001" is not "[ipv6]:port:weight"`},
+		{entry: "[]:6379:1", err: `servers: ":6379" has no host (write 127.0.0.1 for loopback, 0.0.0.0 for every interface)`},
 		{entry: ":6379:1", err: `servers: ":6379" has no host (write 127.0.0.1 for loopback, 0.0.0.0 for every interface)`},
 		{entry: "127.0.0.1::1", err: `servers: "127.0.0.1:" has an invalid port ""; want 1..65535`},
 		{entry: "127.0.0.1:6379:-1", err: `servers: 127.0.0.1:6379: weight must be 1..65536, got -1`},

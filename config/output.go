@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,8 +61,8 @@ func (ps *parser) outputLimits(p *Pool, line int, v *yaml.Node) bool {
 	}
 	ok := true
 	seen := map[string]bool{}
-	for j := 0; j+1 < len(v.Content); j += 2 {
-		k, val := v.Content[j], v.Content[j+1]
+	for kv := range slices.Chunk(v.Content, 2) {
+		k, val := kv[0], kv[1]
 		class, msg := keyName(k)
 		if msg != "" {
 			ps.errorf(k.Line, p.Name, key, "class: %s", msg)

@@ -40,8 +40,8 @@ func Parse(file string, data []byte) (*Config, error) {
 	ps := &parser{file: file}
 	c := &Config{File: file}
 	var states []*poolState
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
+	for kv := range slices.Chunk(root.Content, 2) { // a mapping's key, value pairs
+		k, v := kv[0], kv[1]
 		name, msg := keyName(k)
 		if msg != "" {
 			ps.errorf(k.Line, "", "", "pool name: %s", msg)
@@ -135,8 +135,8 @@ func (ps *parser) pool(name string, line int, m *yaml.Node) (*Pool, *poolState) 
 	p.Line = line
 	st := &poolState{lines: map[string]int{}, failed: map[string]bool{}}
 	var serversNode *yaml.Node
-	for j := 0; j+1 < len(m.Content); j += 2 {
-		k, v := m.Content[j], m.Content[j+1]
+	for kv := range slices.Chunk(m.Content, 2) {
+		k, v := kv[0], kv[1]
 		key, msg := keyName(k)
 		if msg != "" {
 			ps.errorf(k.Line, name, "", "key: %s", msg)
@@ -415,12 +415,13 @@ func parseServer(entry string) (Server, string) {
 		return Server{}, fmt.Sprintf("%q: unix socket servers are not supported; use host:port", entry)
 	}
 	var host, hostText, rest string
-	if strings.HasPrefix(addr, "[") {
-		end := strings.IndexByte(addr, ']')
-		if end < 0 || !strings.HasPrefix(addr[end+1:], ":") {
+	if v6, ok := strings.CutPrefix(addr, "["); ok {
+		h, after, closed := strings.Cut(v6, "]")
+		r, colon := strings.CutPrefix(after, ":")
+		if !closed || !colon {
 			return Server{}, fmt.Sprintf("%q is not \"[ipv6]:port:weight\"", entry)
 		}
-		host, hostText, rest = addr[1:end], addr[:end+1], addr[end+2:]
+		host, hostText, rest = h, "["+h+"]", r
 	} else {
 		if strings.Count(addr, ":") > 2 {
 			return Server{}, fmt.Sprintf("%q has too many colons (write IPv6 addresses in brackets, such as [::1]:6379:1)", entry)

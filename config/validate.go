@@ -164,8 +164,12 @@ func (p *Pool) problems() []problem {
 	if p.ClientIdleTimeout < 0 {
 		add("client_idle_timeout", "must be >= 0 (0 never closes idle clients), got %s", ms(p.ClientIdleTimeout))
 	}
-	if (p.TLSCertFile == "") != (p.TLSKeyFile == "") {
+	// Of a pair, the key given names the error, so the error has its line.
+	if p.TLSCertFile != "" && p.TLSKeyFile == "" {
 		add("tls_cert_file", "tls_cert_file and tls_key_file go together")
+	}
+	if p.TLSKeyFile != "" && p.TLSCertFile == "" {
+		add("tls_key_file", "tls_cert_file and tls_key_file go together")
 	}
 	if p.TLSCertFile == "" && (p.TLSCACertFile != "" || p.TLSAuthClients != "") {
 		add("tls_ca_cert_file", "client TLS settings without tls_cert_file")
@@ -175,8 +179,11 @@ func (p *Pool) problems() []problem {
 	default:
 		add("tls_auth_clients", "want yes, no or optional (as Redis's tls-auth-clients), got %q", p.TLSAuthClients)
 	}
-	if (p.RedisTLSCertFile == "") != (p.RedisTLSKeyFile == "") {
+	if p.RedisTLSCertFile != "" && p.RedisTLSKeyFile == "" {
 		add("redis_tls_cert_file", "redis_tls_cert_file and redis_tls_key_file go together")
+	}
+	if p.RedisTLSKeyFile != "" && p.RedisTLSCertFile == "" {
+		add("redis_tls_key_file", "redis_tls_cert_file and redis_tls_key_file go together")
 	}
 	if !p.RedisTLS && !p.SentinelTLS && (p.RedisTLSCACertFile != "" || p.RedisTLSCertFile != "" || p.RedisTLSServerName != "") {
 		add("redis_tls", "redis_tls_* settings need redis_tls: true (or sentinel_tls: true)")

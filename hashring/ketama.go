@@ -1,6 +1,7 @@
 package hashring
 
 import (
+	"cmp"
 	"crypto/md5"
 	"encoding/binary"
 	"fmt"
@@ -66,13 +67,7 @@ func newKetama(hash hashKind, tag string, nodes []Node) (Ring, error) {
 	// values unspecified; ties (two md5 words equal) are broken by server
 	// order here so the result is at least deterministic.
 	slices.SortFunc(points, func(a, b point) int {
-		if a.value != b.value {
-			if a.value < b.value {
-				return -1
-			}
-			return 1
-		}
-		return int(a.rank - b.rank)
+		return cmp.Or(cmp.Compare(a.value, b.value), cmp.Compare(a.rank, b.rank))
 	})
 	r := &ketama{
 		hash:   hash,
@@ -97,7 +92,6 @@ func ketamaPoints(w, total, n int) int {
 	f := float32(pct * float32(ketamaPointsPerServer))
 	f = float32(f / float32(ketamaPointsPerHash))
 	f = float32(f * float32(n))
-	f = float32(float64(f) + 0.0000000001)
 	return int(math.Floor(float64(f))) * ketamaPointsPerHash
 }
 

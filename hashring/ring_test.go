@@ -51,6 +51,7 @@ func TestNewErrors(t *testing.T) {
 		{"weight too large", Modula, "", "", []Node{{Name: "a", Weight: MaxWeight + 1}}, ErrBadNode, "weight"},
 		{"duplicate names", Ketama, "", "", []Node{{"a", 1}, {"b", 1}, {"a", 2}}, ErrDuplicateNode, `"a"`},
 		{"ketama name too long", Ketama, "", "", []Node{{strings.Repeat("h", 271), 1}, {"b", 1}}, ErrBadNode, "too long"},
+		{"ketama name one byte too long", Ketama, "", "", []Node{{strings.Repeat("h", 270), 1}, {"b", 1}}, ErrBadNode, "(273 bytes with its point suffix, max 272)"},
 		{"consistent total weight too large", Consistent, "", "", []Node{{"a", 200}, {"b", 100}}, ErrBadNode, "total weight 300"},
 	}
 	for _, tc := range tests {
@@ -77,6 +78,7 @@ func TestNewAccepts(t *testing.T) {
 		{"ketama default hash", Ketama, "", "{}", equalNodes(3)},
 		{"modula every hash", Modula, "murmur", "$$", equalNodes(2)},
 		{"ketama long name", Ketama, "md5", "", []Node{{long, 1}, {"b", 1}}},
+		{"ketama longest name", Ketama, "md5", "", []Node{{strings.Repeat("h", 269), 1}, {"b", 1}}}, // "name-39" is 272 bytes
 		{"consistent max weight", Consistent, "", "", []Node{{"a", 200}, {"b", 56}}},
 		{"modula max weight", Modula, "", "", []Node{{"a", MaxWeight}}},
 	}
@@ -167,8 +169,13 @@ func TestKetamaContinuum(t *testing.T) {
 			t.Errorf("node %q has %d points, want %d", n.Name, count[i], want)
 		}
 	}
-	if got, want := r.Pick(nil), int(r.owners[0]); got != want {
-		t.Errorf("empty key picks %d, want owner of the first point %d", got, want)
+	// nutcracker hashes an empty key to 0 whatever the hash (not to the
+	// hash of no bytes), so it always lands on the first point.
+	for _, h := range HashNames() {
+		r := mustNew(t, Ketama, h, "", nodes).(*ketama)
+		if got, want := r.Pick(nil), int(r.owners[0]); got != want {
+			t.Errorf("%s: empty key picks %d, want owner of the first point %d", h, got, want)
+		}
 	}
 }
 
@@ -333,5 +340,41 @@ func TestConcurrentPick(t *testing.T) {
 				t.Error(e)
 			}
 		})
+	}
+}
+
+// TestConsistentRoomCheck: New refuses, with an error instead of
+// buraksezer/consistent's panic, a ring whose bounded loads cannot hold
+// every partition, and accepts one they hold exactly (3 members of at
+// most 33 partitions hold 99, not 100).
+func TestConsistentRoomCheck(t *testing.T) {
+	if _, err := newConsistent("", equalNodes(3), consistentParams{partitions: 100, replication: 10, load: 1}); !errors.Is(err, ErrBadNode) {
+		t.Errorf("100 partitions on 3 members of load 1: %v, want ErrBadNode", err)
+	}
+	r, err := newConsistent("", equalNodes(3), consistentParams{partitions: 99, replication: 10, load: 1})
+	if err != nil {
+		t.Fatalf("99 partitions on 3 members of load 1: %v", err)
+	}
+	if i := r.Pick([]byte("k")); i < 0 || i >= 3 {
+		t.Errorf("Pick = %d, out of range", i)
+	}
+}
+
+// TestKetamaPickAtAPoint: a key whose hash equals a point's value goes to
+// that point's owner (the first point at or after the hash, as
+// ketama_dispatch), not to the next one; past the last point it wraps.
+func TestKetamaPickAtAPoint(t *testing.T) {
+	kind, err := hashKindOf("fnv1a_64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := kind.sum([]byte("a")) // 0x8601ec8c, see hashVectors
+	r := &ketama{hash: kind, values: []uint32{h - 1, h, h + 1}, owners: []int32{0, 1, 2}}
+	if got := r.Pick([]byte("a")); got != 1 {
+		t.Errorf("hash equal to a point picks owner %d, want 1", got)
+	}
+	r = &ketama{hash: kind, values: []uint32{h - 2, h - 1}, owners: []int32{0, 1}}
+	if got := r.Pick([]byte("a")); got != 0 {
+		t.Errorf("hash past the last point picks owner %d, want 0 (wrap)", got)
 	}
 }
