@@ -35,7 +35,7 @@ BUGS = [
      'return CRC16(HashTag(key, "{}")) & (SlotCount - 1)',
      "return CRC16(key) & (SlotCount - 1)"),
     ("11-reply-reader-stops-after-header", "resp/read.go",
-     "\t\t\t\tpending += n\n", "\t\t\t\t_ = n\n"),
+     "\t\t\tpending += n\n", "\t\t\t_ = n\n"),
     ("12-guard-boundary-off-by-one", "router/inscan.go",
      "\t\t\ti += int(n) - 1\n", "\t\t\ti += int(n)\n"),
     # A harness bug, not a proxy bug: the failover test's load never runs.
