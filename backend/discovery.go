@@ -143,18 +143,10 @@ func (d *ReplicaDiscovery) poll(i int, req *Request) {
 	if d.ctx.Err() != nil {
 		return
 	}
-	c, err := d.masters[i].Pick(0)
-	if err != nil {
+	lag, ok := sampleLag(d.masters[i], req)
+	if !ok {
 		return
 	}
-	req.Reset()
-	req.Wire = infoReplicationWire
-	c.Enqueue(req)
-	req.Wait()
-	if req.Err != nil || len(req.Reply) == 0 || req.Reply[0] != '$' {
-		return
-	}
-	lag := parseReplicaLag(req.Reply)
 	d.apply(i, lag)
 	d.shards[i].lag.Store(&lagView{at: time.Now(), lag: lag})
 }

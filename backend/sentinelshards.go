@@ -315,19 +315,29 @@ func (ss *SentinelShards) lagLoop(i int) {
 		if len(*ss.shards[i].replicas.Load()) == 0 {
 			continue
 		}
-		c, err := m.Pick(0)
-		if err != nil {
+		lag, ok := sampleLag(m, req)
+		if !ok {
 			continue // the sample ages out: replicas stop being read
 		}
-		req.Reset()
-		req.Wire = infoReplicationWire
-		c.Enqueue(req)
-		req.Wait()
-		if req.Err != nil || len(req.Reply) == 0 || req.Reply[0] != '$' {
-			continue
-		}
-		ss.shards[i].lag.Store(&lagView{at: time.Now(), lag: parseReplicaLag(req.Reply)})
+		ss.shards[i].lag.Store(&lagView{at: time.Now(), lag: lag})
 	}
+}
+
+// sampleLag asks master m for its INFO replication on req and returns the
+// lag of the replicas it lists online; false when m gives no such reply.
+func sampleLag(m *Server, req *Request) (map[string]int64, bool) {
+	c, err := m.Pick(0)
+	if err != nil {
+		return nil, false
+	}
+	req.Reset()
+	req.Wire = infoReplicationWire
+	c.Enqueue(req)
+	req.Wait()
+	if req.Err != nil || len(req.Reply) == 0 || req.Reply[0] != '$' {
+		return nil, false
+	}
+	return parseReplicaLag(req.Reply), true
 }
 
 // parseReplicaLag reads the slaveN lines of a raw INFO replication bulk
