@@ -2,7 +2,10 @@
 
 package router
 
-import "syscall"
+import (
+	"syscall"
+	"unsafe"
+)
 
 // rawWriter makes one write(2) at a time on the non-blocking socket behind
 // rc. Its callback is built once: a closure made per write, capturing its
@@ -24,10 +27,15 @@ func newRawWriter(rc syscall.RawConn) *rawWriter {
 
 func (w *rawWriter) attempt(fd uintptr) bool {
 	for {
-		w.n, w.werr = syscall.Write(int(fd), w.b)
-		if w.werr != syscall.EINTR {
-			break
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(w.b))), uintptr(len(w.b)))
+		if e == syscall.EINTR {
+			continue
 		}
+		w.n, w.werr = int(n), nil
+		if e != 0 {
+			w.n, w.werr = -1, e
+		}
+		break
 	}
 	return true // done, whatever happened: never wait for writability
 }
