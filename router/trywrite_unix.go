@@ -2,10 +2,7 @@
 
 package router
 
-import (
-	"syscall"
-	"unsafe"
-)
+import "syscall"
 
 // rawWriter makes one write(2) at a time on the non-blocking socket behind
 // rc. Its callback is built once: a closure made per write, capturing its
@@ -26,17 +23,7 @@ func newRawWriter(rc syscall.RawConn) *rawWriter {
 }
 
 func (w *rawWriter) attempt(fd uintptr) bool {
-	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(w.b))), uintptr(len(w.b)))
-		if e == syscall.EINTR {
-			continue
-		}
-		w.n, w.werr = int(n), nil
-		if e != 0 {
-			w.n, w.werr = -1, e
-		}
-		break
-	}
+	w.n, w.werr = writeFD(fd, w.b)
 	return true // done, whatever happened: never wait for writability
 }
 
