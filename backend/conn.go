@@ -3,6 +3,7 @@ package backend
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -44,11 +45,15 @@ type Conn struct {
 const maxInflight = 4096
 
 func newConn(s *Server, nc net.Conn) *Conn {
+	var rw io.ReadWriter = nc
+	if raw := NewRawIO(nc); raw != nil {
+		rw = raw
+	}
 	c := &Conn{
 		s:        s,
 		nc:       nc,
-		br:       bufio.NewReaderSize(nc, 32<<10),
-		bw:       bufio.NewWriterSize(nc, 32<<10),
+		br:       bufio.NewReaderSize(rw, 32<<10),
+		bw:       bufio.NewWriterSize(rw, 32<<10),
 		wake:     make(chan struct{}, 1),
 		inflight: make(chan *Request, maxInflight),
 		dying:    make(chan struct{}),

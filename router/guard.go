@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"github.com/shardproxy/shardproxy/backend"
 	"io"
 	"log/slog"
 	"math"
@@ -89,7 +90,7 @@ func (l *guardListener) Accept() (net.Conn, error) {
 			if tc, ok := c.(*net.TCPConn); ok {
 				tc.SetNoDelay(true)
 			}
-			g := &guardConn{Conn: c, l: l}
+			g := &guardConn{Conn: c, l: l, raw: backend.NewRawIO(c)}
 			g.sc.lim = &l.lim
 			if !l.track(g) {
 				c.Close()
@@ -235,8 +236,9 @@ func (l *guardListener) waitEmpty(d time.Duration) bool {
 // sets deadlines on it and closes it.
 type guardConn struct {
 	net.Conn
-	l  *guardListener
-	sc scanner
+	raw *backend.RawIO // reads Conn with raw system calls; nil when it cannot
+	l   *guardListener
+	sc  scanner
 
 	pend    []byte // bytes read but not delivered
 	scanned int    // pend[:scanned] was scanned
@@ -488,7 +490,13 @@ func (c *guardConn) refuse(v scanVerdict) {
 func (c *guardConn) read(b []byte) (int, error) {
 	c.arm()
 	for {
-		n, err := c.Conn.Read(b)
+		var n int
+		var err error
+		if c.raw != nil {
+			n, err = c.raw.Read(b)
+		} else {
+			n, err = c.Conn.Read(b)
+		}
 		if n > 0 {
 			c.l.stats.read(n)
 		}

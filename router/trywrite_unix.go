@@ -23,12 +23,7 @@ func newRawWriter(rc syscall.RawConn) *rawWriter {
 }
 
 func (w *rawWriter) attempt(fd uintptr) bool {
-	for {
-		w.n, w.werr = syscall.Write(int(fd), w.b)
-		if w.werr != syscall.EINTR {
-			break
-		}
-	}
+	w.n, w.werr = writeFD(fd, w.b)
 	return true // done, whatever happened: never wait for writability
 }
 
