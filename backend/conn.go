@@ -24,6 +24,7 @@ type Conn struct {
 	gen   uint64 // the server's address generation when dialled
 	proto int    // 2 or 3 (HELLO 3 in the handshake)
 	nc    net.Conn
+	raw   bool // br and bw use RawIO (rawio_linux.go)
 	br    *bufio.Reader
 	bw    *bufio.Writer
 
@@ -46,12 +47,14 @@ const maxInflight = 4096
 
 func newConn(s *Server, nc net.Conn) *Conn {
 	var rw io.ReadWriter = nc
-	if raw := NewRawIO(nc); raw != nil {
+	raw := NewRawIO(nc)
+	if raw != nil {
 		rw = raw
 	}
 	c := &Conn{
 		s:        s,
 		nc:       nc,
+		raw:      raw != nil,
 		br:       bufio.NewReaderSize(rw, 32<<10),
 		bw:       bufio.NewWriterSize(rw, 32<<10),
 		wake:     make(chan struct{}, 1),

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shardproxy/shardproxy/internal/testenv"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
@@ -191,5 +193,26 @@ func TestRawWriteNeverWaits(t *testing.T) {
 	})
 	if e != syscall.EAGAIN {
 		t.Fatalf("after %d bytes to a peer that does not read: %v, want EAGAIN", total, e)
+	}
+}
+
+// TestServerConnsUseRawIO: a server's shared connections to a real
+// redis-server read and write through RawIO on Linux, and serve a pipeline.
+func TestServerConnsUseRawIO(t *testing.T) {
+	r := testenv.StartRedis(t)
+	s := newTestServer(t, Options{Addr: r.Addr, Timeout: 2 * time.Second})
+	reqs := send(t, s, cmd("SET", "k", "v"), cmd("GET", "k"), cmd("PING"))
+	want := []string{"+OK\r\n", "$1\r\nv\r\n", "+PONG\r\n"}
+	for i, q := range reqs {
+		if q.Err != nil || string(q.Reply) != want[i] {
+			t.Fatalf("reply %d = %q, %v; want %q", i, q.Reply, q.Err, want[i])
+		}
+	}
+	c, err := s.Pick(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.raw {
+		t.Fatal("a shared connection reads and writes through net.Conn, not RawIO")
 	}
 }
