@@ -15,6 +15,14 @@
 // delays every request queued behind it on the same connection; the
 // per-request timeout bounds that delay.
 //
+// On Linux the shared connections, and the router's client sockets, read
+// and write through RawIO: the runtime's poller still parks a goroutine
+// until its socket is ready, but read(2) and write(2) are raw system calls
+// the scheduler is not told about, so a thread the kernel preempts inside
+// a write keeps its P instead of the runtime's monitor handing it to a
+// second thread. At -P 1 on 2 busy cores that cut the proxy's CPU per
+// request by about a tenth (bench/results/2026-12-01-raw.md).
+//
 // High availability for ring pools lives here too. A Sentinel watcher
 // follows master names and believes a new address only when a majority of
 // the configured sentinels report it (one lying or partitioned sentinel

@@ -87,5 +87,7 @@
 // classified, grouped by server and sent together, and the replies are
 // written with one flush. That buys few system calls per command under
 // pipelining, and costs an unpipelined client a goroutine hand-off per
-// command to the backend connection's writer and back.
+// command to the backend connection's writer and back. Sockets are read
+// and written with raw system calls on Linux (backend.RawIO, guard.go's
+// read, trywrite_unix.go), which keeps the proxy on one thread at -P 1.
 package router
