@@ -3,22 +3,13 @@ package router
 import (
 	"testing"
 	"time"
-
-	"github.com/shardproxy/shardproxy/internal/testenv"
 )
 
 // TestClientSocketsUseRawIO: on Linux a client's socket is read through
 // backend.RawIO (raw system calls, see its doc) and its replies written
 // with one raw write(2), and both serve a pipeline that straddles reads.
 func TestClientSocketsUseRawIO(t *testing.T) {
-	px, sessions := hookedProxy(t, []*testenv.Redis{testenv.StartRedis(t)}, nil)
-	c := dialRaw(t, px.Pools()[0])
-	var s *Session
-	select {
-	case s = <-sessions:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no session")
-	}
+	c, s := dialSession(t)
 	if s.cc.gc.raw == nil {
 		t.Fatal("the client's socket is read through net.Conn, not RawIO")
 	}

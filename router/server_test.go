@@ -18,14 +18,7 @@ import (
 // is answered, but through a command that arrives in pieces, which must
 // still be served whole.
 func TestIdleClientHoldsNoReadBuffer(t *testing.T) {
-	px, sessions := hookedProxy(t, []*testenv.Redis{testenv.StartRedis(t)}, nil)
-	c := dialRaw(t, px.Pools()[0])
-	var s *Session
-	select {
-	case s = <-sessions:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no session")
-	}
+	c, s := dialSession(t)
 	holding := func() bool { return s.cc.holding.Load() }
 	// eventually waits for the connection's goroutine to reach the state:
 	// it lends or returns the reader right after reading or answering.
@@ -127,4 +120,19 @@ func TestPooledReadersKeepClientsApart(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// dialSession connects a client to a one-shard proxy and returns it with
+// the proxy's session for it.
+func dialSession(t *testing.T) (*rawConn, *Session) {
+	t.Helper()
+	px, sessions := hookedProxy(t, []*testenv.Redis{testenv.StartRedis(t)}, nil)
+	c := dialRaw(t, px.Pools()[0])
+	select {
+	case s := <-sessions:
+		return c, s
+	case <-time.After(5 * time.Second):
+		t.Fatal("no session")
+	}
+	return nil, nil
 }

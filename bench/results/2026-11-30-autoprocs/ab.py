@@ -34,7 +34,7 @@ for spec in specs:
     conf = f'{d}/{name}.yml'
     open(conf, 'w').write(f'bench:\n  listen: 127.0.0.1:{port}\n  hash: fnv1a_64\n  distribution: ketama\n  redis: true\n  timeout: 2000\n  servers:\n{servers}')
     if name == 'twem':
-        cmd = ['nutcracker', '-c', conf, '-s', str(freeport())]
+        cmd = ['nutcracker', '-c', conf, '-s', str(freeport()), '-v', '4']
     else:
         binary, _, flags = rest.partition(':')
         cmd = [binary, '-c', conf, '--metrics-listen', f'127.0.0.1:{freeport()}', '--log-level', 'warn'] + flags.split()
@@ -45,15 +45,16 @@ res = {}
 try:
     for r in range(rounds):
         for test in ('set', 'get'):
-            for P, n in ((1, 100000), (16, 400000)):
+            for P, n in (((1, 100000),) if os.environ.get('ABP1') else ((1, 100000), (16, 400000))):
                 for name, port, pr in targets:
                     c0 = cpu(pr.pid)
                     out = subprocess.run(['redis-benchmark', '-p', str(port), '-c', '50', '-r', '100000', '-n', str(n),
-                                          '-P', str(P), '-t', test, '-q'], capture_output=True, text=True).stdout
+                                          '-P', str(P), '-t', test, '--csv'], capture_output=True, text=True).stdout
                     c1 = cpu(pr.pid)
-                    ops = float(re.findall(r'([\d.]+) requests per second', out)[-1])
-                    res.setdefault((test, P, name), []).append((ops, (c1 - c0) / n * 1e6))
-                    print(f'round {r+1} {test} -P {P} {name}: {ops:.0f} ops/s, {(c1-c0)/n*1e6:.2f} s/Mreq', flush=True)
+                    row = [x.strip('"') for x in out.strip().splitlines()[-1].split(',')]
+                    ops = float(row[1]); p99 = float(row[6])
+                    res.setdefault((test, P, name), []).append((ops, (c1 - c0) / n * 1e6, p99))
+                    print(f'round {r+1} {test} -P {P} {name}: {ops:.0f} ops/s, {(c1-c0)/n*1e6:.2f} s/Mreq, p99 {p99:.3f} ms', flush=True)
 finally:
     for p in procs: p.terminate()
     for p in procs: p.wait()
@@ -62,9 +63,11 @@ print(f'\nmedians over {rounds} interleaved rounds; ratios vs {ref}')
 print('| test | ' + ' | '.join(f'{t[0]} ops/s (x) | {t[0]} CPU s/Mreq (x)' for t in targets) + ' |')
 for test in ('set', 'get'):
     for P in (1, 16):
+        if (test, P, ref) not in res: continue
         ro = statistics.median(v[0] for v in res[(test, P, ref)]); rc = statistics.median(v[1] for v in res[(test, P, ref)])
         cells = []
         for name, _, _ in targets:
             o = statistics.median(v[0] for v in res[(test, P, name)]); c = statistics.median(v[1] for v in res[(test, P, name)])
-            cells.append(f'{o:.0f} ({o/ro:.2f}x) | {c:.2f} ({c/rc:.2f}x)')
+            q = statistics.median(v[2] for v in res[(test, P, name)]); rq = statistics.median(v[2] for v in res[(test, P, ref)])
+            cells.append(f'{o:.0f} ({o/ro:.2f}x) | {c:.2f} ({c/rc:.2f}x) | p99 {q:.2f} ({q/rq:.2f}x)')
         print(f'| {test.upper()} -P {P} | ' + ' | '.join(cells) + ' |')
