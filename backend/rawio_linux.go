@@ -114,14 +114,12 @@ func (r *RawIO) Read(b []byte) (int, error) {
 	o := &r.rd
 	o.b, o.n, o.errn = b, 0, 0
 	err := r.rc.Read(o.fn)
-	n, errn := o.n, o.errn
+	n := o.n
 	o.b = nil
-	switch {
-	case err != nil:
-		return 0, r.opError("read", err)
-	case errn != 0:
-		return 0, r.opError("read", os.NewSyscallError("read", errn))
-	case n == 0:
+	if err := r.result("read", err, o.errn); err != nil {
+		return 0, err
+	}
+	if n == 0 {
 		return 0, io.EOF
 	}
 	return n, nil
@@ -133,15 +131,20 @@ func (r *RawIO) Write(b []byte) (int, error) {
 	o := &r.wr
 	o.b, o.n, o.errn = b, 0, 0
 	err := r.rc.Write(o.fn)
-	n, errn := o.n, o.errn
 	o.b = nil
+	return o.n, r.result("write", err, o.errn)
+}
+
+// result words the outcome of a raw op as the net.Conn would: the raw
+// conn's error (a deadline, a closed connection) or the system call's.
+func (r *RawIO) result(op string, err error, errn syscall.Errno) error {
 	switch {
 	case err != nil:
-		return n, r.opError("write", err)
+		return r.opError(op, err)
 	case errn != 0:
-		return n, r.opError("write", os.NewSyscallError("write", errn))
+		return r.opError(op, os.NewSyscallError(op, errn))
 	}
-	return n, nil
+	return nil
 }
 
 // opError words err as the net.Conn would: "read tcp a->b: i/o timeout".

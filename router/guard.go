@@ -2,7 +2,6 @@ package router
 
 import (
 	"errors"
-	"github.com/shardproxy/shardproxy/backend"
 	"io"
 	"log/slog"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shardproxy/shardproxy/backend"
 	"github.com/tidwall/redcon"
 
 	"github.com/shardproxy/shardproxy/metrics"
