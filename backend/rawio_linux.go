@@ -56,19 +56,29 @@ func NewRawIO(nc net.Conn) *RawIO {
 // readOnce makes one read(2); false asks the poller to wait.
 func (r *RawIO) readOnce(fd uintptr) bool {
 	o := &r.rd
-	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(o.b))), uintptr(len(o.b)))
-		switch e {
-		case 0:
-			o.n = int(n)
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
+	n, e := rawRead(fd, o.b)
+	switch e {
+	case 0:
+		o.n = n
+	case syscall.EAGAIN:
+		return false
+	default:
 		o.errn = e
-		return true
+	}
+	return true
+}
+
+// rawRead makes one read(2) of fd into b, retried on EINTR, without
+// announcing it to the scheduler.
+func rawRead(fd uintptr, b []byte) (int, syscall.Errno) {
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		if e != syscall.EINTR {
+			if e != 0 {
+				return 0, e
+			}
+			return int(n), 0
+		}
 	}
 }
 
@@ -123,6 +133,53 @@ func (r *RawIO) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// Serve runs fn under the poller as rc.Read does: fn is called at once,
+// and again each time the socket becomes readable after fn returned false,
+// until it returns true. Readiness the socket reported while fn ran is
+// kept for the next wait, so fn may stop reading after a short read (the
+// socket was drained then) without a read(2) that finds nothing: anything
+// that arrives later wakes it. Read must not be called inside fn (it would
+// wait for fn's own lock); ReadFD is the read to use there.
+//
+// The connection's Close waits for fn to return: a goroutine other than
+// the one in fn must shut the socket down instead (Shutdown).
+func (r *RawIO) Serve(fn func(fd uintptr) bool) error {
+	return r.result("read", r.rc.Read(fn), 0)
+}
+
+// ReadFD is one read(2) of fd, for Serve's callback: it never waits, and an
+// empty socket is (0, ErrWouldBlock). Its other results are those of Read.
+func (r *RawIO) ReadFD(fd uintptr, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, e := rawRead(fd, b)
+	switch {
+	case e == syscall.EAGAIN:
+		return 0, ErrWouldBlock
+	case e != 0:
+		return 0, r.result("read", nil, e)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Shutdown shuts the socket down for reading and writing without closing
+// it, from any goroutine: a wait in Serve, Read or Write wakes, reads find
+// the end of the stream once what was queued is read, and writes fail.
+// Unlike Close it does not wait for a Serve callback to return.
+func (r *RawIO) Shutdown() error {
+	var serr error
+	err := r.rc.Control(func(fd uintptr) {
+		serr = syscall.Shutdown(int(fd), syscall.SHUT_RDWR)
+	})
+	if err == nil {
+		err = serr
+	}
+	return err
 }
 
 // Write writes all of b, waiting on the poller while the socket is full.

@@ -194,6 +194,51 @@ func TestBlockingClientLeaves(t *testing.T) {
 	}
 }
 
+// TestKillBlockedClient: CLIENT KILL of a client blocked in BLPOP 0 answers
+// at once, the client's connection ends, its blocked command goes from the
+// shard, and the command it pipelined after BLPOP never runs (Redis frees a
+// killed client with its unread input). The killed client's goroutine is
+// busy in the blocked command meanwhile, so the kill must not wait for it.
+func TestKillBlockedClient(t *testing.T) {
+	rs := shards(t, 3)
+	p := startProxy(t, rs, nil)
+	c := client(t, p)
+	nc := dialRaw(t, p)
+	nc.send(string(resp.AppendCommand(nil, "CLIENT", "ID")))
+	idReply, _ := nc.reply()
+	id, _ := resp.IntValue([]byte(idReply))
+	nc.send(string(resp.AppendCommand(nil, "BLPOP", "{q}k", "0")) + string(resp.AppendCommand(nil, "SET", "{q}after", "1")))
+	waitBlocked(t, p, 1)
+	shard := rs[p.pick([]byte("q"))].Client(t)
+	killed := make(chan error, 1)
+	go func() {
+		n, err := c.ClientKillByFilter(ctx(), "ID", strconv.FormatInt(id, 10)).Result()
+		if err == nil && n != 1 {
+			err = fmt.Errorf("CLIENT KILL ID = %d, want 1", n)
+		}
+		killed <- err
+	}()
+	select {
+	case err := <-killed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("CLIENT KILL of a blocked client did not answer")
+	}
+	nc.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if r, err := nc.reply(); err == nil {
+		t.Fatalf("killed client got %q, want its connection closed", r)
+	}
+	waitBlocked(t, p, 0)
+	waitFor(t, "the shard to unblock", func() bool {
+		return strings.Contains(shard.Info(ctx(), "clients").Val(), "blocked_clients:0")
+	})
+	if n := c.Exists(ctx(), "{q}after").Val(); n != 0 {
+		t.Fatal("the command the killed client pipelined after BLPOP ran")
+	}
+}
+
 // TestBlockingMax checks max_blocking.
 func TestBlockingMax(t *testing.T) {
 	rs := shards(t, 1)

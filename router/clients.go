@@ -224,10 +224,14 @@ func (s *Session) kill(match func(*Session) bool, skipme bool) int {
 }
 
 // kick disconnects the session from another goroutine: its client
-// connection and its dedicated connections close, so a blocked command or
-// an open transaction ends at once.
+// connection is shut (through its writer's socket: a pool client is only
+// closed by its own goroutine) and its dedicated connections close, so a
+// blocked command or an open transaction ends at once.
 func (s *Session) kick() {
-	if s.nc != nil {
+	s.kicked.Store(true)
+	if s.w != nil {
+		s.w.sock.Close()
+	} else if s.nc != nil {
 		s.nc.Close()
 	}
 	s.pins.closeAll()

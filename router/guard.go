@@ -179,8 +179,8 @@ func (l *guardListener) startDrain() {
 	}
 }
 
-// closeAll closes every client connection still open and returns how many
-// there were.
+// closeAll shuts every client connection still open (their goroutines
+// close them) and returns how many there were.
 func (l *guardListener) closeAll() int {
 	l.mu.Lock()
 	conns := make([]*guardConn, 0, len(l.conns))
@@ -189,7 +189,7 @@ func (l *guardListener) closeAll() int {
 	}
 	l.mu.Unlock()
 	for _, c := range conns {
-		c.Conn.Close()
+		c.shut()
 	}
 	return len(conns)
 }
@@ -246,8 +246,17 @@ type guardConn struct {
 	hold    []byte // pend's backing array, reused
 	err     error  // returned once pend[:ready] is delivered
 	reply   string // protocol error to send before returning err
-	armed   bool   // waitInput set the read deadline for the next read
 	closed  atomic.Bool
+	// down: another goroutine shut the connection (shut); reads end.
+	down atomic.Bool
+
+	// While the connection's goroutine serves inside raw.Serve's
+	// callback (serveraw.go): inside, the socket's fd, and drained, set
+	// by a short read (the socket had nothing more then).
+	inside  bool
+	fd      uintptr
+	drained bool
+	empties atomic.Int64 // reads inside that found the socket empty (for tests)
 
 	// Set by the pool when it accepts the connection (nil in tests):
 	// refuseOut sends the protocol error after every reply already
@@ -328,6 +337,11 @@ func (c *guardConn) fill(p []byte) (int, error) {
 			return n, nil
 		}
 		if c.bigFrame {
+			if c.inside {
+				// readBig waits for its reads: it runs outside the
+				// callback, where waiting is allowed.
+				return 0, backend.ErrWouldBlock
+			}
 			c.bigFrame = false
 			if c.err == nil {
 				c.readBig()
@@ -398,6 +412,9 @@ func (c *guardConn) fill(p []byte) (int, error) {
 		// What arrived so far is what the client waits with, mid-command.
 		c.noteInput(len(buf) - old)
 		m, err := c.read(buf[old:])
+		if err == backend.ErrWouldBlock {
+			return 0, err // nothing read, nothing changed: wait, then read again
+		}
 		if err != nil {
 			c.err = err
 		}
@@ -488,6 +505,12 @@ func (c *guardConn) refuse(v scanVerdict) {
 // read reads from the socket with the deadline the pool's state asks for:
 // client_idle_timeout, or drainGrace while the pool drains.
 func (c *guardConn) read(b []byte) (int, error) {
+	if c.down.Load() {
+		return 0, net.ErrClosed
+	}
+	if c.inside {
+		return c.readInside(b)
+	}
 	c.arm()
 	for {
 		var n int
@@ -509,22 +532,25 @@ func (c *guardConn) read(b []byte) (int, error) {
 	}
 }
 
-// waitInput waits, under the same deadlines as read, until the socket has
-// input for the next read, holding no buffer meanwhile (server.go). Its
-// caller checked that the guard holds nothing to deliver (empty).
-func (c *guardConn) waitInput(w *readWaiter) error {
-	c.arm()
-	c.armed = true // the read that follows keeps this deadline
-	for {
-		err := w.wait()
-		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
-			return err
-		}
-		if err = c.silent(err); err != nil {
-			c.armed = false
-			return err
-		}
+// readInside is read within raw.Serve's callback: one read(2) that never
+// waits; an empty socket is backend.ErrWouldBlock, and the callback then
+// returns to wait. After a short read the socket held nothing more, so the
+// next read answers ErrWouldBlock without asking: Serve keeps what the
+// poller reported since, and wakes the callback at once if input arrived
+// meanwhile.
+func (c *guardConn) readInside(b []byte) (int, error) {
+	if c.drained {
+		return 0, backend.ErrWouldBlock
 	}
+	n, err := c.raw.ReadFD(c.fd, b)
+	if err == backend.ErrWouldBlock {
+		c.empties.Add(1)
+	}
+	if n > 0 {
+		c.l.stats.read(n)
+		c.drained = n < len(b)
+	}
+	return n, err
 }
 
 // empty reports whether the guard holds nothing to deliver: the next
@@ -533,15 +559,9 @@ func (c *guardConn) empty() bool {
 	return len(c.pend) == 0 && c.ready == 0 && c.err == nil && !c.bigFrame
 }
 
-// arm sets the read deadline: client_idle_timeout, or drainGrace while the
-// pool drains. Right after waitInput it is set already.
+// arm sets the read deadline before a wait: client_idle_timeout, or
+// drainGrace while the pool drains.
 func (c *guardConn) arm() {
-	if c.armed {
-		c.armed = false
-		if !c.l.draining.Load() {
-			return
-		}
-	}
 	l := c.l
 	if l.idle > 0 && !l.draining.Load() {
 		c.Conn.SetReadDeadline(time.Now().Add(l.idle))
@@ -588,7 +608,22 @@ func (c *guardConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Close closes the connection and forgets it.
+// shut ends the connection from another goroutine (CLIENT KILL, an output
+// limit, shutdown) without waiting for the connection's own goroutine: that
+// one may be serving a batch inside raw.Serve's callback, which Close would
+// wait for. The socket is shut down, which wakes any wait on it; the next
+// read ends the connection, and its goroutine closes it.
+func (c *guardConn) shut() {
+	c.down.Store(true)
+	if c.raw != nil {
+		c.raw.Shutdown()
+		return
+	}
+	c.Conn.Close() // no callback to wait for
+}
+
+// Close closes the connection and forgets it; only the connection's own
+// goroutine closes it (others shut it).
 func (c *guardConn) Close() error {
 	if c.closed.Swap(true) {
 		return nil

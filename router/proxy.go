@@ -381,7 +381,11 @@ func (p *Pool) accept(conn *clientConn) bool {
 		s.pub.laddr += ":0"
 		s.addr = s.pub.laddr
 	}
-	s.w = newClientWriter(p, newNetSocket(nc), s.addr)
+	sock := newNetSocket(nc)
+	if guarded {
+		sock.shut = gc.shut
+	}
+	s.w = newClientWriter(p, sock, s.addr)
 	s.nc = nc
 	if guarded {
 		s.pub.in = gc // before register: other sessions read it

@@ -19,16 +19,15 @@ import (
 // its goroutine waits for input deep in the reader, where its stack has
 // grown to 4 KB.
 //
-// Here a client holds read buffers only while it has input: once a batch
-// is served and nothing of the next command is buffered, its reader goes
-// back to a pool shared by every client, and the goroutine waits for the
-// socket to become readable without a buffer (inwait_linux.go), in a
-// shallow frame: a client that has sent nothing yet keeps the 2 KB stack
-// a goroutine starts with (the wait needs about 600 bytes). Serving a
-// command grows the stack to 4 KB, and the runtime does not shrink it
-// back (it halves a stack only when less than a quarter of it, minus 800
-// bytes, is in use). Replies never went through redcon's writer (the
-// session writes through its clientWriter), so a connection has none.
+// On Linux a client holds read buffers only while it has input: once a
+// batch is served and nothing of the next command is buffered, its reader
+// goes back to a pool shared by every client, and the goroutine waits for
+// the socket to become readable without a buffer (serveraw.go), in a
+// shallow frame. Serving a command grows the stack to 4 KB, and the
+// runtime does not shrink it back (it halves a stack only when less than a
+// quarter of it, minus 800 bytes, is in use). Replies never went through
+// redcon's writer (the session writes through its clientWriter), so a
+// connection has none.
 
 // clientConn is one client connection of the pool's server.
 type clientConn struct {
@@ -36,17 +35,21 @@ type clientConn struct {
 	gc     *guardConn // nc, when it is guarded (always for a pool's listener)
 	s      *Session
 	closed bool
-	in     *inReader   // the read buffers; nil while the client is idle
-	wait   *readWaiter // waits for input without a buffer; nil when it cannot
+	in     *inReader // the read buffers; nil while the client is idle
+	// Set by serveInside for serveRaw: the error that ended the
+	// connection, or that a command arrives in pieces (outside).
+	end     error
+	outside bool
 	// holding mirrors in != nil for other goroutines (tests).
 	holding atomic.Bool
 }
 
-// Close closes the connection; the connection's goroutine ends after the
-// batch it serves (QUIT).
+// Close ends the connection after the batch it serves (QUIT): the
+// connection's goroutine closes the socket when serve returns (a Close
+// here, inside raw.Serve's callback, would wait for itself).
 func (c *clientConn) Close() error {
 	c.closed = true
-	return c.nc.Close()
+	return nil
 }
 
 // inReader is redcon's command reader with the buffered reader under it,
@@ -136,9 +139,6 @@ func (p *Pool) serveClients(ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		if c.gc != nil {
-			c.wait = newReadWaiter(c.gc.Conn)
-		}
 		go p.run(c)
 	}
 }
@@ -147,7 +147,11 @@ func (p *Pool) serveClients(ln net.Listener) error {
 func (p *Pool) run(c *clientConn) {
 	// Why it ended (the client went, a protocol error already answered,
 	// idle timeout) is counted where it is known.
-	c.loop()
+	if c.gc != nil && c.gc.raw != nil {
+		c.serveRaw()
+	} else {
+		c.loop()
+	}
 	if c.in != nil {
 		// A connection that ended mid-command: its reader may hold input
 		// and goes with it.
@@ -160,35 +164,34 @@ func (p *Pool) run(c *clientConn) {
 }
 
 // loop reads and serves batches, as redcon's server does, until the
-// connection fails, ends or is closed by the session (QUIT).
+// connection fails, ends or is closed by the session (QUIT). It serves
+// connections without a socket of their own (TLS) and every connection
+// where there is no raw I/O: they keep their reader while idle.
 func (c *clientConn) loop() error {
+	if c.in == nil {
+		c.take()
+	}
 	for {
-		if c.in == nil {
-			if c.wait != nil && c.gc.empty() {
-				if err := c.gc.waitInput(c.wait); err != nil {
-					return err
-				}
-			}
-			c.take()
-		}
-		cmds, err := c.in.rd.ReadCommands()
-		if err != nil {
-			if err != c.in.src.err {
-				// redcon refused what the guard let through: reply as
-				// redcon's server does, after the replies before it.
-				c.refuse([]byte("-ERR " + err.Error() + "\r\n"))
-			}
+		if err := c.batch(); err != nil || c.closed {
 			return err
 		}
-		// Every command redcon parsed from what was read: one batch.
-		c.s.serve(c, cmds[0], cmds[1:])
-		if c.closed {
-			return nil
-		}
-		if c.wait != nil && c.idle() {
-			c.giveBack()
-		}
 	}
+}
+
+// batch reads the next commands (every command redcon parsed from what was
+// read) and serves them.
+func (c *clientConn) batch() error {
+	cmds, err := c.in.rd.ReadCommands()
+	if err != nil {
+		if err != c.in.src.err {
+			// redcon refused what the guard let through: reply as
+			// redcon's server does, after the replies before it.
+			c.refuse([]byte("-ERR " + err.Error() + "\r\n"))
+		}
+		return err
+	}
+	c.s.serve(c, cmds[0], cmds[1:])
+	return nil
 }
 
 // idle reports whether the client's reader holds no input: every byte the

@@ -92,7 +92,7 @@ type txLocal struct {
 // returns the index of the first command left for the shared path.
 func (s *Session) pinnedRun(first redcon.Command, rest []redcon.Command, i int, start int64) int {
 	n := 0
-	for ; i < len(rest) && !s.quit; i++ {
+	for ; i < len(rest) && !s.ending(); i++ {
 		cmd := first
 		if i >= 0 {
 			cmd = rest[i]

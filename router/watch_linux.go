@@ -4,6 +4,7 @@ package router
 
 import (
 	"net"
+	"os"
 	"syscall"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 // session's goroutine is busy waiting for a blocked command meanwhile, so a
 // goroutine parked in the runtime's poller watches the socket without
 // reading from it: whatever the client pipelined stays for the session.
-// stop waits for that goroutine.
+// It watches a duplicate of the descriptor, polled on its own: the
+// session's goroutine may hold the socket's read lock (it serves inside
+// raw.Serve's callback, serveraw.go). stop waits for that goroutine.
 func (s *Session) watchClient(gone func()) (stop func()) {
 	// Under TLS the socket is the connection the TLS one runs on: its
 	// FIN is what tells the client left.
@@ -26,12 +29,13 @@ func (s *Session) watchClient(gone func()) (stop func()) {
 	if gc, ok := raw.(*guardConn); ok {
 		raw = gc.Conn
 	}
-	sc, ok := raw.(syscall.Conn)
-	if !ok {
+	dup := dupSocket(raw)
+	if dup == nil {
 		return func() {}
 	}
-	rc, err := sc.SyscallConn()
+	rc, err := dup.SyscallConn()
 	if err != nil {
+		dup.Close()
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -46,12 +50,33 @@ func (s *Session) watchClient(gone func()) (stop func()) {
 		})
 	}()
 	return func() {
-		// A read deadline in the past wakes the watcher; no one else
-		// reads the socket until this returns.
-		raw.SetReadDeadline(time.Unix(1, 0))
+		// A read deadline in the past wakes the watcher.
+		dup.SetReadDeadline(time.Unix(1, 0))
 		<-done
-		raw.SetReadDeadline(time.Time{})
+		dup.Close()
 	}
+}
+
+// dupSocket returns a duplicate of c's descriptor as a file the runtime's
+// poller watches on its own, or nil.
+func dupSocket(c net.Conn) *os.File {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	nfd := -1
+	rc.Control(func(fd uintptr) {
+		nfd, _ = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if nfd < 0 {
+		return nil
+	}
+	// The socket is non-blocking, so the file is polled.
+	return os.NewFile(uintptr(nfd), "client")
 }
 
 // clientGone reports whether the peer of the socket fd closed or shut down

@@ -351,8 +351,8 @@ func (w *clientWriter) broken() {
 	}
 }
 
-// drop closes the socket, so that the session's read ends and it goes,
-// and frees the pending output.
+// drop closes (shuts) the socket, so that the session's read ends and it
+// goes, and frees the pending output.
 func (w *clientWriter) drop() {
 	w.sock.Close()
 	w.dropQueue()
@@ -396,6 +396,18 @@ type clientSocket interface {
 type netSocket struct {
 	net.Conn
 	rw *rawWriter // nil when the conn has no file descriptor
+	// shut, when set, is Close: the conn is a pool client's, which only
+	// its own goroutine closes (guardConn.shut).
+	shut func()
+}
+
+// Close closes the socket, or shuts it down for a pool's client.
+func (s *netSocket) Close() error {
+	if s.shut != nil {
+		s.shut()
+		return nil
+	}
+	return s.Conn.Close()
 }
 
 func newNetSocket(c net.Conn) *netSocket {
