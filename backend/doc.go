@@ -21,7 +21,10 @@
 // the scheduler is not told about, so a thread the kernel preempts inside
 // a write keeps its P instead of the runtime's monitor handing it to a
 // second thread. At -P 1 on 2 busy cores that cut the proxy's CPU per
-// request by about a tenth (bench/results/2026-12-01-raw.md).
+// request by about a tenth (bench/results/2026-12-01-raw/). RawIO.Serve
+// runs a whole client session inside one poller callback (the router's
+// serveraw.go), with ReadFD for its reads and Shutdown for other
+// goroutines, which must not Close a socket while the callback runs.
 //
 // High availability for ring pools lives here too. A Sentinel watcher
 // follows master names and believes a new address only when a majority of

@@ -11,8 +11,13 @@
 //   - server.go: the client server (redcon stays the codec): one goroutine
 //     per client hands its Session every batch redcon's reader parsed from
 //     one read (the first command plus the rest of the pipeline). The
-//     reader is lent from a pool only while the client has input; an idle
-//     client waits for the socket without a buffer (inwait_linux.go).
+//     reader is lent from a pool only while the client has input.
+//   - serveraw.go: on Linux a client is served inside one RawConn.Read
+//     callback: an idle client waits without a buffer, and after a short
+//     read without asking the socket again, so an unpipelined request costs
+//     one read(2) and one write(2). Other goroutines shut a client's socket
+//     down (guardConn.shut) instead of closing it, and its own goroutine
+//     closes it.
 //   - listen.go, listen_unix.go, socket_*.go: how the listener is bound
 //     (nutcracker's backlog and unix socket permissions).
 //   - guard.go: every client socket is wrapped in a guardConn before redcon
