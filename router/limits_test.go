@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/shardproxy/shardproxy/config"
 )
 
@@ -358,4 +360,52 @@ func TestShutdownDrains(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", p.Addr(), time.Second); err == nil {
 		t.Error("new client accepted after the shutdown")
 	}
+}
+
+// TestShutdownTimeoutEndsBlockedClient: a client still blocked (BLPOP 0)
+// when shutdown_timeout passes is shut down from the draining goroutine
+// while its own goroutine waits in the blocked command; the watcher sees
+// the socket go, so the blocked command ends on the shard at once instead
+// of holding the shutdown for the request timeout.
+func TestShutdownTimeoutEndsBlockedClient(t *testing.T) {
+	rs := shards(t, 1)
+	pc := ringPool(t, rs, func(pc *config.Pool) {
+		pc.ShutdownTimeout = 200 * time.Millisecond
+		pc.Timeout = 20 * time.Second
+	})
+	px, err := New(&config.Config{Pools: []*config.Pool{pc}}, Options{Version: "test", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); px.Serve() }()
+	t.Cleanup(func() { px.Close(); <-served })
+	p := px.Pools()[0]
+	c := dialRaw(t, p)
+	c.send("*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n")
+	shard := rs[0].Client(t)
+	waitFor(t, "BLPOP blocked on the shard", func() bool {
+		return strings.Contains(shard.Info(ctx(), "clients").Val(), "blocked_clients:1")
+	})
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { defer close(done); px.Shutdown() }()
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if r, err := c.reply(); err == nil {
+		t.Fatalf("blocked client got %q at shutdown, want its connection closed", r)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the blocked client was closed %v after the shutdown began (shutdown_timeout 200ms)", took)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+	if n := testutil.ToFloat64(p.m.ClosedShutdown); n != 1 {
+		t.Fatalf("clients closed at shutdown_timeout = %v, want 1", n)
+	}
+	waitFor(t, "the shard to unblock", func() bool {
+		return strings.Contains(shard.Info(ctx(), "clients").Val(), "blocked_clients:0")
+	})
 }
