@@ -58,6 +58,12 @@ func ringPool(t testing.TB, rs []*testenv.Redis, edit func(*config.Pool)) *confi
 // not nil, runs after the proxy has stopped.
 func serve(t testing.TB, pc *config.Pool, opts Options, onClose func()) *Pool {
 	t.Helper()
+	return serveProxy(t, pc, opts, onClose).Pools()[0]
+}
+
+// serveProxy is serve returning the proxy itself.
+func serveProxy(t testing.TB, pc *config.Pool, opts Options, onClose func()) *Proxy {
+	t.Helper()
 	p, err := New(&config.Config{Pools: []*config.Pool{pc}}, opts)
 	if err != nil {
 		t.Fatalf("proxy: %v", err)
@@ -74,7 +80,7 @@ func serve(t testing.TB, pc *config.Pool, opts Options, onClose func()) *Pool {
 			onClose()
 		}
 	})
-	return p.Pools()[0]
+	return p
 }
 
 // client returns a go-redis client of the proxy (no retries: every error

@@ -270,13 +270,7 @@ func testutilCounter(t *testing.T, p *Pool, kind string) float64 {
 func TestShutdownDrains(t *testing.T) {
 	rs := shards(t, 2)
 	pc := ringPool(t, rs, func(pc *config.Pool) { pc.ShutdownTimeout = 5 * time.Second })
-	px, err := New(&config.Config{Pools: []*config.Pool{pc}}, Options{Version: "test", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); px.Serve() }()
-	t.Cleanup(func() { px.Close(); <-served })
+	px := serveProxy(t, pc, Options{Version: "test", Logger: testLogger(t)}, nil)
 	p := px.Pools()[0]
 	idle := dialRaw(t, p)
 	idle.send("PING\r\n")
@@ -373,13 +367,7 @@ func TestShutdownTimeoutEndsBlockedClient(t *testing.T) {
 		pc.ShutdownTimeout = 200 * time.Millisecond
 		pc.Timeout = 20 * time.Second
 	})
-	px, err := New(&config.Config{Pools: []*config.Pool{pc}}, Options{Version: "test", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); px.Serve() }()
-	t.Cleanup(func() { px.Close(); <-served })
+	px := serveProxy(t, pc, Options{Version: "test", Logger: testLogger(t)}, nil)
 	p := px.Pools()[0]
 	c := dialRaw(t, p)
 	c.send("*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n")

@@ -144,13 +144,7 @@ func TestTLSEndToEnd(t *testing.T) {
 		pc.TLSCertFile, pc.TLSKeyFile = k.path("proxy.crt"), k.path("proxy.key")
 		pc.TLSCACertFile = k.path("ca.crt")
 	})
-	px, err := New(&config.Config{Pools: []*config.Pool{pc}}, Options{Version: "test", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); px.Serve() }()
-	t.Cleanup(func() { px.Close(); <-served })
+	px := serveProxy(t, pc, Options{Version: "test", Logger: testLogger(t)}, nil)
 	p := px.Pools()[0]
 
 	c := redis.NewClient(&redis.Options{Addr: p.Addr(), TLSConfig: k.clientTLS(t), MaxRetries: -1,
@@ -269,13 +263,7 @@ func TestTLSBackendCertificatesReload(t *testing.T) {
 		pc.RedisTLSCACertFile = k.path("ca.crt")
 		pc.RedisTLSCertFile, pc.RedisTLSKeyFile = k.path("client.crt"), k.path("client.key")
 	})
-	px, err := New(&config.Config{Pools: []*config.Pool{pc}}, Options{Version: "test", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); px.Serve() }()
-	t.Cleanup(func() { px.Close(); <-served })
+	px := serveProxy(t, pc, Options{Version: "test", Logger: testLogger(t)}, nil)
 	c := redis.NewClient(&redis.Options{Addr: px.Pools()[0].Addr(), MaxRetries: -1, Protocol: 2, DisableIdentity: true})
 	t.Cleanup(func() { c.Close() })
 	if err := c.Set(ctx(), "rot", "1", 0).Err(); err != nil {
