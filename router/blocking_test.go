@@ -17,6 +17,18 @@ import (
 	"github.com/shardproxy/shardproxy/resp"
 )
 
+// clientID asks the proxy for the connection's CLIENT ID.
+func (c *rawConn) clientID(t *testing.T) int64 {
+	t.Helper()
+	c.send(string(resp.AppendCommand(nil, "CLIENT", "ID")))
+	r, err := c.reply()
+	id, ok := resp.IntValue([]byte(r))
+	if err != nil || !ok {
+		t.Fatalf("CLIENT ID = %q, %v", r, err)
+	}
+	return id
+}
+
 func waitBlocked(t *testing.T, p *Pool, n int64) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%d blocked clients", n), func() bool { return p.blocked.Load() == n })
@@ -204,9 +216,7 @@ func TestKillBlockedClient(t *testing.T) {
 	p := startProxy(t, rs, nil)
 	c := client(t, p)
 	nc := dialRaw(t, p)
-	nc.send(string(resp.AppendCommand(nil, "CLIENT", "ID")))
-	idReply, _ := nc.reply()
-	id, _ := resp.IntValue([]byte(idReply))
+	id := nc.clientID(t)
 	nc.send(string(resp.AppendCommand(nil, "BLPOP", "{q}k", "0")) + string(resp.AppendCommand(nil, "SET", "{q}after", "1")))
 	waitBlocked(t, p, 1)
 	shard := rs[p.pick([]byte("q"))].Client(t)
@@ -292,9 +302,7 @@ func TestClientCommands(t *testing.T) {
 	p := startProxy(t, rs, nil)
 	c := client(t, p)
 	blocked := dialRaw(t, p)
-	blocked.send(string(resp.AppendCommand(nil, "CLIENT", "ID")))
-	idReply, _ := blocked.reply()
-	id, _ := resp.IntValue([]byte(idReply))
+	id := blocked.clientID(t)
 	shard := rs[p.pick([]byte("q"))].Client(t)
 	shardBlocked := func() bool { return strings.Contains(shard.Info(ctx(), "clients").Val(), "blocked_clients:1") }
 	blocked.send(string(resp.AppendCommand(nil, "BLPOP", "{q}u", "0")))
