@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -69,8 +68,11 @@ func daemonize(args []string, stderr io.Writer) int {
 	cmd.ExtraFiles = []*os.File{w} // fd 3 in the child
 	// Stdin, stdout and stderr are /dev/null, as for nutcracker's daemon;
 	// logs go to -o.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	err = detach(cmd)
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
 		w.Close()
 		fmt.Fprintln(stderr, "shardproxy: daemonize:", err)
 		return 1

@@ -26,7 +26,7 @@ var version = "dev"
 
 func main() {
 	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	signal.Notify(stop, notifySignals...)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, stop))
 }
 
@@ -202,7 +202,7 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 				case syscall.SIGHUP:
 					reload(log, p, *confPath)
 					continue
-				case syscall.SIGUSR1:
+				case reopenSignal:
 					reopenLog(log, lf)
 					continue
 				}
