@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bufio"
+	"math"
 	"time"
 )
 
@@ -45,6 +46,10 @@ func replyTransferTime(br *bufio.Reader) time.Duration {
 	return transferTime(firstBulkLen(b))
 }
 
+// maxBulkDigits bounds the length firstBulkLen parses before it gives up:
+// 1 TB, or less where an int is 32 bits, so that n*10 never overflows.
+const maxBulkDigits = min(1<<40, math.MaxInt/10-1)
+
 // firstBulkLen returns the length of the first bulk string in b, the start
 // of a reply, after the array headers and small bulk strings before it; 0
 // when b ends before one (a rare split: no extra time) or holds anything
@@ -55,7 +60,7 @@ func firstBulkLen(b []byte) int {
 		n, i := 0, 1
 		for ; i < len(b) && b[i] != '\r'; i++ {
 			c := b[i]
-			if c < '0' || c > '9' || n > 1<<40 {
+			if c < '0' || c > '9' || n > maxBulkDigits {
 				return 0 // a null, or not for us to judge
 			}
 			n = n*10 + int(c-'0')

@@ -1,6 +1,10 @@
 package command
 
-import "github.com/shardproxy/shardproxy/resp"
+import (
+	"math"
+
+	"github.com/shardproxy/shardproxy/resp"
+)
 
 // Key extraction: where the keys of a call are, found as Redis 7.0 finds
 // them (db.c), through the key specs of the table or the command's own
@@ -336,12 +340,12 @@ func atoi(b []byte) int {
 		neg = b[i] == '-'
 		i++
 	}
-	n := 0
+	var n int64
 	for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
-		n = min(n*10+int(b[i]-'0'), 1<<31)
+		n = min(n*10+int64(b[i]-'0'), 1<<31)
 	}
 	if neg {
 		n = -n
 	}
-	return n
+	return int(min(n, math.MaxInt)) // 2^31 is MaxInt32 where an int is 32 bits
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"math/rand"
 	"slices"
 	"strconv"
@@ -411,13 +412,15 @@ func TestKeyIndexes(t *testing.T) {
 }
 
 func TestAtoi(t *testing.T) {
+	// Beyond the int32 range the value is clamped, to 2^31 (MaxInt32 where
+	// an int is 32 bits).
+	const top = int(min(1<<31, math.MaxInt))
 	ai := []struct {
 		in string
 		n  int
 	}{{"3", 3}, {" \t3x", 3}, {"+4", 4}, {"-2", -2}, {"x", 0}, {"", 0},
-		// Beyond the int32 range the value is clamped.
-		{"2147483647", 1<<31 - 1}, {"2147483648", 1 << 31}, {"21474836470", 1 << 31},
-		{"99999999999999999999999", 1 << 31}, {"-2147483648", -1 << 31}, {"-2147483649", -1 << 31}}
+		{"2147483647", 1<<31 - 1}, {"2147483648", top}, {"21474836470", top},
+		{"99999999999999999999999", top}, {"-2147483648", -1 << 31}, {"-2147483649", -1 << 31}}
 	for _, tt := range ai {
 		t.Run("atoi "+tt.in, func(t *testing.T) {
 			if n := atoi([]byte(tt.in)); n != tt.n {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"net"
 	"runtime"
 	"strings"
@@ -515,7 +516,7 @@ func atoi(b []byte) (int, bool) {
 	}
 	n := 0
 	for _, c := range b {
-		if c < '0' || c > '9' || n > 1<<40 {
+		if c < '0' || c > '9' || n > math.MaxInt/10-1 {
 			return 0, false
 		}
 		n = n*10 + int(c-'0')
