@@ -9,7 +9,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/shardproxy/shardproxy/backend"
@@ -126,7 +125,7 @@ func (l *guardListener) Accept() (net.Conn, error) {
 // resourceShortage reports whether an accept failed for lack of a
 // resource that may come back.
 func resourceShortage(err error) bool {
-	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM} {
+	for _, e := range shortageErrors {
 		if errors.Is(err, e) {
 			return true
 		}

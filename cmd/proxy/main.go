@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/shardproxy/shardproxy/config"
@@ -199,7 +198,7 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 			select {
 			case sig := <-stop:
 				switch sig {
-				case syscall.SIGHUP:
+				case reloadSignal:
 					reload(log, p, *confPath)
 					continue
 				case reopenSignal:

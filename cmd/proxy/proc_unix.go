@@ -12,7 +12,7 @@ import (
 // (reopenSignal) reopens the log file, SIGINT and SIGTERM stop.
 var notifySignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1}
 
-var reopenSignal os.Signal = syscall.SIGUSR1
+var reloadSignal, reopenSignal os.Signal = syscall.SIGHUP, syscall.SIGUSR1
 
 // detach makes the -d child a session of its own, away from the terminal.
 func detach(cmd *exec.Cmd) error {
