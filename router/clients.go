@@ -228,11 +228,8 @@ func (s *Session) kill(match func(*Session) bool, skipme bool) int {
 // closed by its own goroutine) and its dedicated connections close, so a
 // blocked command or an open transaction ends at once.
 func (s *Session) kick() {
-	s.kicked.Store(true)
 	if s.w != nil {
 		s.w.sock.Close()
-	} else if s.nc != nil {
-		s.nc.Close()
 	}
 	s.pins.closeAll()
 }

@@ -5,7 +5,6 @@ import (
 	"net"
 
 	"runtime"
-	"sync/atomic"
 
 	"github.com/tidwall/redcon"
 
@@ -79,17 +78,14 @@ type Session struct {
 	written int           // items of the batch whose reply is in wbuf or sent
 	counted int           // items of the batch whose metrics are recorded
 
-	pins pinSet             // dedicated backend connections
-	auth sessionAuth        // the authenticated user (auth.go)
-	keep *backend.Dedicated // a clean pinned connection kept for reuse (pin.go)
-	tx   *txState           // MULTI/WATCH (tx.go); nil until the pinned path runs
-	pub  sessionPub         // what CLIENT LIST shows of the session (clients.go)
-	nc   net.Conn           // the client's connection, watched while blocked
-	cc   *clientConn        // the server's side of it (server.go); nil in benchmarks
-	// kicked: CLIENT KILL (or shutdown) disconnected the client from
-	// another goroutine; what is left of its batch is not run.
-	kicked atomic.Bool
-	wrote  []*backend.Server // servers written to since the last WAIT
+	pins  pinSet             // dedicated backend connections
+	auth  sessionAuth        // the authenticated user (auth.go)
+	keep  *backend.Dedicated // a clean pinned connection kept for reuse (pin.go)
+	tx    *txState           // MULTI/WATCH (tx.go); nil until the pinned path runs
+	pub   sessionPub         // what CLIENT LIST shows of the session (clients.go)
+	nc    net.Conn           // the client's connection, watched while blocked
+	cc    *clientConn        // the server's side of it (server.go); nil in benchmarks
+	wrote []*backend.Server  // servers written to since the last WAIT
 
 	sub   *subState // subscriptions (subscribed.go); nil when none
 	proto int       // RESP version chosen by HELLO (resp3.go); 0 = 2
@@ -141,8 +137,10 @@ func (s *Session) close() {
 }
 
 // ending reports that the commands left in the batch are not run: after
-// QUIT, or once the client was killed.
-func (s *Session) ending() bool { return s.quit || s.kicked.Load() }
+// QUIT, or once another goroutine shut the client's connection (CLIENT
+// KILL, the output buffer limit, shutdown), as Redis drops the unread input
+// of a client it closes.
+func (s *Session) ending() bool { return s.quit || s.pub.in != nil && s.pub.in.down.Load() }
 
 // serve runs one batch: first plus the rest of the commands redcon parsed
 // from the same read. conn is closed after QUIT.
