@@ -8,20 +8,21 @@ import (
 
 // Large commands: a SET of a 512 MB value.
 //
-// redcon keeps a command that is still arriving in a buffer it doubles
-// (copying) whenever it is full, and copies every command it parses once
-// more: a 512 MB value cost 1.5 GB in redcon alone, and the doubled buffer
-// stayed reserved. So a command with a payload of bigValue or more never
-// reaches redcon's reader. The guard assembles it in a buffer of its own,
-// sized from the announced length (as Redis does for a big argument), reads
-// the payload from the socket straight into it, and has the session serve
-// it from there: the value is in memory once, and the buffer goes to the
-// backend as it is (backend.Request.Wire) and is let go with the reply.
+// The command reader keeps a command that is still arriving in a buffer
+// it doubles (copying) whenever it is full, and the doubled buffer stays
+// with the reader until it goes back to the pool; redcon's Reader, before
+// it, also copied every command it parsed: a 512 MB value cost 1.5 GB. So
+// a command with a payload of bigValue or more never reaches the reader.
+// The guard assembles it in a buffer of its own, sized from the announced
+// length (as Redis does for a big argument), reads the payload from the
+// socket straight into it, and has the session serve it from there: the
+// value is in memory once, and the buffer goes to the backend as it is
+// (backend.Request.Wire) and is let go with the reply.
 //
-// Order is kept: the guard takes over a command only at a point where
-// redcon holds nothing (every command before it was delivered whole and
-// has been served, since redcon reads only when it has served what it
-// parsed) and none of the command was handed to redcon yet.
+// Order is kept: the guard takes over a command only at a point where the
+// reader holds nothing (every command before it was delivered whole and
+// has been served, since the reader reads only when it has served what it
+// parsed) and none of the command was handed to the reader yet.
 
 // bigValue is the remaining payload of an argument from which the guard
 // assembles the command itself.
@@ -33,7 +34,7 @@ const bigSlack = 16 << 10
 
 // wantBig reports whether the command being scanned is to be assembled by
 // the guard: a large payload is arriving, the command has few enough
-// arguments for a passThrough, and none of it went to redcon.
+// arguments for a passThrough, and none of it went to the reader.
 func (c *guardConn) wantBig() bool {
 	at := c.bigAt
 	if at == 0 {

@@ -9,9 +9,11 @@
 //     listener, its metrics); Serve runs each pool's client server.
 //     accept creates a Session per client.
 //   - server.go: the client server (redcon stays the codec): one goroutine
-//     per client hands its Session every batch redcon's reader parsed from
-//     one read (the first command plus the rest of the pipeline). The
-//     reader is lent from a pool only while the client has input.
+//     per client hands its Session every batch parsed from one read (the
+//     first command plus the rest of the pipeline). cmdreader.go parses
+//     with redcon's ReadNextCommand in place: a command is a view of the
+//     read buffer, never a copy, and parsing allocates nothing. The reader
+//     is lent from a pool only while the client has input.
 //   - serveraw.go: on Linux a client is served inside one RawConn.Read
 //     callback: an idle client waits without a buffer, and after a short
 //     read without asking the socket again, so an unpipelined request costs
@@ -20,11 +22,11 @@
 //     closes it.
 //   - listen.go, listen_unix.go, socket_*.go: how the listener is bound
 //     (nutcracker's backlog and unix socket permissions).
-//   - guard.go: every client socket is wrapped in a guardConn before redcon
-//     reads it. It enforces Redis's protocol limits and hands redcon whole
-//     commands only, so redcon's buffer stays bounded under long pipelines.
-//     inline.go: it splits inline commands as Redis does and hands redcon
-//     multibulk frames only.
+//   - guard.go: every client socket is wrapped in a guardConn before the
+//     command reader reads it. It enforces Redis's protocol limits and
+//     hands the reader whole commands only, so its buffer stays bounded
+//     under long pipelines. inline.go: it splits inline commands as Redis
+//     does and hands the reader multibulk frames only.
 //   - session.go: Session.serve is one batch. It loads the pool's topology
 //     once (a split and its merge must see the same servers), then add
 //     classifies each command through the command table (package command:

@@ -210,26 +210,28 @@ func (l *guardListener) waitEmpty(d time.Duration) bool {
 	return true
 }
 
-// guardConn sits between a client socket and redcon's reader.
+// guardConn sits between a client socket and the command reader
+// (cmdreader.go).
 //
-// Limits: redcon grows its read buffer until a whole command is in memory,
-// whatever the lengths announce, and its parser accepts frames Redis
+// Limits: the reader grows its buffer until a whole command is in memory,
+// whatever the lengths announce, and redcon's parser accepts frames Redis
 // refuses ("*+1", "$-0"). The guard's scanner (inscan.go) applies Redis's
-// rules and the pool's limits to every byte before redcon sees it. On a
-// protocol error the guard first delivers the commands before the bad
-// frame; once redcon has answered them and asks for more, the guard sends
-// Redis's error text and fails the read, which closes the connection: the
-// client sees the replies to everything it sent before, then the error, as
-// from Redis.
+// rules and the pool's limits to every byte before the reader sees it. On
+// a protocol error the guard first delivers the commands before the bad
+// frame; once they are answered and the reader asks for more, the guard
+// sends Redis's error text and fails the read, which closes the
+// connection: the client sees the replies to everything it sent before,
+// then the error, as from Redis.
 //
-// Backpressure: when a read ends inside a command, redcon doubles its buffer
-// and keeps the bytes it already parsed, so a client streaming a long
-// pipeline grows it without bound. The guard hands redcon whole commands
-// only, holding back the tail of a read that ends mid-command until the
-// rest arrives; redcon then finds its buffer fully consumed after each batch
-// and reuses it from the start. Only a large payload goes to redcon in
-// pieces (and the multibulk frame an inline command was rewritten into,
-// when it is larger than redcon's read: inline.go).
+// Backpressure: when a read ends inside a command, the reader keeps the
+// part in its buffer and doubles the buffer when it is full, so a client
+// streaming a long pipeline would grow it without bound. The guard hands
+// the reader whole commands only, holding back the tail of a read that
+// ends mid-command until the rest arrives; the reader then finds its
+// buffer fully consumed after each batch and reuses it from the start.
+// Only a large payload goes to the reader in pieces (and the multibulk
+// frame an inline command was rewritten into, when it is larger than the
+// reader's read: inline.go).
 //
 // A guardConn is used by its connection's goroutine; the listener only
 // sets deadlines on it and closes it.
@@ -267,19 +269,19 @@ type guardConn struct {
 	// stricter limits before AUTH (10 arguments, 16 KB bulks).
 	unauthed func() bool
 	// big serves a command the guard assembled itself (bigcmd.go); nil:
-	// every command goes through redcon.
+	// every command goes through the reader.
 	big   func(cmd redcon.Command)
 	bigAt int64 // the payload size wantBig looks for; 0 = bigValue (tests lower it)
 
 	inl inlineScratch // the inline command being delivered (inline.go)
 
-	passed   bool // part of the current command went to redcon unfinished
+	passed   bool // part of the current command went to the reader unfinished
 	bigFrame bool // the current command is for readBig
 
 	// What CLIENT LIST shows of the client's input (clients.go), stored
 	// after each Read for other goroutines to read: qbuf (bytes not yet
 	// parsed into whole lines and arguments, as Redis counts them), the
-	// free room redcon's read buffer had left (qbuf-free) and argv-mem.
+	// free room the reader's buffer had left (qbuf-free) and argv-mem.
 	// Saturated at MaxInt32.
 	qbuf, qfree, argv atomic.Int32
 }
@@ -288,7 +290,7 @@ type guardConn struct {
 // a larger one, grown by a rare large command, is let go.
 const maxHold = 64 << 10
 
-// Read gives redcon the next whole commands (or a piece of a large one)
+// Read gives the reader the next whole commands (or a piece of a large one)
 // and records the input use for CLIENT LIST.
 func (c *guardConn) Read(p []byte) (int, error) {
 	n, err := c.fill(p)
@@ -452,7 +454,7 @@ func (c *guardConn) fill(p []byte) (int, error) {
 	}
 }
 
-// decide returns how much of a scanned buffer may go to redcon now, and
+// decide returns how much of a scanned buffer may go to the reader now, and
 // the buffer's new end (cut after the last good command on an error).
 func (c *guardConn) decide(end, scanned, last int, v scanVerdict) (deliver, newEnd int) {
 	switch {

@@ -1,23 +1,20 @@
 package router
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
-
-	"github.com/tidwall/redcon"
 )
 
 // The pool's client server: the accept loop and one goroutine per client
-// connection, reading commands with redcon's reader and handing each batch
-// to the session. It replaces redcon.Serve (redcon stays the codec) for
-// what an idle client costs: redcon's server gives every connection a
-// reader with two 4 KB buffers and a 4 KB writer for its whole life, and
-// its goroutine waits for input deep in the reader, where its stack has
-// grown to 4 KB.
+// connection, parsing commands with redcon's ReadNextCommand (cmdreader.go)
+// and handing each batch to the session. It replaces redcon.Serve (redcon
+// stays the codec) for what an idle client costs: redcon's server gives
+// every connection a reader with two 4 KB buffers and a 4 KB writer for
+// its whole life, and its goroutine waits for input deep in the reader,
+// where its stack has grown to 4 KB.
 //
 // On Linux a client holds read buffers only while it has input: once a
 // batch is served and nothing of the next command is buffered, its reader
@@ -52,19 +49,17 @@ func (c *clientConn) Close() error {
 	return nil
 }
 
-// inReader is redcon's command reader with the buffered reader under it,
-// lent to one client at a time.
+// inReader is a command reader, lent to one client at a time.
 type inReader struct {
 	src inSource
-	br  *bufio.Reader // owned here, so that what it holds is known
-	rd  *redcon.Reader
+	rd  *cmdReader
 }
 
 // inSource is what an inReader reads from: the connection it is lent to.
 type inSource struct {
 	r       io.Reader
-	err     error // the last read error, to tell it from redcon's own
-	maxRead int   // the largest read redcon asked for
+	err     error // the last read error, to tell it from the parser's own
+	maxRead int   // the largest read the reader asked for
 }
 
 func (s *inSource) Read(p []byte) (int, error) {
@@ -74,21 +69,16 @@ func (s *inSource) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// inBufSize is the size of bufio's buffer (and the first size of redcon's,
-// which allocates 4 KB).
-const inBufSize = 4096
-
-// maxPooledRead bounds the redcon buffer a reader goes back to the pool
-// with: redcon doubles its buffer for a command that does not fit and never
-// shrinks it, and right after doubling it reads into the new half. A
-// reader whose buffer reached 64 KB has made a read of 32 KB and is let
-// go, so a pooled reader's buffer is at most 32 KB.
+// maxPooledRead bounds the buffer a reader goes back to the pool with:
+// the reader doubles its buffer for a command that does not fit, and right
+// after doubling it reads into the new half. A reader whose buffer reached
+// 64 KB has made a read of 32 KB and is let go, so a pooled reader's
+// buffer is at most 32 KB.
 const maxPooledRead = 16 << 10
 
 var inReaders = sync.Pool{New: func() any {
 	r := &inReader{}
-	r.br = bufio.NewReaderSize(&r.src, inBufSize)
-	r.rd = redcon.NewReader(r.br) // reads from br itself: bufio does not wrap a bufio.Reader twice
+	r.rd = newCmdReader(&r.src)
 	return r
 }}
 
@@ -178,13 +168,13 @@ func (c *clientConn) loop() error {
 	}
 }
 
-// batch reads the next commands (every command redcon parsed from what was
-// read) and serves them.
+// batch reads the next commands (every whole command read so far) and
+// serves them.
 func (c *clientConn) batch() error {
 	cmds, err := c.in.rd.ReadCommands()
 	if err != nil {
 		if err != c.in.src.err {
-			// redcon refused what the guard let through: reply as
+			// The parser refused what the guard let through: reply as
 			// redcon's server does, after the replies before it.
 			c.refuse([]byte("-ERR " + err.Error() + "\r\n"))
 		}
@@ -196,9 +186,9 @@ func (c *clientConn) batch() error {
 
 // idle reports whether the client's reader holds no input: every byte the
 // guard delivered was parsed into commands (none was a piece of an
-// unfinished one) and bufio holds nothing more.
+// unfinished one).
 func (c *clientConn) idle() bool {
-	return c.gc.empty() && !c.gc.passed && c.in.br.Buffered() == 0
+	return c.gc.empty() && !c.gc.passed && c.in.rd.buffered() == 0
 }
 
 // refuse sends a protocol error after every reply already queued.

@@ -43,7 +43,7 @@ type item struct {
 // connection's goroutine only, except its writer (safe for pushes from any
 // goroutine) and its pinned connections (guarded by their own lock).
 //
-// A batch is the commands redcon parsed from one read: every routed command
+// A batch is the commands parsed from one read: every routed command
 // becomes a backend request grouped by server, the groups are enqueued, and
 // the replies are written back in command order, each as soon as it and
 // every one before it are complete, before the next read. Requests, items
@@ -109,7 +109,7 @@ type group struct {
 
 func newSession(p *Pool, id int64) *Session {
 	// Everything else is allocated on first use: an idle client costs the
-	// proxy little beyond redcon's own buffers.
+	// proxy little beyond its connection's buffers.
 	return &Session{p: p, id: id, hint: int(id), pins: pinSet{max: p.cfg.PinnedConnections},
 		auth: sessionAuth{user: p.access.initial()}}
 }
@@ -142,7 +142,7 @@ func (s *Session) close() {
 // of a client it closes.
 func (s *Session) ending() bool { return s.quit || s.pub.in != nil && s.pub.in.down.Load() }
 
-// serve runs one batch: first plus the rest of the commands redcon parsed
+// serve runs one batch: first plus the rest of the commands parsed
 // from the same read. conn is closed after QUIT.
 func (s *Session) serve(conn io.Closer, first redcon.Command, rest []redcon.Command) {
 	start := nanotime()
