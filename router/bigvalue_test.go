@@ -283,7 +283,7 @@ func FuzzGuardBigMatchesRedcon(f *testing.F) {
 				g.bigAt = int64(at%32) + 1
 				g.big = func(cmd redcon.Command) { cmds = append(cmds, cmd.Args) }
 			}
-			rd := redcon.NewReader(g)
+			rd := newServerReader(g)
 			for len(cmds) < 256 {
 				cmd, err := rd.ReadCommand()
 				if err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidwall/redcon"
+
 	"github.com/shardproxy/shardproxy/resp"
 )
 
@@ -151,4 +153,33 @@ func TestCmdReaderAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per command, want 0", allocs)
 	}
+}
+
+// serverReader reads one command at a time through the reader the server
+// uses, for tests that look at what the guard delivers: each command is
+// copied, since the reader's own are valid until its next read.
+type serverReader struct {
+	rd    *cmdReader
+	queue []redcon.Command
+}
+
+func newServerReader(src io.Reader) *serverReader { return &serverReader{rd: newCmdReader(src)} }
+
+func (s *serverReader) ReadCommand() (redcon.Command, error) {
+	if len(s.queue) == 0 {
+		cmds, err := s.rd.ReadCommands()
+		if err != nil {
+			return redcon.Command{}, err
+		}
+		for _, c := range cmds {
+			args := make([][]byte, len(c.Args))
+			for i, a := range c.Args {
+				args[i] = bytes.Clone(a)
+			}
+			s.queue = append(s.queue, redcon.Command{Raw: bytes.Clone(c.Raw), Args: args})
+		}
+	}
+	cmd := s.queue[0]
+	s.queue = s.queue[1:]
+	return cmd, nil
 }

@@ -16,8 +16,11 @@ import (
 	"github.com/shardproxy/shardproxy/metrics"
 )
 
-// readAllCommands reads commands until the reader fails (at most 256).
-func readAllCommands(rd *redcon.Reader) ([][][]byte, error) {
+// readAllCommands reads commands until the reader fails (at most 256):
+// redcon's Reader (the reference) or the server's (serverReader).
+func readAllCommands(rd interface {
+	ReadCommand() (redcon.Command, error)
+}) ([][][]byte, error) {
 	var cmds [][][]byte
 	for len(cmds) < 256 {
 		cmd, err := rd.ReadCommand()
@@ -73,7 +76,7 @@ func FuzzGuardMatchesRedcon(f *testing.F) {
 		g := &guardConn{Conn: conn, l: l}
 		g.sc.lim = &l.lim
 		rec := &deliveries{g: g}
-		got, gotErr := readAllCommands(redcon.NewReader(rec))
+		got, gotErr := readAllCommands(newServerReader(rec))
 		// Where Redis ignores a byte that redcon checks (the one after a
 		// length line's CR, the two after a payload), the guard rewrites it
 		// in place before redcon sees it; TestProtocolErrorsMatchRedis holds

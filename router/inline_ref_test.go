@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"testing"
-
-	"github.com/tidwall/redcon"
 )
 
 // The reference for inline commands: Redis 7.0's processInputBuffer,
@@ -213,7 +211,7 @@ func guardMatchesRef(t testing.TB, in []byte, cuts []int) string {
 	cc := &chunkConn{chunks: chunks}
 	g := newTestGuard(t, cc, testLimits())
 	rec := &deliveries{g: g}
-	got, gotErr := readAllCommands(redcon.NewReader(rec))
+	got, gotErr := readAllCommands(newServerReader(rec))
 	want := refProcess(in)
 	wantWrote := ""
 	if want.err != "" {

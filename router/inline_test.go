@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidwall/redcon"
-
 	"github.com/shardproxy/shardproxy/config"
 )
 
@@ -142,7 +140,7 @@ func TestInlineBurstAfterPrefix(t *testing.T) {
 		for _, n := range []int{81910, 81911} {
 			in := line(n)
 			cc := &chunkConn{chunks: [][]byte{in[:prefix], in[prefix:]}}
-			rd := redcon.NewReader(newTestGuard(t, cc, testLimits()))
+			rd := newServerReader(newTestGuard(t, cc, testLimits()))
 			cmd, err := rd.ReadCommand()
 			switch {
 			case n == 81910 && (err != nil || len(cmd.Args) != 2 || len(cmd.Args[1]) != n-7):

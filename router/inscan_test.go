@@ -39,7 +39,7 @@ func guardCommands(t testing.TB, lim inputLimits, in []byte, step int) (cmds []r
 		chunks = append(chunks, bytes.Clone(in[i:min(i+step, len(in))]))
 	}
 	cc := &chunkConn{chunks: chunks}
-	rd := redcon.NewReader(newTestGuard(t, cc, lim))
+	rd := newServerReader(newTestGuard(t, cc, lim))
 	for {
 		cmd, err := rd.ReadCommand()
 		if err != nil {
@@ -206,7 +206,7 @@ func TestGuardUnauthenticatedLimits(t *testing.T) {
 		cc := &chunkConn{chunks: [][]byte{[]byte(tt.in)}}
 		g := newTestGuard(t, cc, testLimits())
 		g.unauthed = func() bool { return true }
-		rd := redcon.NewReader(g)
+		rd := newServerReader(g)
 		rd.ReadCommand()
 		if got := cc.wrote.String(); got != tt.want {
 			t.Errorf("%q: wrote %q, want %q", tt.in, got, tt.want)
