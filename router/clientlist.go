@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/shardproxy/shardproxy/command"
 	"github.com/shardproxy/shardproxy/resp"
@@ -129,7 +128,7 @@ func (o *Session) pubsub() bool {
 // always 0 (SELECT allows no other). Not shown: flag d (a WATCHed key was
 // touched), which only the shard holding the transaction knows.
 func (o *Session) clientLine(self *Session, selfArgs [][]byte) string {
-	now := time.Now().UnixNano()
+	now := nanotime()
 	name := ""
 	if n := o.pub.name.Load(); n != nil {
 		name = *n

