@@ -45,9 +45,10 @@ const (
 )
 
 // DefaultServerConnections is the default number of multiplexed connections
-// per backend server (nutcracker's default is 1; pipelining over a couple of
-// connections keeps one slow reply from stalling every client).
-const DefaultServerConnections = 2
+// per backend server, nutcracker's default. One connection per server
+// batches every client's requests into the fewest writes and wake-ups;
+// bench/results/2026-12-01-conns/ has the measurements behind it.
+const DefaultServerConnections = 1
 
 // MaxWeight is the largest server weight, the hashring package's limit.
 const MaxWeight = 1 << 16
