@@ -242,7 +242,12 @@ func keysOnShards(o *observed, prefix string, n int) ([]string, []int) {
 // /readyz follows the killed shard, and that promtool finds the scrape clean.
 func TestMetricsFollowTraffic(t *testing.T) {
 	rs := shards(t, 3)
-	o := startObserved(t, rs, func(pc *config.Pool) { pc.Timeout = 300 * time.Millisecond })
+	// Two connections per server: a timeout replaces one of them while
+	// the other keeps the server up, which the timeout case checks.
+	o := startObserved(t, rs, func(pc *config.Pool) {
+		pc.Timeout = 300 * time.Millisecond
+		pc.ServerConnections = 2
+	})
 	keys, shard := keysOnShards(o, "obs", 12)
 	// Two keys on different shards, for the CROSSSLOT.
 	other := slices.IndexFunc(shard, func(s int) bool { return s != shard[0] })

@@ -132,6 +132,10 @@ func TestPinnedReleasedWhenClientGoes(t *testing.T) {
 	}
 }
 
+// sharedConns is the number of multiplexed connections a pool keeps to each
+// server when the test does not set server_connections.
+const sharedConns = config.DefaultServerConnections
+
 func TestPinnedBoundedAndUnpinned(t *testing.T) {
 	rs := shards(t, 3)
 	p, sessions := hookedProxy(t, rs, func(pc *config.Pool) { pc.PinnedConnections = 2 })
@@ -157,7 +161,7 @@ func TestPinnedBoundedAndUnpinned(t *testing.T) {
 	if _, err := s.pin(srvs[2]); err != nil {
 		t.Fatalf("pin after unpin: %v", err)
 	}
-	waitShardClients(t, rs[0], 2, 3*time.Second) // the two multiplexed conns only
+	waitShardClients(t, rs[0], sharedConns, 3*time.Second) // the multiplexed conns only
 	// The client still works while it holds pinned connections.
 	c.send("PING\r\n")
 	c.mustReply("+PONG\r\n")
@@ -172,7 +176,7 @@ func TestPinnedReleasedOnReloadRemovingServer(t *testing.T) {
 	c.mustReply("+PONG\r\n")
 	s := nextSession(t, sessions)
 	ds := pinAll(t, s)
-	waitShardClients(t, rs[2], 3, 3*time.Second) // 2 multiplexed + 1 pinned
+	waitShardClients(t, rs[2], sharedConns+1, 3*time.Second) // multiplexed + 1 pinned
 
 	// SIGHUP's path: a configuration without shard3.
 	pc := ringPool(t, rs[:2], edit)
@@ -191,7 +195,7 @@ func TestPinnedReleasedOnReloadRemovingServer(t *testing.T) {
 			t.Errorf("pinned connection to a kept server closed: %v", err)
 		}
 	}
-	waitShardClients(t, rs[0], 3, time.Second)
+	waitShardClients(t, rs[0], sharedConns+1, time.Second)
 	c.send("PING\r\n")
 	c.mustReply("+PONG\r\n")
 }
@@ -205,7 +209,7 @@ func TestPinnedReleasedOnShutdown(t *testing.T) {
 	s := nextSession(t, sessions)
 	pinAll(t, s)
 	for _, r := range rs {
-		waitShardClients(t, r, 3, 3*time.Second)
+		waitShardClients(t, r, sharedConns+1, 3*time.Second)
 	}
 	p.Close()
 	for _, r := range rs {
