@@ -165,22 +165,23 @@ func (s *Server) retire(c *Conn) {
 	}()
 }
 
-// awaitMove waits, up to the request timeout, for the connections to the
-// server's new address to replace those to the old one, so that a planned
-// failover costs requests a millisecond of latency rather than an error.
-func (s *Server) awaitMove(hint int) (*Conn, *Error) { return s.awaitMoveIn(s.slots, hint) }
-
-// awaitMoveIn is awaitMove over one set of slots (RESP2's or RESP3's).
-func (s *Server) awaitMoveIn(slots []slot, hint int) (*Conn, *Error) {
+// awaitIn waits, up to the request timeout, for a connection that pickIn
+// reported on its way: one to the server's new address, so that a planned
+// failover costs requests a millisecond of latency rather than an error, or
+// the successor of a connection that just failed.
+func (s *Server) awaitIn(slots []slot, hint int) (*Conn, *Error) {
 	deadline := time.Now().Add(s.opts.Timeout)
 	for {
 		time.Sleep(200 * time.Microsecond)
-		c, err, stale := s.pickIn(slots, hint)
-		if !stale {
+		c, err, wait := s.pickIn(slots, hint)
+		if wait == noWait {
 			return c, err
 		}
 		if time.Now().After(deadline) {
-			return nil, movedError(s)
+			if wait == waitMove {
+				return nil, movedError(s)
+			}
+			return nil, &Error{Server: s.opts.Name, Kind: KindTimeout, Timeout: s.opts.Timeout}
 		}
 	}
 }

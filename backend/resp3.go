@@ -31,9 +31,9 @@ func (s *Server) PickProto(hint, proto int) (*Conn, *Error) {
 			return nil, s.closedError()
 		}
 	}
-	c, err, stale := s.pickIn(*slots, hint)
-	if stale {
-		return s.awaitMoveIn(*slots, hint)
+	c, err, wait := s.pickIn(*slots, hint)
+	if wait != noWait {
+		return s.awaitIn(*slots, hint)
 	}
 	return c, err
 }

@@ -138,6 +138,19 @@ type slot struct {
 	proto   int // 2 or 3: the protocol its connections speak
 	cur     atomic.Pointer[Conn]
 	lastErr atomic.Pointer[Error]
+	// upSince is when cur's connection was made (unix ns), or 0 once the
+	// slot has no connection on its way: a dial failed, the connection
+	// died young (the slot backs off), or the server is closing. A
+	// connection that dies after MaxBackoff is dialled again at once, so
+	// requests wait for its successor instead of failing (see redialing).
+	upSince atomic.Int64
+}
+
+// redialing reports whether the slot's connection is gone or going and its
+// successor is being dialled at once (the connection lived past MaxBackoff).
+func (sl *slot) redialing(maxBackoff time.Duration) bool {
+	up := sl.upSince.Load()
+	return up != 0 && time.Now().UnixNano()-up > int64(maxBackoff)
 }
 
 // NewServer starts the connections of a server and waits until each has
@@ -202,23 +215,35 @@ func (s *Server) InFlight() int {
 // client session keeps using the same connection (which keeps its commands in
 // order). When none is usable it returns the last connection error.
 func (s *Server) Pick(hint int) (*Conn, *Error) {
-	c, err, stale := s.pick(hint)
-	if stale {
-		// The address just changed and the new connections are being
-		// dialled: wait for them rather than fail (see awaitMove).
-		return s.awaitMove(hint)
+	c, err, wait := s.pick(hint)
+	if wait != noWait {
+		return s.awaitIn(s.slots, hint)
 	}
 	return c, err
 }
 
-// pick is one pass of Pick. stale reports usable connections that are
-// still to the server's previous address, which are never handed out.
-func (s *Server) pick(hint int) (*Conn, *Error, bool) {
+// waitFor says why no connection is usable now although one is on its way.
+type waitFor int
+
+const (
+	noWait waitFor = iota
+	// waitMove: the address just changed and connections to the new one
+	// are being dialled; those to the old one are never handed out.
+	waitMove
+	// waitRedial: a long-lived connection failed (a timeout, a reset) and
+	// is being replaced at once. With one connection per server, failing
+	// meanwhile would hand the error of one request to the requests that
+	// arrive in the next millisecond.
+	waitRedial
+)
+
+// pick is one pass of Pick.
+func (s *Server) pick(hint int) (*Conn, *Error, waitFor) {
 	return s.pickIn(s.slots, hint)
 }
 
 // pickIn is pick over one set of slots.
-func (s *Server) pickIn(slots []slot, hint int) (*Conn, *Error, bool) {
+func (s *Server) pickIn(slots []slot, hint int) (*Conn, *Error, waitFor) {
 	n := len(slots)
 	if hint < 0 {
 		hint = -hint
@@ -232,7 +257,7 @@ func (s *Server) pickIn(slots []slot, hint int) (*Conn, *Error, bool) {
 			err := c.Err()
 			if err == nil {
 				if c.gen == gen {
-					return c, nil, false
+					return c, nil, noWait
 				}
 				stale = true
 				continue
@@ -243,12 +268,19 @@ func (s *Server) pickIn(slots []slot, hint int) (*Conn, *Error, bool) {
 		}
 	}
 	if stale {
-		return nil, nil, true
+		return nil, nil, waitMove
+	}
+	if s.ctx.Err() == nil {
+		for i := range slots {
+			if slots[i].redialing(s.opts.MaxBackoff) {
+				return nil, nil, waitRedial
+			}
+		}
 	}
 	if dying != nil {
-		return nil, dying, false
+		return nil, dying, noWait
 	}
-	return nil, slots[hint%n].lastErr.Load(), false
+	return nil, slots[hint%n].lastErr.Load(), noWait
 }
 
 // Close stops every connection, failing what they hold, closes every
@@ -286,12 +318,14 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		}
 	}
 	defer signal()
+	defer sl.upSince.Store(0)
 	everUp := false
 	for {
 		moved := s.mv.current()
 		c, err := s.connect(sl.proto)
 		if err != nil {
 			sl.lastErr.Store(err)
+			sl.upSince.Store(0) // requests waiting for it fail now
 			s.obs.Failed(KindConnect)
 			signal()
 			select {
@@ -311,6 +345,8 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 		everUp = true
 		c.start()
 		sl.cur.Store(c)
+		upSince := time.Now()
+		sl.upSince.Store(upSince.UnixNano())
 		s.mv.check(c, moved) // SetAddr may have run while connecting
 		live := &s.live
 		if sl.proto == 3 {
@@ -321,7 +357,6 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 			s.log.Info("backend up", "addr", s.Addr())
 		}
 		signal()
-		upSince := time.Now()
 		c = s.watch(sl, c, moved)
 		sl.cur.Store(nil)
 		s.lostTracking(sl)
@@ -343,11 +378,12 @@ func (s *Server) maintain(sl *slot, first *sync.WaitGroup) {
 			continue
 		}
 		// A connection that lived a while earned an immediate redial; one
-		// that died young keeps backing off.
+		// that died young keeps backing off, and requests meanwhile fail.
 		if time.Since(upSince) > s.opts.MaxBackoff {
 			backoff = s.opts.MinBackoff
 			continue
 		}
+		sl.upSince.Store(0)
 		select {
 		case <-s.ctx.Done():
 			return
