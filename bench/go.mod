@@ -1,10 +1,11 @@
 module github.com/shardproxy/shardproxy/bench
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/lesismal/nbio v1.6.8
 	github.com/tidwall/redcon v1.6.4
+	golang.org/x/exp v0.0.0-20261113113407-e3970619a1a4
 	gonum.org/v1/plot v0.17.0
 )
 
