@@ -250,7 +250,7 @@ func (s *Server) pickIn(slots []slot, hint int) (*Conn, *Error, waitFor) {
 	}
 	gen := s.mv.gen.Load()
 	var dying *Error
-	stale := false
+	stale, redial := false, false
 	for i := 0; i < n; i++ {
 		sl := &slots[(hint+i)%n]
 		if c := sl.cur.Load(); c != nil {
@@ -266,16 +266,13 @@ func (s *Server) pickIn(slots []slot, hint int) (*Conn, *Error, waitFor) {
 				dying = err // fresher than lastErr until the slot notices
 			}
 		}
+		redial = redial || sl.redialing(s.opts.MaxBackoff)
 	}
-	if stale {
+	switch {
+	case stale:
 		return nil, nil, waitMove
-	}
-	if s.ctx.Err() == nil {
-		for i := range slots {
-			if slots[i].redialing(s.opts.MaxBackoff) {
-				return nil, nil, waitRedial
-			}
-		}
+	case redial && s.ctx.Err() == nil:
+		return nil, nil, waitRedial
 	}
 	if dying != nil {
 		return nil, dying, noWait
