@@ -6,6 +6,9 @@
 // poller (such events carry no stack), "yield" for a goroutine that gave up
 // its P itself (Gosched, preemption).
 //
+// `go tool trace -pprof=sched` gives the same waits summed per stack; this
+// gives their distribution (mean, p50 to p99.9), which is what a p99 needs.
+//
 // On a saturated single-P proxy these waits are where a request's time goes
 // between the proxy's own steps, and their tails are the proxy's part of the
 // clients' p99.
