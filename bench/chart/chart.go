@@ -18,9 +18,10 @@ import (
 // targetColors gives each target one colour across charts.
 func targetColors() map[string]color.Color {
 	return map[string]color.Color{
-		report.Direct:     color.RGBA{R: 0x55, G: 0x55, B: 0x55, A: 0xff},
-		report.Twemproxy:  color.RGBA{R: 0xe0, G: 0x8a, B: 0x1e, A: 0xff},
-		report.Shardproxy: color.RGBA{R: 0x1f, G: 0x6f, B: 0xc0, A: 0xff},
+		report.Direct:      color.RGBA{R: 0x55, G: 0x55, B: 0x55, A: 0xff},
+		report.Twemproxy:   color.RGBA{R: 0xe0, G: 0x8a, B: 0x1e, A: 0xff},
+		report.TwemproxyV4: color.RGBA{R: 0xf2, G: 0xc0, B: 0x7a, A: 0xff},
+		report.Shardproxy:  color.RGBA{R: 0x1f, G: 0x6f, B: 0xc0, A: 0xff},
 	}
 }
 

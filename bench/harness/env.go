@@ -18,8 +18,12 @@ type env struct {
 	shardAddrs []string
 	twem       *proc
 	twemAddr   string
-	sp         *proc
-	spAddr     string
+	// twem4 is nutcracker with -v 4 (report.TwemproxyV4), for the
+	// redis-benchmark rounds only.
+	twem4     *proc
+	twem4Addr string
+	sp        *proc
+	spAddr    string
 	// sp2 is shardproxy run with --procs procs2 (nil when not configured).
 	sp2     *proc
 	sp2Addr string
@@ -49,6 +53,10 @@ func (e *env) twemproxy() target {
 	return target{name: report.Twemproxy, addr: e.twemAddr, proc: e.twem}
 }
 
+func (e *env) twemproxyV4() target {
+	return target{name: report.TwemproxyV4, addr: e.twem4Addr, proc: e.twem4}
+}
+
 func (e *env) shardproxy() target {
 	return target{name: report.Shardproxy, addr: e.spAddr, proc: e.sp}
 }
@@ -58,10 +66,10 @@ func (e *env) shardproxyProcs() target {
 	return target{name: report.ShardproxyProcs(e.procs2), addr: e.sp2Addr, proc: e.sp2}
 }
 
-// targets returns direct, twemproxy, shardproxy and, when configured,
-// shardproxy --procs N, in round order.
+// targets returns direct, twemproxy, twemproxy -v 4, shardproxy and, when
+// configured, shardproxy --procs N, in the first round's order.
 func (e *env) targets() []target {
-	ts := []target{e.direct(), e.twemproxy(), e.shardproxy()}
+	ts := []target{e.direct(), e.twemproxy(), e.twemproxyV4(), e.shardproxy()}
 	if e.sp2 != nil {
 		ts = append(ts, e.shardproxyProcs())
 	}
@@ -87,6 +95,9 @@ func (e *env) all() []*proc {
 	ps := append([]*proc(nil), e.shards...)
 	if e.twem != nil {
 		ps = append(ps, e.twem)
+	}
+	if e.twem4 != nil {
+		ps = append(ps, e.twem4)
 	}
 	if e.sp != nil {
 		ps = append(ps, e.sp)
@@ -152,30 +163,17 @@ func startEnv(ctx context.Context, cfg *Config, bins bins, dir string, log *slog
 		}
 	}
 
-	port, err := freePort()
-	if err != nil {
+	// Default flags, as Debian's service runs nutcracker, but for the
+	// files and a stats port of its own on loopback.
+	if e.twemAddr, e.twemConfig, e.twem, err = startTwemproxy(ctx, e, bins, dir, report.Twemproxy, "nutcracker"); err != nil {
 		return nil, err
 	}
-	stats, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	e.twemAddr = hostPort(port)
-	e.twemConfig = poolYAML(e.twemAddr, e.shardAddrs, "server_connections: 1")
-	twemFile := filepath.Join(dir, "nutcracker.yml")
-	if err := os.WriteFile(twemFile, []byte(e.twemConfig), 0o644); err != nil {
-		return nil, err
-	}
-	e.twem, err = startProc("twemproxy", bins.nutcracker, filepath.Join(dir, "nutcracker.log"),
-		"-c", twemFile, "-s", strconv.Itoa(stats), "-a", "127.0.0.1", "-v", "4")
-	if err != nil {
-		return nil, err
-	}
-	if err := waitPong(ctx, e.twem, e.twemAddr); err != nil {
+	if e.twem4Addr, _, e.twem4, err = startTwemproxy(ctx, e, bins, dir, report.TwemproxyV4, "nutcracker-v4", "-v", "4"); err != nil {
 		return nil, err
 	}
 
-	if port, err = freePort(); err != nil {
+	port, err := freePort()
+	if err != nil {
 		return nil, err
 	}
 	mport, err := freePort()
@@ -206,9 +204,38 @@ func startEnv(ctx context.Context, cfg *Config, bins bins, dir string, log *slog
 			return nil, err
 		}
 	}
-	log.Info("servers up", "shards", e.shardAddrs, "twemproxy", e.twemAddr, "shardproxy", e.spAddr, "metrics", e.metricsAddr,
+	log.Info("servers up", "shards", e.shardAddrs, "twemproxy", e.twemAddr, "twemproxy_v4", e.twem4Addr, "shardproxy", e.spAddr, "metrics", e.metricsAddr,
 		"shardproxy_procs", e.sp2Addr)
 	return e, nil
+}
+
+// startTwemproxy starts nutcracker as target name on the shards, with the
+// harness's pool on a port of its own and extra flags; its files in dir
+// are named after base.
+func startTwemproxy(ctx context.Context, e *env, bins bins, dir, name, base string, extra ...string) (addr, config string, p *proc, err error) {
+	port, err := freePort()
+	if err != nil {
+		return "", "", nil, err
+	}
+	stats, err := freePort()
+	if err != nil {
+		return "", "", nil, err
+	}
+	addr = hostPort(port)
+	config = poolYAML(addr, e.shardAddrs, "server_connections: 1")
+	file := filepath.Join(dir, base+".yml")
+	if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
+		return "", "", nil, err
+	}
+	args := append([]string{"-c", file, "-s", strconv.Itoa(stats), "-a", "127.0.0.1"}, extra...)
+	if p, err = startProc(name, bins.nutcracker, filepath.Join(dir, base+".log"), args...); err != nil {
+		return "", "", nil, err
+	}
+	if err := waitPong(ctx, p, addr); err != nil {
+		p.stop()
+		return "", "", nil, err
+	}
+	return addr, config, p, nil
 }
 
 // startProcsVariant starts a second shardproxy with the same pool on its

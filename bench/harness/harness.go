@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -349,6 +350,7 @@ func (r *runner) benchPhase(ctx context.Context) error {
 		return err
 	}
 	for round := range r.plan.Rounds {
+		targets := rotate(r.env.targets(), round)
 		for _, p := range []int{1, 16} {
 			for _, bt := range r.tests {
 				n := r.plan.Requests[p]
@@ -356,7 +358,7 @@ func (r *runner) benchPhase(ctx context.Context) error {
 					n = r.plan.SlowRequests[p]
 				}
 				r.res.Requests[fmt.Sprintf("%s -P %d", bt.name, p)] = n
-				for _, t := range r.env.targets() {
+				for _, t := range targets {
 					s, err := r.benchmark(ctx, t, bt, p, n)
 					if err != nil {
 						return fmt.Errorf("round %d, %s -P %d against %s: %w", round+1, bt.name, p, t.name, err)
@@ -370,6 +372,18 @@ func (r *runner) benchPhase(ctx context.Context) error {
 		r.log.Info("round done", "round", round+1, "of", r.plan.Rounds)
 	}
 	return nil
+}
+
+// rotate returns ts starting at index k (mod its length): round k's order,
+// so that every target runs at every position as often as the rounds allow
+// and none always follows the same one (a proxy run right after another
+// meets the shards and the machine as that one left them).
+func rotate(ts []target, k int) []target {
+	if len(ts) == 0 {
+		return ts
+	}
+	k %= len(ts)
+	return slices.Concat(ts[k:], ts[:k])
 }
 
 // benchmark runs redis-benchmark once and charges the CPU used by t.proc.

@@ -99,8 +99,9 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// direct, twemproxy, shardproxy (default flags), shardproxy --procs 1.
-	if want := 4 * 2 * len(benchTests()); len(res.Samples) != want {
+	// direct, twemproxy, twemproxy -v 4, shardproxy (default flags),
+	// shardproxy --procs 1.
+	if want := 5 * 2 * len(benchTests()); len(res.Samples) != want {
 		t.Errorf("%d redis-benchmark samples, want %d", len(res.Samples), want)
 	}
 	if _, ok := report.Find(res.Bench, report.ShardproxyProcs(1), "SET", 1); !ok {
@@ -153,8 +154,9 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("results lack %q", want)
 		}
 	}
-	if got := len(res.Checks()); got != 6 {
-		t.Errorf("%d target checks, want 6", got)
+	// Six against twemproxy with default flags, four against -v 4.
+	if got := len(res.Checks()); got != 10 {
+		t.Errorf("%d target checks, want 10", got)
 	}
 }
 

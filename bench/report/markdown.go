@@ -50,7 +50,7 @@ func (r *Results) Markdown() []byte {
 	r.pinnedTable(&b)
 
 	b.WriteString("## Configuration\n\n")
-	fmt.Fprintf(&b, "redis-benchmark `-c %d -r %d`, %d interleaved round(s) (%s, for each test in turn). Requests per run (`-n`):",
+	fmt.Fprintf(&b, "redis-benchmark `-c %d -r %d`, %d interleaved round(s) (%s, for each test in turn; each round starts one target further along, so that no target always runs first or right after the same one). Requests per run (`-n`):",
 		r.Clients, r.KeySpace, r.Rounds, strings.Join(r.BenchTargets(), ", "))
 	keys := make([]string, 0, len(r.Requests))
 	for k := range r.Requests {
@@ -89,6 +89,7 @@ func (r *Results) benchTables(b *bytes.Buffer) {
 		abbrevs[i] = Abbrev(t)
 	}
 	list := strings.Join(abbrevs, " / ")
+	v4 := slices.Contains(targets, TwemproxyV4)
 	for _, p := range []int{1, 16} {
 		var rows []string
 		for _, test := range BenchTests() {
@@ -110,7 +111,7 @@ func (r *Results) benchTables(b *bytes.Buffer) {
 				}
 				return Summary{}
 			}
-			d, tw := get(Direct), get(Twemproxy)
+			d, tw, tw4 := get(Direct), get(Twemproxy), get(TwemproxyV4)
 			cells := []string{test}
 			for _, s := range sums {
 				cells = append(cells, ops(s.RPS))
@@ -118,6 +119,9 @@ func (r *Results) benchTables(b *bytes.Buffer) {
 			cells = append(cells, ratio(get(Shardproxy).RPS, d.RPS))
 			for _, sp := range sps {
 				cells = append(cells, ratio(get(sp).RPS, tw.RPS))
+			}
+			if v4 {
+				cells = append(cells, ratio(get(Shardproxy).RPS, tw4.RPS))
 			}
 			var p50, p99, cpus []string
 			for _, s := range sums {
@@ -128,6 +132,9 @@ func (r *Results) benchTables(b *bytes.Buffer) {
 			cells = append(cells, strings.Join(p50, " / "), strings.Join(p99, " / "), strings.Join(cpus, " / "))
 			for _, sp := range sps {
 				cells = append(cells, ratio(get(sp).CPUPerMreq, tw.CPUPerMreq))
+			}
+			if v4 {
+				cells = append(cells, ratio(get(Shardproxy).CPUPerMreq, tw4.CPUPerMreq))
 			}
 			rows = append(rows, "| "+strings.Join(cells, " | ")+" |\n")
 		}
@@ -147,10 +154,18 @@ func (r *Results) benchTables(b *bytes.Buffer) {
 			head = append(head, Abbrev(sp)+"/t")
 			align = append(align, "---:")
 		}
+		if v4 {
+			head = append(head, "s/t4")
+			align = append(align, "---:")
+		}
 		head = append(head, "p50 ms "+list, "p99 ms "+list, "CPU s/Mreq "+list)
 		align = append(align, "---", "---", "---")
 		for _, sp := range sps {
 			head = append(head, "CPU "+Abbrev(sp)+"/t")
+			align = append(align, "---:")
+		}
+		if v4 {
+			head = append(head, "CPU s/t4")
 			align = append(align, "---:")
 		}
 		b.WriteString("| " + strings.Join(head, " | ") + " |\n")
@@ -163,8 +178,11 @@ func (r *Results) benchTables(b *bytes.Buffer) {
 	var legend []string
 	for _, t := range targets {
 		name := t
-		if t == Shardproxy {
+		switch t {
+		case Shardproxy:
 			name = "shardproxy with default flags"
+		case Twemproxy:
+			name = "twemproxy with default flags"
 		}
 		legend = append(legend, Abbrev(t)+" = "+name)
 	}

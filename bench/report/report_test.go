@@ -144,7 +144,7 @@ func TestChecks(t *testing.T) {
 }
 
 func TestAbbrev(t *testing.T) {
-	for target, want := range map[string]string{Direct: "d", Twemproxy: "t", Shardproxy: "s", ShardproxyProcs(1): "s1", ShardproxyProcs(2): "s2"} {
+	for target, want := range map[string]string{Direct: "d", Twemproxy: "t", TwemproxyV4: "t4", Shardproxy: "s", ShardproxyProcs(1): "s1", ShardproxyProcs(2): "s2"} {
 		if got := Abbrev(target); got != want {
 			t.Errorf("Abbrev(%q) = %q, want %q", target, got, want)
 		}
@@ -178,7 +178,8 @@ func TestMarkdown(t *testing.T) {
 		"| 10 | 90000 | 45000 | 9.00x | 9.00x |",
 		"| 2 ms | 2100 ms | 3.00 ms | 700.00x |",
 		"| shardproxy | 1000 | 10.0 MB | 17.8 MB |",
-		"(direct, twemproxy, shardproxy, shardproxy --procs 1, for each test in turn)",
+		"(direct, twemproxy, shardproxy, shardproxy --procs 1, for each test in turn; each round starts one target further along",
+		"t = twemproxy with default flags",
 		"SET -P 1: 100000",
 	} {
 		if !strings.Contains(md, want) {
@@ -211,6 +212,67 @@ func TestMarkdownDefaultOnly(t *testing.T) {
 	for _, absent := range []string{"--procs", "## shardproxy by flags"} {
 		if strings.Contains(md, absent) {
 			t.Errorf("Markdown of a default-only run has %q", absent)
+		}
+	}
+}
+
+func TestPairedRatio(t *testing.T) {
+	samples := []Sample{
+		sample(Twemproxy, "GET", 1, 0, 100, 0.5, 1.0, time.Second),
+		sample(Shardproxy, "GET", 1, 0, 110, 0.5, 1.2, time.Second),
+		sample(Twemproxy, "GET", 1, 1, 200, 0.5, 1.0, time.Second),
+		sample(Shardproxy, "GET", 1, 1, 180, 0.5, 0.9, time.Second),
+		sample(Twemproxy, "GET", 1, 2, 50, 0.5, 2.0, time.Second),
+		sample(Shardproxy, "GET", 1, 2, 50, 0.5, 2.0, time.Second),
+		// Only one side measured round 3, and another test or depth
+		// never counts.
+		sample(Shardproxy, "GET", 1, 3, 1000, 0.5, 0.1, time.Second),
+		sample(Twemproxy, "SET", 1, 0, 1, 0.5, 1.0, time.Second),
+		sample(Twemproxy, "GET", 16, 0, 1, 0.5, 1.0, time.Second),
+	}
+	rps := func(b BenchRow) float64 { return b.RPS }
+	med, lo, hi, n := PairedRatio(samples, Shardproxy, Twemproxy, "GET", 1, rps)
+	if n != 3 || med != 1.0 || lo != 0.9 || hi < 1.0999 || hi > 1.1001 {
+		t.Errorf("ops: median %v, range %v-%v over %d rounds; want 1.0, 0.9-1.1 over 3", med, lo, hi, n)
+	}
+	med, _, _, _ = PairedRatio(samples, Shardproxy, Twemproxy, "GET", 1, func(b BenchRow) float64 { return b.P99Ms })
+	if med != 1.0 {
+		t.Errorf("p99: median %v, want 1.0 (ratios 1.2, 0.9, 1.0)", med)
+	}
+	if _, _, _, n := PairedRatio(samples, Shardproxy, TwemproxyV4, "GET", 1, rps); n != 0 {
+		t.Errorf("%d rounds paired with a target never measured", n)
+	}
+}
+
+// TestChecksV4 checks that a run which also measured twemproxy -v 4 is
+// judged against twemproxy with default flags first, then against -v 4.
+func TestChecksV4(t *testing.T) {
+	r := good().results()
+	for _, test := range []string{"SET", "GET"} {
+		r.Samples = append(r.Samples,
+			sample(TwemproxyV4, test, 16, 0, 1200, 1, 2, time.Second),
+			sample(TwemproxyV4, test, 1, 0, 100, 0.4, 0.8, time.Second),
+		)
+	}
+	r.Targets = []string{Direct, Twemproxy, TwemproxyV4, Shardproxy, procs1}
+	r.Bench = Summarize(r.Samples)
+	checks := r.Checks()
+	want := []bool{true, true, true, true, true, true, false, false, false, false}
+	if len(checks) != len(want) {
+		t.Fatalf("%d checks, want %d", len(checks), len(want))
+	}
+	for i, c := range checks {
+		if c.Met != want[i] {
+			t.Errorf("check %d (%s: %s): met %v, want %v", i, c.Target, c.Got, c.Met, want[i])
+		}
+		if i >= 6 && !strings.Contains(c.Target, TwemproxyV4) {
+			t.Errorf("check %d is %q, want one against %s", i, c.Target, TwemproxyV4)
+		}
+	}
+	md := string(r.Markdown())
+	for _, w := range []string{"| s/t4 |", "| CPU s/t4 |", "t4 = twemproxy -v 4"} {
+		if !strings.Contains(md, w) {
+			t.Errorf("Markdown lacks %q", w)
 		}
 	}
 }

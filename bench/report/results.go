@@ -9,13 +9,22 @@ import (
 	"github.com/shardproxy/shardproxy/bench/procstat"
 )
 
-// The targets compared, in the order they run in each round. Shardproxy
-// runs with default flags (what users run, and what the targets judge);
+// The targets compared. Shardproxy and Twemproxy run with default flags
+// (what users run, and what the targets judge; for nutcracker that is what
+// Debian's service runs, no options but the files and the stats address);
 // ShardproxyProcs names a second shardproxy run with --procs n.
+//
+// TwemproxyV4 is nutcracker with -v 4 (log level warning), the baseline of
+// the runs before 2026-12-01, kept beside the default so that the change is
+// visible in one run. The level matters: at its default, 5, nutcracker
+// prepares a log line for every request it completes (req_log: two clock
+// reads, a getpeername(2) and a formatted peer address) whether or not the
+// line is then written, and the Debian build does not write it.
 const (
-	Direct     = "direct"
-	Twemproxy  = "twemproxy"
-	Shardproxy = "shardproxy"
+	Direct      = "direct"
+	Twemproxy   = "twemproxy"
+	TwemproxyV4 = "twemproxy -v 4"
+	Shardproxy  = "shardproxy"
 )
 
 // procsPrefix starts the name of a shardproxy run with --procs.
@@ -29,14 +38,16 @@ func IsShardproxy(target string) bool {
 	return target == Shardproxy || strings.HasPrefix(target, procsPrefix)
 }
 
-// Abbrev is the short name of a target in table headers: d, t, s, and
-// s<n> for shardproxy --procs n.
+// Abbrev is the short name of a target in table headers: d, t, t4, s,
+// and s<n> for shardproxy --procs n.
 func Abbrev(target string) string {
 	switch {
 	case target == Direct:
 		return "d"
 	case target == Twemproxy:
 		return "t"
+	case target == TwemproxyV4:
+		return "t4"
 	case target == Shardproxy:
 		return "s"
 	case strings.HasPrefix(target, procsPrefix):
@@ -194,8 +205,9 @@ type Results struct {
 	// Clients, KeySpace and Rounds are the redis-benchmark -c and -r and
 	// the number of interleaved rounds.
 	Clients, KeySpace, Rounds int
-	// Targets are the redis-benchmark targets in round order; empty means
-	// direct, twemproxy, shardproxy.
+	// Targets are the redis-benchmark targets in the first round's order
+	// (each later round starts one further along); empty means direct,
+	// twemproxy, shardproxy.
 	Targets []string
 	// Requests maps "<test> -P <n>" to the -n used.
 	Requests map[string]int
@@ -216,7 +228,8 @@ type Results struct {
 	Notes []string
 }
 
-// BenchTargets returns the redis-benchmark targets in round order.
+// BenchTargets returns the redis-benchmark targets in the first round's
+// order.
 func (r *Results) BenchTargets() []string {
 	if len(r.Targets) > 0 {
 		return r.Targets
@@ -236,4 +249,35 @@ type PinnedRow struct {
 	// TxPerSec is MULTI/INCR/SET/EXEC transactions per second; HandoffsPerSec
 	// is BLPOP hand-offs per second.
 	TxPerSec, HandoffsPerSec float64
+}
+
+// PairedRatio compares target with base round by round: for each round
+// that measured both (test at pipeline depth p), the ratio of metric, and
+// returns the median and the range of those ratios. Each ratio is taken
+// within one round, so drift in the machine's load between rounds cancels
+// out of it; the range shows how far one round can be from another.
+func PairedRatio(samples []Sample, target, base, test string, p int, metric func(BenchRow) float64) (med, lo, hi float64, n int) {
+	num := map[int]float64{}
+	den := map[int]float64{}
+	for _, s := range samples {
+		if s.Test != test || s.Pipeline != p {
+			continue
+		}
+		switch s.Target {
+		case target:
+			num[s.Round] = metric(s.Row)
+		case base:
+			den[s.Round] = metric(s.Row)
+		}
+	}
+	var ratios []float64
+	for round, a := range num {
+		if b, ok := den[round]; ok && b > 0 {
+			ratios = append(ratios, a/b)
+		}
+	}
+	if len(ratios) == 0 {
+		return 0, 0, 0, 0
+	}
+	return Median(ratios), slices.Min(ratios), slices.Max(ratios), len(ratios)
 }

@@ -1,6 +1,9 @@
 package report
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Check is one of the targets, judged against the results.
 type Check struct {
@@ -34,35 +37,46 @@ const (
 )
 
 // Checks judges the targets, in the order: -P 1 SET and GET,
-// -P 16 SET and GET, idle memory, pipeline memory. A target whose inputs
-// are missing is reported as not met, saying so.
+// -P 16 SET and GET, idle memory, pipeline memory, all against twemproxy
+// with default flags. A target whose inputs are missing is reported as
+// not met, saying so. When the run also measured twemproxy -v 4, the four
+// throughput targets follow again, judged against it.
 func (r *Results) Checks() []Check {
-	var out []Check
-	for _, p := range []int{1, 16} {
-		for _, test := range []string{"SET", "GET"} {
-			out = append(out, r.ratioCheck(test, p))
-		}
-	}
+	out := r.ratioChecks(Twemproxy)
 	out = append(out, r.idleCheck(), r.streamCheck())
+	if slices.Contains(r.BenchTargets(), TwemproxyV4) {
+		out = append(out, r.ratioChecks(TwemproxyV4)...)
+	}
 	return out
 }
 
-func (r *Results) ratioCheck(test string, p int) Check {
-	want := fmt.Sprintf("-P 16 %s: shardproxy ops/s >= %.1fx twemproxy", test, MinRatioP16)
+func (r *Results) ratioChecks(base string) []Check {
+	var out []Check
+	for _, p := range []int{1, 16} {
+		for _, test := range []string{"SET", "GET"} {
+			out = append(out, r.ratioCheck(test, p, base))
+		}
+	}
+	return out
+}
+
+func (r *Results) ratioCheck(test string, p int, base string) Check {
+	want := fmt.Sprintf("-P 16 %s: shardproxy ops/s >= %.1fx %s", test, MinRatioP16, base)
 	if p == 1 {
-		want = fmt.Sprintf("-P 1 %s: shardproxy ops/s >= %.1fx twemproxy, proxy CPU per request <= twemproxy's, p99 no worse", test, MinRatioP1)
+		want = fmt.Sprintf("-P 1 %s: shardproxy ops/s >= %.1fx %s, proxy CPU per request <= %s's, p99 no worse", test, MinRatioP1, base, base)
 	}
 	sp, ok1 := Find(r.Bench, Shardproxy, test, p)
-	tw, ok2 := Find(r.Bench, Twemproxy, test, p)
+	tw, ok2 := Find(r.Bench, base, test, p)
 	if !ok1 || !ok2 || tw.RPS == 0 {
 		return Check{Target: want, Got: "not measured"}
 	}
 	ratio := sp.RPS / tw.RPS
+	c := Check{Target: want, Got: fmt.Sprintf("%.0f vs %.0f ops/s = %.2fx%s", sp.RPS, tw.RPS, ratio,
+		r.paired(base, test, p, func(b BenchRow) float64 { return b.RPS }))}
 	if p != 1 {
-		return Check{Target: want, Met: ratio >= MinRatioP16,
-			Got: fmt.Sprintf("%.0f vs %.0f ops/s = %.2fx", sp.RPS, tw.RPS, ratio)}
+		c.Met = ratio >= MinRatioP16
+		return c
 	}
-	c := Check{Target: want, Got: fmt.Sprintf("%.0f vs %.0f ops/s = %.2fx", sp.RPS, tw.RPS, ratio)}
 	cpuOK := false
 	if sp.CPUPerMreq > 0 && tw.CPUPerMreq > 0 {
 		cr := sp.CPUPerMreq / tw.CPUPerMreq
@@ -71,9 +85,20 @@ func (r *Results) ratioCheck(test string, p int) Check {
 	} else {
 		c.Got += "; CPU not measured"
 	}
-	c.Got += fmt.Sprintf("; p99 %.3f vs %.3f ms", sp.P99Ms, tw.P99Ms)
+	c.Got += fmt.Sprintf("; p99 %.3f vs %.3f ms%s", sp.P99Ms, tw.P99Ms,
+		r.paired(base, test, p, func(b BenchRow) float64 { return b.P99Ms }))
 	c.Met = ratio >= MinRatioP1 && cpuOK && sp.P99Ms <= tw.P99Ms
 	return c
+}
+
+// paired describes the round-by-round ratios of shardproxy to base (see
+// PairedRatio), or nothing when fewer than two rounds measured both.
+func (r *Results) paired(base, test string, p int, metric func(BenchRow) float64) string {
+	med, lo, hi, n := PairedRatio(r.Samples, Shardproxy, base, test, p, metric)
+	if n < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" (per round: median %.2fx, %.2f-%.2fx over %d rounds)", med, lo, hi, n)
 }
 
 func (r *Results) idleCheck() Check {
