@@ -149,7 +149,9 @@ func runEventLoopShards(ctx context.Context, cfg EventLoopConfig, b bins, nShard
 			if err := os.WriteFile(file, []byte(poolYAML(addr, shardAddrs, "server_connections: 1")), 0o644); err != nil {
 				return err
 			}
-			p, err = startProc(name, b.nutcracker, filepath.Join(dir, "nutcracker.log"), "-c", file, "-s", strconv.Itoa(stats), "-a", "127.0.0.1", "-v", "4")
+			// Default flags, like the main harness since 2026-12-01; the
+			// event-loop results of 2026-11-30 ran it with -v 4.
+			p, err = startProc(name, b.nutcracker, filepath.Join(dir, "nutcracker.log"), "-c", file, "-s", strconv.Itoa(stats), "-a", "127.0.0.1")
 			if err != nil {
 				return err
 			}
