@@ -54,8 +54,15 @@ type loopState struct {
 	touchedShards  []*backend
 }
 
+// conn is what the shared core writes to and closes: an nbio connection
+// (Loop) or a socket of TurnLoop's own.
+type conn interface {
+	Write(b []byte) (int, error)
+	Close() error
+}
+
 type backend struct {
-	c     *nbio.Conn
+	c     conn
 	ls    *loopState
 	shard int
 	out   []byte
@@ -68,7 +75,7 @@ type backend struct {
 }
 
 type client struct {
-	c    *nbio.Conn
+	c    conn
 	ls   *loopState
 	in   []byte
 	out  []byte
@@ -237,6 +244,25 @@ func (l *Loop) onClientData(c *nbio.Conn, data []byte) {
 		_ = c.SetNoDelay(true)
 		c.SetSession(cl)
 	}
+	if !cl.commands(data) {
+		_, _ = c.Write(cl.out)
+		_ = c.Close()
+		return
+	}
+	cl.ls.flushShards()
+	// Local replies (PING) at the head can go now.
+	cl.drain()
+	if len(cl.out) > 0 {
+		_, _ = c.Write(cl.out)
+		cl.out = cl.out[:0]
+	}
+}
+
+// commands parses every complete command in data and queues each on its
+// shard's output, marking the shard touched; what is ready at once (PING,
+// a dead shard's error) waits in its slot. A protocol error leaves its
+// reply in cl.out and returns false: the client is to be closed.
+func (cl *client) commands(data []byte) bool {
 	ls := cl.ls
 	buf := data
 	if len(cl.in) > 0 {
@@ -247,9 +273,7 @@ func (l *Loop) onClientData(c *nbio.Conn, data []byte) {
 		complete, args, kind, rest, err := redcon.ReadNextCommand(buf, cl.args[:0])
 		if err != nil {
 			cl.out = redcon.AppendError(cl.out, "ERR Protocol error: "+err.Error())
-			_, _ = c.Write(cl.out)
-			_ = c.Close()
-			return
+			return false
 		}
 		if !complete {
 			break
@@ -291,8 +315,13 @@ func (l *Loop) onClientData(c *nbio.Conn, data []byte) {
 			ls.touchedShards = append(ls.touchedShards, b)
 		}
 	}
-	// Keep the partial command; data belongs to nbio's read buffer.
+	// Keep the partial command; data belongs to the caller's read buffer.
 	cl.in = append(cl.in[:0], buf...)
+	return true
+}
+
+// flushShards writes every touched shard's queued commands once.
+func (ls *loopState) flushShards() {
 	for _, b := range ls.touchedShards {
 		b.touched = false
 		if _, err := b.c.Write(b.out); err != nil {
@@ -301,12 +330,6 @@ func (l *Loop) onClientData(c *nbio.Conn, data []byte) {
 		b.out = b.out[:0]
 	}
 	ls.touchedShards = ls.touchedShards[:0]
-	// Local replies (PING) at the head can go now.
-	cl.drain()
-	if len(cl.out) > 0 {
-		_, _ = c.Write(cl.out)
-		cl.out = cl.out[:0]
-	}
 }
 
 // drain moves every ready reply at the head of the queue to out.
@@ -330,6 +353,17 @@ func (cl *client) drain() {
 // onData matches every complete reply in data to the oldest pending
 // request and writes each touched client once.
 func (b *backend) onData(data []byte) {
+	if b.replies(data) {
+		b.ls.flushClients()
+	}
+}
+
+// replies matches every complete reply in data to the oldest pending
+// request: a reply whose request is at its client's head goes to the
+// client's output (the client is marked touched), a later one waits in its
+// slot. It returns false if the backend failed on the way (fail has then
+// answered and flushed).
+func (b *backend) replies(data []byte) bool {
 	ls := b.ls
 	buf := data
 	if len(b.in) > 0 {
@@ -340,7 +374,7 @@ func (b *backend) onData(data []byte) {
 		n, err := replyLen(buf)
 		if err != nil {
 			b.fail()
-			return
+			return false
 		}
 		if n == 0 {
 			break
@@ -350,7 +384,7 @@ func (b *backend) onData(data []byte) {
 		if b.head == len(b.fifo) {
 			// A reply nobody asked for: the stream is out of step.
 			b.fail()
-			return
+			return false
 		}
 		s := b.fifo[b.head]
 		b.fifo[b.head] = nil
@@ -387,7 +421,7 @@ func (b *backend) onData(data []byte) {
 		b.fifo, b.head = b.fifo[:n], 0
 	}
 	b.in = append(b.in[:0], buf...)
-	ls.flushClients()
+	return true
 }
 
 func (ls *loopState) flushClients() {

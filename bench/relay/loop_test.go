@@ -113,37 +113,52 @@ func TestLoopPipelineAcrossShardsInOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Close()
-			var wg sync.WaitGroup
-			errs := make(chan error, 8)
-			for c := range 8 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := pipelineClient(l.Addr(), fmt.Sprintf("p%dc%d", procs, c)); err != nil {
-						errs <- err
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
-			// Routing: every key is on exactly the shard routeKey names.
-			for i := range 30 {
-				key := fmt.Sprintf("p%dc0:k%d", procs, i)
-				for s, addr := range shards {
-					got := direct(t, addr, "EXISTS", key)
-					want := ":0\r\n"
-					if s == shardOf(key, len(shards)) {
-						want = ":1\r\n"
-					}
-					if got != want {
-						t.Errorf("EXISTS %s on shard %d = %q, want %q", key, s, got, want)
-					}
-				}
-			}
+			checkPipelines(t, l.Addr(), fmt.Sprintf("p%d", procs), shards)
 		})
+	}
+	t.Run("turn", func(t *testing.T) {
+		l, err := NewTurnLoop("127.0.0.1:0", shards)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		checkPipelines(t, l.Addr(), "turn", shards)
+	})
+}
+
+// checkPipelines runs 8 pipelining clients at once through the relay at
+// addr, then checks that their keys (named after prefix) are on the shard
+// routeKey names and no other.
+func checkPipelines(t *testing.T, addr, prefix string, shards []string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for c := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := pipelineClient(addr, fmt.Sprintf("%sc%d", prefix, c)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i := range 30 {
+		key := fmt.Sprintf("%sc0:k%d", prefix, i)
+		for s, shard := range shards {
+			got := direct(t, shard, "EXISTS", key)
+			want := ":0\r\n"
+			if s == shardOf(key, len(shards)) {
+				want = ":1\r\n"
+			}
+			if got != want {
+				t.Errorf("EXISTS %s on shard %d = %q, want %q", key, s, got, want)
+			}
+		}
 	}
 }
 
@@ -228,13 +243,30 @@ func direct(t *testing.T, addr string, args ...string) string {
 // are pending behind requests to a live shard: every request still gets
 // exactly one reply, in order, errors for the dead shard.
 func TestLoopBackendDeathAnswersPending(t *testing.T) {
-	live := startRedis(t)
-	deadAddr := startRedis(t)
-	l, err := NewLoop("127.0.0.1:0", []string{live, deadAddr}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	t.Run("loop", func(t *testing.T) {
+		live, dead := startRedis(t), startRedis(t)
+		l, err := NewLoop("127.0.0.1:0", []string{live, dead}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		checkBackendDeath(t, l.Addr(), dead)
+	})
+	t.Run("turn", func(t *testing.T) {
+		live, dead := startRedis(t), startRedis(t)
+		l, err := NewTurnLoop("127.0.0.1:0", []string{live, dead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		checkBackendDeath(t, l.Addr(), dead)
+	})
+}
+
+// checkBackendDeath is TestLoopBackendDeathAnswersPending against the relay
+// at addr whose second shard is deadAddr.
+func checkBackendDeath(t *testing.T, addr, deadAddr string) {
+	t.Helper()
 	var liveKey, deadKey string
 	for i := 0; liveKey == "" || deadKey == ""; i++ {
 		k := "k" + strconv.Itoa(i)
@@ -244,7 +276,7 @@ func TestLoopBackendDeathAnswersPending(t *testing.T) {
 			deadKey = k
 		}
 	}
-	c, err := net.Dial("tcp", l.Addr())
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

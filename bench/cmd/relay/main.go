@@ -2,9 +2,11 @@
 // process, so that its CPU and memory can be measured like a proxy's:
 //
 //	go run ./cmd/relay -mode loop -listen 127.0.0.1:7000 -shards ADDR[,ADDR...] [-procs N]
+//	go run ./cmd/relay -mode turn -listen 127.0.0.1:7000 -shards ADDR[,ADDR...]
 //	go run ./cmd/relay -mode goroutine -shards ADDR
 //
-// loop is the event-loop sharding relay (relay.Loop); goroutine is the
+// loop is the event-loop sharding relay (relay.Loop); turn the one-thread
+// relay with nutcracker's turn (relay.TurnLoop, Linux); goroutine is the
 // goroutine-per-connection relay (relay.Relay with no delay: one backend
 // connection per client, to the one shard given). It prints the address it
 // listens on as its first line of output and runs until SIGTERM or SIGINT.
@@ -24,7 +26,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "loop", "loop (event-loop sharding relay) or goroutine (goroutine per connection, one shard)")
+	mode := flag.String("mode", "loop", "loop (event-loop sharding relay), turn (one thread, nutcracker's turn) or goroutine (goroutine per connection, one shard)")
 	listen := flag.String("listen", "127.0.0.1:0", "listen address (loop mode; goroutine mode picks a free port)")
 	shards := flag.String("shards", "", "comma-separated shard addresses")
 	procs := flag.Int("procs", 0, "GOMAXPROCS and, in loop mode, pollers (0: the Go default)")
@@ -44,6 +46,13 @@ func main() {
 	switch *mode {
 	case "loop":
 		l, err := relay.NewLoop(*listen, addrs, *procs)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "relay:", err)
+			os.Exit(1)
+		}
+		addr, closeFn = l.Addr(), l.Close
+	case "turn":
+		l, err := relay.NewTurnLoop(*listen, addrs)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "relay:", err)
 			os.Exit(1)
