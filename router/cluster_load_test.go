@@ -484,6 +484,14 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		},
 		{
 			name: "CLUSTER FAILOVER on replica",
+			// Here too Redis can refuse every slot for a moment: a node
+			// that hears the old master call itself a replica before it
+			// hears the new master claim the slots unassigns them, and
+			// with full coverage required it declares the whole cluster
+			// down until the claim arrives (24 ms on a loaded CI run,
+			// "Cluster state changed: fail" on a healthy master, and the
+			// proxy relayed its CLUSTERDOWN for other masters' slots).
+			args: []string{"--cluster-require-full-coverage", "no"},
 			fail: func(t *testing.T, _ *testenv.Redis, replica string) {
 				must(t, direct(t, replica).Do(ctx(), "CLUSTER", "FAILOVER").Err())
 			},
