@@ -165,10 +165,10 @@ func startEnv(ctx context.Context, cfg *Config, bins bins, dir string, log *slog
 
 	// Default flags, as Debian's service runs nutcracker, but for the
 	// files and a stats port of its own on loopback.
-	if e.twemAddr, e.twemConfig, e.twem, err = startTwemproxy(ctx, e, bins, dir, report.Twemproxy, "nutcracker"); err != nil {
+	if e.twemAddr, e.twemConfig, e.twem, err = startTwemproxy(ctx, e.shardAddrs, bins, dir, report.Twemproxy, "nutcracker"); err != nil {
 		return nil, err
 	}
-	if e.twem4Addr, _, e.twem4, err = startTwemproxy(ctx, e, bins, dir, report.TwemproxyV4, "nutcracker-v4", "-v", "4"); err != nil {
+	if e.twem4Addr, _, e.twem4, err = startTwemproxy(ctx, e.shardAddrs, bins, dir, report.TwemproxyV4, "nutcracker-v4", "-v", "4"); err != nil {
 		return nil, err
 	}
 
@@ -209,10 +209,10 @@ func startEnv(ctx context.Context, cfg *Config, bins bins, dir string, log *slog
 	return e, nil
 }
 
-// startTwemproxy starts nutcracker as target name on the shards, with the
+// startTwemproxy starts nutcracker as target name on shards, with the
 // harness's pool on a port of its own and extra flags; its files in dir
 // are named after base.
-func startTwemproxy(ctx context.Context, e *env, bins bins, dir, name, base string, extra ...string) (addr, config string, p *proc, err error) {
+func startTwemproxy(ctx context.Context, shards []string, bins bins, dir, name, base string, extra ...string) (addr, config string, p *proc, err error) {
 	port, err := freePort()
 	if err != nil {
 		return "", "", nil, err
@@ -222,7 +222,7 @@ func startTwemproxy(ctx context.Context, e *env, bins bins, dir, name, base stri
 		return "", "", nil, err
 	}
 	addr = hostPort(port)
-	config = poolYAML(addr, e.shardAddrs, "server_connections: 1")
+	config = poolYAML(addr, shards, "server_connections: 1")
 	file := filepath.Join(dir, base+".yml")
 	if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
 		return "", "", nil, err

@@ -131,50 +131,37 @@ func runEventLoopShards(ctx context.Context, cfg EventLoopConfig, b bins, nShard
 			return err
 		}
 	}
-	var targets []target
-	// twemproxy and shardproxy with the harness's pool.
-	for _, name := range []string{report.Twemproxy, report.Shardproxy} {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		addr := hostPort(port)
-		var p *proc
-		if name == report.Twemproxy {
-			stats, err := freePort()
-			if err != nil {
-				return err
-			}
-			file := filepath.Join(dir, "nutcracker.yml")
-			if err := os.WriteFile(file, []byte(poolYAML(addr, shardAddrs, "server_connections: 1")), 0o644); err != nil {
-				return err
-			}
-			// Default flags, like the main harness since 2026-12-01; the
-			// event-loop results of 2026-11-30 ran it with -v 4.
-			p, err = startProc(name, b.nutcracker, filepath.Join(dir, "nutcracker.log"), "-c", file, "-s", strconv.Itoa(stats), "-a", "127.0.0.1")
-			if err != nil {
-				return err
-			}
-		} else {
-			mport, err := freePort()
-			if err != nil {
-				return err
-			}
-			file := filepath.Join(dir, "shardproxy.yml")
-			if err := os.WriteFile(file, []byte(poolYAML(addr, shardAddrs)), 0o644); err != nil {
-				return err
-			}
-			p, err = startProc(name, b.shardproxy, filepath.Join(dir, "shardproxy.log"), "-c", file, "--metrics-listen", hostPort(mport), "--log-level", "warn")
-			if err != nil {
-				return err
-			}
-		}
-		procs = append(procs, p)
-		if err := waitPong(ctx, p, addr); err != nil {
-			return err
-		}
-		targets = append(targets, target{name: name, addr: addr, proc: p})
+	// twemproxy and shardproxy with the harness's pool, nutcracker with
+	// default flags like the main harness since 2026-12-01 (the event-loop
+	// results of 2026-11-30 ran it with -v 4).
+	twAddr, _, tw, err := startTwemproxy(ctx, shardAddrs, b, dir, report.Twemproxy, "nutcracker")
+	if err != nil {
+		return err
 	}
+	procs = append(procs, tw)
+	targets := []target{{name: report.Twemproxy, addr: twAddr, proc: tw}}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	mport, err := freePort()
+	if err != nil {
+		return err
+	}
+	spAddr := hostPort(port)
+	file := filepath.Join(dir, "shardproxy.yml")
+	if err := os.WriteFile(file, []byte(poolYAML(spAddr, shardAddrs)), 0o644); err != nil {
+		return err
+	}
+	sp, err := startProc(report.Shardproxy, b.shardproxy, filepath.Join(dir, "shardproxy.log"), "-c", file, "--metrics-listen", hostPort(mport), "--log-level", "warn")
+	if err != nil {
+		return err
+	}
+	procs = append(procs, sp)
+	if err := waitPong(ctx, sp, spAddr); err != nil {
+		return err
+	}
+	targets = append(targets, target{name: report.Shardproxy, addr: spAddr, proc: sp})
 	relays := []struct {
 		name string
 		args []string
