@@ -353,6 +353,7 @@ func (c *guardConn) fill(p []byte) (int, error) {
 			// The scan stopped at an inline command; go on from there.
 			end, scanned, last, v := c.sc.scan(c.pend, c.scanned)
 			if v == vInline {
+				c.inlineDone()
 				if !c.inline(c.pend[:scanned]) {
 					end = scanned // nothing after a refused line is read
 				}
@@ -379,11 +380,9 @@ func (c *guardConn) fill(p []byte) (int, error) {
 		}
 		// Read after the held-back bytes: into p when they fit, so that
 		// the common case costs no copy, else into pend itself. The rest
-		// of an inline command is read into pend, as much as Redis would
-		// read at once (inputLimits.inlineBurst), so that the line is
-		// judged where Redis judges it: while a full read could not pass
-		// maxLine, the room doubles (a client typing a line by hand holds
-		// little), then it reaches to inlineBurst.
+		// of an inline command is read into pend, no more at once than
+		// Redis would read (inlineRoom), so that the line is judged where
+		// Redis judges it.
 		var buf []byte
 		old := len(c.pend)
 		inline := c.sc.inInline()
@@ -394,10 +393,11 @@ func (c *guardConn) fill(p []byte) (int, error) {
 		} else {
 			room := 4096
 			if inline {
-				line := c.sc.line
-				room = int(c.sc.lim.inlineBurst() - line)
-				if 3*line <= c.sc.lim.maxLine {
-					room = min(room, max(4096, 2*int(line)))
+				room = c.inlineRoom()
+				if cap(c.pend) > maxHold && cap(c.pend) > 4*(old+room) {
+					// Room Redis no longer has: let the buffer go.
+					c.pend = append(make([]byte, 0, old+room), c.pend...)
+					c.hold = c.pend
 				}
 			}
 			if cap(c.pend)-old < room {
@@ -414,6 +414,9 @@ func (c *guardConn) fill(p []byte) (int, error) {
 		c.noteInput(len(buf) - old)
 		m, err := c.read(buf[old:])
 		if err == backend.ErrWouldBlock {
+			if inline && c.inlineDrained() {
+				continue // refused: the next turn sends the error
+			}
 			return 0, err // nothing read, nothing changed: wait, then read again
 		}
 		if err != nil {
@@ -422,8 +425,15 @@ func (c *guardConn) fill(p []byte) (int, error) {
 		if c.unauthed != nil {
 			c.sc.unauth = c.unauthed()
 		}
+		if inline {
+			c.inlineRead(m, len(buf)-old)
+		}
 		end, scanned, last, v := c.sc.scan(buf[:old+m], old)
+		if !inline && v == vOK && c.sc.inInline() {
+			c.inlineStarted(m, len(buf)-old)
+		}
 		if v == vInline {
+			c.inlineDone()
 			if !c.inline(buf[:scanned]) {
 				end = scanned
 			}

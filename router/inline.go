@@ -21,7 +21,9 @@ import "strconv"
 //     the bytes after the line start pass 64 KB at the end of a read,
 //     "too big inline request" (scanner, sInlineNUL);
 //   - a line without '\n' whose bytes pass 64 KB when a read ends gets
-//     "too big inline request" (scanner; inputLimits.inlineBurst);
+//     "too big inline request"; how much a read takes depends on the
+//     client's query buffer, which the guard models (querybuf.go) and
+//     sizes its reads of the line by (scanner, guardConn.inlineRoom);
 //   - unbalanced quotes get "unbalanced quotes in request" (guardConn.inline);
 //   - a line without arguments (empty, or only blanks) is ignored;
 //   - a lone '\n' from a replica refreshes its ACK time, and a master may

@@ -13,17 +13,6 @@ type inputLimits struct {
 	maxLine  int64 // PROTO_INLINE_MAX_SIZE: an unfinished inline or length line
 }
 
-// inlineBurst is the most of an inline command Redis 7.0 can have read
-// before it judges the line: PROTO_INLINE_MAX_SIZE (maxLine) plus the
-// 16,374 bytes its query buffer holds beyond it after its second read
-// (16 KB, then jemalloc's 80 KB class less the sds header, 81,910 bytes).
-// A line whose '\n' comes later is refused however it arrives; a shorter
-// one is refused when a read ends after more than maxLine of it, as in
-// Redis. (A client whose query buffer Redis grew earlier, for a big
-// argument, may get longer lines through Redis: the proxy does not model
-// that history.)
-func (l *inputLimits) inlineBurst() int64 { return l.maxLine + 16374 }
-
 // bigArg is the payload size from which the guard lets a command that is
 // still arriving through to redcon (Redis's PROTO_MBULK_BIG_ARG): below it
 // the guard holds the command back until it is whole, so that redcon, which
@@ -97,6 +86,12 @@ type scanner struct {
 	frame  int // where the current multibulk starts in the scanned buffer
 	msg    string
 	one    bool // stop just after the command being scanned (bigcmd.go)
+
+	// Redis's query buffer, for the length of inline lines (querybuf.go),
+	// and whether the read Redis would be making of an unfinished inline
+	// line goes on past the bytes scanned (then the line is not judged).
+	qb         queryBufModel
+	inlineOpen bool
 }
 
 // scan scans b[from:] (b[:from] was scanned before and is still held).
@@ -129,11 +124,7 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 				i-- // sInline counts this byte
 			}
 		case sInline, sInlineNUL:
-			n, v := s.inlineSpan(b[i:end])
-			if v != vOK {
-				return end, i, last, v
-			}
-			i += n
+			i += s.inlineSpan(b[i:end])
 			if i == end {
 				break
 			}
@@ -215,6 +206,9 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 		case sBulkLF:
 			b[i] = '\n'
 			s.args--
+			if s.num >= bigArg {
+				s.qb.bigArg(int64(s.num))
+			}
 			if s.args == 0 {
 				if s.cmd+int64(i+1-seg) > s.lim.maxQuery {
 					return end, i, last, vQueryBuff
@@ -240,9 +234,13 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 		return end, end, last, vQueryBuff
 	}
 	if s.line > s.lim.maxLine {
-		// Redis judges an unfinished line when a read ends, as here.
+		// Redis judges an unfinished line when a read ends, as here (for
+		// an inline line: when the read Redis would make ends).
 		switch s.state {
 		case sInline, sInlineNUL:
+			if s.inlineOpen {
+				break
+			}
 			return end, end, last, s.fail("Protocol error: too big inline request")
 		case sCount:
 			return end, end, last, s.fail("Protocol error: too big mbulk count string")
@@ -258,7 +256,7 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 // the line's end with strchr, which stops at a NUL byte: a NUL before the
 // '\n' hides it and every byte after it, until the line is too big. (Kept
 // out of scan's loop, which the multibulk path runs.)
-func (s *scanner) inlineSpan(rest []byte) (int, scanVerdict) {
+func (s *scanner) inlineSpan(rest []byte) int {
 	n := len(rest)
 	if s.state == sInline {
 		if j := bytes.IndexByte(rest, '\n'); j >= 0 {
@@ -268,13 +266,8 @@ func (s *scanner) inlineSpan(rest []byte) (int, scanVerdict) {
 			s.state, n = sInlineNUL, len(rest)
 		}
 	}
-	if s.line+int64(n) >= s.lim.inlineBurst() {
-		// Redis would have judged the line before its end could
-		// arrive (see inlineBurst).
-		return 0, s.fail("Protocol error: too big inline request")
-	}
 	s.line += int64(n)
-	return n, vOK
+	return n
 }
 
 // pending returns, for CLIENT LIST, the bytes of the unfinished command
