@@ -17,7 +17,9 @@ import (
 // let go, and once enough has been let go the pool's memReturner collects
 // and returns it (debug.FreeOSMemory), at most once per memReturnEvery: a
 // stream of large values costs one collection per interval, and a proxy
-// that only ever sees small values never pays for one.
+// that only ever sees small values never pays for one. The backlog of a
+// client that does not read its replies is let go the same way, when it is
+// written or when the client goes (blockBytes).
 
 const (
 	// memReturnAt is how much large-value memory must have been let go

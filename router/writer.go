@@ -187,7 +187,7 @@ func (w *clientWriter) flushLoop() {
 	defer w.wg.Done()
 	var blocks [][]byte
 	for {
-		big := bigBytes(blocks)
+		big := blockBytes(blocks)
 		w.mu.Lock()
 		w.q.recycle(blocks)
 		w.inflight = 0
@@ -222,7 +222,7 @@ func (w *clientWriter) flushLoop() {
 							"client", w.addr, "timeout", w.timeout, "pending", w.used.Load())
 					}
 					w.broken()
-					w.p.mem.released(bigBytes(blocks))
+					w.p.mem.released(blockBytes(blocks))
 					return
 				}
 				b = b[n:]

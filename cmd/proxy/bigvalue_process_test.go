@@ -360,3 +360,66 @@ func readLineWant(t *testing.T, r io.Reader, want string) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// Clients that pipeline GETs of a 100 KB value and never read the replies
+// (issue 12, D4: 475 MB held after they left): the proxy takes the
+// replies off the shard's connection and holds them for each client, and
+// once the clients have gone the memory is returned to the system within
+// 10 seconds, not kept until the runtime's next collection minutes later.
+func TestUnreadRepliesMemoryReturned(t *testing.T) {
+	const (
+		clients = 20
+		gets    = 150 // per client: 300 MB of replies in all
+		size    = 100 << 10
+	)
+	rs := []*testenv.Redis{testenv.StartRedis(t)}
+	// The default configuration but for the timeout: the shard's one
+	// connection carries 300 MB of replies, which on a loaded test
+	// machine may take more than the default second.
+	c := startChildExe(t, buildProxy(t), "alpha:\n  listen: 127.0.0.1:0\n  redis: true\n  timeout: 30000\n"+
+		"  servers:\n    - "+rs[0].Addr+":1 shard1\n")
+	pid := c.cmd.Process.Pid
+	warm := dialChild(t, c.addr)
+	writeCommand(t, warm, "SET", "big", strings.Repeat("v", size))
+	readLineWant(t, warm, "+OK")
+	writeCommand(t, warm, "GET", "big")
+	readLineWant(t, warm, "$"+strconv.Itoa(size))
+	warm.Close()
+	time.Sleep(200 * time.Millisecond)
+	base := procMemory(t, pid).rss
+
+	var pipeline []byte
+	for range gets {
+		pipeline = append(pipeline, "*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n"...)
+	}
+	var conns []net.Conn
+	for range clients {
+		nc := dialChild(t, c.addr)
+		nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+		if _, err := nc.Write(pipeline); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, nc)
+	}
+	// Wait until the proxy has taken every reply it will take (its size
+	// stays put for half a second): at least half of them, the rest may sit
+	// in the sockets.
+	var peak, last int64
+	for start, still := time.Now(), 0; still < 10 && time.Since(start) < 20*time.Second; {
+		time.Sleep(50 * time.Millisecond)
+		rss := procMemory(t, pid).rss
+		if still++; rss > last+1<<20 {
+			still = 0
+		}
+		last, peak = rss, max(peak, rss)
+	}
+	t.Logf("%d clients x %d unread GETs of %d KB: RSS %d MB above the baseline of %d MB",
+		clients, gets, size>>10, (peak-base)>>20, base>>20)
+	if peak < base+clients*gets*size/2 {
+		t.Fatalf("the proxy took only %d MB of the replies", (peak-base)>>20)
+	}
+	for _, nc := range conns {
+		nc.Close()
+	}
+	waitRSSReturned(t, pid, "unread replies", base+64<<20)
+}
