@@ -29,10 +29,11 @@ type RawIO struct {
 }
 
 type rawOp struct {
-	fn   func(fd uintptr) bool
-	b    []byte
-	n    int
-	errn syscall.Errno
+	fn     func(fd uintptr) bool
+	b      []byte
+	n      int
+	errn   syscall.Errno
+	waited bool // the socket was empty when the op began: it waited on the poller
 }
 
 // NewRawIO returns raw I/O for nc, or nil when nc is not a socket of its
@@ -61,6 +62,7 @@ func (r *RawIO) readOnce(fd uintptr) bool {
 	case 0:
 		o.n = n
 	case syscall.EAGAIN:
+		o.waited = true
 		return false
 	default:
 		o.errn = e
@@ -122,7 +124,7 @@ func (r *RawIO) Read(b []byte) (int, error) {
 		return 0, nil
 	}
 	o := &r.rd
-	o.b, o.n, o.errn = b, 0, 0
+	o.b, o.n, o.errn, o.waited = b, 0, 0, false
 	err := r.rc.Read(o.fn)
 	n := o.n
 	o.b = nil
@@ -134,6 +136,10 @@ func (r *RawIO) Read(b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// ReadWaited reports whether the last Read found the socket empty and
+// waited for input: what it returned arrived after the reads before it.
+func (r *RawIO) ReadWaited() bool { return r.rd.waited }
 
 // Serve runs fn under the poller as rc.Read does: fn is called at once,
 // and again each time the socket becomes readable after fn returned false,

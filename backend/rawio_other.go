@@ -21,3 +21,4 @@ var errNoRawIO = errors.New("no raw socket I/O on this platform")
 func (r *RawIO) Serve(func(fd uintptr) bool) error   { return errNoRawIO }
 func (r *RawIO) ReadFD(uintptr, []byte) (int, error) { return 0, errNoRawIO }
 func (r *RawIO) Shutdown() error                     { return errNoRawIO }
+func (r *RawIO) ReadWaited() bool                    { return false }

@@ -274,6 +274,9 @@ type guardConn struct {
 	bigAt int64 // the payload size wantBig looks for; 0 = bigValue (tests lower it)
 
 	inl inlineScratch // the inline command being delivered (inline.go)
+	// waited: the last read found the socket empty and waited for input
+	// (known for raw sockets; false otherwise).
+	waited bool
 
 	passed   bool // part of the current command went to the reader unfinished
 	bigFrame bool // the current command is for readBig
@@ -425,8 +428,8 @@ func (c *guardConn) fill(p []byte) (int, error) {
 		if c.unauthed != nil {
 			c.sc.unauth = c.unauthed()
 		}
-		if inline {
-			c.inlineRead(m, len(buf)-old)
+		if inline && c.inlineRead(m, len(buf)-old) {
+			continue // refused: the next turn sends the error
 		}
 		end, scanned, last, v := c.sc.scan(buf[:old+m], old)
 		if !inline && v == vOK && c.sc.inInline() {
@@ -519,6 +522,7 @@ func (c *guardConn) read(b []byte) (int, error) {
 	if c.down.Load() {
 		return 0, net.ErrClosed
 	}
+	c.waited = false
 	if c.inside {
 		return c.readInside(b)
 	}
@@ -528,6 +532,7 @@ func (c *guardConn) read(b []byte) (int, error) {
 		var err error
 		if c.raw != nil {
 			n, err = c.raw.Read(b)
+			c.waited = c.raw.ReadWaited()
 		} else {
 			n, err = c.Conn.Read(b)
 		}

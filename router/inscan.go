@@ -89,7 +89,8 @@ type scanner struct {
 
 	// Redis's query buffer, for the length of inline lines (querybuf.go),
 	// and whether the read Redis would be making of an unfinished inline
-	// line goes on past the bytes scanned (then the line is not judged).
+	// line goes on past the bytes scanned (then the line is not judged,
+	// and qb.left is what that read may still take).
 	qb         queryBufModel
 	inlineOpen bool
 }

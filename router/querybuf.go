@@ -158,14 +158,24 @@ func (c *guardConn) inlineRoom() int {
 // inlineRead accounts a read of m bytes of an unfinished inline line into
 // room bytes: Redis's read ends when the socket had less than the room,
 // or when it has taken all it could; else it goes on with the next read,
-// and the line is not judged yet.
-func (c *guardConn) inlineRead(m, room int) {
+// and the line is not judged yet. A read that had to wait for its bytes
+// does not go on with the read before it: that one ended when the socket
+// was empty, and is judged first (true: the line is refused, and the bytes
+// just read with it).
+func (c *guardConn) inlineRead(m, room int) bool {
 	qb := &c.sc.qb
+	if c.waited && c.sc.inlineOpen {
+		if c.inlineDrained() {
+			return true
+		}
+		qb.startRead(nowNanos(), c.sc.line)
+	}
 	qb.left -= int64(m)
 	c.sc.inlineOpen = m == room && qb.left > 0
 	if !c.sc.inlineOpen {
 		qb.endRead(nowNanos(), c.sc.line+int64(m))
 	}
+	return false
 }
 
 // inlineStarted accounts the read of m bytes into room bytes in which an
@@ -173,23 +183,23 @@ func (c *guardConn) inlineRead(m, room int) {
 // start of such a read goes on if the socket may hold more.
 func (c *guardConn) inlineStarted(m, room int) {
 	qb, now := &c.sc.qb, nowNanos()
-	if r := qb.startRead(now, 0); m < room || r <= int64(m) {
-		qb.endRead(now, c.sc.line)
-	} else {
+	r := qb.startRead(now, 0)
+	c.sc.inlineOpen = m == room && r > int64(m)
+	if c.sc.inlineOpen {
 		qb.left = r - int64(m)
+	} else {
+		qb.endRead(now, c.sc.line)
 	}
-	c.sc.inlineOpen = false
 }
 
 // inlineDrained is told that the socket is empty while Redis's read of an
 // unfinished inline line was still going on: that read ends here, and the
 // line is judged. It reports whether the line was refused.
 func (c *guardConn) inlineDrained() bool {
-	qb := &c.sc.qb
-	if qb.left == 0 {
+	if !c.sc.inlineOpen {
 		return false
 	}
-	qb.endRead(nowNanos(), c.sc.line)
+	c.sc.qb.endRead(nowNanos(), c.sc.line)
 	c.sc.inlineOpen = false
 	if c.sc.line <= c.sc.lim.maxLine {
 		return false
@@ -202,8 +212,8 @@ func (c *guardConn) inlineDrained() bool {
 
 // inlineDone ends, with the line, a read of it that was still going on.
 func (c *guardConn) inlineDone() {
-	if qb := &c.sc.qb; qb.left > 0 {
-		qb.endRead(nowNanos(), c.sc.line)
+	if c.sc.inlineOpen {
+		c.sc.qb.endRead(nowNanos(), c.sc.line)
 	}
 	c.sc.inlineOpen = false
 }

@@ -74,6 +74,7 @@ func TestInlineQueryBufferMatchesRedis(t *testing.T) {
 		{"fresh, 7,000 first grows the buffer further", 0, 0, []int{7000, 42146, 16000}, 85146, true},
 		{"fresh, 4,096 first, as 7,000", 0, 0, []int{4096, 45050, 16000}, 85146, true},
 		{"fresh, 16,384 first does not", 0, 0, []int{16384, 48762}, 85146, false},
+		{"after a 100,000-byte SET, a read that ends past 64 KB", 100000, 0, []int{4096, 65536}, 100000, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := partsExchange(t, rs[0].Addr, tc.set, tc.pause, tc.parts, tc.line)
