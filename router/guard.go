@@ -275,8 +275,13 @@ type guardConn struct {
 
 	inl inlineScratch // the inline command being delivered (inline.go)
 	// waited: the last read found the socket empty and waited for input
-	// (known for raw sockets; false otherwise).
-	waited bool
+	// (known for raw sockets and conns with a ReadWaited method; false
+	// otherwise). lastRead and lastFull: how many bytes the last read
+	// brought, and whether it filled its room (for an inline line that
+	// follows other commands in it).
+	waited   bool
+	lastFull bool
+	lastRead int64
 
 	passed   bool // part of the current command went to the reader unfinished
 	bigFrame bool // the current command is for readBig
@@ -355,8 +360,13 @@ func (c *guardConn) fill(p []byte) (int, error) {
 		if c.scanned < len(c.pend) {
 			// The scan stopped at an inline command; go on from there.
 			end, scanned, last, v := c.sc.scan(c.pend, c.scanned)
+			// The line's bytes came with the last read, after the commands
+			// just delivered.
+			before := max(c.lastRead-int64(len(c.pend)), 0)
+			if w := c.inlineScanned(v, -1, before, c.lastFull); w != v {
+				v, last = w, 0 // the refused line starts the buffer
+			}
 			if v == vInline {
-				c.inlineDone()
 				if !c.inline(c.pend[:scanned]) {
 					end = scanned // nothing after a refused line is read
 				}
@@ -428,15 +438,16 @@ func (c *guardConn) fill(p []byte) (int, error) {
 		if c.unauthed != nil {
 			c.sc.unauth = c.unauthed()
 		}
-		if inline && c.inlineRead(m, len(buf)-old) {
-			continue // refused: the next turn sends the error
+		line0 := int64(-1)
+		if inline {
+			line0 = c.sc.line
 		}
+		c.lastRead, c.lastFull = int64(m), m == len(buf)-old
 		end, scanned, last, v := c.sc.scan(buf[:old+m], old)
-		if !inline && v == vOK && c.sc.inInline() {
-			c.inlineStarted(m, len(buf)-old)
+		if w := c.inlineScanned(v, line0, 0, c.lastFull); w != v {
+			v, last = w, 0 // the refused line starts the buffer
 		}
 		if v == vInline {
-			c.inlineDone()
 			if !c.inline(buf[:scanned]) {
 				end = scanned
 			}
@@ -535,6 +546,9 @@ func (c *guardConn) read(b []byte) (int, error) {
 			c.waited = c.raw.ReadWaited()
 		} else {
 			n, err = c.Conn.Read(b)
+			if w, ok := c.Conn.(interface{ ReadWaited() bool }); ok {
+				c.waited = w.ReadWaited()
+			}
 		}
 		if n > 0 {
 			c.l.stats.read(n)

@@ -26,7 +26,13 @@ type chunkConn struct {
 	net.Conn
 	chunks [][]byte
 	wrote  bytes.Buffer
+	// Each chunk arrives after the one before was read to its end: a read
+	// that starts a chunk other than the first waited for it.
+	started, fresh, waited bool
 }
+
+// ReadWaited reports whether the last Read started a new chunk.
+func (c *chunkConn) ReadWaited() bool { return c.waited }
 
 func (c *chunkConn) Write(p []byte) (int, error) { return c.wrote.Write(p) }
 
@@ -36,10 +42,13 @@ func (c *chunkConn) Read(p []byte) (int, error) {
 	if len(c.chunks) == 0 {
 		return 0, io.EOF
 	}
+	c.waited = c.started && c.fresh
+	c.started, c.fresh = true, false
 	n := copy(p, c.chunks[0])
 	c.chunks[0] = c.chunks[0][n:]
 	if len(c.chunks[0]) == 0 {
 		c.chunks = c.chunks[1:]
+		c.fresh = true
 	}
 	return n, nil
 }

@@ -89,8 +89,8 @@ type scanner struct {
 
 	// Redis's query buffer, for the length of inline lines (querybuf.go),
 	// and whether the read Redis would be making of an unfinished inline
-	// line goes on past the bytes scanned (then the line is not judged,
-	// and qb.left is what that read may still take).
+	// line goes on past the bytes scanned (then the line is not judged
+	// yet, and qb.left is what that read may still take).
 	qb         queryBufModel
 	inlineOpen bool
 }
@@ -235,14 +235,10 @@ func (s *scanner) scan(b []byte, from int) (end, scanned, last int, v scanVerdic
 		return end, end, last, vQueryBuff
 	}
 	if s.line > s.lim.maxLine {
-		// Redis judges an unfinished line when a read ends, as here (for
-		// an inline line: when the read Redis would make ends).
+		// Redis judges an unfinished line when a read ends, as here (an
+		// inline line when the read Redis would make ends: the guard
+		// judges it, guardConn.inlineScanned).
 		switch s.state {
-		case sInline, sInlineNUL:
-			if s.inlineOpen {
-				break
-			}
-			return end, end, last, s.fail("Protocol error: too big inline request")
 		case sCount:
 			return end, end, last, s.fail("Protocol error: too big mbulk count string")
 		case sBulkLen:

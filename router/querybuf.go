@@ -40,8 +40,10 @@ import (
 type queryBufModel struct {
 	alloc int64 // sdsalloc of the query buffer
 	left  int64 // bytes the read in progress may still take; 0 between reads
-	held  int64 // when a read last filled half the buffer (nowNanos)
-	last  int64 // the last read (nowNanos)
+	held  int64 // when a read last filled half the buffer (now)
+	last  int64 // the last read (now)
+
+	clock func() int64 // tests: the time, instead of nowNanos
 }
 
 // Redis 7.0's constants for the query buffer.
@@ -57,6 +59,14 @@ var nanosBase = time.Now()
 
 // nowNanos is a monotonic clock for the model.
 func nowNanos() int64 { return int64(time.Since(nanosBase)) }
+
+// now is the model's time.
+func (m *queryBufModel) now() int64 {
+	if m.clock != nil {
+		return m.clock()
+	}
+	return nowNanos()
+}
 
 // jemallocSize is the size class jemalloc 5 serves a request of n bytes
 // from: multiples of 16 up to 128, then four classes per doubling.
@@ -137,7 +147,7 @@ func (m *queryBufModel) endRead(now, qblen int64) {
 // bigArg records an argument of n bytes (at least bigArg) taken whole: the
 // client's new query buffer is made for exactly such an argument.
 func (m *queryBufModel) bigArg(n int64) {
-	now := nowNanos()
+	now := m.now()
 	m.alloc, m.left, m.held, m.last = sdsAlloc(n+2), 0, now, now
 }
 
@@ -146,50 +156,66 @@ func (m *queryBufModel) bigArg(n int64) {
 // none is in progress, but no more than the line holds so far (at least 64
 // KB), so that the guard's buffer grows with what arrives, not with what
 // Redis's buffer could take. A read that fills its room then continues
-// Redis's read instead of ending it (inlineRead).
+// Redis's read instead of ending it (inlineAccount).
 func (c *guardConn) inlineRoom() int {
 	qb := &c.sc.qb
-	if qb.left == 0 {
-		qb.startRead(nowNanos(), c.sc.line)
+	if qb.left <= 0 {
+		qb.startRead(qb.now(), c.sc.line)
 	}
 	return int(min(qb.left, max(64<<10, c.sc.line)))
 }
 
-// inlineRead accounts a read of m bytes of an unfinished inline line into
-// room bytes: Redis's read ends when the socket had less than the room,
-// or when it has taken all it could; else it goes on with the next read,
-// and the line is not judged yet. A read that had to wait for its bytes
-// does not go on with the read before it: that one ended when the socket
-// was empty, and is judged first (true: the line is refused, and the bytes
-// just read with it).
-func (c *guardConn) inlineRead(m, room int) bool {
+// inlineAccount follows k more bytes of an inline line, which a scan has
+// just gone through, through the reads Redis would have made of them, and
+// reports whether Redis would have refused the line: a read of its that
+// ended with more than maxLine of the line and not its '\n' (the k bytes
+// include the '\n' when done). line0 is how much of the line came before
+// them; started says the line began with them, in a read whose first
+// before bytes were commands ahead of it; full says the read that brought
+// them filled its room, so that the socket may hold more (Redis's read then
+// goes on, and the line is not judged yet).
+func (c *guardConn) inlineAccount(k, line0, before int64, started, done, full bool) bool {
 	qb := &c.sc.qb
-	if c.waited && c.sc.inlineOpen {
-		if c.inlineDrained() {
+	now, held := qb.now(), line0
+	switch {
+	case started:
+		// The read began with before bytes of the commands ahead of
+		// the line (Redis has taken them out of its buffer by its next
+		// read).
+		qb.left = max(qb.startRead(now, 0)-before, 0)
+		c.sc.inlineOpen = false
+	case c.waited && c.sc.inlineOpen:
+		// The read waited for these bytes: Redis's read before them ended
+		// when the socket was empty, and was judged there.
+		qb.endRead(now, held)
+		c.sc.inlineOpen = false
+		if held > c.sc.lim.maxLine {
 			return true
 		}
-		qb.startRead(nowNanos(), c.sc.line)
+		qb.startRead(now, held)
 	}
-	qb.left -= int64(m)
-	c.sc.inlineOpen = m == room && qb.left > 0
-	if !c.sc.inlineOpen {
-		qb.endRead(nowNanos(), c.sc.line+int64(m))
+	for rem := k; ; {
+		if qb.left <= 0 {
+			qb.startRead(now, held)
+		}
+		take := min(qb.left, rem)
+		held, rem, qb.left = held+take, rem-take, qb.left-take
+		if rem == 0 {
+			break
+		}
+		// Redis's read ended with more of the line to come.
+		qb.endRead(now, held)
+		if held > c.sc.lim.maxLine {
+			return true
+		}
 	}
+	if done || !full || qb.left == 0 {
+		qb.endRead(now, held)
+		c.sc.inlineOpen = false
+		return !done && held > c.sc.lim.maxLine
+	}
+	c.sc.inlineOpen = true
 	return false
-}
-
-// inlineStarted accounts the read of m bytes into room bytes in which an
-// inline line started and did not end: the read Redis would make from the
-// start of such a read goes on if the socket may hold more.
-func (c *guardConn) inlineStarted(m, room int) {
-	qb, now := &c.sc.qb, nowNanos()
-	r := qb.startRead(now, 0)
-	c.sc.inlineOpen = m == room && r > int64(m)
-	if c.sc.inlineOpen {
-		qb.left = r - int64(m)
-	} else {
-		qb.endRead(now, c.sc.line)
-	}
 }
 
 // inlineDrained is told that the socket is empty while Redis's read of an
@@ -199,7 +225,7 @@ func (c *guardConn) inlineDrained() bool {
 	if !c.sc.inlineOpen {
 		return false
 	}
-	c.sc.qb.endRead(nowNanos(), c.sc.line)
+	c.sc.qb.endRead(c.sc.qb.now(), c.sc.line)
 	c.sc.inlineOpen = false
 	if c.sc.line <= c.sc.lim.maxLine {
 		return false
@@ -210,10 +236,32 @@ func (c *guardConn) inlineDrained() bool {
 	return true
 }
 
-// inlineDone ends, with the line, a read of it that was still going on.
-func (c *guardConn) inlineDone() {
-	if c.sc.inlineOpen {
-		c.sc.qb.endRead(nowNanos(), c.sc.line)
+// inlineScanned accounts what a scan did to an inline line (inlineAccount)
+// and returns the scan's verdict, vProtocol instead when Redis would have
+// refused the line. line0 is how much of the line came before the scan,
+// -1 when none: a line, if any, began in the scan, before bytes into the
+// read that brought it (the scanner stops before a line that follows
+// other commands, and the guard scans it once they are delivered). full
+// says the read that brought the bytes filled its room.
+func (c *guardConn) inlineScanned(v scanVerdict, line0, before int64, full bool) scanVerdict {
+	started := line0 < 0
+	var k int64
+	switch {
+	case v == vInline && started:
+		k = c.sc.line + 1
+		if k <= protoIOBufLen {
+			return v // within Redis's first read: nothing to judge
+		}
+	case v == vInline:
+		k = c.sc.line + 1 - line0
+	case v == vOK && c.sc.inInline():
+		k = c.sc.line - max(line0, 0)
+	default:
+		return v
 	}
-	c.sc.inlineOpen = false
+	if c.inlineAccount(k, max(line0, 0), before, started, v == vInline, full) {
+		c.sc.msg = "Protocol error: too big inline request"
+		return vProtocol
+	}
+	return v
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -135,4 +136,131 @@ func partsExchange(t *testing.T, addr string, set int, pause time.Duration, part
 		return reply + ", open"
 	}
 	return reply + ", closed"
+}
+
+// refInlineTaken is Redis 7.0 reading one inline line of line bytes (its
+// '\n' the last) that arrives in chunks, each read to its end before the
+// next one arrives, the first with a command of pre bytes (less than a
+// read) ahead of the line, on a connection whose query buffer has alloc
+// bytes:
+// readQueryFromClient's sizing of each read(2) and processInlineBuffer's
+// check after it, written as Redis's loop rather than as the guard's
+// model, to hold the guard's reads to it.
+func refInlineTaken(alloc int64, pre int, chunks []int, line int) bool {
+	var held int64
+	for i, c := range chunks {
+		rem := int64(c)
+		if i == 0 {
+			rem += int64(pre) // a command ahead of the line, in its first chunk
+		}
+		for rem > 0 {
+			readlen := int64(protoIOBufLen)
+			switch {
+			case alloc < protoIOBufLen:
+				if alloc-held < readlen {
+					alloc = sdsAlloc(held + readlen) // sdsMakeRoomForNonGreedy
+				}
+			default:
+				if alloc-held < readlen { // sdsMakeRoomFor
+					n := held + readlen
+					if n < sdsMaxPrealloc {
+						n *= 2
+					} else {
+						n += sdsMaxPrealloc
+					}
+					alloc = sdsAlloc(n)
+				}
+				readlen = alloc - held
+			}
+			n := min(readlen, rem)
+			rem -= n
+			if pre > 0 { // the command is run and taken out of the buffer
+				n -= int64(pre)
+				pre = 0
+			}
+			held += n
+			if held >= int64(line) {
+				return true
+			}
+			if held > 64<<10 {
+				return false // too big inline request
+			}
+		}
+	}
+	return false
+}
+
+// Long inline lines cut into random chunks, after a large argument or
+// not, are taken or refused by the guard as by refInlineTaken: the guard's
+// reads of a line, whatever its own buffer sizes, end where Redis's would.
+// The model's clock stands still, so clientsCron never shrinks the buffer.
+func TestInlineLinesMatchReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 15))
+	edges := []int{81910, 81911, 114678, 114679, 131062, 131063, 163830, 196598}
+	const tooBig = "-ERR Protocol error: too big inline request\r\n"
+	taken, cases := 0, 3000
+	if raceEnabled {
+		cases = 500 // the race detector makes each about 10 times dearer
+	}
+	for i := range cases {
+		set := []int{0, 0, 40000, 100000}[rng.IntN(4)]
+		line := 50000 + rng.IntN(150000)
+		if rng.IntN(4) == 0 {
+			line = edges[rng.IntN(len(edges))]
+		}
+		// A command ahead of the line in its first chunk, sometimes.
+		pre := []string{"", "", "*1\r\n$4\r\nPING\r\n", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3000\r\n" + strings.Repeat("w", 3000) + "\r\n"}[rng.IntN(4)]
+		in := []byte(pre + "ECHO " + strings.Repeat("a", line-7) + "\r\n")
+		var chunks []int
+		for rest := line; rest > 0; {
+			n := 1 + rng.IntN(rest)
+			switch rng.IntN(4) {
+			case 0:
+				n = min(rest, 4096*(1+rng.IntN(20)))
+			case 1:
+				n = min(rest, 16384*(1+rng.IntN(5)))
+			}
+			if rng.IntN(3) == 0 {
+				n = rest
+			}
+			chunks = append(chunks, n)
+			rest -= n
+		}
+		var alloc int64
+		cc := &chunkConn{}
+		if set > 0 {
+			alloc = sdsAlloc(int64(set) + 2)
+			cc.chunks = append(cc.chunks, fmt.Appendf(nil, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%s\r\n", set, strings.Repeat("v", set)))
+		}
+		for j, off := 0, 0; off < len(in); j++ {
+			n := chunks[j]
+			if j == 0 {
+				n += len(pre)
+			}
+			cc.chunks = append(cc.chunks, in[off:off+n])
+			off += n
+		}
+		want := refInlineTaken(alloc, len(pre), chunks, line)
+		g := newTestGuard(t, cc, testLimits())
+		g.sc.qb.clock = func() int64 { return 0 }
+		rd := newServerReader(g)
+		for _, want := range []string{map[bool]string{true: "SET"}[set > 0], pre} {
+			if want == "" {
+				continue
+			}
+			if cmd, err := rd.ReadCommand(); err != nil || len(cmd.Args) == 0 {
+				t.Fatalf("case %d: the command before the line: %v", i, err)
+			}
+		}
+		cmd, err := rd.ReadCommand()
+		got := err == nil && len(cmd.Args) == 2 && len(cmd.Args[1]) == line-7
+		if got != want || (!got && (err == nil || cc.wrote.String() != tooBig)) {
+			t.Fatalf("case %d: SET of %d, %d bytes ahead, line of %d in chunks %v: taken %v (err %v, wrote %q), Redis: taken %v",
+				i, set, len(pre), line, chunks, got, err, cc.wrote.String(), want)
+		}
+		if got {
+			taken++
+		}
+	}
+	t.Logf("%d lines: %d taken", cases, taken)
 }
