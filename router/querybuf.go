@@ -15,9 +15,13 @@ import (
 // bytes through when they arrive at once, a connection that has just sent
 // a 100,000-byte argument gets 114,678, and one whose line started with
 // 7,000 bytes that arrived alone gets 131,062 (all three measured against
-// redis-server 7.0.15). queryBufModel follows that allocation, and the
-// guard sizes its reads of an inline line as Redis would size its reads
-// (guardConn.inlineRoom), so that a line is judged where Redis judges it.
+// redis-server 7.0.15). queryBufModel follows that allocation; the guard
+// reads an inline line no faster than Redis would (guardConn.inlineRoom),
+// walks the bytes each scan goes through through the reads Redis would
+// make of them, and judges the line where one of those reads ends
+// (guardConn.inlineScanned). TestInlineLinesMatchReference holds this to a
+// transcription of Redis's read loop over random chunkings, and
+// TestInlineQueryBufferMatchesRedis to redis-server itself.
 //
 // What changes the allocation, as modelled:
 //   - reading an inline line (the sds rules of sdsMakeRoomFor and
@@ -38,10 +42,10 @@ import (
 // then copies it and keeps its buffer). Either only matters for an inline
 // line of more than 64 KB sent right after such a command.
 type queryBufModel struct {
-	alloc int64 // sdsalloc of the query buffer
-	left  int64 // bytes the read in progress may still take; 0 between reads
-	held  int64 // when a read last filled half the buffer (now)
-	last  int64 // the last read (now)
+	alloc  int64 // sdsalloc of the query buffer
+	left   int64 // bytes the read in progress may still take; 0 between reads
+	peakAt int64 // when a read last filled half the buffer (now)
+	readAt int64 // the last read (now)
 
 	clock func() int64 // tests: the time, instead of nowNanos
 }
@@ -105,7 +109,7 @@ func (m *queryBufModel) cron(now, qblen int64) {
 	if m.alloc-qblen <= 4<<10 {
 		return
 	}
-	if now-m.last > cronIdle || (m.alloc > protoResizeThreshold && now-m.held > cronPeriod) {
+	if now-m.readAt > cronIdle || (m.alloc > protoResizeThreshold && now-m.peakAt > cronPeriod) {
 		m.alloc = qblen // sdsResize records exactly the size asked for
 	}
 }
@@ -119,7 +123,7 @@ func (m *queryBufModel) startRead(now, qblen int64) int64 {
 		if m.alloc-qblen < protoIOBufLen {
 			m.alloc = sdsAlloc(qblen + protoIOBufLen)
 		}
-		m.held = now // Redis sets the peak to what it just made room for
+		m.peakAt = now // Redis sets the peak to what it just made room for
 		m.left = protoIOBufLen
 		return m.left
 	}
@@ -138,9 +142,9 @@ func (m *queryBufModel) startRead(now, qblen int64) int64 {
 
 // endRead records that the read in progress ended with qblen bytes held.
 func (m *queryBufModel) endRead(now, qblen int64) {
-	m.left, m.last = 0, now
+	m.left, m.readAt = 0, now
 	if 2*qblen >= m.alloc {
-		m.held = now
+		m.peakAt = now
 	}
 }
 
@@ -148,7 +152,7 @@ func (m *queryBufModel) endRead(now, qblen int64) {
 // client's new query buffer is made for exactly such an argument.
 func (m *queryBufModel) bigArg(n int64) {
 	now := m.now()
-	m.alloc, m.left, m.held, m.last = sdsAlloc(n+2), 0, now, now
+	m.alloc, m.left, m.peakAt, m.readAt = sdsAlloc(n+2), 0, now, now
 }
 
 // inlineRoom returns how much the guard reads of an unfinished inline line
