@@ -118,7 +118,8 @@ func (s *Session) bigMerge(it *item) bool {
 // caller afterwards (see send).
 func (w *clientWriter) writeOwned(b []byte) { w.send(b, true) }
 
-// dropQueue frees the pending output, reporting the large blocks in it.
+// dropQueue frees the pending output, reporting its blocks to the
+// memReturner.
 func (w *clientWriter) dropQueue() {
 	w.mu.Lock()
 	big := blockBytes(w.q.blocks)

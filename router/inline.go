@@ -19,11 +19,12 @@ import "strconv"
 //   - the '\n' is found with strchr, which stops at a NUL byte: a line with
 //     a NUL before its '\n' never ends, and the client gets no reply until
 //     the bytes after the line start pass 64 KB at the end of a read,
-//     "too big inline request" (scanner, sInlineNUL);
+//     "too big inline request" (scanner, sInlineNUL; judged as below);
 //   - a line without '\n' whose bytes pass 64 KB when a read ends gets
 //     "too big inline request"; how much a read takes depends on the
-//     client's query buffer, which the guard models (querybuf.go) and
-//     sizes its reads of the line by (scanner, guardConn.inlineRoom);
+//     client's query buffer, which the guard models (querybuf.go), sizing
+//     its reads of the line by it (guardConn.inlineRoom) and judging the
+//     line where Redis's read would end (guardConn.inlineScanned);
 //   - unbalanced quotes get "unbalanced quotes in request" (guardConn.inline);
 //   - a line without arguments (empty, or only blanks) is ignored;
 //   - a lone '\n' from a replica refreshes its ACK time, and a master may

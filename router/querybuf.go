@@ -191,9 +191,7 @@ func (c *guardConn) inlineAccount(k, line0, before int64, started, done, full bo
 	case c.waited && c.sc.inlineOpen:
 		// The read waited for these bytes: Redis's read before them ended
 		// when the socket was empty, and was judged there.
-		qb.endRead(now, held)
-		c.sc.inlineOpen = false
-		if held > c.sc.lim.maxLine {
+		if c.endInlineRead(held) {
 			return true
 		}
 		qb.startRead(now, held)
@@ -208,15 +206,12 @@ func (c *guardConn) inlineAccount(k, line0, before int64, started, done, full bo
 			break
 		}
 		// Redis's read ended with more of the line to come.
-		qb.endRead(now, held)
-		if held > c.sc.lim.maxLine {
+		if c.endInlineRead(held) {
 			return true
 		}
 	}
 	if done || !full || qb.left == 0 {
-		qb.endRead(now, held)
-		c.sc.inlineOpen = false
-		return !done && held > c.sc.lim.maxLine
+		return c.endInlineRead(held) && !done
 	}
 	c.sc.inlineOpen = true
 	return false
@@ -226,19 +221,25 @@ func (c *guardConn) inlineAccount(k, line0, before int64, started, done, full bo
 // unfinished inline line was still going on: that read ends here, and the
 // line is judged. It reports whether the line was refused.
 func (c *guardConn) inlineDrained() bool {
-	if !c.sc.inlineOpen {
+	if !c.sc.inlineOpen || !c.endInlineRead(c.sc.line) {
 		return false
 	}
-	c.sc.qb.endRead(c.sc.qb.now(), c.sc.line)
-	c.sc.inlineOpen = false
-	if c.sc.line <= c.sc.lim.maxLine {
-		return false
-	}
-	c.sc.msg = "Protocol error: too big inline request"
+	c.sc.msg = errTooBigInline
 	c.refuse(vProtocol)
 	c.pend = c.pend[:0]
 	return true
 }
+
+// endInlineRead ends the read Redis is making of an unfinished inline
+// line, holding held bytes of it, and reports whether Redis refuses the
+// line there (when the bytes do not include its '\n').
+func (c *guardConn) endInlineRead(held int64) bool {
+	c.sc.qb.endRead(c.sc.qb.now(), held)
+	c.sc.inlineOpen = false
+	return held > c.sc.lim.maxLine
+}
+
+const errTooBigInline = "Protocol error: too big inline request"
 
 // inlineScanned accounts what a scan did to an inline line (inlineAccount)
 // and returns the scan's verdict, vProtocol instead when Redis would have
@@ -264,7 +265,7 @@ func (c *guardConn) inlineScanned(v scanVerdict, line0, before int64, full bool)
 		return v
 	}
 	if c.inlineAccount(k, max(line0, 0), before, started, v == vInline, full) {
-		c.sc.msg = "Protocol error: too big inline request"
+		c.sc.msg = errTooBigInline
 		return vProtocol
 	}
 	return v
